@@ -1,0 +1,315 @@
+"""Answers: declaring fields, loading answers files, explaining what is wrong.
+
+Answer fields carry a title, help taken from the runbook, a default and an example.
+Every problem is reported as field + problem + a good example, on load from a file
+and as a value is typed in the wizard. Secrets never come from answers files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import Field as _Field
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from tui.errors import UsageError
+
+
+def ask(
+    default: Any = PydanticUndefined,
+    *,
+    title: str,
+    help: str,
+    example: Any,
+    secret: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Declare an answer field: its title and help are what the wizard shows."""
+    extra = {"secret": True} if secret else {}
+    if secret and default is PydanticUndefined:
+        default = None
+    return _Field(
+        default,
+        title=title,
+        description=help,
+        examples=[example],
+        json_schema_extra=extra,
+        **kwargs,
+    )
+
+
+# ---------------------------------------------------------------- validators
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def is_hostname(value: str) -> bool:
+    """RFC 1123 host name (letters, digits, hyphens; dot-separated labels)."""
+    name = value[:-1] if value.endswith(".") else value
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.match(p) for p in name.split("."))
+
+
+def check_host(value: str) -> str:
+    value = value.strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not is_hostname(value):
+        raise ValueError(f"{value!r} is not a host name or IP address")
+    return value
+
+
+def check_abs_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path (it must start with /)")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("a path cannot contain line breaks or control characters")
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError(f"{value!r} contains '..'; give the real directory")
+    return value.rstrip("/") or "/"
+
+
+def check_name(pattern: str, what: str) -> typing.Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def _check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return _check
+
+
+# ---------------------------------------------------------------- field specs
+
+
+class FieldSpec(BaseModel):
+    """How a front asks for one answer field (derived from the model, never typed twice)."""
+
+    name: str
+    title: str
+    help: str
+    kind: Literal["text", "int", "bool", "choice", "list", "secret"]
+    required: bool
+    default: Any = None
+    example: Any = None
+    choices: list[str] = []
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return annotation, False
+
+
+def is_secret(info: FieldInfo) -> bool:
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+def field_spec(model: type[BaseModel], name: str) -> FieldSpec:
+    info = model.model_fields[name]
+    annotation, _optional = _unwrap_optional(info.annotation)
+    choices: list[str] = []
+    if is_secret(info) or annotation is SecretStr:
+        kind = "secret"
+    elif annotation is bool:
+        kind = "bool"
+    elif annotation is int:
+        kind = "int"
+    elif typing.get_origin(annotation) is Literal:
+        kind, choices = "choice", [str(a) for a in typing.get_args(annotation)]
+    elif typing.get_origin(annotation) is list:
+        kind = "list"
+    else:
+        kind = "text"
+    default = None if info.default is PydanticUndefined else info.default
+    return FieldSpec(
+        name=name,
+        title=info.title or name,
+        help=info.description or "",
+        kind=kind,
+        required=info.is_required(),
+        default=default,
+        example=(info.examples or [None])[0],
+        choices=choices,
+    )
+
+
+def secret_fields(model: type[BaseModel]) -> list[str]:
+    return [n for n, info in model.model_fields.items() if is_secret(info)]
+
+
+# ---------------------------------------------------------------- problems
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+    example: Any = None
+
+    def sentence(self) -> str:
+        text = f"{self.field}: {self.problem}"
+        if self.example is not None:
+            text += f" (for example: {self.field}: {_yaml_scalar(self.example)})"
+        return text
+
+
+class AnswersError(UsageError):
+    """Invalid answers: one line per field, each with a good example."""
+
+    def __init__(self, problems: list[FieldProblem], source: str = "answers") -> None:
+        self.problems = problems
+        lines = [f"{source}: answers are not valid:"] + [f"  {p.sentence()}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+def _yaml_scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()
+
+
+def _problem_text(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known answer"
+    message = str(error.get("msg", "is not valid"))
+    message = message.removeprefix("Value error, ")
+    if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], dict):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def problems_from(model: type[BaseModel], exc: ValidationError) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ())]
+        name = loc[0] if loc else "answers"
+        info = model.model_fields.get(name)
+        example = (info.examples or [None])[0] if info else None
+        field = ".".join(loc) if loc else "answers"
+        problems.append(FieldProblem(field=field, problem=_problem_text(error), example=example))
+    return problems
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], source: str = "answers") -> Any:
+    """Validate answers (never secrets) and raise AnswersError listing every problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise AnswersError(problems_from(model, exc), source) from None
+
+
+def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> list[str]:
+    """Problems with field `name` given the other values typed so far (wizard use)."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return [
+            _problem_text(err)
+            for err in exc.errors()
+            if err.get("loc") and str(err["loc"][0]) == name
+        ]
+    return []
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_file(model: type[BaseModel], path: Path) -> Any:
+    """Read and validate an answers file; secrets found in it are refused."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"answers file {source} does not exist; create one with "
+                         f"`cloudrig init PROC -o {source}`") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read answers file {source}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{source} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} must be a YAML mapping of answer names to values, "
+                         f"for example `external_port: 5432`")
+    return from_mapping(model, data, source)
+
+
+def from_mapping(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
+    secrets = [key for key in secret_fields(model) if data.get(key) not in (None, "")]
+    if secrets:
+        names = ", ".join(secrets)
+        envs = ", ".join(f"CLOUDRIG_SECRET_{k.upper()}" for k in secrets)
+        raise UsageError(
+            f"{source} contains secret(s) {names}; secrets never go in answers files. "
+            f"Remove them and use `cloudrig secrets set KEY` or the environment ({envs})."
+        )
+    # An empty value (`db_name:`) means "not answered": the error then says required.
+    data = {k: v for k, v in data.items() if k not in secret_fields(model) and v is not None}
+    return validate(model, data, source)
+
+
+def public_answers(answers: BaseModel) -> dict[str, Any]:
+    """The answers as stored and shown: JSON-safe, secrets left out."""
+    return answers.model_dump(mode="json", exclude=set(secret_fields(type(answers))))
+
+
+def example_yaml(model: type[BaseModel], procedure_id: str, title: str) -> str:
+    """A commented example answers file: every field with its help and a value."""
+    lines = [
+        f"# CloudRig answers for `{procedure_id}`: {title}",
+        f"# Check with `cloudrig plan {procedure_id} --answers FILE`.",
+        "# Secrets are not written here: set them with `cloudrig secrets set KEY`",
+        "# or the environment variable CLOUDRIG_SECRET_<KEY>.",
+        "",
+    ]
+    for name in model.model_fields:
+        spec = field_spec(model, name)
+        lines.append(f"# {spec.title}")
+        for help_line in _wrap(spec.help, 76):
+            lines.append(f"#   {help_line}")
+        if spec.kind == "secret":
+            lines.append(f"#   secret: CLOUDRIG_SECRET_{name.upper()} or `cloudrig secrets set {name}`")
+            lines.append("")
+            continue
+        if spec.required:
+            lines.append(f"{name}:   # required, for example: {_yaml_scalar(spec.example)}")
+            lines.append("")
+            continue
+        value = spec.default
+        if spec.default is None:
+            lines.append("#   (optional)")
+            lines.append(f"# {name}: {_yaml_scalar(spec.example)}")
+            lines.append("")
+            continue
+        dumped = yaml.safe_dump({name: value}, default_flow_style=False, width=1000,
+                                allow_unicode=True, sort_keys=False)
+        lines.extend(dumped.rstrip("\n").split("\n"))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or []

@@ -1,0 +1,473 @@
+"""`cloudrig`: the command-line contract of DESIGN.md.
+
+Non-TUI commands never import Textual (or anything heavy they do not use): the
+imports below are the standard library; each command imports what it needs.
+Exit codes: 0 done, 1 a step failed, 2 bad usage or answers, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.engine import Session
+    from tui.procedure import Event, Procedure
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+# ---------------------------------------------------------------- output
+
+
+def _color_on(stream: Any) -> bool:
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def paint(text: str, code: str, stream: Any = None) -> str:
+    stream = stream or sys.stdout
+    return f"\033[{code}m{text}\033[0m" if _color_on(stream) else text
+
+
+STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36"}
+EVENT_COLORS = {"start": "1", "done": "32", "failed": "31", "skipped": "2", "warning": "33"}
+
+
+def progress_printer(event: Event) -> None:
+    """Progress goes to stderr, one line per event."""
+    prefix = f"[{event.step}] " if event.step else ""
+    line = f"{prefix}{event.message}"
+    print(paint(line, EVENT_COLORS.get(event.kind, "0"), sys.stderr), file=sys.stderr,
+          flush=True)
+
+
+def print_diff(diff: str) -> None:
+    for line in diff.splitlines():
+        code = "0"
+        if line.startswith("+") and not line.startswith("+++"):
+            code = "32"
+        elif line.startswith("-") and not line.startswith("---"):
+            code = "31"
+        elif line.startswith("@@"):
+            code = "36"
+        print("      " + paint(line, code))
+
+
+def print_plan(views: list[dict[str, Any]]) -> None:
+    for step in views:
+        print(paint(f"● {step['title']} [{step['step']}]", "1"))
+        if step["error"]:
+            print("    " + paint(f"cannot plan: {step['error']}", "31"))
+        for item in step["items"]:
+            _print_item(item)
+        if not step["items"] and not step["error"]:
+            print("    nothing to do")
+
+
+def _print_item(item: dict[str, Any]) -> None:
+    kind = item["kind"]
+    if kind == "file":
+        owner = f", owner {item['owner']}" if item["owner"] else ""
+        action = {"create": "32", "update": "33", "unchanged": "2"}[item["action"]]
+        print(f"    file {item['path']} ({item['mode']}{owner}): "
+              + paint(item["action"], action))
+        if item.get("mode_drift"):
+            print("      " + paint(item["mode_drift"], "33"))
+        if item["diff"]:
+            print_diff(item["diff"])
+    elif kind == "command":
+        skipped = paint(f"  (skipped: {item['skipped']})", "2") if item["skipped"] else ""
+        print(f"    run  {item['command']}{skipped}")
+    elif kind == "api":
+        skipped = paint(f"  (skipped: {item['skipped']})", "2") if item["skipped"] else ""
+        print(f"    call {item['method']} {item['url']}: {item['description']}{skipped}")
+        if item.get("body"):
+            for line in str(item["body"]).splitlines():
+                print("      " + line)
+    else:
+        print("    " + paint(f"manual: {item['text']}", "36"))
+
+
+def emit_json(data: Any) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# ---------------------------------------------------------------- building sessions
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def load_procedure(procedure_id: str) -> Procedure:
+    from tui.procedure import get_procedure
+
+    return get_procedure(procedure_id)
+
+
+def make_session(
+    procedure: Procedure,
+    answers: Any,
+    root: Path | None = None,
+    dry_run: bool = False,
+    debug: bool = False,
+    quiet: bool = False,
+) -> Session:
+    from tui.answers import secret_fields
+    from tui.engine import Session
+    from tui.secrets import SecretSource, open_store
+    from tui.state import StateStore
+
+    store = StateStore()
+    secrets = SecretSource(
+        procedure.id,
+        secret_fields(procedure.answers_model),
+        open_store=lambda: open_store(store.directory, _interactive()),
+    )
+    return Session(
+        procedure=procedure, answers=answers, secrets=secrets, store=store,
+        root=root.resolve() if root else None, dry_run=dry_run, debug=debug,
+        on_event=(lambda e: None) if quiet else progress_printer,
+    )
+
+
+def load_answers(procedure: Procedure, path: str) -> Any:
+    from tui.answers import load_file
+
+    return load_file(procedure.answers_model, Path(path))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tui.registry import REGISTRY
+
+    if args.json:
+        emit_json([info._asdict() | {"module": None} for info in REGISTRY.values()])
+        return 0
+    width = max(len(i) for i in REGISTRY)
+    for info in REGISTRY.values():
+        print(f"{paint(info.id.ljust(width), '1')}  {info.title}")
+        print(f"{' ' * width}  {info.summary}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from tui.answers import example_yaml
+
+    procedure = load_procedure(args.procedure)
+    text = example_yaml(procedure.answers_model, procedure.id, procedure.title)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    if target.exists() and not args.force:
+        from tui.errors import UsageError
+
+        raise UsageError(f"{target} already exists; use --force to overwrite it")
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}: fill in the required answers, then "
+          f"`cloudrig plan {procedure.id} --answers {target}`", file=sys.stderr)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    procedure = load_procedure(args.procedure)
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.root, dry_run=True,
+                           debug=args.debug, quiet=True)
+    views = session.plan_view(session.plan(args.step or ()))
+    if args.json:
+        emit_json({"procedure": procedure.id, "root": str(session.root) if session.root else None,
+                   "steps": views})
+    else:
+        print_plan(views)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from tui.files import apply_file
+
+    procedure = load_procedure(args.procedure)
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.out, debug=args.debug, quiet=True)
+    out = Path(args.out)
+    for step in session.active_steps():
+        for item in step.files(session.ctx):
+            if item.secret:
+                print(f"{item.path}: not rendered (holds a secret; written by apply)",
+                      file=sys.stderr)
+                continue
+            outcome = apply_file(item, root=out.resolve())
+            print(f"{outcome.path}: {outcome.action}", file=sys.stderr)
+    return 0
+
+
+def _confirm(prompt: str) -> bool:
+    try:
+        return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _require_confirmation(args: argparse.Namespace, session: Session, what: str) -> bool:
+    if args.yes or args.dry_run:
+        return True
+    if not _interactive():
+        from tui.errors import UsageError
+
+        raise UsageError(f"{what} changes this host; rerun with --yes to confirm "
+                         "(no terminal to ask on), or --dry-run to see what it would do")
+    if what == "apply":
+        print_plan(session.plan_view(session.plan(args.step or ())))
+    return _confirm(f"{what.capitalize()} {session.procedure.id} now?")
+
+
+def _finish(result: Any) -> int:
+    if result.outcome == "done":
+        return 0
+    print(paint(f"{result.failed_step}: {result.message}", "31", sys.stderr), file=sys.stderr)
+    if result.outcome == "interrupted":
+        return 130
+    return 1
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    procedure = load_procedure(args.procedure)
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
+                           debug=args.debug)
+    if not _require_confirmation(args, session, "apply"):
+        print("nothing applied", file=sys.stderr)
+        return 1
+    return _finish(session.apply(args.step or ()))
+
+
+def cmd_teardown(args: argparse.Namespace) -> int:
+    procedure = load_procedure(args.procedure)
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
+                           debug=args.debug)
+    if not _require_confirmation(args, session, "teardown"):
+        print("nothing removed", file=sys.stderr)
+        return 1
+    return _finish(session.teardown())
+
+
+def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    from tui.answers import validate
+    from tui.state import StateStore
+
+    procedure = load_procedure(procedure_id)
+    state = StateStore().load(procedure_id)
+    root = args.root
+    if args.answers:
+        answers = load_answers(procedure, args.answers)
+    elif state is not None and state.answers:
+        answers = validate(procedure.answers_model, state.answers, "saved answers")
+        if root is None and state.root:
+            root = Path(state.root)
+    else:
+        return {"procedure": procedure_id, "title": procedure.title, "applied": False,
+                "steps": [{"step": s.id, "title": s.title, "status": "pending",
+                           "detail": "not applied yet"} for s in procedure.steps]}
+    session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
+    checks = session.check()
+    last = state.last_run.model_dump(mode="json") if state and state.last_run else None
+    return {"procedure": procedure_id, "title": procedure.title, "applied": True,
+            "root": str(session.root) if session.root else None, "last_run": last,
+            "steps": [c.model_dump(mode="json") for c in checks]}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tui.registry import REGISTRY
+
+    ids = [args.procedure] if args.procedure else list(REGISTRY)
+    reports = [_status_one(pid, args) for pid in ids]
+    if args.json:
+        emit_json(reports[0] if args.procedure else reports)
+    else:
+        for report in reports:
+            print(paint(f"{report['title']} ({report['procedure']})", "1"))
+            for step in report["steps"]:
+                status = step["status"]
+                print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "
+                      f"{step['title']}: {step['detail']}")
+    all_done = all(s["status"] == "done" for r in reports for s in r["steps"])
+    return 0 if all_done else 1
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from tui.errors import UsageError
+    from tui.secrets import open_store
+    from tui.state import StateStore
+
+    store = open_store(StateStore().directory, _interactive())
+    if args.action == "list":
+        for key in store.keys():
+            print(key)
+        print(f"({store.description})", file=sys.stderr)
+        return 0
+    if not args.key:
+        raise UsageError(f"`cloudrig secrets {args.action}` needs a KEY, e.g. consul_token")
+    if args.action == "delete":
+        removed = store.delete(args.key)
+        print(f"{args.key}: {'deleted' if removed else 'was not stored'}", file=sys.stderr)
+        return 0
+    if _interactive():
+        import getpass
+
+        value = getpass.getpass(f"{args.key} (not echoed): ")
+        if getpass.getpass("again: ") != value:
+            raise UsageError("the two entries differ; nothing stored")
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    if not value:
+        raise UsageError(f"an empty value for {args.key}; nothing stored")
+    store.set(args.key, value)
+    print(f"{args.key}: stored in the {store.description}", file=sys.stderr)
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import run_app
+
+    answers = None
+    if getattr(args, "answers", None):
+        procedure = load_procedure(args.procedure)
+        answers = load_answers(procedure, args.answers)
+    return run_app(procedure_id=getattr(args, "procedure", None), answers=answers,
+                   root=getattr(args, "root", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import shlex
+
+    from tui.errors import UsageError
+
+    if args.host not in LOOPBACK and not args.public:
+        raise UsageError(
+            f"refusing to serve on {args.host}: the browser front has no authentication. "
+            "Keep 127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or "
+            "pass --public behind an authenticating proxy")
+    from textual_serve.server import Server
+
+    command = f"{shlex.quote(sys.executable)} -m tui"
+    print(f"serving CloudRig on http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
+    Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudrig",
+        description="Cloud-integration runbooks as guided, validated, repeatable procedures. "
+        "Without a command, opens the terminal UI.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="procedure ids, titles and purpose")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("init", help="write a commented example answers file")
+    p.add_argument("procedure")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("wizard", help="the TUI, straight into a procedure's wizard")
+    p.add_argument("procedure")
+    p.add_argument("--answers", help="prefill from this answers file")
+    p.add_argument("--root", type=Path, help="stage files under DIR")
+    p.set_defaults(func=cmd_tui)
+
+    def add_run_args(p: argparse.ArgumentParser, answers_required: bool = True) -> None:
+        p.add_argument("procedure")
+        p.add_argument("--answers", required=answers_required, metavar="FILE")
+        p.add_argument("--root", type=Path, metavar="DIR",
+                       help="write files under DIR; host-changing commands are skipped")
+
+    p = sub.add_parser("plan", help="everything apply would do: diffs, commands, API calls")
+    add_run_args(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--step", action="append", metavar="ID", help="only this step (repeatable)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("render", help="only the files, written under DIR")
+    p.add_argument("procedure")
+    p.add_argument("--answers", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("apply", help="apply a procedure")
+    add_run_args(p)
+    p.add_argument("--dry-run", action="store_true", help="run nothing, change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--step", action="append", metavar="ID", help="only this step (repeatable)")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("status", help="the dashboard as text: every step's check")
+    p.add_argument("procedure", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--answers", metavar="FILE", help="check these answers instead of the saved")
+    p.add_argument("--root", type=Path, metavar="DIR")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("teardown", help="undo what apply did")
+    add_run_args(p)
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(func=cmd_teardown)
+
+    p = sub.add_parser("secrets", help="the secret store (values are never printed)")
+    p.add_argument("action", choices=["set", "list", "delete"])
+    p.add_argument("key", nargs="?")
+    p.set_defaults(func=cmd_secrets)
+
+    p = sub.add_parser("serve", help="the TUI in a browser (textual-serve)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--public", action="store_true",
+                   help="allow a non-loopback --host (there is no authentication)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", cmd_tui)
+    from tui.errors import OperatorError
+
+    try:
+        return func(args)
+    except OperatorError as exc:
+        if args.debug:
+            raise
+        from tui.redact import redact
+
+        print(paint(f"cloudrig: {redact(exc.sentence)}", "31", sys.stderr), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cloudrig: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

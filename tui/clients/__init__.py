@@ -1,0 +1,1 @@
+"""One module per remote API. Clients know nothing of procedures or screens."""

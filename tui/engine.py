@@ -1,0 +1,263 @@
+"""Runs a procedure's steps: plan, apply (with resume), check, teardown.
+
+The CLI and the TUI both drive a `Session`; neither knows any procedure. Apply
+records each step's outcome in the state store as it goes, so an interrupted or
+failed run resumes where it stopped, and every event is logged with secrets masked.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from tui.answers import public_answers
+from tui.commands import CommandRunner, display
+from tui.errors import Interrupted, OperatorError
+from tui.files import view
+from tui.procedure import (
+    ApiCall,
+    CheckResult,
+    Command,
+    Context,
+    Event,
+    FileWrite,
+    Manual,
+    PlanItem,
+    Procedure,
+    Status,
+    Step,
+)
+from tui.redact import redact
+from tui.secrets import SecretSource
+from tui.state import ProcedureState, RunRecord, StateStore, StepRecord, answers_digest, now
+
+
+class StepPlan(BaseModel):
+    step: str
+    title: str
+    items: list[PlanItem] = []
+    error: str | None = None
+
+
+class StepCheck(BaseModel):
+    step: str
+    title: str
+    status: Status
+    detail: str
+
+
+class RunResult(BaseModel):
+    outcome: Literal["done", "failed", "interrupted"]
+    failed_step: str | None = None
+    message: str | None = None
+    steps: dict[str, str] = {}
+
+
+def internal_error(step: Step, exc: BaseException) -> str:
+    return (f"step {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
+            "the traceback is in the log, rerun with --debug to see it")
+
+
+@dataclass
+class Session:
+    """One procedure with validated answers and run options."""
+
+    procedure: Procedure
+    answers: BaseModel
+    secrets: SecretSource
+    store: StateStore
+    root: Path | None = None
+    dry_run: bool = False
+    on_event: Callable[[Event], None] = lambda event: None
+    debug: bool = False
+    runner: CommandRunner = field(init=False)
+    ctx: Context = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runner = CommandRunner(dry_run=self.dry_run, root=self.root)
+        self.ctx = Context(
+            procedure=self.procedure, answers=self.answers, secrets=self.secrets,
+            runner=self.runner, root=self.root, dry_run=self.dry_run, on_event=self._event,
+        )
+
+    # ------------------------------------------------------------ events
+
+    def _event(self, event: Event) -> None:
+        where = f"[{event.step}] " if event.step else ""
+        self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
+        self.on_event(event)
+
+    def _emit(self, step: Step | None, kind: str, message: str) -> None:
+        self._event(Event(step=step.id if step else None, kind=kind, message=redact(message)))
+
+    def active_steps(self, only: Sequence[str] = ()) -> list[Step]:
+        chosen = [self.procedure.step(s) for s in only] if only else list(self.procedure.steps)
+        return [s for s in chosen if s.applies(self.answers)]
+
+    # ------------------------------------------------------------ plan
+
+    def plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
+        plans = []
+        for step in self.active_steps(only):
+            self.ctx.step_id = step.id
+            try:
+                plans.append(StepPlan(step=step.id, title=step.title, items=step.plan(self.ctx)))
+            except OperatorError as exc:
+                plans.append(StepPlan(step=step.id, title=step.title, error=exc.sentence))
+        self.ctx.step_id = None
+        return plans
+
+    def plan_view(self, plans: list[StepPlan]) -> list[dict[str, Any]]:
+        """The plan as shown (text and --json): diffs, argv, endpoints, never a secret."""
+        return [
+            {"step": p.step, "title": p.title, "error": p.error,
+             "items": [self.item_view(item) for item in p.items]}
+            for p in plans
+        ]
+
+    def item_view(self, item: PlanItem) -> dict[str, Any]:
+        match item:
+            case FileWrite():
+                data = view(item, self.root).model_dump()
+                data["kind"] = "file"
+            case Command():
+                data = {"kind": "command", "command": display(item.argv),
+                        "description": item.description,
+                        "skipped": self.runner.skip_reason(item)}
+            case ApiCall():
+                body = redact(_json(item.body)) if item.body is not None else None
+                data = {"kind": "api", "method": item.method, "url": redact(item.url),
+                        "description": item.description, "body": body,
+                        "skipped": "dry run" if self.dry_run and item.changes_remote else None}
+            case Manual():
+                data = {"kind": "manual", "text": item.text}
+        return data
+
+    # ------------------------------------------------------------ apply
+
+    def _state(self) -> ProcedureState:
+        return self.store.load(self.procedure.id) or ProcedureState(procedure=self.procedure.id)
+
+    def apply(self, only: Sequence[str] = ()) -> RunResult:
+        public = public_answers(self.answers)
+        root = str(self.root) if self.root else None
+        digest = answers_digest(public, root)
+        state = self._state()
+        resumable = set(state.resumable(digest)) if not only else set()
+        run = RunRecord(kind="apply", answers_digest=digest)
+        if not self.dry_run:
+            state.answers, state.root, state.last_run = public, root, run
+            self.store.save(state)
+        result = RunResult(outcome="done")
+        for step in self.active_steps(only):
+            self.ctx.step_id = step.id
+            try:
+                if step.id in resumable and step.check(self.ctx).status is Status.DONE:
+                    self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
+                    run.completed.append(step.id)
+                    result.steps[step.id] = "done"
+                    continue
+                self._emit(step, "start", step.title)
+                step.apply(self.ctx)
+            except (KeyboardInterrupt, Interrupted):
+                return self._stop(state, run, result, step, "interrupted",
+                                  "interrupted by the operator; rerun to resume")
+            except OperatorError as exc:
+                return self._stop(state, run, result, step, "failed", exc.sentence)
+            except Exception as exc:
+                if self.debug:
+                    raise
+                self.store.log(redact(traceback.format_exc()))
+                return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+            run.completed.append(step.id)
+            result.steps[step.id] = "done"
+            detail = "dry run: nothing changed" if self.dry_run else "applied"
+            state.steps[step.id] = StepRecord(status=Status.DONE, detail=detail)
+            self._emit(step, "done", f"{step.title}: {detail}")
+            if not self.dry_run:
+                self.store.save(state)
+        self.ctx.step_id = None
+        run.outcome, run.finished = "done", now()
+        if not self.dry_run:
+            self.store.save(state)
+        return result
+
+    def _stop(self, state: ProcedureState, run: RunRecord, result: RunResult, step: Step,
+              outcome: Literal["failed", "interrupted"], message: str) -> RunResult:
+        message = redact(message)
+        self._emit(step, "failed", f"{step.title}: {message}")
+        run.outcome, run.finished, run.failed_step, run.message = outcome, now(), step.id, message
+        state.steps[step.id] = StepRecord(status=Status.FAILED, detail=message.splitlines()[0])
+        if not self.dry_run:
+            self.store.save(state)
+        self.ctx.step_id = None
+        result.outcome, result.failed_step, result.message = outcome, step.id, message
+        result.steps[step.id] = outcome
+        return result
+
+    # ------------------------------------------------------------ check
+
+    def check_step(self, step: Step) -> StepCheck:
+        ctx = Context(
+            procedure=self.procedure, answers=self.answers, secrets=self.secrets,
+            runner=self.runner, root=self.root, dry_run=True, step_id=step.id,
+        )
+        try:
+            result = step.check(ctx)
+        except OperatorError as exc:
+            result = CheckResult(status=Status.FAILED, detail=f"cannot check: {exc.sentence}")
+        except Exception as exc:
+            self.store.log(redact(traceback.format_exc()))
+            result = CheckResult(status=Status.FAILED, detail=internal_error(step, exc))
+        return StepCheck(step=step.id, title=step.title, status=result.status,
+                         detail=redact(result.detail))
+
+    def check(self) -> list[StepCheck]:
+        """Every step's check, run concurrently (each may ask a remote API)."""
+        steps = self.active_steps()
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(steps)))) as pool:
+            return list(pool.map(self.check_step, steps))
+
+    # ------------------------------------------------------------ teardown
+
+    def teardown(self) -> RunResult:
+        state = self._state()
+        run = RunRecord(kind="teardown")
+        result = RunResult(outcome="done")
+        for step in reversed(self.active_steps()):
+            self.ctx.step_id = step.id
+            try:
+                items = step.undo_plan(self.ctx)
+                if not items:
+                    continue
+                self._emit(step, "start", f"undo {step.title}")
+                step.undo(self.ctx)
+            except (KeyboardInterrupt, Interrupted):
+                return self._stop(state, run, result, step, "interrupted",
+                                  "interrupted by the operator; rerun teardown to finish")
+            except OperatorError as exc:
+                return self._stop(state, run, result, step, "failed", exc.sentence)
+            run.completed.append(step.id)
+            result.steps[step.id] = "removed"
+            state.steps.pop(step.id, None)
+            self._emit(step, "done", f"undo {step.title}: done")
+        self.ctx.step_id = None
+        run.outcome, run.finished = "done", now()
+        if not self.dry_run:
+            state.last_run = run
+            self.store.save(state)
+        return result
+
+
+def _json(value: Any) -> str:
+    import json
+
+    if isinstance(value, str | bytes):
+        return value if isinstance(value, str) else value.decode(errors="replace")
+    return json.dumps(value, indent=2, ensure_ascii=False)

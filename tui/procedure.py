@@ -1,0 +1,286 @@
+"""The engine's vocabulary: procedures, steps, plan items, checks, events, registry.
+
+A procedure is data: an answers model, wizard pages naming its fields, and ordered
+steps. A step says what it will do (`plan`), does it (`apply`), says whether it is
+done right now (`check`) and, where the runbook has a removal path, undoes it. The
+fronts (CLI, TUI) are generic over this vocabulary.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from tui.commands import CommandResult, CommandRunner
+    from tui.files import FileOutcome
+    from tui.secrets import SecretSource
+
+
+class Status(StrEnum):
+    """Where a step stands on this host / remote right now."""
+
+    DONE = "done"
+    PENDING = "pending"
+    DRIFTED = "drifted"
+    FAILED = "failed"
+    MANUAL = "manual"
+
+
+class CheckResult(BaseModel):
+    status: Status
+    detail: str = Field(description="one line an operator can read")
+
+    @classmethod
+    def worst(cls, results: Sequence[CheckResult]) -> CheckResult:
+        """Combine several checks of one step: the least-done one speaks for it."""
+        order = [Status.FAILED, Status.DRIFTED, Status.PENDING, Status.MANUAL, Status.DONE]
+        if not results:
+            return cls(status=Status.DONE, detail="nothing to check")
+        ranked = sorted(results, key=lambda r: order.index(r.status))
+        worst = ranked[0]
+        if worst.status is Status.DONE:
+            return cls(status=Status.DONE, detail="; ".join(r.detail for r in results))
+        return worst
+
+
+# ---------------------------------------------------------------- plan items
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    description: str = ""
+
+
+class FileWrite(_Item):
+    """A file CloudRig writes at `path` (the final path on the host, never --root's)."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    content: str = Field(repr=False)
+    mode: int = 0o644
+    owner: str | None = None
+    group: str | None = None
+    secret: bool = Field(
+        default=False, description="content is a secret: never shown, only its size"
+    )
+    dir_mode: int | None = Field(default=None, description="mode of a directory created for it")
+
+
+class Command(_Item):
+    """A host command, as an argv list (never a shell string)."""
+
+    kind: Literal["command"] = "command"
+    argv: list[str]
+    changes_host: bool = Field(default=True, description="skipped under --root and --dry-run")
+    stdin_secret: str | None = Field(
+        default=None, description="name of the secret written to the command's stdin"
+    )
+    pty_answers: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="(prompt regex, secret name) pairs answered on a pseudo-terminal",
+    )
+    timeout: float = 120.0
+    ok_returncodes: tuple[int, ...] = (0,)
+
+
+class ApiCall(_Item):
+    """A remote API call; `execute` performs it (bound by the step's plan)."""
+
+    kind: Literal["api"] = "api"
+    method: str
+    url: str
+    body: Any = Field(default=None, description="request body as shown (secrets masked)")
+    changes_remote: bool = True
+    execute: Callable[[], Any] | None = Field(default=None, exclude=True, repr=False)
+
+
+class Manual(_Item):
+    """Something only the operator can do; shown, and confirmed by them."""
+
+    kind: Literal["manual"] = "manual"
+    text: str
+
+
+PlanItem = Annotated[FileWrite | Command | ApiCall | Manual, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- events
+
+
+class Event(BaseModel):
+    """A progress event: the CLI prints it to stderr, the TUI shows it live."""
+
+    step: str | None = None
+    kind: Literal["start", "done", "failed", "skipped", "info", "warning", "item"] = "info"
+    message: str
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """Everything a step may use while planning, applying or checking."""
+
+    procedure: Procedure
+    answers: BaseModel
+    secrets: SecretSource
+    runner: CommandRunner
+    root: Path | None = None
+    dry_run: bool = False
+    on_event: Callable[[Event], None] = lambda event: None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    step_id: str | None = None
+
+    def secret(self, name: str) -> str:
+        """The value of secret field `name` (environment, store, or prompt)."""
+        return self.secrets.get(name)
+
+    def emit(self, message: str, kind: str = "info") -> None:
+        from tui.redact import redact
+
+        self.on_event(Event(step=self.step_id, kind=kind, message=redact(message)))
+
+    def write_file(self, item: FileWrite) -> FileOutcome:
+        from tui.files import apply_file
+
+        outcome = apply_file(item, root=self.root, dry_run=self.dry_run)
+        self.emit(outcome.sentence(), "item")
+        return outcome
+
+    def run(self, command: Command) -> CommandResult:
+        return self.runner.run(command, self.secrets, emit=self.emit)
+
+    def call(self, item: ApiCall) -> Any:
+        if self.dry_run and item.changes_remote:
+            self.emit(f"skipped (dry run): {item.method} {item.url}", "item")
+            return None
+        if item.execute is None:
+            raise RuntimeError(f"API call {item.method} {item.url} has nothing to execute")
+        result = item.execute()
+        self.emit(f"{item.method} {item.url}: {item.description or 'done'}", "item")
+        return result
+
+    def execute(self, items: Sequence[PlanItem]) -> None:
+        """Carry out plan items in order (the default `apply`)."""
+        for item in items:
+            if self.cancel.is_set():
+                from tui.errors import Interrupted
+
+                raise Interrupted("interrupted by the operator; rerun to resume")
+            match item:
+                case FileWrite():
+                    self.write_file(item)
+                case Command():
+                    self.run(item)
+                case ApiCall():
+                    self.call(item)
+                case Manual():
+                    self.emit(f"manual: {item.text}", "warning")
+
+
+# ---------------------------------------------------------------- steps
+
+
+class Step:
+    """One runbook stage. Subclasses override `plan`, and `apply`/`check`/`undo` when
+    the generic behaviour (execute the plan; compare the plan's files) is not enough."""
+
+    id: str = ""
+    title: str = ""
+    summary: str = ""
+
+    def files(self, ctx: Context) -> list[FileWrite]:
+        """The files this step writes, known from the answers alone (no remote calls):
+        what `cloudrig render` writes and what the generic check compares."""
+        return []
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        """Everything apply will do; may make read-only remote calls to decide."""
+        return list(self.files(ctx))
+
+    def apply(self, ctx: Context) -> None:
+        ctx.execute(self.plan(ctx))
+
+    def check(self, ctx: Context) -> CheckResult:
+        from tui.files import check_files
+
+        return check_files(self.files(ctx), ctx.root)
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """What teardown does for this step; empty when the runbook has no removal."""
+        return []
+
+    def undo(self, ctx: Context) -> None:
+        ctx.execute(self.undo_plan(ctx))
+
+    def applies(self, answers: BaseModel) -> bool:
+        """Whether the step is part of this run (e.g. the database step is optional)."""
+        return True
+
+
+@dataclass(frozen=True)
+class Page:
+    """One wizard screen: a runbook stage and the answer fields it asks for."""
+
+    title: str
+    help: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Procedure:
+    id: str
+    runbook: str
+    answers_model: type[BaseModel]
+    pages: tuple[Page, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def title(self) -> str:
+        from tui.registry import REGISTRY
+
+        return REGISTRY[self.id].title
+
+    @property
+    def summary(self) -> str:
+        from tui.registry import REGISTRY
+
+        return REGISTRY[self.id].summary
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        known = ", ".join(s.id for s in self.steps)
+        from tui.errors import UsageError
+
+        raise UsageError(f"{self.id} has no step {step_id!r}; its steps are: {known}")
+
+
+# ---------------------------------------------------------------- registry
+
+
+def get_procedure(procedure_id: str) -> Procedure:
+    """Load a registered procedure module and return its PROCEDURE."""
+    from tui.registry import REGISTRY
+
+    info = REGISTRY.get(procedure_id)
+    if info is None:
+        from tui.errors import UsageError
+
+        known = ", ".join(REGISTRY)
+        raise UsageError(f"unknown procedure {procedure_id!r}; known procedures: {known}")
+    module = importlib.import_module(info.module)
+    procedure: Procedure = module.PROCEDURE
+    return procedure

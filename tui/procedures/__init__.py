@@ -1,0 +1,1 @@
+"""One module per runbook; each exposes `PROCEDURE` (see tui.procedure.REGISTRY)."""

@@ -1,0 +1,246 @@
+"""Carbonio Mesh terminating gateway to an external PostgreSQL.
+
+Runbook: shared/seeds/carbonio-mesh-gateway.txt ("Integration of External Services").
+The files are written exactly as the runbook gives them, with these departures:
+
+- `gateway-config.hcl`: the runbook never shows the file's content; it is the
+  terminating-gateway config entry from Consul's documentation, with CAFile and SNI
+  present only when given (the runbook calls both optional).
+- `<service>-external.json`: the runbook sets `Service.ID` to the gateway's name,
+  yet its own teardown deregisters the ID `carbonio-files-db`; the ID here is the
+  service name, which is also Consul's default.
+- The unit uses `Wants=network-online.target` (with `After=`), as systemd.special(7)
+  recommends; the runbook's `Requires=` would stop the gateway whenever the network
+  target is restarted.
+- Every value enters a file through a filter that quotes it for that format, so
+  paths with spaces, quotes or `%` cannot break the unit or the JSON/HCL.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from tui.answers import ask, check_abs_path, check_host, check_name
+from tui.procedure import Page, Procedure
+from tui.steps import FileStep, TemplateFile
+
+_unix_name = check_name(r"[a-z_][a-z0-9_-]{0,31}", "user/service name (lower-case letters, "
+                        "digits, '-' and '_', at most 32, starting with a letter)")
+_service_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                           "Consul service name (letters, digits, '-', '_', '.')")
+_node_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                        "Consul node name (letters, digits, '-', '_', '.')")
+
+
+def _pg_identifier(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("cannot contain a NUL character")
+    if len(value.encode()) > 63:
+        raise ValueError("is longer than PostgreSQL's 63-byte limit for names")
+    return value
+
+
+class CarbonioAnswers(BaseModel):
+    """What the carbonio runbook asks of the operator (keys are the answers contract)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consul_url: str = ask(
+        "http://127.0.0.1:8500", title="Consul HTTP API",
+        help="The local Carbonio Mesh (Consul) agent's HTTP API on the terminating gateway.",
+        example="http://127.0.0.1:8500")
+    consul_ca_file: str | None = ask(
+        None, title="Consul CA bundle",
+        help="PEM file to verify Consul's TLS certificate when consul_url is https.",
+        example="/etc/carbonio/mesh/ca.pem")
+    consul_token: SecretStr | None = ask(
+        title="Consul management token", secret=True,
+        help="The bootstrap token from `service-discover bootstrap-token --setup`, asked "
+             "with the cluster credential password. Kept in the secret store only.",
+        example="0e1f2a3b-…")
+    gateway_name: str = ask(
+        "carbonio-gateway", title="Gateway name",
+        help="The terminating gateway's service, system user and group, ACL policy prefix, "
+             "systemd unit and config-entry name.", example="carbonio-gateway")
+    config_dir: str = ask(
+        "/etc/carbonio/gateway/service-discover", title="Configuration directory",
+        help="Where policies.json, the gateway token and the service definitions live.",
+        example="/etc/carbonio/gateway/service-discover")
+    service_name: str = ask(
+        "carbonio-files-db", title="External service name",
+        help="The service routed through the gateway: the Carbonio Files database.",
+        example="carbonio-files-db")
+    external_address: str = ask(
+        title="Database host",
+        help="Host name or IP address of the external PostgreSQL (the 'database node').",
+        example="external-database.example.com")
+    external_node: str = ask(
+        "external-files-db-node", title="External node name",
+        help="The catalog node name Consul records for the external database.",
+        example="external-files-db-node")
+    external_port: int = ask(
+        5432, title="Database port", help="PostgreSQL's TCP port on the database host.",
+        example=5432, ge=1, le=65535)
+    ca_file: str | None = ask(
+        None, title="Service CA file",
+        help="Optional: a CA certificate particular to the service, for TLS from the gateway "
+             "to the database. Rarely needed: Consul already encrypts traffic between nodes.",
+        example="/etc/ssl/certs/files-db-ca.pem")
+    sni: str | None = ask(
+        None, title="SNI", help="Optional: the Server Name Indication to send in the TLS "
+        "handshake to the database, to avoid a name mismatch.", example="db.example.com")
+    unit_dir: str = ask(
+        "/lib/systemd/system", title="systemd unit directory",
+        help="Where the gateway's systemd unit is written.", example="/lib/systemd/system")
+    kv_prefix: str = ask(
+        "carbonio-files", title="KV prefix",
+        help="Consul KV prefix under which Carbonio Files reads db-name, db-username and "
+             "db-password.", example="carbonio-files")
+    db_name: str = ask(
+        title="Database name", help="The database Carbonio Files uses.",
+        example="carbonio-files-adm")
+    db_username: str = ask(
+        title="Database user", help="The login role Carbonio Files connects as.",
+        example="carbonio-files-adm")
+    db_password: SecretStr | None = ask(
+        title="Database password", secret=True,
+        help="The password of the database user; stored in Consul KV for Carbonio Files.",
+        example="a strong passphrase")
+    create_database: bool = ask(
+        False, title="Create role and database",
+        help="Connect to the database host as the admin user and create (or update) the "
+             "role and the database. Off: CloudRig writes the SQL for you to run there.",
+        example=False)
+    db_admin_user: str = ask(
+        "postgres", title="Database admin user",
+        help="A PostgreSQL superuser on the database host, used only to create the role.",
+        example="postgres")
+    db_admin_password: SecretStr | None = ask(
+        title="Database admin password", secret=True,
+        help="The admin user's password (only when creating the role and database).",
+        example="the postgres password")
+
+    @field_validator("consul_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        match = re.fullmatch(r"(https?)://([^/\s:]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?/?", value)
+        if not match:
+            raise ValueError(f"{value!r} is not an http(s) URL of a Consul agent")
+        check_host(match.group(2).strip("[]"))
+        return value.rstrip("/")
+
+    @field_validator("consul_ca_file", "ca_file")
+    @classmethod
+    def _optional_path(cls, value: str | None) -> str | None:
+        return check_abs_path(value) if value else None
+
+    @field_validator("config_dir", "unit_dir")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_abs_path(value)
+
+    @field_validator("gateway_name")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        return _unix_name(value)
+
+    @field_validator("service_name")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        return _service_name(value)
+
+    @field_validator("external_node")
+    @classmethod
+    def _node(cls, value: str) -> str:
+        return _node_name(value)
+
+    @field_validator("external_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("sni")
+    @classmethod
+    def _sni(cls, value: str | None) -> str | None:
+        return check_host(value) if value else None
+
+    @field_validator("kv_prefix")
+    @classmethod
+    def _kv(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(ord(c) < 0x20 for c in value):
+            raise ValueError("must be a non-empty key path without control characters")
+        return value
+
+    @field_validator("db_name", "db_username", "db_admin_user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return _pg_identifier(value)
+
+
+def _config(answers: BaseModel, name: str) -> str:
+    return f"{answers.config_dir}/{name}"  # type: ignore[attr-defined]
+
+
+POLICY_FILE = TemplateFile(
+    "carbonio/policies.json.j2",
+    path=lambda a: _config(a, "policies.json"),
+    description="ACL rules for the gateway's policy",
+)
+EXTERNAL_FILE = TemplateFile(
+    "carbonio/external-service.json.j2",
+    path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
+    description="catalog registration of the external database",
+)
+GATEWAY_FILE = TemplateFile(
+    "carbonio/gateway-config.hcl.j2",
+    path=lambda a: _config(a, "gateway-config.hcl"),
+    description="terminating-gateway config entry",
+)
+UNIT_FILE = TemplateFile(
+    "carbonio/gateway.service.j2",
+    path=lambda a: f"{a.unit_dir}/{a.gateway_name}.service",  # type: ignore[attr-defined]
+    description="systemd unit running the Envoy terminating gateway",
+)
+
+STEPS = (
+    FileStep("policy", "ACL policy rules",
+             "policies.json: read on the gateway's KV prefix and all nodes, write on the "
+             "gateway and the external service", [POLICY_FILE]),
+    FileStep("external-service", "External service definition",
+             "Where the database is: node, address and port for Consul's catalog",
+             [EXTERNAL_FILE]),
+    FileStep("gateway-config", "Terminating gateway config entry",
+             "Designates the gateway as the terminating gateway for the service",
+             [GATEWAY_FILE]),
+    FileStep("unit", "systemd unit", "Runs `consul connect envoy -gateway=terminating` as "
+             "the gateway user", [UNIT_FILE]),
+)
+
+PAGES = (
+    Page("Consul access", "The local Carbonio Mesh agent and the token that may configure it.",
+         ("consul_url", "consul_ca_file", "consul_token")),
+    Page("Setup and security", "The gateway's name is its service, user, group and policy.",
+         ("gateway_name", "config_dir")),
+    Page("The external service", "Where the database lives, as Consul's catalog will know it.",
+         ("service_name", "external_address", "external_node", "external_port")),
+    Page("Services scheduling", "Optional TLS settings from the gateway to the database.",
+         ("ca_file", "sni")),
+    Page("systemd service", "The unit that runs the gateway.", ("unit_dir",)),
+    Page("Database", "Credentials Carbonio Files reads from Consul KV, and the role on the "
+         "database host.",
+         ("kv_prefix", "db_name", "db_username", "db_password", "create_database",
+          "db_admin_user", "db_admin_password")),
+)
+
+PROCEDURE = Procedure(
+    id="carbonio",
+    runbook="carbonio-mesh-gateway.txt",
+    answers_model=CarbonioAnswers,
+    pages=PAGES,
+    steps=STEPS,
+)

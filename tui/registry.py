@@ -1,0 +1,30 @@
+"""The procedures CloudRig knows, readable without importing any of them.
+
+`cloudrig list` and the home screen read this; a procedure module is imported only
+when it is used. Adding a runbook = one module in tui/procedures/ plus one line here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ProcedureInfo(NamedTuple):
+    id: str
+    title: str
+    summary: str
+    module: str
+
+
+REGISTRY: dict[str, ProcedureInfo] = {
+    info.id: info
+    for info in (
+        ProcedureInfo(
+            "carbonio",
+            "Carbonio Mesh terminating gateway",
+            "Route Carbonio Files to an external PostgreSQL through a Consul terminating "
+            "gateway",
+            "tui.procedures.carbonio",
+        ),
+    )
+}

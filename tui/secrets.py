@@ -1,0 +1,220 @@
+"""Secrets: where they come from and where they are kept.
+
+A secret field's value comes from, in order: the environment variable
+`CLOUDRIG_SECRET_<FIELD>`, a value typed in the wizard this session, the secret
+store, and an interactive prompt (only on a terminal). The store is the system
+keyring when a real backend exists; on a headless host (no Secret Service over
+SSH, keyring#280) it is an encrypted file (keyrings.cryptfile, Argon2 + AES-GCM)
+unlocked by a passphrase from `CLOUDRIG_SECRETS_PASSPHRASE` or a prompt.
+Every value resolved is registered for redaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol
+
+from tui import redact
+from tui.errors import SecretMissing, UsageError
+
+ENV_PREFIX = "CLOUDRIG_SECRET_"
+PASSPHRASE_ENV = "CLOUDRIG_SECRETS_PASSPHRASE"
+BACKEND_ENV = "CLOUDRIG_SECRETS_BACKEND"
+SERVICE = "cloudrig"
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+class SecretStore(Protocol):
+    description: str
+
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str) -> None: ...
+    def delete(self, key: str) -> bool: ...
+    def keys(self) -> list[str]: ...
+
+
+class _Index:
+    """Names (never values) of the keys CloudRig stored: keyring cannot list them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> list[str]:
+        try:
+            return sorted(json.loads(self.path.read_text()))
+        except (FileNotFoundError, ValueError):
+            return []
+
+    def write(self, names: Iterable[str]) -> None:
+        from tui.files import atomic_write
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(self.path, json.dumps(sorted(set(names))).encode(), 0o600)
+
+    def add(self, key: str) -> None:
+        self.write([*self.read(), key])
+
+    def remove(self, key: str) -> None:
+        self.write([k for k in self.read() if k != key])
+
+
+class _BackendStore:
+    """A store over one keyring backend instance, with the key index beside it."""
+
+    def __init__(self, backend: object, index: _Index, description: str) -> None:
+        self.backend = backend
+        self.index = index
+        self.description = description
+
+    def get(self, key: str) -> str | None:
+        return self.backend.get_password(SERVICE, key)  # type: ignore[attr-defined]
+
+    def set(self, key: str, value: str) -> None:
+        self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
+        self.index.add(key)
+
+    def delete(self, key: str) -> bool:
+        import keyring.errors
+
+        try:
+            self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
+        except keyring.errors.PasswordDeleteError:
+            self.index.remove(key)
+            return False
+        self.index.remove(key)
+        return True
+
+    def keys(self) -> list[str]:
+        return self.index.read()
+
+
+def system_keyring() -> object | None:
+    """The best real keyring backend, or None on a headless host.
+
+    File-based backends (keyrings.alt, keyrings.cryptfile) and the fail/null/chainer
+    placeholders do not count: CloudRig chooses its own encrypted file instead.
+    """
+    import keyring.backend
+
+    if os.environ.get(BACKEND_ENV) == "file":
+        return None
+    real = [
+        backend
+        for backend in keyring.backend.get_all_keyring()
+        if not type(backend).__module__.startswith(("keyrings.", "keyring.backends.fail",
+                                                    "keyring.backends.null",
+                                                    "keyring.backends.chainer"))
+    ]
+    real.sort(key=lambda b: getattr(b, "priority", 0), reverse=True)
+    return real[0] if real else None
+
+
+def open_store(state_dir: Path, interactive: bool) -> SecretStore:
+    """Open the secret store; raises SecretMissing when the file store has no passphrase."""
+    index = _Index(state_dir / "secret-keys.json")
+    backend = system_keyring()
+    if backend is not None and os.environ.get(BACKEND_ENV) != "file":
+        return _BackendStore(backend, index, f"system keyring ({type(backend).__name__})")
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    if not passphrase:
+        if not interactive:
+            raise SecretMissing(
+                f"the encrypted secret store needs its passphrase: set {PASSPHRASE_ENV} "
+                "(no system keyring backend on this host, and no terminal to ask on)"
+            )
+        passphrase = getpass.getpass("CloudRig secret store passphrase: ")
+    path = state_dir / "secrets.cfg"
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    backend = CryptFileKeyring()
+    backend.file_path = str(path)
+    backend.keyring_key = passphrase
+    store = _FileStore(backend, index, f"encrypted file {path}")
+    store.verify()
+    return store
+
+
+class _FileStore(_BackendStore):
+    def verify(self) -> None:
+        """Fail early, in one sentence, on a wrong passphrase."""
+        try:
+            for key in self.keys()[:1]:
+                self.get(key)
+        except ValueError:
+            raise UsageError(
+                f"the passphrase does not open the secret store {self.backend.file_path}; "  # type: ignore[attr-defined]
+                f"check {PASSPHRASE_ENV}"
+            ) from None
+
+    def set(self, key: str, value: str) -> None:
+        super().set(key, value)
+        os.chmod(self.backend.file_path, 0o600)  # type: ignore[attr-defined]
+
+
+class SecretSource:
+    """Resolves a procedure's secret fields; never writes a value anywhere but the store."""
+
+    def __init__(
+        self,
+        procedure_id: str,
+        fields: Iterable[str],
+        open_store: Callable[[], SecretStore] | None = None,
+        overrides: dict[str, str] | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.procedure_id = procedure_id
+        self.fields = set(fields)
+        self._open_store = open_store
+        self._store: SecretStore | None = None
+        self._store_error: str | None = None
+        self.overrides = dict(overrides or {})
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self._cache: dict[str, str] = {}
+        for value in self.overrides.values():
+            redact.register(value)
+
+    def _lookup_store(self, name: str) -> str | None:
+        if self._open_store is None or self._store_error is not None:
+            return None
+        if self._store is None:
+            try:
+                self._store = self._open_store()
+            except UsageError as exc:
+                self._store_error = exc.sentence
+                return None
+        return self._store.get(f"{self.procedure_id}.{name}") or self._store.get(name)
+
+    def available(self, name: str) -> bool:
+        """Whether `name` can be had without asking anyone (for read-only planning)."""
+        if name in self._cache or os.environ.get(env_name(name)) or name in self.overrides:
+            return True
+        return self._lookup_store(name) is not None
+
+    def get(self, name: str) -> str:
+        if name not in self.fields:
+            raise KeyError(f"{name} is not a secret field of {self.procedure_id}")
+        if name in self._cache:
+            return self._cache[name]
+        value = os.environ.get(env_name(name)) or self.overrides.get(name)
+        if not value:
+            value = self._lookup_store(name)
+        if not value and self.interactive:
+            value = getpass.getpass(f"{name} (secret, not echoed): ")
+        if not value:
+            where = f"; the secret store said: {self._store_error}" if self._store_error else ""
+            raise SecretMissing(
+                f"secret {name} is needed: set {env_name(name)} or run "
+                f"`cloudrig secrets set {name}`{where}"
+            )
+        redact.register(value)
+        self._cache[name] = value
+        return value

@@ -1,0 +1,104 @@
+"""Progress and answers store: what the dashboard shows and what a rerun resumes from.
+
+State is a cache of what CloudRig last did and saw, never the truth: checks ask
+the host and the remote APIs. It holds answers without secrets, the --root of the
+last apply, each step's last result, and how the last run ended. One JSON file per
+procedure under `$CLOUDRIG_STATE_DIR` (default: the platform's user state dir).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from tui.files import atomic_write
+from tui.procedure import Status
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("CLOUDRIG_STATE_DIR")
+    if configured:
+        return Path(configured)
+    from platformdirs import user_state_path
+
+    return user_state_path("cloudrig", appauthor=False)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepRecord(BaseModel):
+    status: Status
+    detail: str
+    at: datetime = Field(default_factory=now)
+
+
+class RunRecord(BaseModel):
+    kind: Literal["apply", "teardown"] = "apply"
+    started: datetime = Field(default_factory=now)
+    finished: datetime | None = None
+    outcome: Literal["running", "done", "failed", "interrupted"] = "running"
+    failed_step: str | None = None
+    message: str | None = None
+    answers_digest: str = ""
+    completed: list[str] = []
+
+
+class ProcedureState(BaseModel):
+    procedure: str
+    answers: dict[str, Any] = {}
+    root: str | None = None
+    steps: dict[str, StepRecord] = {}
+    last_run: RunRecord | None = None
+    confirmations: dict[str, datetime] = {}
+
+    def resumable(self, digest: str) -> list[str]:
+        """Steps completed by an unfinished run with the same answers."""
+        run = self.last_run
+        if run and run.outcome in ("failed", "interrupted") and run.answers_digest == digest:
+            return list(run.completed)
+        return []
+
+
+def answers_digest(answers: dict[str, Any], root: str | None) -> str:
+    blob = json.dumps({"answers": answers, "root": root}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class StateStore:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or state_dir()
+
+    def path(self, procedure_id: str) -> Path:
+        return self.directory / f"{procedure_id}.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "cloudrig.log"
+
+    def load(self, procedure_id: str) -> ProcedureState | None:
+        try:
+            return ProcedureState.model_validate_json(self.path(procedure_id).read_text())
+        except FileNotFoundError:
+            return None
+        except (ValidationError, ValueError):
+            # A damaged cache is not fatal: checks ask the host and the remotes.
+            return None
+
+    def save(self, state: ProcedureState) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(self.path(state.procedure), state.model_dump_json(indent=2).encode(), 0o600)
+
+    def log(self, line: str) -> None:
+        """Append one (already redacted) line to the run log."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(f"{now().isoformat(timespec='seconds')} {line}\n")
