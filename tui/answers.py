@@ -178,7 +178,8 @@ class AnswersError(UsageError):
 
 
 def _yaml_scalar(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()
+    dumped = yaml.safe_dump(value, default_flow_style=True, width=1000)
+    return dumped.removesuffix("\n...\n").strip()
 
 
 def _problem_text(error: dict[str, Any]) -> str:
@@ -289,7 +290,8 @@ def example_yaml(model: type[BaseModel], procedure_id: str, title: str) -> str:
         for help_line in _wrap(spec.help, 76):
             lines.append(f"#   {help_line}")
         if spec.kind == "secret":
-            lines.append(f"#   secret: CLOUDRIG_SECRET_{name.upper()} or `cloudrig secrets set {name}`")
+            lines.append(f"#   secret: CLOUDRIG_SECRET_{name.upper()} or "
+                         f"`cloudrig secrets set {name}`")
             lines.append("")
             continue
         if spec.required:
