@@ -1,0 +1,160 @@
+"""A threaded HTTP server on 127.0.0.1 with fault injection, shared by the fakes.
+
+Faults are queued and consumed by the next matching requests: a status with a
+body, a slow reply, or a connection reset — the failures real services have.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
+    path_prefix: str = ""
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return path.startswith(self.path_prefix) and self.method in (None, method)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Reply:
+        return cls(status, json.dumps(data).encode())
+
+    @classmethod
+    def text(cls, text: str, status: int) -> Reply:
+        return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+class FakeService:
+    """Subclasses implement `handle(request) -> Reply`; this class serves them."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+        self.log: list[Request] = []
+        self.lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ faults
+
+    def fail(self, status: int, body: str = "", times: int = 1, **kwargs: Any) -> None:
+        for _ in range(times):
+            self.faults.append(Fault(status=status, body=body, **kwargs))
+
+    def slow(self, seconds: float, times: int = 1, **kwargs: Any) -> None:
+        for _ in range(times):
+            self.faults.append(Fault(delay=seconds, **kwargs))
+
+    def reset(self, times: int = 1, **kwargs: Any) -> None:
+        for _ in range(times):
+            self.faults.append(Fault(reset=True, **kwargs))
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for index, fault in enumerate(self.faults):
+                if fault.matches(method, path):
+                    return self.faults.pop(index)
+        return None
+
+    # ------------------------------------------------------------ serving
+
+    def handle(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def start(self) -> FakeService:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _serve(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.command, parts.path,
+                                  parse_qs(parts.query, keep_blank_values=True),
+                                  {k.lower(): v for k, v in self.headers.items()}, body)
+                with service.lock:
+                    service.log.append(request)
+                fault = service._take_fault(request.method, request.path)
+                if fault and fault.delay:
+                    time.sleep(fault.delay)
+                if fault and fault.reset:
+                    # An abortive close (RST), as a crashed peer or a proxy does.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                if fault and fault.status:
+                    reply = Reply(fault.status, fault.body.encode(), "text/plain",
+                                  fault.headers)
+                else:
+                    with service.lock:
+                        reply = service.handle(request)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
