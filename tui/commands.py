@@ -49,8 +49,11 @@ class CommandFailed(OperatorError):
 
 
 def display(argv: list[str]) -> str:
-    """The command as an operator would type it (secrets masked)."""
-    return redact(shlex.join(argv))
+    """The command as an operator would type it (secrets masked).
+
+    Each argument is masked before shell quoting: quoting rewrites a secret that
+    holds a quote (`'` becomes `'"'"'`), so masking the joined text would miss it."""
+    return shlex.join([redact(arg) for arg in argv])
 
 
 def child_environment() -> dict[str, str]:

@@ -138,6 +138,11 @@ def describe_failure(exc: Exception, method: str, url: str, hint: str = "") -> R
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
             return RemoteError(f"{where}: the server's TLS certificate is not trusted "
                                f"({_short(text)}); give the CA bundle that signed it{tail}")
+        if "[SSL" in text or "TLS" in text:
+            # e.g. WRONG_VERSION_NUMBER: an https:// URL pointing at a plain-HTTP port.
+            return RemoteError(f"{where}: the TLS handshake failed ({_short(text)}); check "
+                               f"that the service speaks https on that port, or use an "
+                               f"http:// URL{tail}")
         return RemoteError(f"cannot connect to {where} ({_short(text)}); check the URL, "
                            f"that the service listens there, and firewalls{tail}")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):

@@ -62,6 +62,8 @@ _SYSTEMD_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\
 
 
 def _systemd_quote(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot appear in a systemd argument or variable")
     out = []
     for ch in text:
         if ch in _SYSTEMD_ESCAPES:
@@ -69,7 +71,9 @@ def _systemd_quote(text: str) -> str:
         elif ch == "%":
             out.append("%%")  # specifier expansion (systemd.unit(5))
         elif _is_control(ch):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+            # systemd decodes \xhh as one raw byte, so only ASCII may use it; a C1
+            # control (U+0080..U+009F) must be \uXXXX to come back as that character.
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
@@ -92,6 +96,11 @@ def systemd_value(value: Any) -> str:
     text = str(value)
     if any(_is_control(ch) for ch in text):
         raise ValueError(f"a control character cannot appear in a systemd setting: {text!r}")
+    if text != text.strip(" ") or text.endswith("\\"):
+        # systemd strips a value's surrounding whitespace, and a trailing backslash
+        # would join the next line to this setting (systemd.syntax(7)).
+        raise ValueError(f"a systemd setting cannot start or end with whitespace or end "
+                         f"with a backslash: {text!r}")
     return text.replace("%", "%%")
 
 

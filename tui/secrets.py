@@ -137,7 +137,14 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     backend = CryptFileKeyring()
     backend.file_path = str(path)
-    backend.keyring_key = passphrase
+    try:
+        # Setting the key unlocks an existing file: a wrong (or blank) passphrase
+        # raises ValueError here, before verify() is reached.
+        backend.keyring_key = passphrase
+    except ValueError:
+        raise UsageError(
+            f"the passphrase does not open the secret store {path}; check {PASSPHRASE_ENV}"
+        ) from None
     store = _FileStore(backend, index, f"encrypted file {path}")
     store.verify()
     return store

@@ -26,8 +26,10 @@ from tui.answers import ask, check_abs_path, check_host, check_name
 from tui.procedure import Page, Procedure
 from tui.steps import FileStep, TemplateFile
 
-_unix_name = check_name(r"[a-z_][a-z0-9_-]{0,31}", "user/service name (lower-case letters, "
-                        "digits, '-' and '_', at most 32, starting with a letter)")
+# At most 31 characters: systemd's strict user-name rule (utmp's UT_NAMESIZE - 1); a
+# 32-character User= is only accepted with a warning by `systemd-analyze verify`.
+_unix_name = check_name(r"[a-z_][a-z0-9_-]{0,30}", "user/service name (lower-case letters, "
+                        "digits, '-' and '_', at most 31, starting with a letter)")
 _service_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
                            "Consul service name (letters, digits, '-', '_', '.')")
 _node_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",

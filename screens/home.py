@@ -1,0 +1,103 @@
+"""Home: every registered procedure with a one-word state; Enter runs its wizard."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from screens.texts import status_text
+from screens.workspace import Workspace, saved_run, state_word
+from tui.procedure import get_procedure
+from tui.registry import REGISTRY
+
+# The other screens (and the engine behind them) are imported when first opened:
+# home is the first paint, and it needs only the registry and the state files.
+
+
+class ProcedureTable(DataTable):
+    """The procedures; Enter is shown in the footer as "Wizard"."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Wizard")]
+
+
+class HomeScreen(Screen):
+    BINDINGS = [
+        Binding("d", "dashboard", "Dashboard"),
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+
+    def compose(self) -> ComposeResult:
+        yield Static("CloudRig · cloud integration runbooks", classes="titlebar")
+        yield Static("Choose a procedure. Its wizard asks the runbook's questions, "
+                     "previews every change, then applies it.", classes="intro")
+        table = ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
+        table.add_columns("Procedure", "Title", "State")
+        yield table
+        yield Static("", id="summary", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_states()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_states()
+
+    def refresh_states(self) -> None:
+        table = self.query_one(ProcedureTable)
+        row = table.cursor_row
+        table.clear()
+        for info in REGISTRY.values():
+            word = state_word(self.workspace.store, info.id)
+            table.add_row(info.id, info.title, status_text(word), key=info.id)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+        self._show_summary()
+
+    def _highlighted(self) -> str | None:
+        table = self.query_one(ProcedureTable)
+        if not table.row_count:
+            return None
+        return list(REGISTRY)[table.cursor_row]
+
+    def _show_summary(self) -> None:
+        procedure_id = self._highlighted()
+        summary = REGISTRY[procedure_id].summary if procedure_id else "No procedures installed."
+        self.query_one("#summary", Static).update(summary)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_summary()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.open_wizard(event.row_key.value)
+
+    def open_wizard(self, procedure_id: str) -> None:
+        from screens.form import FormState
+        from screens.wizard import WizardScreen
+
+        procedure = get_procedure(procedure_id)
+        state = self.workspace.store.load(procedure_id)
+        form = FormState.start(
+            procedure,
+            given=self.workspace.answers.get(procedure_id),
+            saved=state.answers if state else None,
+            secrets=self.workspace.secrets.get(procedure_id),
+        )
+        self.app.push_screen(WizardScreen(self.workspace, form, 0))
+
+    def action_dashboard(self) -> None:
+        from screens.dashboard import DashboardScreen
+
+        procedure_id = self._highlighted()
+        if procedure_id is None:
+            return
+        procedure = get_procedure(procedure_id)
+        saved = saved_run(self.workspace.store, procedure)
+        self.app.push_screen(
+            DashboardScreen(self.workspace, procedure, saved.answers, saved.root, saved.problem)
+        )

@@ -1,0 +1,82 @@
+"""Small widgets the screens share: the title bar and one wizard field."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch, TextArea
+
+from tui.answers import FieldSpec
+
+
+class TitleBar(Static):
+    """One line naming where the operator is: CloudRig › procedure › page."""
+
+    def __init__(self, *parts: str) -> None:
+        super().__init__(" › ".join(("CloudRig", *parts)), classes="titlebar", markup=False)
+
+
+def field_widget(spec: FieldSpec, value: object) -> Widget:
+    """The input widget for a field kind (the one place kinds map to widgets)."""
+    wid = f"field-{spec.name}"
+    placeholder = "" if spec.example is None else f"e.g. {spec.example}"
+    match spec.kind:
+        case "bool":
+            return Switch(value=bool(value), id=wid)
+        case "choice":
+            options = [(choice, choice) for choice in spec.choices]
+            initial = value if value in spec.choices else Select.NULL
+            return Select(options, value=initial, allow_blank=True, id=wid)
+        case "list":
+            area = TextArea(str(value or ""), id=wid, soft_wrap=True, show_line_numbers=False)
+            area.border_title = "one per line"
+            return area
+        case "int":
+            return Input(str(value or ""), type="integer", placeholder=placeholder, id=wid)
+        case "secret":
+            return Input(str(value or ""), password=True, id=wid,
+                         placeholder="secret: used for this session only, never saved")
+        case _:
+            return Input(str(value or ""), placeholder=placeholder, id=wid)
+
+
+class FieldBox(Vertical):
+    """A field's title, help, widget and the place its problems are shown."""
+
+    def __init__(self, spec: FieldSpec, value: object) -> None:
+        super().__init__(id=f"box-{spec.name}", classes="field")
+        self.spec = spec
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        mark = "" if not self.spec.required else " *"
+        yield Label(f"{self.spec.title}{mark}", classes="field-title", markup=False)
+        if self.spec.help:
+            yield Static(self.spec.help, classes="field-help", markup=False)
+        widget = field_widget(self.spec, self.value)
+        if isinstance(widget, Switch):
+            # The word, not only the knob's colour, says the state (NO_COLOR, 16 colours).
+            with Horizontal(classes="switch-row"):
+                yield widget
+                yield Label(_on_off(widget.value), classes="switch-word")
+        else:
+            yield widget
+        yield Static("", id=f"error-{self.spec.name}", classes="field-error", markup=False)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self.query_one(".switch-word", Label).update(_on_off(event.value))
+
+    def show_problems(self, problems: list[str]) -> None:
+        error = self.query_one(".field-error", Static)
+        text = ""
+        if problems:
+            text = "✗ " + "; ".join(problems)
+            if self.spec.example is not None and self.spec.kind != "secret":
+                text += f" (for example: {self.spec.example})"
+        error.update(text)
+        self.set_class(bool(problems), "-invalid")
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"

@@ -1,0 +1,100 @@
+"""What every screen shares: the state store, the --root, and secrets typed this session.
+
+Kept free of Textual so the rules (which root, which secrets, what a state word is)
+are plain functions. Secrets typed in the wizard live only in `Workspace.secrets`
+(memory) and reach the engine as SecretSource overrides; they are never saved.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from pydantic import BaseModel
+
+from tui.procedure import Event, Procedure
+from tui.state import StateStore
+
+if TYPE_CHECKING:
+    from tui.engine import Session
+
+
+@dataclass
+class Workspace:
+    """The app's shared context, handed to each screen explicitly (no global app lookups)."""
+
+    store: StateStore
+    root: Path | None = None
+    answers: dict[str, BaseModel] = field(default_factory=dict)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    running: set[threading.Event] = field(default_factory=set)
+
+    def session(
+        self,
+        procedure: Procedure,
+        answers: BaseModel,
+        *,
+        root: Path | None,
+        dry_run: bool,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> Session:
+        """A Session whose secrets come from the environment, the wizard, then the store
+        (never a prompt: there is no terminal to prompt on under a TUI)."""
+        from tui.answers import secret_fields
+        from tui.engine import Session
+        from tui.secrets import SecretSource, open_store
+
+        store = self.store
+        secrets = SecretSource(
+            procedure.id,
+            secret_fields(procedure.answers_model),
+            open_store=lambda: open_store(store.directory, False),
+            overrides=self.secrets.get(procedure.id, {}),
+            interactive=False,
+        )
+        return Session(
+            procedure=procedure, answers=answers, secrets=secrets, store=store,
+            root=root, dry_run=dry_run, on_event=on_event or (lambda event: None),
+        )
+
+    def cancel_all(self) -> None:
+        """Ask every running apply to stop between items (on quit)."""
+        for cancel in list(self.running):
+            cancel.set()
+
+
+class SavedRun(NamedTuple):
+    """The answers and root of the last apply, or why there are none."""
+
+    answers: BaseModel | None
+    root: Path | None
+    problem: str | None
+
+
+def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
+    """What the dashboard checks when opened from home: the last applied answers."""
+    from tui.answers import AnswersError, validate
+
+    state = store.load(procedure.id)
+    if state is None or not state.answers:
+        return SavedRun(None, None, f"{procedure.title} has not been applied yet: "
+                        "press Escape, then Enter on it to run its wizard.")
+    try:
+        answers = validate(procedure.answers_model, state.answers, "saved answers")
+    except AnswersError as exc:
+        return SavedRun(None, None, exc.sentence)
+    return SavedRun(answers, Path(state.root) if state.root else None, None)
+
+
+def state_word(store: StateStore, procedure_id: str) -> str:
+    """One word for the home screen, from state only (no checks: home must be instant)."""
+    state = store.load(procedure_id)
+    run = state.last_run if state else None
+    if run is None:
+        return "not applied"
+    if run.kind == "teardown":
+        return "removed" if run.outcome == "done" else "failed"
+    return {"done": "done", "failed": "failed"}.get(run.outcome, "interrupted")

@@ -1,0 +1,75 @@
+"""Non-TUI commands never import Textual (DESIGN.md: only tui/app.py and screens/ do)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NO_TEXTUAL = (
+    "import sys\n"
+    "from tui.cli import main\n"
+    "code = main({argv!r})\n"
+    "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+    "assert not loaded, f'textual imported: {{loaded[:5]}}'\n"
+    "print('exit', code)\n"
+)
+
+
+def run_python(cli, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cli.cwd, env=cli.env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list"],
+        ["list", "--json"],
+        ["plan", "carbonio", "--answers", "{answers}"],
+        ["plan", "carbonio", "--answers", "{answers}", "--json"],
+        ["status", "--json"],
+        ["init", "carbonio"],
+    ],
+    ids=lambda argv: " ".join(argv).replace("{answers}", "FILE"),
+)
+def test_command_does_not_import_textual(cli, answers_file: Path, argv: list[str]) -> None:
+    argv = [a.replace("{answers}", str(answers_file)) for a in argv]
+    proc = run_python(cli, "-c", NO_TEXTUAL.format(argv=argv))
+    assert proc.returncode == 0, proc.stderr
+    expected = 1 if argv[0] == "status" else 0  # status: nothing applied yet is not done
+    assert proc.stdout.strip().splitlines()[-1] == f"exit {expected}"
+
+
+def test_cloudrig_list_import_trace_has_no_textual(cli) -> None:
+    """The same through the real entry point, from the interpreter's own import trace."""
+    proc = run_python(cli, "-X", "importtime", "-m", "tui", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert "carbonio" in proc.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "tui.cli" in imported  # the trace is real
+    assert not [m for m in imported if m == "textual" or m.startswith("textual.")]
+
+
+def test_help_lists_every_command_of_the_contract(cli) -> None:
+    result = cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: cloudrig")
+    for command in ("list", "init", "wizard", "plan", "render", "apply", "status",
+                    "teardown", "secrets", "serve"):
+        assert command in result.stdout
+
+
+def test_console_script_help_and_list(cli) -> None:
+    script = Path(sys.executable).parent / "cloudrig"
+    if not script.exists():
+        pytest.skip("the cloudrig console script is not installed beside this interpreter")
+    for args in (["--help"], ["list"]):
+        proc = subprocess.run([str(script), *args], cwd=cli.cwd, env=cli.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[0] == "carbonio"

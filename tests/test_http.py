@@ -1,0 +1,260 @@
+"""The HTTP client factory against a real threaded server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tui.errors import OperatorError
+from tui.http import RemoteError, RetryTransport, json_body, make_client, request
+
+Reply = tuple[int, dict[str, str], bytes]
+OK: Reply = (200, {"Content-Type": "application/json"}, b'{"ok": true}')
+
+
+class Scripted:
+    """Answers each request with the next scripted reply (then 200 {"ok": true}),
+    recording method and path; a reply with status 0 sleeps instead of answering."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                with outer.lock:
+                    outer.requests.append((self.command, self.path))
+                    status, headers, body = outer.replies.pop(0) if outer.replies else OK
+                if status == 0:
+                    time.sleep(float(body))
+                    return
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def status(code: int, body: bytes = b"", **headers: str) -> Reply:
+    return code, headers, body
+
+
+@pytest.fixture
+def server() -> Iterator[Scripted]:
+    srv = Scripted()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def client(server: Scripted) -> Iterator[httpx.Client]:
+    with make_client(server.url, backoff=0.01) as c:
+        yield c
+
+
+def test_get_is_retried_through_two_500s(server: Scripted, client: httpx.Client) -> None:
+    server.script(status(500, b"oops"), status(503))
+    response = request(client, "GET", "/v1/thing")
+    assert response.status_code == 200
+    assert json_body(response) == {"ok": True}
+    assert server.requests == [("GET", "/v1/thing")] * 3
+
+
+def test_429_with_retry_after_is_retried(server: Scripted, client: httpx.Client) -> None:
+    server.script(status(429, **{"Retry-After": "0"}))
+    assert request(client, "GET", "/limited").status_code == 200
+    assert len(server.requests) == 2
+
+
+def test_retry_after_is_honoured(server: Scripted) -> None:
+    waits: list[float] = []
+    transport = RetryTransport(httpx.HTTPTransport(), backoff=0.01, sleep=waits.append)
+    server.script(status(429, **{"Retry-After": "3"}), status(502))
+    with httpx.Client(base_url=server.url, transport=transport) as c:
+        assert c.get("/x").status_code == 200
+    assert waits[0] == 3.0  # the server's word, not the backoff
+    assert 0 < waits[1] <= 0.02  # then exponential backoff with jitter
+
+
+def test_post_is_not_retried(server: Scripted, client: httpx.Client) -> None:
+    server.script(status(500, b"created half of it"))
+    with pytest.raises(RemoteError) as err:
+        request(client, "POST", "/v1/create", json={"a": 1})
+    assert server.requests == [("POST", "/v1/create")]
+    assert err.value.status == 500
+    assert "POST" in err.value.sentence and "answered 500" in err.value.sentence
+
+
+def test_put_marked_non_idempotent_is_not_retried(server: Scripted,
+                                                  client: httpx.Client) -> None:
+    server.script(status(500))
+    with pytest.raises(RemoteError):
+        request(client, "PUT", "/v1/acl/token", extensions={"idempotent": False})
+    assert len(server.requests) == 1
+    server.requests.clear()
+    server.script(status(500))
+    assert request(client, "PUT", "/v1/kv/x").status_code == 200  # plain PUT: retried
+    assert len(server.requests) == 2
+
+
+def test_retries_give_up_with_a_sentence(server: Scripted) -> None:
+    server.script(*[status(500, b"database is down")] * 3)
+    with make_client(server.url, backoff=0.01, retries=2) as c, \
+            pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/health")
+    assert len(server.requests) == 3
+    sentence = err.value.sentence
+    assert sentence.startswith(f"GET {server.url}/v1/health answered 500: database is down")
+    assert "check its logs" in sentence
+
+
+def test_connection_refused_names_the_url(unused_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_port}"
+    with make_client(url, backoff=0.01, retries=1) as c, pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/agent/self")
+    sentence = err.value.sentence
+    assert f"cannot connect to GET {url}/v1/agent/self" in sentence
+    assert "listens there" in sentence
+    assert "\n" not in sentence and "Traceback" not in sentence
+    assert err.value.__suppress_context__
+
+
+def test_403_is_a_sentence_with_status_and_advice(server: Scripted,
+                                                  client: httpx.Client) -> None:
+    server.script(status(403, b"ACL not found"))
+    with pytest.raises(RemoteError) as err:
+        request(client, "GET", "/v1/acl/policies", hint="use the bootstrap token")
+    assert err.value.status == 403
+    assert err.value.sentence == (
+        f"GET {server.url}/v1/acl/policies answered 403: ACL not found (the token lacks "
+        "permission for this call; check its ACL/policy; use the bootstrap token)")
+    assert len(server.requests) == 1  # a 4xx is not retried
+
+
+def test_malformed_json_is_a_sentence(server: Scripted, client: httpx.Client) -> None:
+    server.script(status(200, b"<html>login</html>", **{"Content-Type": "text/html"}))
+    response = request(client, "GET", "/v1/catalog")
+    with pytest.raises(RemoteError) as err:
+        json_body(response)
+    assert "not JSON" in err.value.sentence and "<html>login</html>" in err.value.sentence
+    assert err.value.sentence.startswith(f"GET {server.url}/v1/catalog answered 200")
+
+
+def test_timeout_is_a_sentence(server: Scripted) -> None:
+    server.script(status(0, b"2"))
+    with make_client(server.url, backoff=0.01, timeout=0.3) as c, \
+            pytest.raises(RemoteError) as err:
+        request(c, "GET", "/slow")
+    assert err.value.sentence.startswith(f"GET {server.url}/slow timed out")
+    assert "reachable" in err.value.sentence
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl CLI is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(self_signed: tuple[Path, Path]) -> Iterator[Scripted]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed)
+    srv = Scripted(tls=context)
+    yield srv
+    srv.close()
+
+
+def test_self_signed_certificate_is_refused_with_a_sentence(tls_server: Scripted) -> None:
+    with make_client(tls_server.url, backoff=0.01, retries=0) as c, \
+            pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/agent/self")
+    sentence = err.value.sentence
+    assert "TLS certificate is not trusted" in sentence
+    assert "CA bundle" in sentence and tls_server.url in sentence
+    assert tls_server.requests == []
+
+
+def test_custom_ca_bundle_and_explicit_insecure_work(tls_server: Scripted,
+                                                     self_signed: tuple[Path, Path]) -> None:
+    with make_client(tls_server.url, ca_file=str(self_signed[0]), backoff=0.01) as c:
+        assert json_body(request(c, "GET", "/a")) == {"ok": True}
+    with make_client(tls_server.url, insecure=True, backoff=0.01) as c:
+        assert request(c, "GET", "/b").status_code == 200
+    assert [path for _method, path in tls_server.requests] == ["/a", "/b"]
+
+
+def test_unreadable_ca_bundle_is_a_sentence(tmp_path: Path) -> None:
+    with pytest.raises(OperatorError) as err:
+        make_client("https://127.0.0.1:1", ca_file=str(tmp_path / "missing.pem"))
+    assert f"cannot use CA bundle {tmp_path / 'missing.pem'}" in err.value.sentence
+
+
+def test_https_to_a_plain_http_server_is_a_sentence(server: Scripted) -> None:
+    url = server.url.replace("http://", "https://")
+    with make_client(url, backoff=0.01, retries=0) as c, pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/agent/self")
+    sentence = err.value.sentence
+    assert sentence.startswith(f"GET {url}/v1/agent/self: the TLS handshake failed")
+    assert "speaks https on that port" in sentence
+    assert "\n" not in sentence
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_request_json_body_round_trip(server: Scripted, client: httpx.Client) -> None:
+    server.script(status(200, json.dumps({"é": ["x", 1]}).encode()))
+    assert json_body(request(client, "GET", "/j")) == {"é": ["x", 1]}

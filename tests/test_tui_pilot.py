@@ -1,0 +1,242 @@
+"""The TUI driven with keys only, as an operator would, under a temp --root.
+
+Waits are on workers (`app.workers.wait_for_complete()`), never on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+from tui_helpers import FINAL_PATHS, answers, files_under, state_dir
+
+import tui.files
+from screens.confirm import ConfirmScreen
+from screens.dashboard import DashboardScreen
+from screens.home import HomeScreen
+from screens.preview import PreviewScreen
+from screens.progress import ProgressScreen
+from screens.wizard import WizardScreen
+from tui.app import ANSI_THEME, CloudRigApp, pick_theme
+from tui.procedure import get_procedure
+from tui.state import StateStore
+
+__all__ = ["state_dir"]  # the fixture, imported for pytest
+
+SECRET = "S3cret-Sauce-42"
+
+
+def text_of(widget: Static) -> str:
+    return str(widget.content)
+
+
+def page(app: CloudRigApp) -> int:
+    assert isinstance(app.screen, WizardScreen), app.screen
+    return app.screen.index
+
+
+async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Path) -> None:
+    root = tmp_path / "root"
+    app = CloudRigApp(root=root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("enter")
+        assert page(app) == 0
+        await pilot.press("ctrl+n")
+        assert page(app) == 1
+        await pilot.press("ctrl+n")
+        assert page(app) == 2
+
+        # The external service page: address, then a port out of range.
+        await pilot.press("tab", *"db.example.com", "tab", "tab")
+        await pilot.press("ctrl+a", "ctrl+k", *"70000")
+        error = app.screen.query_one("#error-external_port", Static)
+        assert "65535" in text_of(error)
+        assert error.display
+        await pilot.press("ctrl+n")
+        assert page(app) == 2, "Next must refuse a page with a bad value"
+        assert "marked field" in text_of(app.screen.query_one("#page-status", Static))
+
+        await pilot.press("ctrl+a", "ctrl+k", *"5432")
+        assert text_of(error) == ""
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        assert page(app) == 5
+
+        # Database page: the last page validates the whole model, then previews.
+        await pilot.press("ctrl+n")
+        assert page(app) == 5, "db_name and db_username are required"
+        assert "required" in text_of(app.screen.query_one("#error-db_name", Static))
+        assert app.focused is not None and app.focused.id == "field-db_name"
+        await pilot.press(*"files", "tab", *"filesuser", "tab", *SECRET)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, PreviewScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        preview = "\n".join(text_of(s) for s in app.screen.query(".plan-step").results(Static))
+        for path in FINAL_PATHS:
+            assert path in preview
+        assert "+++ /etc/carbonio/gateway/service-discover/policies.json" in preview
+        assert str(root) not in preview
+        assert SECRET not in preview
+
+        await pilot.press("a")
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert progress.result is not None and progress.result.outcome == "done"
+        assert "Done" in str(progress.query_one("#outcome", Static).content)
+        for path in FINAL_PATHS:
+            assert (root / path.lstrip("/")).is_file()
+
+        await pilot.press("d")
+        assert isinstance(app.screen, DashboardScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#checks", DataTable)
+        assert table.row_count == 4
+        statuses = [str(table.get_row_at(i)[1]) for i in range(4)]
+        assert statuses == ["done"] * 4
+
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+        assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+
+    written = files_under(state_dir)
+    assert any(p.name == "carbonio.json" for p in written)
+    assert any(p.name == "cloudrig.log" for p in written)
+    for path in [*written, *files_under(root)]:
+        assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"
+    saved = StateStore(state_dir).load("carbonio")
+    assert saved is not None and "db_password" not in saved.answers
+
+
+async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Path) -> None:
+    """`cloudrig wizard carbonio --answers FILE`: every page is prefilled; Next x6 previews."""
+    app = CloudRigApp(procedure_id="carbonio", answers=answers(), root=tmp_path / "root")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert page(app) == 0
+        await pilot.press(*["ctrl+n"] * 6)
+        assert isinstance(app.screen, PreviewScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "4 files (4 new" in text_of(app.screen.query_one("#plan-summary", Static))
+        await pilot.press("escape")
+        assert page(app) == 5
+        await pilot.press("escape", "escape", "escape", "escape", "escape", "escape")
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_cancel_stops_between_items_and_rerun_resumes(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    inside, release = threading.Event(), threading.Event()
+    real_apply_file = tui.files.apply_file
+
+    def held_apply_file(*args, **kwargs):  # type: ignore[no-untyped-def]
+        inside.set()
+        release.wait(30)
+        return real_apply_file(*args, **kwargs)
+
+    monkeypatch.setattr(tui.files, "apply_file", held_apply_file)
+    procedure = get_procedure("carbonio")
+    app = CloudRigApp(root=root)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers()))
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        assert await asyncio.to_thread(inside.wait, 30)
+
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is progress and not progress.session.ctx.cancel.is_set()
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        assert progress.session.ctx.cancel.is_set()
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert progress.result is not None
+        assert progress.result.outcome == "interrupted"
+        assert progress.result.failed_step == "external-service"
+        assert "Interrupted" in str(progress.query_one("#outcome", Static).content)
+        assert (root / FINAL_PATHS[0].lstrip("/")).is_file()
+        assert not (root / FINAL_PATHS[1].lstrip("/")).exists()
+        saved = StateStore(state_dir).load("carbonio")
+        assert saved is not None and saved.last_run is not None
+        assert saved.last_run.outcome == "interrupted"
+
+        await pilot.press("escape")  # home, then run again: it resumes
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers()))
+        rerun = app.screen
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(rerun, ProgressScreen)
+        assert rerun.result is not None and rerun.result.outcome == "done"
+        assert any("done in the interrupted run" in m for m in rerun.messages)
+        for path in FINAL_PATHS:
+            assert (root / path.lstrip("/")).is_file()
+
+
+async def test_dashboard_from_home_without_state(tmp_path: Path, state_dir: Path) -> None:
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("d")
+        assert isinstance(app.screen, DashboardScreen)
+        await app.workers.wait_for_complete()
+        assert "not been applied" in text_of(app.screen.query_one("#dash-summary", Static))
+
+
+@pytest.mark.parametrize(
+    ("environ", "theme"),
+    [
+        ({"TERM": "xterm-256color"}, None),
+        ({"TERM": "xterm", "COLORTERM": "truecolor"}, None),
+        ({"TERM": "linux"}, ANSI_THEME),
+        ({"TERM": "xterm"}, ANSI_THEME),
+        ({"TERM": "xterm-256color", "CLOUDRIG_ANSI": "1"}, ANSI_THEME),
+        ({"TEXTUAL_COLOR_SYSTEM": "truecolor"}, None),
+    ],
+)
+def test_theme_follows_the_terminal(environ: dict[str, str], theme: str | None) -> None:
+    assert pick_theme(environ) == theme
+
+
+async def test_failed_step_is_named_in_red(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.errors import OperatorError
+
+    def broken(item, root, dry_run=False):  # type: ignore[no-untyped-def]
+        raise OperatorError(f"cannot write {item.path}: no space left on device")
+
+    monkeypatch.setattr(tui.files, "apply_file", broken)
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"), answers()))
+        progress = app.screen
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(progress, ProgressScreen)
+        assert progress.result is not None and progress.result.failed_step == "policy"
+        outcome = progress.query_one("#outcome", Static).content
+        assert "Failed at ACL policy rules: cannot write" in str(outcome)
+        assert "red" in str(outcome.style)
+        assert "✗ ACL policy rules" in str(progress.query_one("#steps", Static).content)
+        await pilot.press("d")
+        assert isinstance(app.screen, DashboardScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#checks", DataTable)
+        assert str(table.get_row_at(0)[1]) == "pending"

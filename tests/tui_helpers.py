@@ -1,0 +1,48 @@
+"""Shared set-up for the TUI tests: a private state dir, a steady cursor, fixed colours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from tui import redact
+from tui.procedures.carbonio import CarbonioAnswers
+
+FINAL_PATHS = (
+    "/etc/carbonio/gateway/service-discover/policies.json",
+    "/etc/carbonio/gateway/service-discover/carbonio-files-db-external.json",
+    "/etc/carbonio/gateway/service-discover/gateway-config.hcl",
+    "/lib/systemd/system/carbonio-gateway.service",
+)
+
+
+def answers() -> CarbonioAnswers:
+    return CarbonioAnswers(external_address="db.example.com", db_name="files",
+                           db_username="filesuser")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CLOUDRIG_STATE_DIR in a temp dir, a truecolor terminal, no NO_COLOR, no blink,
+    no secrets from the environment or the keyring."""
+    directory = tmp_path / "state"
+    monkeypatch.setenv("CLOUDRIG_STATE_DIR", str(directory))
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    monkeypatch.delenv("CLOUDRIG_ANSI", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    # Never the operator's keyring: the encrypted file store, locked (no passphrase).
+    monkeypatch.setenv("CLOUDRIG_SECRETS_BACKEND", "file")
+    monkeypatch.delenv("CLOUDRIG_SECRETS_PASSPHRASE", raising=False)
+    for name in ("CONSUL_TOKEN", "DB_PASSWORD", "DB_ADMIN_PASSWORD"):
+        monkeypatch.delenv(f"CLOUDRIG_SECRET_{name}", raising=False)
+    # A blinking cursor makes screenshots depend on timing (harlequin does the same).
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+    yield directory
+    redact.forget_all()
+
+
+def files_under(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []

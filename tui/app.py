@@ -1,0 +1,82 @@
+"""The Textual App: theme, shared workspace, and the first screen.
+
+Screens live in the top-level `screens/` package and are generic over procedures;
+this module only wires them together. With a procedure id (`cloudrig wizard PROC`)
+the wizard opens over the home screen, so Escape always leads home.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from screens.home import HomeScreen
+from screens.workspace import Workspace
+from tui.resources import data_dir
+from tui.state import StateStore
+
+ANSI_THEME = "ansi-dark"  # Textual 8's theme of the terminal's own 16 colours
+
+
+def pick_theme(environ: Mapping[str, str]) -> str | None:
+    """The 16-colour theme on terminals that do not announce more (TERM=linux, vt100,
+    plain xterm over SSH), or when asked with CLOUDRIG_ANSI=1; else Textual's default."""
+    if environ.get("CLOUDRIG_ANSI") == "1":
+        return ANSI_THEME
+    if environ.get("COLORTERM") or environ.get("TEXTUAL_COLOR_SYSTEM") in ("truecolor", "256"):
+        return None
+    term = environ.get("TERM", "")
+    return None if "256color" in term or "truecolor" in term else ANSI_THEME
+
+
+class CloudRigApp(App[int]):
+    CSS_PATH = str(data_dir("assets") / "cloudrig.tcss")
+    TITLE = "CloudRig"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        procedure_id: str | None = None,
+        answers: BaseModel | None = None,
+        root: Path | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        super().__init__()
+        self.workspace = Workspace(store or StateStore(), Path(root).resolve() if root else None)
+        self.procedure_id = procedure_id
+        if procedure_id and answers is not None:
+            self.workspace.answers[procedure_id] = answers
+        theme = pick_theme(os.environ)
+        if theme:
+            self.theme = theme
+
+    def get_default_screen(self) -> Screen:
+        return HomeScreen(self.workspace)
+
+    def on_mount(self) -> None:
+        if self.procedure_id:
+            home = self.screen
+            assert isinstance(home, HomeScreen)
+            home.open_wizard(self.procedure_id)
+
+    async def action_quit(self) -> None:
+        """Quit; a running apply is asked to stop between items (state saved, resumable)."""
+        self.workspace.cancel_all()
+        self.exit(0)
+
+
+def run_app(
+    procedure_id: str | None = None,
+    answers: BaseModel | None = None,
+    root: Path | None = None,
+) -> int:
+    """Run the TUI; the exit code is 0 (errors are shown on screen, not raised)."""
+    app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root)
+    return app.run() or 0
