@@ -26,6 +26,7 @@ from tui.procedure import (
     Command,
     Context,
     Event,
+    FileRemove,
     FileWrite,
     Manual,
     PlanItem,
@@ -58,6 +59,10 @@ class RunResult(BaseModel):
     message: str | None = None
     steps: dict[str, str] = {}
 
+    @property
+    def exit_code(self) -> int:
+        return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
+
 
 def internal_error(step: Step, exc: BaseException) -> str:
     return (f"step {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
@@ -76,6 +81,7 @@ class Session:
     dry_run: bool = False
     on_event: Callable[[Event], None] = lambda event: None
     debug: bool = False
+    purge: bool = False
     runner: CommandRunner = field(init=False)
     ctx: Context = field(init=False)
 
@@ -84,7 +90,11 @@ class Session:
         self.ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=self.dry_run, on_event=self._event,
+            purge=self.purge,
         )
+        state = self.store.load(self.procedure.id)
+        if state is not None:
+            self.ctx.previous = dict(state.steps)
 
     # ------------------------------------------------------------ events
 
@@ -103,6 +113,12 @@ class Session:
     # ------------------------------------------------------------ plan
 
     def plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
+        try:
+            return self._plan(only)
+        finally:
+            self.ctx.close()
+
+    def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
         plans = []
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
@@ -135,6 +151,11 @@ class Session:
                 data = {"kind": "api", "method": item.method, "url": redact(item.url),
                         "description": item.description, "body": body,
                         "skipped": "dry run" if self.dry_run and item.changes_remote else None}
+            case FileRemove():
+                from tui.files import host_path
+
+                data = {"kind": "remove", "path": item.path,
+                        "exists": host_path(item.path, self.root).exists()}
             case Manual():
                 data = {"kind": "manual", "text": item.text}
         return data
@@ -144,7 +165,26 @@ class Session:
     def _state(self) -> ProcedureState:
         return self.store.load(self.procedure.id) or ProcedureState(procedure=self.procedure.id)
 
+    def resolve_secrets(self, steps: Sequence[Step]) -> None:
+        """Ask for (or refuse, exit 2) every secret the run needs before changing anything."""
+        provided: set[str] = set()
+        for step in steps:
+            self.ctx.step_id = step.id
+            for name in sorted(step.needs_secrets(self.ctx)):
+                if name in provided and not self.secrets.available(name):
+                    continue  # an earlier step obtains it (e.g. a bootstrap token)
+                self.secrets.get(name)
+            provided |= step.provides_secrets(self.ctx)
+        self.ctx.step_id = None
+
     def apply(self, only: Sequence[str] = ()) -> RunResult:
+        try:
+            return self._apply(only)
+        finally:
+            self.ctx.close()
+
+    def _apply(self, only: Sequence[str] = ()) -> RunResult:
+        self.resolve_secrets(self.active_steps(only))
         public = public_answers(self.answers)
         root = str(self.root) if self.root else None
         digest = answers_digest(public, root)
@@ -164,6 +204,7 @@ class Session:
                     result.steps[step.id] = "done"
                     continue
                 self._emit(step, "start", step.title)
+                self.ctx.manual = []
                 step.apply(self.ctx)
             except (KeyboardInterrupt, Interrupted):
                 return self._stop(state, run, result, step, "interrupted",
@@ -177,8 +218,12 @@ class Session:
                 return self._stop(state, run, result, step, "failed", internal_error(step, exc))
             run.completed.append(step.id)
             result.steps[step.id] = "done"
-            detail = "dry run: nothing changed" if self.dry_run else "applied"
-            state.steps[step.id] = StepRecord(status=Status.DONE, detail=detail)
+            status, detail = Status.DONE, "applied"
+            if self.ctx.manual:
+                status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
+            if self.dry_run:
+                detail = "dry run: nothing changed"
+            state.steps[step.id] = StepRecord(status=status, detail=detail)
             self._emit(step, "done", f"{step.title}: {detail}")
             if not self.dry_run:
                 self.store.save(state)
@@ -207,6 +252,7 @@ class Session:
         ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=True, step_id=step.id,
+            previous=self.ctx.previous,
         )
         try:
             result = step.check(ctx)
@@ -215,6 +261,8 @@ class Session:
         except Exception as exc:
             self.store.log(redact(traceback.format_exc()))
             result = CheckResult(status=Status.FAILED, detail=internal_error(step, exc))
+        finally:
+            ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
                          detail=redact(result.detail))
 
@@ -227,10 +275,18 @@ class Session:
     # ------------------------------------------------------------ teardown
 
     def teardown(self) -> RunResult:
+        try:
+            return self._teardown()
+        finally:
+            self.ctx.close()
+
+    def _teardown(self) -> RunResult:
+        steps = self.active_steps()
+        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan])
         state = self._state()
         run = RunRecord(kind="teardown")
         result = RunResult(outcome="done")
-        for step in reversed(self.active_steps()):
+        for step in reversed(steps):
             self.ctx.step_id = step.id
             try:
                 items = step.undo_plan(self.ctx)

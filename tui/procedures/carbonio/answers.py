@@ -1,20 +1,4 @@
-"""Carbonio Mesh terminating gateway to an external PostgreSQL.
-
-Runbook: shared/seeds/carbonio-mesh-gateway.txt ("Integration of External Services").
-The files are written exactly as the runbook gives them, with these departures:
-
-- `gateway-config.hcl`: the runbook never shows the file's content; it is the
-  terminating-gateway config entry from Consul's documentation, with CAFile and SNI
-  present only when given (the runbook calls both optional).
-- `<service>-external.json`: the runbook sets `Service.ID` to the gateway's name,
-  yet its own teardown deregisters the ID `carbonio-files-db`; the ID here is the
-  service name, which is also Consul's default.
-- The unit uses `Wants=network-online.target` (with `After=`), as systemd.special(7)
-  recommends; the runbook's `Requires=` would stop the gateway whenever the network
-  target is restarted.
-- Every value enters a file through a filter that quotes it for that format, so
-  paths with spaces, quotes or `%` cannot break the unit or the JSON/HCL.
-"""
+"""The carbonio answers: the keys of its answers files (a public contract)."""
 
 from __future__ import annotations
 
@@ -23,8 +7,6 @@ import re
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from tui.answers import ask, check_abs_path, check_host, check_name
-from tui.procedure import Page, Procedure
-from tui.steps import FileStep, TemplateFile
 
 _unix_name = check_name(r"[a-z_][a-z0-9_-]{0,31}", "user/service name (lower-case letters, "
                         "digits, '-' and '_', at most 32, starting with a letter)")
@@ -62,6 +44,11 @@ class CarbonioAnswers(BaseModel):
         help="The bootstrap token from `service-discover bootstrap-token --setup`, asked "
              "with the cluster credential password. Kept in the secret store only.",
         example="0e1f2a3b-…")
+    cluster_password: SecretStr | None = ask(
+        title="Cluster credential password", secret=True,
+        help="Only to obtain the management token: CloudRig runs `service-discover "
+             "bootstrap-token --setup` and passes this on its standard input.",
+        example="the cluster credential password")
     gateway_name: str = ask(
         "carbonio-gateway", title="Gateway name",
         help="The terminating gateway's service, system user and group, ACL policy prefix, "
@@ -180,67 +167,3 @@ class CarbonioAnswers(BaseModel):
     @classmethod
     def _identifier(cls, value: str) -> str:
         return _pg_identifier(value)
-
-
-def _config(answers: BaseModel, name: str) -> str:
-    return f"{answers.config_dir}/{name}"  # type: ignore[attr-defined]
-
-
-POLICY_FILE = TemplateFile(
-    "carbonio/policies.json.j2",
-    path=lambda a: _config(a, "policies.json"),
-    description="ACL rules for the gateway's policy",
-)
-EXTERNAL_FILE = TemplateFile(
-    "carbonio/external-service.json.j2",
-    path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
-    description="catalog registration of the external database",
-)
-GATEWAY_FILE = TemplateFile(
-    "carbonio/gateway-config.hcl.j2",
-    path=lambda a: _config(a, "gateway-config.hcl"),
-    description="terminating-gateway config entry",
-)
-UNIT_FILE = TemplateFile(
-    "carbonio/gateway.service.j2",
-    path=lambda a: f"{a.unit_dir}/{a.gateway_name}.service",  # type: ignore[attr-defined]
-    description="systemd unit running the Envoy terminating gateway",
-)
-
-STEPS = (
-    FileStep("policy", "ACL policy rules",
-             "policies.json: read on the gateway's KV prefix and all nodes, write on the "
-             "gateway and the external service", [POLICY_FILE]),
-    FileStep("external-service", "External service definition",
-             "Where the database is: node, address and port for Consul's catalog",
-             [EXTERNAL_FILE]),
-    FileStep("gateway-config", "Terminating gateway config entry",
-             "Designates the gateway as the terminating gateway for the service",
-             [GATEWAY_FILE]),
-    FileStep("unit", "systemd unit", "Runs `consul connect envoy -gateway=terminating` as "
-             "the gateway user", [UNIT_FILE]),
-)
-
-PAGES = (
-    Page("Consul access", "The local Carbonio Mesh agent and the token that may configure it.",
-         ("consul_url", "consul_ca_file", "consul_token")),
-    Page("Setup and security", "The gateway's name is its service, user, group and policy.",
-         ("gateway_name", "config_dir")),
-    Page("The external service", "Where the database lives, as Consul's catalog will know it.",
-         ("service_name", "external_address", "external_node", "external_port")),
-    Page("Services scheduling", "Optional TLS settings from the gateway to the database.",
-         ("ca_file", "sni")),
-    Page("systemd service", "The unit that runs the gateway.", ("unit_dir",)),
-    Page("Database", "Credentials Carbonio Files reads from Consul KV, and the role on the "
-         "database host.",
-         ("kv_prefix", "db_name", "db_username", "db_password", "create_database",
-          "db_admin_user", "db_admin_password")),
-)
-
-PROCEDURE = Procedure(
-    id="carbonio",
-    runbook="carbonio-mesh-gateway.txt",
-    answers_model=CarbonioAnswers,
-    pages=PAGES,
-    steps=STEPS,
-)
