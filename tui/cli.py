@@ -311,7 +311,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 
     store = open_store(StateStore().directory, _interactive())
     if args.action == "list":
-        for key in store:
+        for key in store.names():
             print(key)
         print(f"({store.description})", file=sys.stderr)
         return 0

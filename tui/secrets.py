@@ -38,7 +38,7 @@ class SecretStore(Protocol):
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str) -> None: ...
     def delete(self, key: str) -> bool: ...
-    def keys(self) -> list[str]: ...
+    def names(self) -> list[str]: ...
 
 
 class _Index:
@@ -92,7 +92,7 @@ class _BackendStore:
         self.index.remove(key)
         return True
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         return self.index.read()
 
 
@@ -147,7 +147,7 @@ class _FileStore(_BackendStore):
     def verify(self) -> None:
         """Fail early, in one sentence, on a wrong passphrase."""
         try:
-            for key in self.keys()[:1]:
+            for key in self.names()[:1]:
                 self.get(key)
         except ValueError:
             raise UsageError(
