@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import AfterValidator, SecretStr, field_validator
 
-from tui.answers import ask, check_abs_path, check_host, check_name
+from tui.answers import AbsPath, Answers, Host, Name, ask, check_host
 
-_unix_name = check_name(r"[a-z_][a-z0-9_-]{0,31}", "user/service name (lower-case letters, "
-                        "digits, '-' and '_', at most 32, starting with a letter)")
-_service_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-                           "Consul service name (letters, digits, '-', '_', '.')")
-_node_name = check_name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-                        "Consul node name (letters, digits, '-', '_', '.')")
+UnixName = Name(r"[a-z_][a-z0-9_-]{0,31}", "user/service name (lower-case letters, digits, "
+                "'-' and '_', at most 32, starting with a letter)")
+ServiceName = Name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                   "Consul service name (letters, digits, '-', '_', '.')")
+NodeName = Name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                "Consul node name (letters, digits, '-', '_', '.')")
 
 
 def _pg_identifier(value: str) -> str:
@@ -26,16 +27,25 @@ def _pg_identifier(value: str) -> str:
     return value
 
 
-class CarbonioAnswers(BaseModel):
-    """What the carbonio runbook asks of the operator (keys are the answers contract)."""
+def _kv_prefix(value: str) -> str:
+    value = value.strip("/")
+    if not value or any(ord(c) < 0x20 for c in value):
+        raise ValueError("must be a non-empty key path without control characters")
+    return value
 
-    model_config = ConfigDict(extra="forbid")
+
+PgName = Annotated[str, AfterValidator(_pg_identifier)]
+KvPrefix = Annotated[str, AfterValidator(_kv_prefix)]
+
+
+class CarbonioAnswers(Answers):
+    """What the carbonio runbook asks of the operator (keys are the answers contract)."""
 
     consul_url: str = ask(
         "http://127.0.0.1:8500", title="Consul HTTP API",
         help="The local Carbonio Mesh (Consul) agent's HTTP API on the terminating gateway.",
         example="http://127.0.0.1:8500")
-    consul_ca_file: str | None = ask(
+    consul_ca_file: AbsPath | None = ask(
         None, title="Consul CA bundle",
         help="PEM file to verify Consul's TLS certificate when consul_url is https.",
         example="/etc/carbonio/mesh/ca.pem")
@@ -49,48 +59,48 @@ class CarbonioAnswers(BaseModel):
         help="Only to obtain the management token: CloudRig runs `service-discover "
              "bootstrap-token --setup` and passes this on its standard input.",
         example="the cluster credential password")
-    gateway_name: str = ask(
+    gateway_name: UnixName = ask(
         "carbonio-gateway", title="Gateway name",
         help="The terminating gateway's service, system user and group, ACL policy prefix, "
              "systemd unit and config-entry name.", example="carbonio-gateway")
-    config_dir: str = ask(
+    config_dir: AbsPath = ask(
         "/etc/carbonio/gateway/service-discover", title="Configuration directory",
         help="Where policies.json, the gateway token and the service definitions live.",
         example="/etc/carbonio/gateway/service-discover")
-    service_name: str = ask(
+    service_name: ServiceName = ask(
         "carbonio-files-db", title="External service name",
         help="The service routed through the gateway: the Carbonio Files database.",
         example="carbonio-files-db")
-    external_address: str = ask(
+    external_address: Host = ask(
         title="Database host",
         help="Host name or IP address of the external PostgreSQL (the 'database node').",
         example="external-database.example.com")
-    external_node: str = ask(
+    external_node: NodeName = ask(
         "external-files-db-node", title="External node name",
         help="The catalog node name Consul records for the external database.",
         example="external-files-db-node")
     external_port: int = ask(
         5432, title="Database port", help="PostgreSQL's TCP port on the database host.",
         example=5432, ge=1, le=65535)
-    ca_file: str | None = ask(
+    ca_file: AbsPath | None = ask(
         None, title="Service CA file",
         help="Optional: a CA certificate particular to the service, for TLS from the gateway "
              "to the database. Rarely needed: Consul already encrypts traffic between nodes.",
         example="/etc/ssl/certs/files-db-ca.pem")
-    sni: str | None = ask(
+    sni: Host | None = ask(
         None, title="SNI", help="Optional: the Server Name Indication to send in the TLS "
         "handshake to the database, to avoid a name mismatch.", example="db.example.com")
-    unit_dir: str = ask(
+    unit_dir: AbsPath = ask(
         "/lib/systemd/system", title="systemd unit directory",
         help="Where the gateway's systemd unit is written.", example="/lib/systemd/system")
-    kv_prefix: str = ask(
+    kv_prefix: KvPrefix = ask(
         "carbonio-files", title="KV prefix",
         help="Consul KV prefix under which Carbonio Files reads db-name, db-username and "
              "db-password.", example="carbonio-files")
-    db_name: str = ask(
+    db_name: PgName = ask(
         title="Database name", help="The database Carbonio Files uses.",
         example="carbonio-files-adm")
-    db_username: str = ask(
+    db_username: PgName = ask(
         title="Database user", help="The login role Carbonio Files connects as.",
         example="carbonio-files-adm")
     db_password: SecretStr | None = ask(
@@ -102,7 +112,7 @@ class CarbonioAnswers(BaseModel):
         help="Connect to the database host as the admin user and create (or update) the "
              "role and the database. Off: CloudRig writes the SQL for you to run there.",
         example=False)
-    db_admin_user: str = ask(
+    db_admin_user: PgName = ask(
         "postgres", title="Database admin user",
         help="A PostgreSQL superuser on the database host, used only to create the role.",
         example="postgres")
@@ -119,51 +129,3 @@ class CarbonioAnswers(BaseModel):
             raise ValueError(f"{value!r} is not an http(s) URL of a Consul agent")
         check_host(match.group(2).strip("[]"))
         return value.rstrip("/")
-
-    @field_validator("consul_ca_file", "ca_file")
-    @classmethod
-    def _optional_path(cls, value: str | None) -> str | None:
-        return check_abs_path(value) if value else None
-
-    @field_validator("config_dir", "unit_dir")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return check_abs_path(value)
-
-    @field_validator("gateway_name")
-    @classmethod
-    def _gateway(cls, value: str) -> str:
-        return _unix_name(value)
-
-    @field_validator("service_name")
-    @classmethod
-    def _service(cls, value: str) -> str:
-        return _service_name(value)
-
-    @field_validator("external_node")
-    @classmethod
-    def _node(cls, value: str) -> str:
-        return _node_name(value)
-
-    @field_validator("external_address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        return check_host(value)
-
-    @field_validator("sni")
-    @classmethod
-    def _sni(cls, value: str | None) -> str | None:
-        return check_host(value) if value else None
-
-    @field_validator("kv_prefix")
-    @classmethod
-    def _kv(cls, value: str) -> str:
-        value = value.strip("/")
-        if not value or any(ord(c) < 0x20 for c in value):
-            raise ValueError("must be a non-empty key path without control characters")
-        return value
-
-    @field_validator("db_name", "db_username", "db_admin_user")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return _pg_identifier(value)
