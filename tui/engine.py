@@ -197,27 +197,24 @@ class Session:
         result = RunResult(outcome="done")
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
-            try:
+            skipped: list[bool] = []
+
+            def run_step(step: Step = step, skipped: list[bool] = skipped) -> None:
                 if step.id in resumable and step.check(self.ctx).status is Status.DONE:
-                    self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
-                    run.completed.append(step.id)
-                    result.steps[step.id] = "done"
-                    continue
+                    skipped.append(True)
+                    return
                 self._emit(step, "start", step.title)
                 self.ctx.manual = []
                 step.apply(self.ctx)
-            except (KeyboardInterrupt, Interrupted):
-                return self._stop(state, run, result, step, "interrupted",
-                                  "interrupted by the operator; rerun to resume")
-            except OperatorError as exc:
-                return self._stop(state, run, result, step, "failed", exc.sentence)
-            except Exception as exc:
-                if self.debug:
-                    raise
-                self.store.log(redact(traceback.format_exc()))
-                return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+
+            stopped = self._guarded(step, state, run, result, run_step, "rerun to resume")
+            if stopped:
+                return stopped
             run.completed.append(step.id)
             result.steps[step.id] = "done"
+            if skipped:
+                self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
+                continue
             status, detail = Status.DONE, "applied"
             if self.ctx.manual:
                 status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
@@ -232,6 +229,23 @@ class Session:
         if not self.dry_run:
             self.store.save(state)
         return result
+
+    def _guarded(self, step: Step, state: ProcedureState, run: RunRecord, result: RunResult,
+                 action: Callable[[], None], resume_hint: str) -> RunResult | None:
+        """Run one step's work; any failure ends the run as one recorded sentence."""
+        try:
+            action()
+        except (KeyboardInterrupt, Interrupted):
+            return self._stop(state, run, result, step, "interrupted",
+                              f"interrupted by the operator; {resume_hint}")
+        except OperatorError as exc:
+            return self._stop(state, run, result, step, "failed", exc.sentence)
+        except Exception as exc:
+            if self.debug:
+                raise
+            self.store.log(redact(traceback.format_exc()))
+            return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+        return None
 
     def _stop(self, state: ProcedureState, run: RunRecord, result: RunResult, step: Step,
               outcome: Literal["failed", "interrupted"], message: str) -> RunResult:
@@ -288,17 +302,22 @@ class Session:
         result = RunResult(outcome="done")
         for step in reversed(steps):
             self.ctx.step_id = step.id
-            try:
+            nothing: list[bool] = []
+
+            def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
                 items = step.undo_plan(self.ctx)
                 if not items:
-                    continue
+                    nothing.append(True)
+                    return
                 self._emit(step, "start", f"undo {step.title}")
-                step.undo(self.ctx)
-            except (KeyboardInterrupt, Interrupted):
-                return self._stop(state, run, result, step, "interrupted",
-                                  "interrupted by the operator; rerun teardown to finish")
-            except OperatorError as exc:
-                return self._stop(state, run, result, step, "failed", exc.sentence)
+                self.ctx.execute(items)
+
+            stopped = self._guarded(step, state, run, result, undo_step,
+                                    "rerun teardown to finish")
+            if stopped:
+                return stopped
+            if nothing:
+                continue
             run.completed.append(step.id)
             result.steps[step.id] = "removed"
             state.steps.pop(step.id, None)

@@ -249,11 +249,9 @@ class Step:
         return check_files(self.files(ctx), ctx.root)
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        """What teardown does for this step; empty when the runbook has no removal."""
+        """What teardown does for this step (executed in order); empty when the runbook
+        has no removal or it is already gone, so a second teardown does nothing."""
         return []
-
-    def undo(self, ctx: Context) -> None:
-        ctx.execute(self.undo_plan(ctx))
 
     def applies(self, answers: BaseModel) -> bool:
         """Whether the step is part of this run (e.g. the database step is optional)."""
