@@ -21,6 +21,7 @@ from screens.texts import event_text, mark_text
 from screens.widgets import TitleBar
 from screens.workspace import Workspace
 from tui.engine import RunResult, Session
+from tui.errors import OperatorError
 from tui.procedure import Event, Procedure
 from tui.redact import redact
 
@@ -77,6 +78,8 @@ class ProgressScreen(Screen):
         """Runs in the worker thread: never touches widgets."""
         try:
             result = self.session.apply()
+        except OperatorError as exc:  # e.g. a secret no source could give: one sentence
+            result = RunResult(outcome="failed", message=redact(exc.sentence))
         except Exception as exc:  # Session.apply turns step errors into results already
             result = RunResult(outcome="failed", message=redact(f"internal error: {exc}"))
         self.post_message(self.Finished(result))
@@ -93,8 +96,8 @@ class ProgressScreen(Screen):
     def on_progress_screen_run_event(self, message: RunEvent) -> None:
         event = message.event
         if event.step in self.marks:
-            state = {"start": "running", "done": "done", "skipped": "resumed",
-                     "failed": "failed"}.get(event.kind)
+            state = {"start": "running", "done": "done", "manual": "manual",
+                     "skipped": "resumed", "failed": "failed"}.get(event.kind)
             if state:
                 self.marks[event.step] = state
                 self.query_one("#steps", Static).update(self._steps_text())
@@ -105,7 +108,11 @@ class ProgressScreen(Screen):
         result = self.result = message.result
         self.workspace.running.discard(self.session.ctx.cancel)
         outcome = self.query_one("#outcome", Static)
-        if result.outcome == "done":
+        if result.outcome == "done" and result.waiting:
+            outcome.update(Text(f"Done: {len(self.marks) - len(result.waiting)} steps applied, "
+                                f"{len(result.waiting)} need you (◆, see the log). "
+                                "Press d for the dashboard.", style="bold cyan"))
+        elif result.outcome == "done":
             outcome.update(Text(f"Done: {len(self.marks)} steps applied. "
                                 "Press d for the dashboard.", style="bold green"))
         else:

@@ -24,6 +24,7 @@ ACTION_STYLES = {"create": "green", "update": "yellow", "unchanged": "dim"}
 EVENT_STYLES = {
     "start": "bold",
     "done": "green",
+    "manual": "cyan",
     "failed": "bold red",
     "skipped": "dim",
     "warning": "yellow",
@@ -36,6 +37,7 @@ MARKS = {
     "running": ("▶", "running", "bold"),
     "done": ("✓", "done", "green"),
     "resumed": ("✓", "done earlier", "green"),
+    "manual": ("◆", "manual", "bold cyan"),
     "failed": ("✗", "failed", "bold red"),
     "interrupted": ("■", "interrupted", "yellow"),
 }

@@ -54,6 +54,12 @@ class WizardScreen(Screen):
         yield Static(self.hint, id="page-status", markup=False)
         yield Footer()
 
+    def on_mount(self) -> None:
+        # Focusing the first field scrolls it flush to the top, hiding the page's help and
+        # the field's own title; the page opens at its top instead.
+        self.call_after_refresh(self.query_one("#form", VerticalScroll).scroll_home,
+                                animate=False)
+
     # ------------------------------------------------------------ values as typed
 
     def _field_name(self, widget: Widget) -> str | None:

@@ -7,10 +7,12 @@ colour, and the encrypted-file secret store forced (never the real user's keyrin
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +20,41 @@ from typing import Any
 import pytest
 import yaml
 
+from fakes.consul import FakeConsul
+
 from tui import redact
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The four carbonio files with the default answers, by their final (host) paths.
+# The four carbonio files `render` writes with the default answers, by final (host) path.
 CARBONIO_FILES = (
     "/etc/carbonio/gateway/service-discover/policies.json",
     "/etc/carbonio/gateway/service-discover/carbonio-files-db-external.json",
     "/etc/carbonio/gateway/service-discover/gateway-config.hcl",
     "/lib/systemd/system/carbonio-gateway.service",
 )
+# ... and the two that hold secrets, which only `apply` writes (mode 0600): the gateway
+# token, and the SQL for the database node when the database is not reachable from here.
+CARBONIO_SECRET_FILES = (
+    "/etc/carbonio/gateway/service-discover/token",
+    "/etc/carbonio/gateway/service-discover/create-database.sql",
+)
+# Steps that stay with the operator after `apply --root`: the account (not created in a
+# staged tree), the database (not reachable in the tests) and `pending-setups`.
+CARBONIO_MANUAL = frozenset({"user", "database", "pending-setups"})
+
+
+def statuses(status_json: str) -> dict[str, str]:
+    """step id → status from `cloudrig status --json`."""
+    return {s["step"]: s["status"] for s in json.loads(status_json)["steps"]}
+
+
+def settled(status_json: str) -> bool:
+    """Every carbonio step done, except the ones left to the operator under --root."""
+    return all(v == ("manual" if k in CARBONIO_MANUAL else "done")
+               for k, v in statuses(status_json).items())
+
+DB_PASSWORD = "db pa'ss \"w0rd\""
 
 VALID_CARBONIO = {
     "external_address": "db.example.com",
@@ -109,18 +135,38 @@ def base_env(home: Path, state: Path) -> dict[str, str]:
     return env
 
 
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (the carbonio database then is a manual step)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def consul() -> Iterator[FakeConsul]:
+    """A fresh fake Consul per test: carbonio's policy, tokens and catalog live there."""
+    fake = FakeConsul().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, consul: FakeConsul) -> Cli:
+    """The CLI with carbonio's two secrets in the environment (as automation passes them)."""
     home, state, work = tmp_path / "home", tmp_path / "state", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    return Cli(home=home, state=state, cwd=work, env=base_env(home, state))
+    env = base_env(home, state)
+    env.update(CLOUDRIG_SECRET_CONSUL_TOKEN=consul.management_token,
+               CLOUDRIG_SECRET_DB_PASSWORD=DB_PASSWORD)
+    return Cli(home=home, state=state, cwd=work, env=env)
 
 
 @pytest.fixture
-def answers_file(tmp_path: Path) -> Path:
-    """A valid carbonio answers file (the required answers, defaults for the rest)."""
-    return write_answers(tmp_path / "answers.yaml")
+def answers_file(tmp_path: Path, consul: FakeConsul) -> Path:
+    """A valid carbonio answers file against the fake Consul (defaults for the rest)."""
+    return write_answers(tmp_path / "answers.yaml", consul_url=consul.url,
+                         external_port=closed_port())
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ def client(consul):
 
 
 def test_unknown_token_is_one_sentence_about_the_token(consul):
-    with ConsulClient(consul.url, "not-a-token", backoff=0.01) as bad:
-        with pytest.raises(RemoteError) as err:
-            bad.token_self()
+    with ConsulClient(consul.url, "not-a-token", backoff=0.01) as bad, \
+            pytest.raises(RemoteError) as err:
+        bad.token_self()
     assert err.value.status == 403
     assert "ACL not found" in str(err.value)
     assert "CLOUDRIG_SECRET_CONSUL_TOKEN" in str(err.value)
@@ -36,10 +36,10 @@ def test_unknown_token_is_one_sentence_about_the_token(consul):
 
 def test_missing_policy_is_none_only_with_a_valid_token(consul, client):
     assert client.policy_by_name("nope-policy") is None
-    with ConsulClient(consul.url, "not-a-token", backoff=0.01) as bad:
-        # The same 403 "ACL not found" must not be read as "no such policy".
-        with pytest.raises(RemoteError):
-            bad.policy_by_name("nope-policy")
+    # The same 403 "ACL not found" must not be read as "no such policy".
+    with ConsulClient(consul.url, "not-a-token", backoff=0.01) as bad, \
+            pytest.raises(RemoteError):
+        bad.policy_by_name("nope-policy")
 
 
 def test_policy_create_update_and_duplicate(consul, client):
@@ -108,9 +108,9 @@ def test_connection_refused_names_the_url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with ConsulClient(f"http://127.0.0.1:{port}", "t", backoff=0.01) as c:
-        with pytest.raises(RemoteError) as err:
-            c.token_self()
+    with ConsulClient(f"http://127.0.0.1:{port}", "t", backoff=0.01) as c, \
+            pytest.raises(RemoteError) as err:
+        c.token_self()
     assert f"127.0.0.1:{port}" in str(err.value)
     assert "cannot connect" in str(err.value)
 

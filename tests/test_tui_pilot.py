@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Static
-from tui_helpers import FINAL_PATHS, answers, files_under, state_dir
+from fakes.consul import FakeConsul
+from tui_helpers import FINAL_PATHS, answers, consul, files_under, state_dir
 
 import tui.files
 from screens.confirm import ConfirmScreen
@@ -24,7 +25,7 @@ from tui.app import ANSI_THEME, CloudRigApp, pick_theme
 from tui.procedure import get_procedure
 from tui.state import StateStore
 
-__all__ = ["state_dir"]  # the fixture, imported for pytest
+__all__ = ["consul", "state_dir"]  # the fixtures, imported for pytest
 
 SECRET = "S3cret-Sauce-42"
 
@@ -39,80 +40,128 @@ def page(app: CloudRigApp) -> int:
 
 
 async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Path) -> None:
+    """Every answer and both secrets typed in the wizard; the token lives in memory only."""
     root = tmp_path / "root"
+    fake = FakeConsul().start()
     app = CloudRigApp(root=root)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert isinstance(app.screen, HomeScreen)
-        await pilot.press("enter")
-        assert page(app) == 0
-        await pilot.press("ctrl+n")
-        assert page(app) == 1
-        await pilot.press("ctrl+n")
-        assert page(app) == 2
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, HomeScreen)
+            await pilot.press("enter")
+            assert page(app) == 0
+            # Consul access: the URL, (no CA file), the management token.
+            await pilot.press("ctrl+a", "ctrl+k", *fake.url, "tab", "tab",
+                              *fake.management_token)
+            await pilot.press("ctrl+n")
+            assert page(app) == 1
+            await pilot.press("ctrl+n")
+            assert page(app) == 2
 
-        # The external service page: address, then a port out of range.
-        await pilot.press("tab", *"db.example.com", "tab", "tab")
-        await pilot.press("ctrl+a", "ctrl+k", *"70000")
-        error = app.screen.query_one("#error-external_port", Static)
-        assert "65535" in text_of(error)
-        assert error.display
-        await pilot.press("ctrl+n")
-        assert page(app) == 2, "Next must refuse a page with a bad value"
-        assert "marked field" in text_of(app.screen.query_one("#page-status", Static))
+            # The external service page: address, then a port out of range.
+            await pilot.press("tab", *"db.example.com", "tab", "tab")
+            await pilot.press("ctrl+a", "ctrl+k", *"70000")
+            error = app.screen.query_one("#error-external_port", Static)
+            assert "65535" in text_of(error)
+            assert error.display
+            await pilot.press("ctrl+n")
+            assert page(app) == 2, "Next must refuse a page with a bad value"
+            assert "marked field" in text_of(app.screen.query_one("#page-status", Static))
 
-        await pilot.press("ctrl+a", "ctrl+k", *"5432")
-        assert text_of(error) == ""
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
-        assert page(app) == 5
+            await pilot.press("ctrl+a", "ctrl+k", *"5432")
+            assert text_of(error) == ""
+            await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+            assert page(app) == 5
 
-        # Database page: the last page validates the whole model, then previews.
-        await pilot.press("ctrl+n")
-        assert page(app) == 5, "db_name and db_username are required"
-        assert "required" in text_of(app.screen.query_one("#error-db_name", Static))
-        assert app.focused is not None and app.focused.id == "field-db_name"
-        await pilot.press(*"files", "tab", *"filesuser", "tab", *SECRET)
-        await pilot.press("ctrl+n")
-        assert isinstance(app.screen, PreviewScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        preview = "\n".join(text_of(s) for s in app.screen.query(".plan-step").results(Static))
-        for path in FINAL_PATHS:
-            assert path in preview
-        assert "+++ /etc/carbonio/gateway/service-discover/policies.json" in preview
-        assert str(root) not in preview
-        assert SECRET not in preview
+            # Database page: the last page validates the whole model, then previews.
+            await pilot.press("ctrl+n")
+            assert page(app) == 5, "db_name and db_username are required"
+            assert "required" in text_of(app.screen.query_one("#error-db_name", Static))
+            assert app.focused is not None and app.focused.id == "field-db_name"
+            await pilot.press(*"files", "tab", *"filesuser", "tab", *SECRET)
+            await pilot.press("ctrl+n")
+            assert isinstance(app.screen, PreviewScreen)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            preview = "\n".join(text_of(s) for s in app.screen.query(".plan-step").results(Static))
+            for path in FINAL_PATHS:
+                assert path in preview
+            assert "+++ /etc/carbonio/gateway/service-discover/policies.json" in preview
+            assert f"PUT {fake.url}/v1/acl/policy" in preview
+            assert str(root) not in preview
+            assert SECRET not in preview and fake.management_token not in preview
+            assert [r for r in fake.log if r.method != "GET"] == []  # preview only reads
 
-        await pilot.press("a")
-        progress = app.screen
-        assert isinstance(progress, ProgressScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert progress.result is not None and progress.result.outcome == "done"
-        assert "Done" in str(progress.query_one("#outcome", Static).content)
-        for path in FINAL_PATHS:
-            assert (root / path.lstrip("/")).is_file()
+            await pilot.press("a")
+            progress = app.screen
+            assert isinstance(progress, ProgressScreen)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert progress.result is not None and progress.result.outcome == "done", (
+                progress.result)
+            assert "Done" in str(progress.query_one("#outcome", Static).content)
+            for path in FINAL_PATHS:
+                assert (root / path.lstrip("/")).is_file()
+            assert [p["Name"] for p in fake.policies.values()] == [
+                "global-management", "carbonio-gateway-policy"]
+            assert fake.kv["carbonio-files/db-password"] == SECRET.encode()
 
-        await pilot.press("d")
-        assert isinstance(app.screen, DashboardScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        table = app.screen.query_one("#checks", DataTable)
-        assert table.row_count == 4
-        statuses = [str(table.get_row_at(i)[1]) for i in range(4)]
-        assert statuses == ["done"] * 4
+            await pilot.press("d")
+            assert isinstance(app.screen, DashboardScreen)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.screen.query_one("#checks", DataTable)
+            rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
+                    for i in range(table.row_count)}
+            assert rows == {
+                "Service user and group": "manual",  # staged under --root
+                "ACL policy": "done", "Management token": "done", "Gateway token": "done",
+                "External service": "done", "Terminating gateway config entry": "done",
+                "systemd unit": "done", "Database credentials in Consul KV": "done",
+                "Database role and database": "manual", "pending-setups": "manual"}
 
-        await pilot.press("escape")
-        assert isinstance(app.screen, HomeScreen)
-        assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+            await pilot.press("escape")
+            assert isinstance(app.screen, HomeScreen)
+            assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+    finally:
+        fake.stop()
 
     written = files_under(state_dir)
     assert any(p.name == "carbonio.json" for p in written)
     assert any(p.name == "cloudrig.log" for p in written)
     for path in [*written, *files_under(root)]:
-        assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"
+        data = path.read_bytes()
+        assert SECRET.encode() not in data, f"secret leaked into {path}"
+        assert fake.management_token.encode() not in data, f"token leaked into {path}"
     saved = StateStore(state_dir).load("carbonio")
     assert saved is not None and "db_password" not in saved.answers
+    assert "consul_token" not in saved.answers
+
+
+async def test_failing_consul_call_is_one_sentence_on_screen(
+        tmp_path: Path, consul: FakeConsul) -> None:
+    """Consul refuses the policy (a 403 with its error text): the progress screen names the
+    step and says what Consul said; the files written so far stay, state says failed."""
+    consul.fail(403, "Permission denied: token with AccessorID 'x' lacks permission "
+                "'acl:write'", path_prefix="/v1/acl/policy", method="PUT")
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
+                                             answers(consul.url)))
+        progress = app.screen
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(progress, ProgressScreen)
+        assert progress.result is not None and progress.result.failed_step == "policy"
+        outcome = str(progress.query_one("#outcome", Static).content)
+        assert outcome.startswith("Failed at ACL policy:"), outcome
+        assert "403" in outcome and "acl:write" in outcome
+        assert "Traceback" not in outcome and "\n" not in outcome.strip()
+        assert "✗ ACL policy" in str(progress.query_one("#steps", Static).content)
+    saved = StateStore(tmp_path / "state").load("carbonio")
+    assert saved is not None and saved.last_run is not None
+    assert saved.last_run.outcome == "failed" and saved.last_run.failed_step == "policy"
 
 
 async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Path) -> None:
@@ -133,23 +182,24 @@ async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Pat
 
 
 async def test_cancel_stops_between_items_and_rerun_resumes(
-    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, state_dir: Path, consul: FakeConsul, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "root"
     inside, release = threading.Event(), threading.Event()
     real_apply_file = tui.files.apply_file
 
-    def held_apply_file(*args, **kwargs):  # type: ignore[no-untyped-def]
-        inside.set()
-        release.wait(30)
-        return real_apply_file(*args, **kwargs)
+    def held_apply_file(item, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if item.path == FINAL_PATHS[1]:  # the external service's file, after the policy
+            inside.set()
+            release.wait(30)
+        return real_apply_file(item, *args, **kwargs)
 
     monkeypatch.setattr(tui.files, "apply_file", held_apply_file)
     procedure = get_procedure("carbonio")
     app = CloudRigApp(root=root)
     async with app.run_test() as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, procedure, answers()))
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers(consul.url)))
         progress = app.screen
         assert isinstance(progress, ProgressScreen)
         assert await asyncio.to_thread(inside.wait, 30)
@@ -167,22 +217,26 @@ async def test_cancel_stops_between_items_and_rerun_resumes(
         await pilot.pause()
         assert progress.result is not None
         assert progress.result.outcome == "interrupted"
+        # Stopped after the external service's file, before its registration.
         assert progress.result.failed_step == "external-service"
+        assert not [r for r in consul.log if r.path == "/v1/catalog/register"]
         assert "Interrupted" in str(progress.query_one("#outcome", Static).content)
-        assert (root / FINAL_PATHS[0].lstrip("/")).is_file()
-        assert not (root / FINAL_PATHS[1].lstrip("/")).exists()
+        assert (root / FINAL_PATHS[1].lstrip("/")).is_file()
+        assert not (root / FINAL_PATHS[2].lstrip("/")).exists()
         saved = StateStore(state_dir).load("carbonio")
         assert saved is not None and saved.last_run is not None
         assert saved.last_run.outcome == "interrupted"
 
         await pilot.press("escape")  # home, then run again: it resumes
-        await app.push_screen(ProgressScreen(app.workspace, procedure, answers()))
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers(consul.url)))
         rerun = app.screen
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(rerun, ProgressScreen)
         assert rerun.result is not None and rerun.result.outcome == "done"
-        assert any("done in the interrupted run" in m for m in rerun.messages)
+        assert any("ACL policy: done in the interrupted run" in m for m in rerun.messages)
+        assert len([r for r in consul.log if r.path == "/v1/acl/token"]) == 1
+        assert len([r for r in consul.log if r.path == "/v1/catalog/register"]) == 1
         for path in FINAL_PATHS:
             assert (root / path.lstrip("/")).is_file()
 
@@ -213,7 +267,7 @@ def test_theme_follows_the_terminal(environ: dict[str, str], theme: str | None) 
 
 
 async def test_failed_step_is_named_in_red(
-    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, state_dir: Path, consul: FakeConsul, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui.errors import OperatorError
 
@@ -224,19 +278,20 @@ async def test_failed_step_is_named_in_red(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test() as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"), answers()))
+        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
+                                             answers(consul.url)))
         progress = app.screen
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(progress, ProgressScreen)
         assert progress.result is not None and progress.result.failed_step == "policy"
         outcome = progress.query_one("#outcome", Static).content
-        assert "Failed at ACL policy rules: cannot write" in str(outcome)
+        assert "Failed at ACL policy: cannot write" in str(outcome)
         assert "red" in str(outcome.style)
-        assert "✗ ACL policy rules" in str(progress.query_one("#steps", Static).content)
+        assert "✗ ACL policy" in str(progress.query_one("#steps", Static).content)
         await pilot.press("d")
         assert isinstance(app.screen, DashboardScreen)
         await app.workers.wait_for_complete()
         await pilot.pause()
         table = app.screen.query_one("#checks", DataTable)
-        assert str(table.get_row_at(0)[1]) == "pending"
+        assert [str(c) for c in table.get_row_at(1)[:2]] == ["ACL policy", "pending"]

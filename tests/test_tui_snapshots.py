@@ -8,11 +8,13 @@ upgrade with `pytest tests/test_tui_snapshots.py --snapshot-update`, having look
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.consul import FakeConsul
 from textual.pilot import Pilot
-from tui_helpers import answers, state_dir
+from tui_helpers import answers, start_consul, state_dir
 
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
@@ -60,20 +62,33 @@ def test_preview(snap_compare, tmp_path: Path, state_dir: Path) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=open_preview)
 
 
-def test_progress_finished(snap_compare, tmp_path: Path, state_dir: Path) -> None:
-    app = make_app(tmp_path, state_dir)
+@pytest.fixture
+def fixed_consul(request: pytest.FixtureRequest, state_dir: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConsul]:
+    """A fake Consul on the port the test names: its URL appears on screen."""
+    fake = start_consul(monkeypatch, request.param)
+    yield fake
+    fake.stop()
+
+
+# Each test its own fixed port (tests run in parallel); the URL is part of the picture.
+@pytest.mark.parametrize("fixed_consul", [18571], indirect=True, ids=["consul"])
+def test_progress_finished(snap_compare, tmp_path: Path, fixed_consul: FakeConsul) -> None:
+    app = make_app(tmp_path, tmp_path / "state")
 
     async def run_apply(pilot: Pilot) -> None:
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"), answers()))
+        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
+                                             answers(fixed_consul.url)))
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_apply)
 
 
-def test_dashboard(snap_compare, tmp_path: Path, state_dir: Path) -> None:
+@pytest.mark.parametrize("fixed_consul", [18572], indirect=True, ids=["consul"])
+def test_dashboard(snap_compare, tmp_path: Path, fixed_consul: FakeConsul) -> None:
     """Opened from home with `d`: the answers and root saved by the last apply."""
-    app = make_app(tmp_path, state_dir)
-    session = app.workspace.session(get_procedure("carbonio"), answers(),
+    app = make_app(tmp_path, tmp_path / "state")
+    session = app.workspace.session(get_procedure("carbonio"), answers(fixed_consul.url),
                                     root=app.workspace.root, dry_run=False)
     assert session.apply().outcome == "done"
 

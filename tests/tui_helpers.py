@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.consul import FakeConsul
 from textual.widgets import Input, TextArea
 
 from tui import redact
@@ -18,9 +20,29 @@ FINAL_PATHS = (
 )
 
 
-def answers() -> CarbonioAnswers:
-    return CarbonioAnswers(external_address="db.example.com", db_name="files",
-                           db_username="filesuser")
+# Not reached: create_database is off, so CloudRig never connects to the database.
+def answers(consul_url: str = "http://127.0.0.1:8500") -> CarbonioAnswers:
+    return CarbonioAnswers(consul_url=consul_url, external_address="db.example.com",
+                           db_name="files", db_username="filesuser")
+
+
+DB_PASSWORD = "db-Pa55-in-memory"
+
+
+def start_consul(monkeypatch: pytest.MonkeyPatch, port: int = 0) -> FakeConsul:
+    """A fake Consul, with carbonio's two secrets in the environment as automation gives
+    them (the TUI reads CLOUDRIG_SECRET_* first, like the CLI)."""
+    fake = FakeConsul().start(port)
+    monkeypatch.setenv("CLOUDRIG_SECRET_CONSUL_TOKEN", fake.management_token)
+    monkeypatch.setenv("CLOUDRIG_SECRET_DB_PASSWORD", DB_PASSWORD)
+    return fake
+
+
+@pytest.fixture
+def consul(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConsul]:
+    fake = start_consul(monkeypatch)
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -12,10 +12,18 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import Field as _Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -88,6 +96,31 @@ def check_name(pattern: str, what: str) -> typing.Callable[[str], str]:
         return value
 
     return _check
+
+
+# Types procedures declare fields with; each carries its validator.
+Host = Annotated[str, AfterValidator(check_host)]
+AbsPath = Annotated[str, AfterValidator(check_abs_path)]
+
+
+def Name(pattern: str, what: str) -> Any:
+    """A string type that must fully match `pattern`; `what` names it in errors."""
+    return Annotated[str, AfterValidator(check_name(pattern, what))]
+
+
+class Answers(BaseModel):
+    """Base of every procedure's answers: unknown keys are errors, and an empty
+    value of an optional field (a blank wizard input, `key: ""`) means "not given"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if value == "" and field is not None and field.default is None:
+            return None
+        return value
 
 
 # ---------------------------------------------------------------- field specs

@@ -33,7 +33,8 @@ def paint(text: str, code: str, stream: Any = None) -> str:
 
 
 STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36"}
-EVENT_COLORS = {"start": "1", "done": "32", "failed": "31", "skipped": "2", "warning": "33"}
+EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "failed": "31", "skipped": "2",
+                "warning": "33"}
 
 
 def progress_printer(event: Event) -> None:
@@ -87,6 +88,8 @@ def _print_item(item: dict[str, Any]) -> None:
         if item.get("body"):
             for line in str(item["body"]).splitlines():
                 print("      " + line)
+    elif kind == "remove":
+        print(f"    remove {item['path']}" + ("" if item["exists"] else paint("  (absent)", "2")))
     else:
         print("    " + paint(f"manual: {item['text']}", "36"))
 
@@ -117,6 +120,7 @@ def make_session(
     dry_run: bool = False,
     debug: bool = False,
     quiet: bool = False,
+    purge: bool = False,
 ) -> Session:
     from tui.answers import secret_fields
     from tui.engine import Session
@@ -131,7 +135,7 @@ def make_session(
     )
     return Session(
         procedure=procedure, answers=answers, secrets=secrets, store=store,
-        root=root.resolve() if root else None, dry_run=dry_run, debug=debug,
+        root=root.resolve() if root else None, dry_run=dry_run, debug=debug, purge=purge,
         on_event=(lambda e: None) if quiet else progress_printer,
     )
 
@@ -230,12 +234,14 @@ def _require_confirmation(args: argparse.Namespace, session: Session, what: str)
 
 
 def _finish(result: Any) -> int:
-    if result.outcome == "done":
-        return 0
-    print(paint(f"{result.failed_step}: {result.message}", "31", sys.stderr), file=sys.stderr)
-    if result.outcome == "interrupted":
-        return 130
-    return 1
+    if result.outcome != "done":
+        print(paint(f"{result.failed_step}: {result.message}", "31", sys.stderr),
+              file=sys.stderr)
+    elif result.waiting:
+        print(paint(f"done; waiting for the operator: {', '.join(result.waiting)} "
+                    "(the manual lines above say what to do)", "36", sys.stderr),
+              file=sys.stderr)
+    return result.exit_code
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -253,7 +259,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
-                           debug=args.debug)
+                           debug=args.debug, purge=args.purge)
     if not _require_confirmation(args, session, "teardown"):
         print("nothing removed", file=sys.stderr)
         return 1
@@ -426,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("teardown", help="undo what apply did")
     add_run_args(p)
+    p.add_argument("--purge", action="store_true",
+                   help="also remove what the runbook keeps (tokens, policies, KV keys)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(func=cmd_teardown)

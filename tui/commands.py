@@ -69,9 +69,11 @@ class CommandRunner:
         self.history: list[CommandResult] = []
 
     def skip_reason(self, command: Command) -> str | None:
+        if not command.changes_host:
+            return None  # read-only queries run even in a dry run
         if self.dry_run:
             return "dry run"
-        if self.root is not None and command.changes_host:
+        if self.root is not None:
             return "--root: this command would change this machine"
         return None
 

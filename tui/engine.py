@@ -26,6 +26,7 @@ from tui.procedure import (
     Command,
     Context,
     Event,
+    FileRemove,
     FileWrite,
     Manual,
     PlanItem,
@@ -56,7 +57,16 @@ class RunResult(BaseModel):
     outcome: Literal["done", "failed", "interrupted"]
     failed_step: str | None = None
     message: str | None = None
-    steps: dict[str, str] = {}
+    steps: dict[str, str] = {}  # step id → "done" | "manual" (its operator part remains)
+
+    @property
+    def waiting(self) -> list[str]:
+        """Steps whose automatic part is done and whose manual part is the operator's."""
+        return [step for step, word in self.steps.items() if word == "manual"]
+
+    @property
+    def exit_code(self) -> int:
+        return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
 
 
 def internal_error(step: Step, exc: BaseException) -> str:
@@ -76,6 +86,7 @@ class Session:
     dry_run: bool = False
     on_event: Callable[[Event], None] = lambda event: None
     debug: bool = False
+    purge: bool = False
     runner: CommandRunner = field(init=False)
     ctx: Context = field(init=False)
 
@@ -84,7 +95,11 @@ class Session:
         self.ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=self.dry_run, on_event=self._event,
+            purge=self.purge,
         )
+        state = self.store.load(self.procedure.id)
+        if state is not None:
+            self.ctx.previous = dict(state.steps)
 
     # ------------------------------------------------------------ events
 
@@ -103,6 +118,12 @@ class Session:
     # ------------------------------------------------------------ plan
 
     def plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
+        try:
+            return self._plan(only)
+        finally:
+            self.ctx.close()
+
+    def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
         plans = []
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
@@ -135,6 +156,11 @@ class Session:
                 data = {"kind": "api", "method": item.method, "url": redact(item.url),
                         "description": item.description, "body": body,
                         "skipped": "dry run" if self.dry_run and item.changes_remote else None}
+            case FileRemove():
+                from tui.files import host_path
+
+                data = {"kind": "remove", "path": item.path,
+                        "exists": host_path(item.path, self.root).exists()}
             case Manual():
                 data = {"kind": "manual", "text": item.text}
         return data
@@ -144,7 +170,26 @@ class Session:
     def _state(self) -> ProcedureState:
         return self.store.load(self.procedure.id) or ProcedureState(procedure=self.procedure.id)
 
+    def resolve_secrets(self, steps: Sequence[Step]) -> None:
+        """Ask for (or refuse, exit 2) every secret the run needs before changing anything."""
+        provided: set[str] = set()
+        for step in steps:
+            self.ctx.step_id = step.id
+            for name in sorted(step.needs_secrets(self.ctx)):
+                if name in provided and not self.secrets.available(name):
+                    continue  # an earlier step obtains it (e.g. a bootstrap token)
+                self.secrets.get(name)
+            provided |= step.provides_secrets(self.ctx)
+        self.ctx.step_id = None
+
     def apply(self, only: Sequence[str] = ()) -> RunResult:
+        try:
+            return self._apply(only)
+        finally:
+            self.ctx.close()
+
+    def _apply(self, only: Sequence[str] = ()) -> RunResult:
+        self.resolve_secrets(self.active_steps(only))
         public = public_answers(self.answers)
         root = str(self.root) if self.root else None
         digest = answers_digest(public, root)
@@ -157,29 +202,32 @@ class Session:
         result = RunResult(outcome="done")
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
-            try:
+            skipped: list[bool] = []
+
+            def run_step(step: Step = step, skipped: list[bool] = skipped) -> None:
                 if step.id in resumable and step.check(self.ctx).status is Status.DONE:
-                    self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
-                    run.completed.append(step.id)
-                    result.steps[step.id] = "done"
-                    continue
+                    skipped.append(True)
+                    return
                 self._emit(step, "start", step.title)
+                self.ctx.manual = []
                 step.apply(self.ctx)
-            except (KeyboardInterrupt, Interrupted):
-                return self._stop(state, run, result, step, "interrupted",
-                                  "interrupted by the operator; rerun to resume")
-            except OperatorError as exc:
-                return self._stop(state, run, result, step, "failed", exc.sentence)
-            except Exception as exc:
-                if self.debug:
-                    raise
-                self.store.log(redact(traceback.format_exc()))
-                return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+
+            stopped = self._guarded(step, state, run, result, run_step, "rerun to resume")
+            if stopped:
+                return stopped
             run.completed.append(step.id)
             result.steps[step.id] = "done"
-            detail = "dry run: nothing changed" if self.dry_run else "applied"
-            state.steps[step.id] = StepRecord(status=Status.DONE, detail=detail)
-            self._emit(step, "done", f"{step.title}: {detail}")
+            if skipped:
+                self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
+                continue
+            status, detail = Status.DONE, "applied"
+            if self.ctx.manual:
+                status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
+                result.steps[step.id] = "manual"
+            if self.dry_run:
+                detail = "dry run: nothing changed"
+            state.steps[step.id] = StepRecord(status=status, detail=detail)
+            self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
             if not self.dry_run:
                 self.store.save(state)
         self.ctx.step_id = None
@@ -187,6 +235,23 @@ class Session:
         if not self.dry_run:
             self.store.save(state)
         return result
+
+    def _guarded(self, step: Step, state: ProcedureState, run: RunRecord, result: RunResult,
+                 action: Callable[[], None], resume_hint: str) -> RunResult | None:
+        """Run one step's work; any failure ends the run as one recorded sentence."""
+        try:
+            action()
+        except (KeyboardInterrupt, Interrupted):
+            return self._stop(state, run, result, step, "interrupted",
+                              f"interrupted by the operator; {resume_hint}")
+        except OperatorError as exc:
+            return self._stop(state, run, result, step, "failed", exc.sentence)
+        except Exception as exc:
+            if self.debug:
+                raise
+            self.store.log(redact(traceback.format_exc()))
+            return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+        return None
 
     def _stop(self, state: ProcedureState, run: RunRecord, result: RunResult, step: Step,
               outcome: Literal["failed", "interrupted"], message: str) -> RunResult:
@@ -207,6 +272,7 @@ class Session:
         ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=True, step_id=step.id,
+            previous=self.ctx.previous,
         )
         try:
             result = step.check(ctx)
@@ -215,6 +281,8 @@ class Session:
         except Exception as exc:
             self.store.log(redact(traceback.format_exc()))
             result = CheckResult(status=Status.FAILED, detail=internal_error(step, exc))
+        finally:
+            ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
                          detail=redact(result.detail))
 
@@ -227,22 +295,35 @@ class Session:
     # ------------------------------------------------------------ teardown
 
     def teardown(self) -> RunResult:
+        try:
+            return self._teardown()
+        finally:
+            self.ctx.close()
+
+    def _teardown(self) -> RunResult:
+        steps = self.active_steps()
+        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan])
         state = self._state()
         run = RunRecord(kind="teardown")
         result = RunResult(outcome="done")
-        for step in reversed(self.active_steps()):
+        for step in reversed(steps):
             self.ctx.step_id = step.id
-            try:
+            nothing: list[bool] = []
+
+            def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
                 items = step.undo_plan(self.ctx)
                 if not items:
-                    continue
+                    nothing.append(True)
+                    return
                 self._emit(step, "start", f"undo {step.title}")
-                step.undo(self.ctx)
-            except (KeyboardInterrupt, Interrupted):
-                return self._stop(state, run, result, step, "interrupted",
-                                  "interrupted by the operator; rerun teardown to finish")
-            except OperatorError as exc:
-                return self._stop(state, run, result, step, "failed", exc.sentence)
+                self.ctx.execute(items)
+
+            stopped = self._guarded(step, state, run, result, undo_step,
+                                    "rerun teardown to finish")
+            if stopped:
+                return stopped
+            if nothing:
+                continue
             run.completed.append(step.id)
             result.steps[step.id] = "removed"
             state.steps.pop(step.id, None)

@@ -103,6 +103,13 @@ class ApiCall(_Item):
     execute: Callable[[], Any] | None = Field(default=None, exclude=True, repr=False)
 
 
+class FileRemove(_Item):
+    """A file CloudRig wrote and teardown removes (absent is fine)."""
+
+    kind: Literal["remove"] = "remove"
+    path: str
+
+
 class Manual(_Item):
     """Something only the operator can do; shown, and confirmed by them."""
 
@@ -110,7 +117,9 @@ class Manual(_Item):
     text: str
 
 
-PlanItem = Annotated[FileWrite | Command | ApiCall | Manual, Field(discriminator="kind")]
+PlanItem = Annotated[
+    FileWrite | FileRemove | Command | ApiCall | Manual, Field(discriminator="kind")
+]
 
 
 # ---------------------------------------------------------------- events
@@ -120,7 +129,7 @@ class Event(BaseModel):
     """A progress event: the CLI prints it to stderr, the TUI shows it live."""
 
     step: str | None = None
-    kind: Literal["start", "done", "failed", "skipped", "info", "warning", "item"] = "info"
+    kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning", "item"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -141,6 +150,21 @@ class Context:
     on_event: Callable[[Event], None] = lambda event: None
     cancel: threading.Event = field(default_factory=threading.Event)
     step_id: str | None = None
+    purge: bool = False
+    """Teardown also removes what the runbook keeps by default (tokens, policies, keys)."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """Per-run objects steps share, e.g. one API client (closed by `close()`)."""
+    previous: dict[str, Any] = field(default_factory=dict)
+    """Each step's last recorded result (StepRecord), for checks of manual steps."""
+    manual: list[str] = field(default_factory=list)
+    """Manual items met while applying the current step (the operator still has work)."""
+
+    def close(self) -> None:
+        for resource in self.resources.values():
+            closer = getattr(resource, "close", None)
+            if closer:
+                closer()
+        self.resources.clear()
 
     def secret(self, name: str) -> str:
         """The value of secret field `name` (environment, store, or prompt)."""
@@ -185,7 +209,14 @@ class Context:
                     self.run(item)
                 case ApiCall():
                     self.call(item)
+                case FileRemove():
+                    from tui.files import remove_file
+
+                    outcome = remove_file(item.path, self.root, self.dry_run)
+                    if outcome:
+                        self.emit(outcome.sentence(), "item")
                 case Manual():
+                    self.manual.append(item.text)
                     self.emit(f"manual: {item.text}", "warning")
 
 
@@ -218,15 +249,21 @@ class Step:
         return check_files(self.files(ctx), ctx.root)
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        """What teardown does for this step; empty when the runbook has no removal."""
+        """What teardown does for this step (executed in order); empty when the runbook
+        has no removal or it is already gone, so a second teardown does nothing."""
         return []
-
-    def undo(self, ctx: Context) -> None:
-        ctx.execute(self.undo_plan(ctx))
 
     def applies(self, answers: BaseModel) -> bool:
         """Whether the step is part of this run (e.g. the database step is optional)."""
         return True
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        """Secret fields apply will need; resolved (or refused) before anything changes."""
+        return set()
+
+    def provides_secrets(self, ctx: Context) -> set[str]:
+        """Secret fields this step can obtain itself (e.g. a bootstrap token)."""
+        return set()
 
 
 @dataclass(frozen=True)

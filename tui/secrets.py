@@ -206,6 +206,17 @@ class SecretSource:
             return True
         return self._lookup_store(name) is not None
 
+    def remember(self, name: str, value: str) -> str:
+        """Keep a secret CloudRig obtained (e.g. a bootstrap token): in the store when
+        it can be opened, and in memory for this run either way. Returns where it went."""
+        redact.register(value)
+        self._cache[name] = value
+        self._lookup_store(name)  # opens the store if it can be
+        if self._store is None:
+            return "memory only (no secret store could be opened)"
+        self._store.set(f"{self.procedure_id}.{name}", value)
+        return self._store.description
+
     def get(self, name: str) -> str:
         if name not in self.fields:
             raise KeyError(f"{name} is not a secret field of {self.procedure_id}")

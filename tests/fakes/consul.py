@@ -120,6 +120,8 @@ class FakeConsul(FakeService):
             (r"/v1/catalog/register", "PUT", self.register),
             (r"/v1/catalog/deregister", "PUT", self.deregister),
             (r"/v1/catalog/service/(.+)", "GET", self.catalog_service),
+            (r"/v1/catalog/node/(.+)", "GET", self.catalog_node),
+            (r"/v1/agent/services", "GET", self.list_agent_services),
             (r"/v1/agent/service/deregister/(.+)", "PUT", self.agent_deregister),
             (r"/v1/config", "PUT", self.put_config),
             (r"/v1/config/([^/]+)/(.+)", "GET", self.get_config),
@@ -278,6 +280,17 @@ class FakeConsul(FakeService):
                                 "ServiceTags": service["Tags"],
                                 "ServiceMeta": service["Meta"]})
         return Reply.json(out)
+
+    def catalog_node(self, req: Request, name: str) -> Reply:
+        node = self.nodes.get(name)
+        if node is None:
+            return Reply.json(None)
+        return Reply.json({"Node": {"Node": node["Node"], "Address": node["Address"],
+                                    "Meta": node["NodeMeta"]},
+                           "Services": dict(node["services"])})
+
+    def list_agent_services(self, req: Request) -> Reply:
+        return Reply.json(self.agent_services)
 
     def agent_deregister(self, req: Request, sid: str) -> Reply:
         if sid not in self.agent_services:

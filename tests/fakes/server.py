@@ -99,7 +99,9 @@ class FakeService:
     def handle(self, request: Request) -> Reply:
         raise NotImplementedError
 
-    def start(self) -> FakeService:
+    def start(self, port: int = 0) -> FakeService:
+        """Serve on 127.0.0.1:`port` (0: any free port; a fixed one keeps URLs in
+        screenshots stable)."""
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,7 +144,7 @@ class FakeService:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

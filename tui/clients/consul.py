@@ -131,6 +131,18 @@ class ConsulClient:
         """Remove one service from a node (never the whole node: ServiceID is always sent)."""
         self._call("PUT", "/v1/catalog/deregister", json={"Node": node, "ServiceID": service_id})
 
+    def catalog_node(self, node: str) -> dict[str, Any] | None:
+        """`GET /v1/catalog/node/:node` (`null` when the node is unknown)."""
+        return json_body(self._call("GET", f"/v1/catalog/node/{quote(node, safe='')}"))
+
+    def catalog_deregister_node(self, node: str) -> None:
+        """Remove a whole node: only for the external node CloudRig registered."""
+        self._call("PUT", "/v1/catalog/deregister", json={"Node": node})
+
+    def agent_services(self) -> dict[str, Any]:
+        """Services registered with the local agent, by ID (`GET /v1/agent/services`)."""
+        return json_body(self._call("GET", "/v1/agent/services"))
+
     def agent_deregister(self, service_id: str) -> None:
         self._call("PUT", f"/v1/agent/service/deregister/{quote(service_id, safe='')}",
                    ok=(200, 404))

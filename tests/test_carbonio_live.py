@@ -1,0 +1,289 @@
+"""carbonio end to end against the fake Consul (and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fakes.consul import FakeConsul
+from pg_server import pg_server  # noqa: F401  (fixture)
+from psycopg import connect
+
+CONFIG = "etc/carbonio/gateway/service-discover"
+DB_PASSWORD = "pa'ss \"$word\\ ${x}"
+RUNBOOK_RULES = {
+    "key_prefix": [{"carbonio-gateway/": {"policy": "read"}}],
+    "node_prefix": [{"": {"policy": "read"}}],
+    "service": [{"carbonio-gateway": {"policy": "write"},
+                 "carbonio-files-db": {"policy": "write"}}],
+}
+
+
+@dataclass
+class Rig:
+    tmp: Path
+    consul: FakeConsul
+    answers: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "root"
+
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state"
+
+    def write_answers(self, **changes: object) -> Path:
+        self.answers.update(changes)
+        path = self.tmp / "answers.yaml"
+        path.write_text(json.dumps(self.answers))  # JSON is YAML
+        return path
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
+        env.update(CLOUDRIG_STATE_DIR=str(self.state), CLOUDRIG_SECRETS_BACKEND="file",
+                   HOME=str(self.tmp / "home"), NO_COLOR="1")
+        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
+        return env
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "tui", *args], env=self.env(),
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                timeout=180)
+        self.outputs.append(result.stdout + result.stderr)
+        return result
+
+    def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("apply", "carbonio", "--answers", str(self.write_answers()),
+                        "--root", str(self.root), "--yes", *extra)
+
+    outputs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    fake = FakeConsul().start()
+    rig = Rig(tmp_path, fake)
+    rig.answers = {"consul_url": fake.url, "external_address": "127.0.0.1",
+                   "external_port": _closed_port(), "db_name": "carbonio-files-adm",
+                   "db_username": "carbonio-files-adm"}
+    rig.secrets = {"consul_token": fake.management_token, "db_password": DB_PASSWORD}
+    yield rig
+    fake.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mutations(fake: FakeConsul, since: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in fake.log[since:] if r.method in ("PUT", "DELETE")]
+
+
+def test_apply_creates_exactly_and_twice_creates_nothing(rig):
+    result = rig.apply()
+    assert result.returncode == 0, result.stderr
+    fake = rig.consul
+    policies = [p for p in fake.policies.values() if p["Name"] != "global-management"]
+    assert [p["Name"] for p in policies] == ["carbonio-gateway-policy"]
+    assert json.loads(policies[0]["Rules"]) == RUNBOOK_RULES
+    tokens = [t for t in fake.tokens.values() if t["SecretID"] != fake.management_token]
+    assert len(tokens) == 1
+    assert tokens[0]["Policies"] == [{"ID": policies[0]["ID"], "Name": "carbonio-gateway-policy"}]
+    token_file = rig.root / CONFIG / "token"
+    assert token_file.read_text() == tokens[0]["SecretID"] + "\n"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    node = fake.nodes["external-files-db-node"]
+    assert node["Address"] == "127.0.0.1"
+    assert node["NodeMeta"] == {"external-node": "true", "external-probe": "true"}
+    assert node["services"]["carbonio-files-db"]["Port"] == rig.answers["external_port"]
+    entry = fake.config[("terminating-gateway", "carbonio-gateway")]
+    assert entry["Services"] == [{"Name": "carbonio-files-db"}]
+    assert fake.kv == {"carbonio-files/db-name": b"carbonio-files-adm",
+                       "carbonio-files/db-username": b"carbonio-files-adm",
+                       "carbonio-files/db-password": DB_PASSWORD.encode()}
+
+    before = len(fake.log)
+    again = rig.apply()
+    assert again.returncode == 0, again.stderr
+    assert _mutations(fake, before) == []
+    # Consul and the host are the truth: a wiped state directory changes nothing.
+    shutil.rmtree(rig.state)
+    before = len(fake.log)
+    assert rig.apply().returncode == 0
+    assert _mutations(fake, before) == []
+    assert len(fake.tokens) == 2
+    gateway_token = tokens[0]["SecretID"]
+    for path in rig.root.rglob("*"):
+        if path.is_file() and path != token_file:
+            assert gateway_token not in path.read_text(errors="replace"), path
+
+
+def test_secrets_appear_nowhere(rig):
+    rig.answers["create_database"] = False
+    assert rig.apply().returncode == 0
+    status = rig.cli("status", "carbonio", "--json")  # its output is scanned below
+    assert json.loads(status.stdout)["procedure"] == "carbonio"
+    assert rig.cli("plan", "carbonio", "--answers", str(rig.tmp / "answers.yaml"),
+                   "--root", str(rig.root)).returncode == 0
+    secrets = [rig.consul.management_token, DB_PASSWORD]
+    forms = [f for s in secrets for f in (s, base64.b64encode(s.encode()).decode(),
+                                          json.dumps(s)[1:-1])]
+    scanned = [p for d in (rig.root, rig.state) for p in d.rglob("*") if p.is_file()]
+    assert scanned
+    for path in scanned:
+        text = path.read_bytes().decode(errors="replace")
+        for form in forms:
+            assert form not in text, f"secret found in {path}"
+    for output in rig.outputs:
+        for form in forms:
+            assert form not in output
+
+
+def test_forbidden_token_is_one_sentence(rig):
+    rig.secrets["consul_token"] = "00000000-0000-0000-0000-00000000dead"
+    result = rig.apply()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "ACL not found" in result.stderr and "token" in result.stderr
+    state = json.loads((rig.state / "carbonio.json").read_text())
+    assert state["last_run"]["outcome"] == "failed"
+    assert state["last_run"]["failed_step"] == "policy"
+
+
+def test_two_500s_then_success(rig):
+    rig.consul.fail(500, "rpc error making call: EOF", times=2,
+                    path_prefix="/v1/acl/policy/name/")
+    result = rig.apply()
+    assert result.returncode == 0, result.stderr
+
+
+def test_connection_refused_names_the_url_and_rerun_resumes(rig):
+    good_url = rig.answers["consul_url"]
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    rig.answers["consul_url"] = dead
+    result = rig.apply()
+    assert result.returncode == 1
+    assert dead in result.stderr and "cannot connect" in result.stderr
+    assert "Traceback" not in result.stderr
+    rig.answers["consul_url"] = good_url
+    assert rig.apply().returncode == 0
+
+
+def test_interrupted_run_resumes_from_the_failed_step(rig):
+    rig.consul.fail(503, "No cluster leader", times=20, path_prefix="/v1/catalog/register")
+    failed = rig.apply()
+    assert failed.returncode == 1
+    state = json.loads((rig.state / "carbonio.json").read_text())
+    assert state["last_run"]["failed_step"] == "external-service"
+    assert (rig.root / CONFIG / "policies.json").exists()
+    rig.consul.faults.clear()
+    before = len(rig.consul.log)
+    resumed = rig.apply()
+    assert resumed.returncode == 0, resumed.stderr
+    assert "done in the interrupted run" in resumed.stderr
+    assert "PUT /v1/acl/policy" not in _mutations(rig.consul, before)
+
+
+def test_teardown_removes_and_twice_is_a_noop(rig):
+    assert rig.apply().returncode == 0
+    # What `consul connect envoy -register` does when the unit runs.
+    rig.consul.agent_services["carbonio-gateway"] = {"ID": "carbonio-gateway",
+                                                     "Service": "carbonio-gateway"}
+    answers = str(rig.tmp / "answers.yaml")
+    result = rig.cli("teardown", "carbonio", "--answers", answers, "--root", str(rig.root),
+                     "--yes", "--purge")
+    assert result.returncode == 0, result.stderr
+    fake = rig.consul
+    assert fake.kv == {}
+    assert fake.config == {}
+    assert fake.nodes == {}
+    assert fake.agent_services == {}
+    assert [p["Name"] for p in fake.policies.values()] == ["global-management"]
+    assert len(fake.tokens) == 1
+    assert not (rig.root / "lib/systemd/system/carbonio-gateway.service").exists()
+    assert not (rig.root / CONFIG / "token").exists()
+    before = len(fake.log)
+    second = rig.cli("teardown", "carbonio", "--answers", answers, "--root", str(rig.root),
+                     "--yes", "--purge")
+    assert second.returncode == 0, second.stderr
+    assert _mutations(fake, before) == []
+
+
+def test_teardown_without_purge_keeps_token_policy_and_kv(rig):
+    assert rig.apply().returncode == 0
+    result = rig.cli("teardown", "carbonio", "--answers", str(rig.tmp / "answers.yaml"),
+                     "--root", str(rig.root), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert rig.consul.config == {}
+    assert len(rig.consul.kv) == 3
+    assert rig.consul.policy_named("carbonio-gateway-policy") is not None
+    assert (rig.root / CONFIG / "token").exists()
+
+
+def test_status_uses_saved_answers_and_reports_drift(rig):
+    assert rig.apply().returncode == 0
+    report = json.loads(rig.cli("status", "carbonio", "--json").stdout)
+    steps = {s["step"]: s["status"] for s in report["steps"]}
+    assert steps["policy"] == steps["kv"] == steps["gateway-token"] == "done"
+    policy = rig.consul.policy_named("carbonio-gateway-policy")
+    policy["Rules"] = '{"service": []}'
+    rig.consul.kv["carbonio-files/db-password"] = b"changed behind our back"
+    result = rig.cli("status", "carbonio", "--json")
+    assert result.returncode == 1
+    steps = {s["step"]: s for s in json.loads(result.stdout)["steps"]}
+    assert steps["policy"]["status"] == "drifted"
+    assert steps["kv"]["status"] == "drifted"
+    assert "changed behind" not in result.stdout
+    assert DB_PASSWORD not in result.stdout
+    # The next apply puts both back.
+    assert rig.apply().returncode == 0
+    assert json.loads(rig.consul.policy_named("carbonio-gateway-policy")["Rules"]) == RUNBOOK_RULES
+    assert rig.consul.kv["carbonio-files/db-password"] == DB_PASSWORD.encode()
+
+
+def test_missing_secret_without_tty_exits_2_before_changing_anything(rig):
+    del rig.secrets["db_password"]
+    result = rig.apply()
+    assert result.returncode == 2
+    assert "CLOUDRIG_SECRET_DB_PASSWORD" in result.stderr
+    assert not rig.root.exists()
+    assert _mutations(rig.consul, 0) == []
+
+
+def test_database_role_against_real_postgresql(rig, pg_server):  # noqa: F811
+    rig.answers.update(create_database=True, external_address=pg_server.host,
+                       external_port=pg_server.port, db_admin_user=pg_server.admin)
+    rig.secrets["db_admin_password"] = pg_server.admin_password
+    first = rig.apply("--step", "database")
+    assert first.returncode == 0, first.stderr
+    assert "created role carbonio-files-adm" in first.stderr
+    with connect(host=pg_server.host, port=pg_server.port, user="carbonio-files-adm",
+                 password=DB_PASSWORD, dbname="carbonio-files-adm") as conn:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database "
+                             "WHERE datname = current_database()").fetchone()[0]
+        assert owner == "carbonio-files-adm"
+    again = rig.apply("--step", "database")
+    assert again.returncode == 0
+    assert "role and database already as wanted" in again.stderr
+    rig.secrets["db_password"] = "n3w 'pass' $$"
+    changed = rig.apply("--step", "database")
+    assert "updated the password of role carbonio-files-adm" in changed.stderr
+    with connect(host=pg_server.host, port=pg_server.port, user="carbonio-files-adm",
+                 password="n3w 'pass' $$", dbname="carbonio-files-adm"):
+        pass
+    for output in rig.outputs:
+        assert pg_server.admin_password not in output
+        assert DB_PASSWORD not in output

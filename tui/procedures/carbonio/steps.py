@@ -1,0 +1,740 @@
+"""The carbonio steps, in runbook order: each plans, applies, checks and undoes."""
+
+from __future__ import annotations
+
+import grp
+import json
+import pwd
+import shutil
+from typing import Any
+
+from tui.clients import postgres
+from tui.clients.consul import ConsulClient
+from tui.files import check_files, host_path, read_current
+from tui.procedure import (
+    ApiCall,
+    CheckResult,
+    Command,
+    Context,
+    FileRemove,
+    FileWrite,
+    Manual,
+    PlanItem,
+    Status,
+    Step,
+)
+from tui.redact import register as register_secret
+from tui.steps import FileStep, TemplateFile
+
+from .answers import CarbonioAnswers
+
+TOKEN = "consul_token"
+
+
+def answers(ctx: Context) -> CarbonioAnswers:
+    assert isinstance(ctx.answers, CarbonioAnswers)
+    return ctx.answers
+
+
+def consul(ctx: Context) -> ConsulClient:
+    """One Consul client per run, authenticated with the management token."""
+    client = ctx.resources.get("consul")
+    if client is None:
+        a = answers(ctx)
+        client = ConsulClient(a.consul_url, ctx.secret(TOKEN), ca_file=a.consul_ca_file)
+        ctx.resources["consul"] = client
+    return client
+
+
+def consul_readable(ctx: Context) -> bool:
+    """Whether plan may read Consul now (the token is at hand without asking)."""
+    return ctx.secrets.available(TOKEN)
+
+
+def _url(ctx: Context, path: str) -> str:
+    return answers(ctx).consul_url + path
+
+
+def policy_name(a: CarbonioAnswers) -> str:
+    return f"{a.gateway_name}-policy"
+
+
+def _config(a: Any, name: str) -> str:
+    return f"{a.config_dir}/{name}"
+
+
+POLICY_FILE = TemplateFile(
+    "carbonio/policies.json.j2", path=lambda a: _config(a, "policies.json"),
+    description="ACL rules for the gateway's policy")
+EXTERNAL_FILE = TemplateFile(
+    "carbonio/external-service.json.j2",
+    path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
+    description="catalog registration of the external database")
+GATEWAY_FILE = TemplateFile(
+    "carbonio/gateway-config.hcl.j2", path=lambda a: _config(a, "gateway-config.hcl"),
+    description="terminating-gateway config entry")
+UNIT_FILE = TemplateFile(
+    "carbonio/gateway.service.j2",
+    path=lambda a: f"{a.unit_dir}/{a.gateway_name}.service",  # type: ignore[attr-defined]
+    description="systemd unit running the Envoy terminating gateway")
+
+
+def unknown_remote(ctx: Context, method: str, path: str, what: str) -> ApiCall:
+    """A call plan cannot decide without the token: shown, never executed as is."""
+    return ApiCall(method=method, url=_url(ctx, path), changes_remote=True,
+                   description=f"{what} if needed (Consul not read: no {TOKEN} at hand)")
+
+
+def combine(*results: CheckResult) -> CheckResult:
+    return CheckResult.worst(list(results))
+
+
+# ---------------------------------------------------------------- 1. user
+
+
+class ServiceUser(Step):
+    id = "user"
+    title = "Service user and group"
+    summary = "A system group and user (no home, /sbin/nologin) that runs the gateway"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        name = answers(ctx).gateway_name
+        items: list[PlanItem] = []
+        if not _group_exists(name):
+            items.append(Command(argv=["groupadd", "-r", name],
+                                 description=f"create system group {name}"))
+        if not _user_exists(name):
+            items.append(Command(
+                argv=["useradd", "-r", "-M", "-g", name, "-s", "/sbin/nologin", name],
+                description=f"create system user {name}"))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        name = answers(ctx).gateway_name
+        if ctx.root is not None:
+            # Staged into a directory: the account belongs to the host that gets the tree.
+            return CheckResult(status=Status.MANUAL,
+                               detail=f"staged under --root: create user and group {name} "
+                                      "on the target host")
+        if _user_exists(name) and _group_exists(name):
+            return CheckResult(status=Status.DONE, detail=f"user and group {name} exist")
+        return CheckResult(status=Status.PENDING, detail=f"user or group {name} missing")
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# ---------------------------------------------------------------- 2. policy
+
+
+class Policy(FileStep):
+    def __init__(self) -> None:
+        super().__init__("policy", "ACL policy",
+                         "policies.json, and the ACL policy <gateway>-policy created or "
+                         "updated to match it", [POLICY_FILE])
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def _wanted(self, ctx: Context) -> tuple[str, str, str]:
+        a = answers(ctx)
+        return policy_name(a), f"Policy for {a.gateway_name}", self.files(ctx)[0].content
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        items: list[PlanItem] = list(self.files(ctx))
+        name, description, rules = self._wanted(ctx)
+        if not consul_readable(ctx):
+            return [*items, unknown_remote(ctx, "PUT", "/v1/acl/policy",
+                                           f"create or update ACL policy {name}")]
+        client = consul(ctx)
+        existing = client.policy_by_name(name)
+        body = {"Name": name, "Description": description, "Rules": rules}
+        if existing is None:
+            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/acl/policy"), body=body,
+                                 description=f"create ACL policy {name}",
+                                 execute=lambda: client.create_policy(name, description, rules)))
+        elif existing.get("Rules") != rules or existing.get("Description") != description:
+            items.append(ApiCall(
+                method="PUT", url=_url(ctx, f"/v1/acl/policy/{existing['ID']}"), body=body,
+                description=f"update ACL policy {name} (its rules differ from policies.json)",
+                execute=lambda: client.update_policy(existing, description, rules)))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        name, _description, rules = self._wanted(ctx)
+        existing = consul(ctx).policy_by_name(name)
+        if existing is None:
+            remote = CheckResult(status=Status.PENDING, detail=f"policy {name} missing")
+        elif existing.get("Rules") != rules:
+            remote = CheckResult(status=Status.DRIFTED,
+                                 detail=f"policy {name} rules differ from policies.json")
+        else:
+            remote = CheckResult(status=Status.DONE, detail=f"policy {name} matches")
+        return combine(check_files(self.files(ctx), ctx.root), remote)
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        if not ctx.purge:
+            return []
+        client = consul(ctx)
+        name = policy_name(answers(ctx))
+        existing = client.policy_by_name(name)
+        if existing is None:
+            return []
+        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/policy/{existing['ID']}"),
+                        description=f"delete ACL policy {name}",
+                        execute=lambda: client.delete_policy(existing["ID"]))]
+
+
+# ---------------------------------------------------------------- 3. management token
+
+
+class ManagementToken(Step):
+    id = "management-token"
+    title = "Management token"
+    summary = ("The Consul token CloudRig configures with: from the secret store, the "
+               "environment, or `service-discover bootstrap-token --setup`")
+
+    def _bootstrap_possible(self, ctx: Context) -> bool:
+        return bool(shutil.which("service-discover")) and ctx.secrets.available(
+            "cluster_password")
+
+    def provides_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN} if self._bootstrap_possible(ctx) else set()
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return set() if self._bootstrap_possible(ctx) else {TOKEN}
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if ctx.secrets.available(TOKEN):
+            return [ApiCall(method="GET", url=_url(ctx, "/v1/acl/token/self"),
+                            changes_remote=False, description="verify the management token",
+                            execute=lambda: _verify_management(ctx))]
+        if self._bootstrap_possible(ctx):
+            return [Command(argv=["service-discover", "bootstrap-token", "--setup"],
+                            stdin_secret="cluster_password",
+                            description="obtain the bootstrap token (kept in the secret store "
+                                        "only)")]
+        return [Manual(text="Run `service-discover bootstrap-token --setup` with the cluster "
+                            "credential password and store the token: `cloudrig secrets set "
+                            "consul_token`")]
+
+    def apply(self, ctx: Context) -> None:
+        if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
+            result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
+            token = (result.stdout.strip().splitlines() or [""])[-1].strip()
+            if not token:
+                from tui.errors import OperatorError
+
+                raise OperatorError("`service-discover bootstrap-token --setup` printed no "
+                                    "token; check the cluster credential password")
+            where = ctx.secrets.remember(TOKEN, token)
+            ctx.emit(f"management token kept in the {where}")
+        _verify_management(ctx)
+        ctx.emit("management token is valid")
+
+    def check(self, ctx: Context) -> CheckResult:
+        info = consul(ctx).token_self()
+        if not _is_management(info):
+            return CheckResult(status=Status.FAILED,
+                               detail="the token is valid but not a management token")
+        return CheckResult(status=Status.DONE, detail="management token valid")
+
+
+def _is_management(info: dict[str, Any]) -> bool:
+    return any(p.get("Name") == "global-management" for p in info.get("Policies") or [])
+
+
+def _verify_management(ctx: Context) -> None:
+    from tui.errors import OperatorError
+
+    if not _is_management(consul(ctx).token_self()):
+        raise OperatorError("the Consul token is valid but lacks the global-management "
+                            "policy; use the bootstrap token")
+
+
+# ---------------------------------------------------------------- 4. gateway token
+
+
+class GatewayToken(Step):
+    id = "gateway-token"
+    title = "Gateway token"
+    summary = "A token linked to the policy, its SecretID in <config_dir>/token (0600)"
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def path(self, ctx: Context) -> str:
+        return _config(answers(ctx), "token")
+
+    def _file_token(self, ctx: Context) -> str | None:
+        raw = read_current(FileWrite(path=self.path(ctx), content=""), ctx.root)
+        token = raw.decode(errors="replace").strip() if raw else ""
+        if token:
+            register_secret(token)
+        return token or None
+
+    def _token_file(self, ctx: Context, secret: str) -> FileWrite:
+        name = answers(ctx).gateway_name
+        register_secret(secret)
+        return FileWrite(path=self.path(ctx), content=secret + "\n", mode=0o600, owner=name,
+                         group=name, secret=True, dir_mode=0o750,
+                         description="the gateway's Consul token")
+
+    def _linked(self, info: dict[str, Any] | None, policy: str) -> bool:
+        return bool(info) and any(p.get("Name") == policy for p in info.get("Policies") or [])
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        policy = policy_name(a)
+        description = f"Token for {a.gateway_name}"
+        target = f"{self.path(ctx)} (0600, owner {a.gateway_name})"
+        if not consul_readable(ctx):
+            return [unknown_remote(ctx, "PUT", "/v1/acl/token",
+                                   f"create a token for {policy} and write it to {target}")]
+        client = consul(ctx)
+        items: list[PlanItem] = [Command(
+            argv=["chown", "-R", f"{a.gateway_name}:{a.gateway_name}", a.config_dir],
+            description="the gateway user owns its configuration")]
+        file_token = self._file_token(ctx)
+        if file_token and self._linked(client.token_valid(file_token), policy):
+            token_file = self._token_file(ctx, file_token)
+            if check_files([token_file], ctx.root).status is not Status.DONE:
+                items.insert(0, token_file)  # same token, mode or content repaired
+            return items
+        existing = client.policy_by_name(policy)
+        reusable = None
+        if existing is not None:
+            reusable = next((t for t in client.tokens_for_policy(existing["ID"])
+                             if t.get("Description") == description), None)
+        if reusable is not None:
+            accessor = reusable["AccessorID"]
+            call = ApiCall(
+                method="GET", url=_url(ctx, f"/v1/acl/tokens?policy={existing['ID']}"),
+                changes_remote=False,
+                description=f"reuse the existing token {accessor} and write it to {target}",
+                execute=lambda: ctx.write_file(self._token_file(ctx, reusable["SecretID"])))
+        else:
+            body = {"Description": description, "Policies": [{"Name": policy}], "Local": False}
+
+            def create() -> None:
+                token = client.create_token(description, [policy])
+                ctx.write_file(self._token_file(ctx, token["SecretID"]))
+
+            call = ApiCall(method="PUT", url=_url(ctx, "/v1/acl/token"), body=body,
+                           description=f"create a token linked to {policy}; its SecretID is "
+                                       f"written to {target}", execute=create)
+        return [call, *items]
+
+    def check(self, ctx: Context) -> CheckResult:
+        file_token = self._file_token(ctx)
+        if not file_token:
+            return CheckResult(status=Status.PENDING, detail=f"{self.path(ctx)} missing")
+        policy = policy_name(answers(ctx))
+        if not self._linked(consul(ctx).token_valid(file_token), policy):
+            return CheckResult(status=Status.DRIFTED,
+                               detail=f"the token in {self.path(ctx)} is not valid for {policy}")
+        return combine(check_files([self._token_file(ctx, file_token)], ctx.root),
+                       CheckResult(status=Status.DONE, detail="gateway token valid"))
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        if not ctx.purge:
+            return []
+        file_token = self._file_token(ctx)
+        info = consul(ctx).token_valid(file_token) if file_token else None
+        items: list[PlanItem] = []
+        if info:
+            accessor = info["AccessorID"]
+            items.append(ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/token/{accessor}"),
+                                 description=f"delete the gateway token {accessor}",
+                                 execute=lambda: consul(ctx).delete_token(accessor)))
+        if file_token:
+            path = self.path(ctx)
+            items.append(FileRemove(path=path, description="the gateway's token"))
+        return items
+
+
+# ---------------------------------------------------------------- 5. external service
+
+
+class ExternalService(FileStep):
+    def __init__(self) -> None:
+        super().__init__("external-service", "External service",
+                         "<service>-external.json, registered in Consul's catalog (the "
+                         "runbook omits the call)", [EXTERNAL_FILE])
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def registration(self, ctx: Context) -> dict[str, Any]:
+        return json.loads(self.files(ctx)[0].content)
+
+    def _registered(self, ctx: Context) -> CheckResult:
+        a = answers(ctx)
+        entries = [e for e in consul(ctx).catalog_service(a.service_name)
+                   if e.get("Node") == a.external_node and e.get("ServiceID") == a.service_name]
+        if not entries:
+            return CheckResult(status=Status.PENDING, detail=f"{a.service_name} not registered")
+        e = entries[0]
+        want = self.registration(ctx)
+        if (e.get("Address"), e.get("ServicePort"), e.get("NodeMeta")) != (
+                want["Address"], want["Service"]["Port"], want["NodeMeta"]):
+            return CheckResult(status=Status.DRIFTED,
+                               detail=f"{a.service_name} is registered with other details")
+        return CheckResult(status=Status.DONE,
+                           detail=f"{a.service_name} registered at {a.external_address}")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        items: list[PlanItem] = list(self.files(ctx))
+        if not consul_readable(ctx):
+            return [*items, unknown_remote(ctx, "PUT", "/v1/catalog/register",
+                                           "register the external service")]
+        if self._registered(ctx).status is not Status.DONE:
+            body = self.registration(ctx)
+            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/register"), body=body,
+                                 description="register the external service",
+                                 execute=lambda: consul(ctx).catalog_register(body)))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        return combine(check_files(self.files(ctx), ctx.root), self._registered(ctx))
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        if self._registered(ctx).status is Status.PENDING:
+            return []
+        body = {"Node": a.external_node, "ServiceID": a.service_name}
+        return [ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/deregister"), body=body,
+                        description=f"deregister {a.service_name} (and its external node "
+                                    f"{a.external_node} when nothing else is on it)",
+                        execute=lambda: self._deregister(ctx))]
+
+    def _deregister(self, ctx: Context) -> None:
+        a = answers(ctx)
+        client = consul(ctx)
+        client.catalog_deregister(a.external_node, a.service_name)
+        node = client.catalog_node(a.external_node)
+        if node is not None and not node.get("Services"):
+            client.catalog_deregister_node(a.external_node)
+
+
+# ---------------------------------------------------------------- 6. config entry
+
+
+def gateway_entry(a: CarbonioAnswers) -> dict[str, Any]:
+    """The config entry gateway-config.hcl describes, as the HTTP API takes it."""
+    service: dict[str, Any] = {"Name": a.service_name}
+    if a.ca_file:
+        service["CAFile"] = a.ca_file
+    if a.sni:
+        service["SNI"] = a.sni
+    return {"Kind": "terminating-gateway", "Name": a.gateway_name, "Services": [service]}
+
+
+class GatewayConfig(FileStep):
+    def __init__(self) -> None:
+        super().__init__("gateway-config", "Terminating gateway config entry",
+                         "gateway-config.hcl, and the same entry written with PUT /v1/config",
+                         [GATEWAY_FILE])
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def _remote(self, ctx: Context) -> CheckResult:
+        want = gateway_entry(answers(ctx))
+        current = consul(ctx).config_get(want["Kind"], want["Name"])
+        if current is None:
+            return CheckResult(status=Status.PENDING, detail=f"config entry {want['Name']} missing")
+        if current.get("Services") != want["Services"]:
+            return CheckResult(
+                status=Status.DRIFTED,
+                detail=f"config entry {want['Name']} differs from gateway-config.hcl")
+        return CheckResult(status=Status.DONE, detail=f"config entry {want['Name']} matches")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        items: list[PlanItem] = list(self.files(ctx))
+        if not consul_readable(ctx):
+            return [*items, unknown_remote(ctx, "PUT", "/v1/config",
+                                           "write the terminating-gateway entry")]
+        if self._remote(ctx).status is not Status.DONE:
+            entry = gateway_entry(answers(ctx))
+            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/config"), body=entry,
+                                 description="write the terminating-gateway config entry",
+                                 execute=lambda: consul(ctx).config_put(entry)))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        return combine(check_files(self.files(ctx), ctx.root), self._remote(ctx))
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        if self._remote(ctx).status is Status.PENDING:
+            return []
+        name = answers(ctx).gateway_name
+        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/config/terminating-gateway/{name}"),
+                        description=f"delete the terminating-gateway entry {name}",
+                        execute=lambda: consul(ctx).config_delete("terminating-gateway", name))]
+
+
+# ---------------------------------------------------------------- 7. systemd unit
+
+
+def systemctl(*args: str, changes_host: bool = True, ok: tuple[int, ...] = (0,)) -> Command:
+    return Command(argv=["systemctl", *args], changes_host=changes_host, ok_returncodes=ok,
+                   timeout=60)
+
+
+class Unit(FileStep):
+    def __init__(self) -> None:
+        super().__init__("unit", "systemd unit",
+                         "<gateway>.service written, daemon-reload, enable --now",
+                         [UNIT_FILE])
+
+    def _unit(self, ctx: Context) -> str:
+        return f"{answers(ctx).gateway_name}.service"
+
+    def _query(self, ctx: Context, verb: str) -> str | None:
+        """`systemctl is-enabled|is-active` on this host (None under --root)."""
+        if ctx.root is not None or not shutil.which("systemctl"):
+            return None
+        result = ctx.runner.run(systemctl(verb, self._unit(ctx), changes_host=False,
+                                          ok=tuple(range(256))))
+        return result.stdout.strip() or "unknown"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        files = self.files(ctx)
+        items: list[PlanItem] = list(files)
+        changed = check_files(files, ctx.root).status is not Status.DONE
+        unit = self._unit(ctx)
+        enabled, active = self._query(ctx, "is-enabled"), self._query(ctx, "is-active")
+        if changed or enabled is None:
+            items.append(systemctl("daemon-reload"))
+        if enabled != "enabled" or active != "active":
+            items.append(systemctl("enable", "--now", unit))
+        elif changed:
+            items.append(systemctl("try-restart", unit))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        files = check_files(self.files(ctx), ctx.root)
+        enabled, active = self._query(ctx, "is-enabled"), self._query(ctx, "is-active")
+        unit = self._unit(ctx)
+        if enabled is None:
+            service = CheckResult(status=Status.DONE,
+                                  detail="service state not checked (staged under --root)")
+        elif enabled == "enabled" and active == "active":
+            service = CheckResult(status=Status.DONE, detail=f"{unit} enabled and active")
+        elif active == "failed":
+            service = CheckResult(status=Status.FAILED,
+                                  detail=f"{unit} failed: {self._journal(ctx)}")
+        else:
+            service = CheckResult(status=Status.PENDING,
+                                  detail=f"{unit} is {enabled or 'unknown'}, {active}")
+        return combine(files, service)
+
+    def _journal(self, ctx: Context) -> str:
+        if not shutil.which("journalctl"):
+            return "no journal on this host"
+        result = ctx.runner.run(Command(
+            argv=["journalctl", "-u", self._unit(ctx), "-n", "5", "--no-pager", "-o", "cat"],
+            changes_host=False, ok_returncodes=tuple(range(256))))
+        return " | ".join(result.stdout.strip().splitlines()[-5:]) or "no journal lines"
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        unit = self._unit(ctx)
+        path = self.files(ctx)[0].path
+        items: list[PlanItem] = []
+        if host_path(path, ctx.root).exists():
+            items += [systemctl("stop", unit, ok=(0, 5)), systemctl("disable", unit, ok=(0, 1)),
+                      FileRemove(path=path, description="the gateway's unit"),
+                      systemctl("daemon-reload")]
+        gateway = answers(ctx).gateway_name
+        if gateway in consul(ctx).agent_services():
+            items.append(ApiCall(
+                method="PUT", url=_url(ctx, f"/v1/agent/service/deregister/{gateway}"),
+                description=f"deregister the gateway service {gateway} from the local agent",
+                execute=lambda: consul(ctx).agent_deregister(gateway)))
+        return items
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+
+# ---------------------------------------------------------------- 8. KV
+
+
+class Credentials(Step):
+    id = "kv"
+    title = "Database credentials in Consul KV"
+    summary = "<kv_prefix>/db-name, db-username and db-password, byte-exact"
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN, "db_password"}
+
+    def _keys(self, ctx: Context) -> dict[str, tuple[bytes, bool]]:
+        a = answers(ctx)
+        return {
+            f"{a.kv_prefix}/db-name": (a.db_name.encode(), False),
+            f"{a.kv_prefix}/db-username": (a.db_username.encode(), False),
+            f"{a.kv_prefix}/db-password": (ctx.secret("db_password").encode(), True),
+        }
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        if not consul_readable(ctx) or not ctx.secrets.available("db_password"):
+            return [unknown_remote(ctx, "PUT", f"/v1/kv/{a.kv_prefix}/…",
+                                   "write db-name, db-username and db-password")]
+        client = consul(ctx)
+        items: list[PlanItem] = []
+        for key, (value, secret) in self._keys(ctx).items():
+            if client.kv_get(key) == value:
+                continue
+            shown = f"(secret, {len(value)} bytes)" if secret else value.decode()
+            items.append(ApiCall(method="PUT", url=_url(ctx, f"/v1/kv/{key}"), body=shown,
+                                 description=f"set {key}",
+                                 execute=lambda k=key, v=value: client.kv_put(k, v)))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        client = consul(ctx)
+        results = []
+        for key, (value, _secret) in self._keys(ctx).items():
+            current = client.kv_get(key)
+            if current is None:
+                results.append(CheckResult(status=Status.PENDING, detail=f"{key} missing"))
+            elif current != value:
+                results.append(CheckResult(status=Status.DRIFTED, detail=f"{key} differs"))
+        return CheckResult.worst(results) if results else CheckResult(
+            status=Status.DONE, detail="db-name, db-username and db-password match")
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        if not ctx.purge:
+            return []
+        client = consul(ctx)
+        a = answers(ctx)
+        keys = [f"{a.kv_prefix}/{k}" for k in ("db-name", "db-username", "db-password")]
+        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/kv/{k}"), description=f"delete {k}",
+                        execute=lambda k=k: client.kv_delete(k))
+                for k in keys if client.kv_get(k) is not None]
+
+
+# ---------------------------------------------------------------- 9. database
+
+
+class Database(Step):
+    id = "database"
+    title = "Database role and database"
+    summary = ("The login role and its database on the database node: created by CloudRig "
+               "when reachable, else a 0600 psql script to run there")
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        needed = {"db_password"}
+        if answers(ctx).create_database:
+            needed.add("db_admin_password")
+        return needed
+
+    def _server(self, ctx: Context) -> postgres.Server:
+        a = answers(ctx)
+        return postgres.Server(a.external_address, a.external_port)
+
+    def script_path(self, ctx: Context) -> str:
+        return _config(answers(ctx), "create-database.sql")
+
+    def _masked_sql(self, ctx: Context) -> str:
+        a = answers(ctx)
+        return (f"CREATE ROLE \"{a.db_username}\" WITH LOGIN PASSWORD '••••••' (or ALTER ROLE "
+                f"when it exists); CREATE DATABASE \"{a.db_name}\" OWNER \"{a.db_username}\"")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        server = self._server(ctx)
+        if a.create_database and server.reachable():
+            return [ApiCall(
+                method="SQL", url=server.url(a.db_admin_user, "postgres"),
+                body=self._masked_sql(ctx),
+                description=f"create or update role {a.db_username} and database {a.db_name}",
+                execute=lambda: self._provision(ctx))]
+        why = ("the database node is not reachable from here" if a.create_database
+               else "create_database is off, so CloudRig does not connect")
+        if not ctx.secrets.available("db_password"):
+            return [Manual(text=f"{why}: CloudRig writes "
+                                f"{self.script_path(ctx)} for `psql -f` on the database node "
+                                "once db_password is given")]
+        script = FileWrite(path=self.script_path(ctx), mode=0o600, secret=True,
+                           content=postgres.psql_script(a.db_username, ctx.secret("db_password"),
+                                                        a.db_name),
+                           description="SQL for the database node")
+        # The script carries a fresh salt each time: written only when missing.
+        items: list[PlanItem] = [script] if read_current(script, ctx.root) is None else []
+        items.append(Manual(text=f"{why[0].upper()}{why[1:]}. Copy {self.script_path(ctx)} to the "
+                                 "database node and run: sudo -u postgres psql -v "
+                                 "ON_ERROR_STOP=1 -f create-database.sql"))
+        return items
+
+    def _provision(self, ctx: Context) -> list[str]:
+        a = answers(ctx)
+        done = postgres.ensure_role_and_database(
+            self._server(ctx), a.db_admin_user, ctx.secret("db_admin_password"), a.db_username,
+            ctx.secret("db_password"), a.db_name)
+        for line in done or ["role and database already as wanted"]:
+            ctx.emit(line)
+        return done
+
+    def check(self, ctx: Context) -> CheckResult:
+        a = answers(ctx)
+        if not a.create_database:
+            # The operator chose that CloudRig does not connect: not even to look.
+            return CheckResult(status=Status.MANUAL,
+                               detail=f"create_database is off: run {self.script_path(ctx)} "
+                                      "on the database node")
+        server = self._server(ctx)
+        if not server.reachable():
+            return CheckResult(status=Status.MANUAL,
+                               detail=f"{a.external_address}:{a.external_port} not reachable "
+                                      "from here; run the script on the database node")
+        if postgres.can_login(server, a.db_username, ctx.secret("db_password"), a.db_name):
+            return CheckResult(status=Status.DONE,
+                               detail=f"{a.db_username} logs in to {a.db_name}")
+        return CheckResult(status=Status.PENDING,
+                           detail=f"{a.db_username} cannot log in to {a.db_name} yet")
+
+
+# ---------------------------------------------------------------- 10. pending-setups
+
+
+class PendingSetups(Step):
+    id = "pending-setups"
+    title = "pending-setups"
+    summary = "Carbonio's `pending-setups -a`, once Carbonio Files is installed"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if shutil.which("pending-setups"):
+            return [Command(argv=["pending-setups", "-a"], timeout=900,
+                            description="finish Carbonio Files' setup")]
+        return [Manual(text="Install carbonio-files-ui on each Proxy node and Carbonio Files "
+                            "on the Files nodes (without carbonio-files-db), then run "
+                            "`pending-setups -a` there")]
+
+    def check(self, ctx: Context) -> CheckResult:
+        record = ctx.previous.get(self.id)
+        if record is not None and record.status is Status.DONE:
+            return CheckResult(status=Status.DONE, detail=f"ran {record.at:%Y-%m-%d %H:%M}")
+        return CheckResult(status=Status.MANUAL,
+                           detail="run `pending-setups -a` after installing Carbonio Files")
+
+
+STEPS: tuple[Step, ...] = (
+    ServiceUser(), Policy(), ManagementToken(), GatewayToken(), ExternalService(),
+    GatewayConfig(), Unit(), Credentials(), Database(), PendingSetups(),
+)
