@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from fakes.consul import FakeConsul
 
 from tui import redact

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import CARBONIO_FILES, CARBONIO_SECRET_FILES, files_under, settled, statuses
+from conftest import CARBONIO_FILES, CARBONIO_SECRET_FILES, files_under, settled
 
 BACKUP = re.compile(r"^(?P<name>.+)\.cloudrig-(?P<stamp>\d{8}T\d{6})(-\d+)?\.bak$")
 

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
 from fakes.consul import FakeConsul
+from textual.widgets import DataTable, Static
 from tui_helpers import FINAL_PATHS, answers, consul, files_under, state_dir
 
 import tui.files

@@ -129,7 +129,8 @@ class Event(BaseModel):
     """A progress event: the CLI prints it to stderr, the TUI shows it live."""
 
     step: str | None = None
-    kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning", "item"] = "info"
+    kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning",
+                  "item"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
