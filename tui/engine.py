@@ -120,6 +120,7 @@ class Session:
             self.ctx.close()
 
     def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
+        self.ctx.only = tuple(only)
         plans = []
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
