@@ -22,6 +22,7 @@ from pydantic import (
 from tui.answers import AbsPath, Answers, Name, ask, is_hostname
 from tui.clients.connect import DEFAULT_ENDPOINT
 
+LOOPBACK = {"127.0.0.1", "localhost"}
 PRODUCT_EXAMPLE = "PRD-576-330-536"
 TEMPLATE_EXAMPLE = "TL-757-345-804"
 ProductId = Name(r"PRD-\d{3}-\d{3}-\d{3}",
@@ -139,9 +140,14 @@ class CloudBlueAnswers(Answers):
     @field_validator("api_endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        match = re.fullmatch(r"https://([^/\s:]+)(:\d{1,5})?(/\S*)?", value.strip())
-        if not match or not is_hostname(match.group(1)):
+        match = re.fullmatch(r"(https?)://([^/\s:]+)(:\d{1,5})?(/\S*)?", value.strip())
+        if not match or not is_hostname(match.group(2)):
             raise ValueError(f"{value!r} is not an https URL of a Connect API")
+        if match.group(1) == "http" and match.group(2) not in LOOPBACK:
+            # Plain http only to this host (a local proxy, a test double): the key
+            # would otherwise cross the network in clear text.
+            raise ValueError(f"{value!r} is not an https URL of a Connect API (plain http "
+                             "is refused: the API key would travel in clear text)")
         return value.strip().rstrip("/")
 
     @field_validator("products")
