@@ -419,6 +419,8 @@ def test_status_shows_all_eight_steps_and_the_manual_confirmation(rig):
     assert "account.minbalance = -9999" in steps["quotas"]["detail"]
     assert "sleep.stop.after.hours = -1" in steps["quotas"]["detail"]
     assert steps["config"]["status"] == steps["validate"]["status"] == "done"
+    assert steps["smoke"]["detail"] == "not run (staged under --root)"
+    assert steps["tokens"]["status"] == "pending"  # the password manager was skipped
     confirmed = rig.cli("confirm", "cloudblue", "quotas")
     assert confirmed.returncode == 0, confirmed.stderr
     text = rig.cli("status", "cloudblue")
@@ -458,3 +460,26 @@ def test_wrong_key_is_one_sentence_and_missing_secret_exits_2(rig):
     assert missing.returncode == 2
     assert "CLOUDRIG_SECRET_VAP_TOKEN" in missing.stderr
     assert not (rig.root / "etc/cloudblue-connector/config.json").exists()
+
+
+def test_preflight_refuses_a_host_without_the_connector(rig):
+    cfg_dir = rig.root / "etc" / "cloudblue-connector"
+    (cfg_dir / "config.json.example").unlink()
+    (rig.tmp / "bin" / "cloudblue-password-manager").unlink()
+    result = rig.apply()
+    assert result.returncode == 1
+    assert "/etc/cloudblue-connector/config.json.example is missing" in result.stderr
+    assert "cloudblue-password-manager is not on PATH" in result.stderr
+    assert rig.state_json()["last_run"]["failed_step"] == "preflight"
+    assert sorted(p.name for p in cfg_dir.iterdir()) == ["config-logging.json.example"]
+
+
+def test_other_os_release_is_a_warning_not_a_failure(rig):
+    (rig.root / "etc" / "os-release").write_text(
+        'ID=ubuntu\nVERSION_ID="24.04"\nPRETTY_NAME="Ubuntu 24.04 LTS"\n')
+    result = rig.apply("--step", "preflight")
+    assert result.returncode == 0, result.stderr
+    assert "this is Ubuntu 24.04 LTS, not AlmaLinux 9" in result.stderr
+    (rig.root / "etc" / "os-release").write_text('ID="almalinux"\nVERSION_ID="9.4"\n')
+    result = rig.apply("--step", "preflight")
+    assert "AlmaLinux 9" not in result.stderr and "OS release unknown" not in result.stderr

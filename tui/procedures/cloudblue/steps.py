@@ -484,6 +484,8 @@ class SmokeRuns(Step):
 
     def check(self, ctx: Context) -> CheckResult:
         record = ctx.previous.get(self.id)
+        if ctx.root is not None:
+            return CheckResult(status=Status.DONE, detail="not run (staged under --root)")
         if all(running(unit_state(ctx, p)) for p in PROGRAMS):
             return CheckResult(status=Status.DONE, detail="the three services run them")
         if record is not None and record.status is Status.DONE:
