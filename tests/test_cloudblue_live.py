@@ -483,3 +483,14 @@ def test_other_os_release_is_a_warning_not_a_failure(rig):
     (rig.root / "etc" / "os-release").write_text('ID="almalinux"\nVERSION_ID="9.4"\n')
     result = rig.apply("--step", "preflight")
     assert "AlmaLinux 9" not in result.stderr and "OS release unknown" not in result.stderr
+
+
+def test_unreadable_existing_config_is_refused_untouched(rig):
+    cfg_dir = rig.root / "etc" / "cloudblue-connector"
+    (cfg_dir / "config.json").write_text('{"products": [PRD-1,]}')
+    result = rig.apply()
+    assert result.returncode == 1
+    assert "/etc/cloudblue-connector/config.json is not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (cfg_dir / "config.json").read_text() == '{"products": [PRD-1,]}'
+    assert not list(cfg_dir.glob("*.bak"))
