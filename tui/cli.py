@@ -309,6 +309,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all_done else 1
 
 
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from tui.engine import confirm_step
+    from tui.state import StateStore
+
+    procedure = load_procedure(args.procedure)
+    state = confirm_step(procedure, StateStore(), args.step, undo=args.undo)
+    if args.undo:
+        print(f"{procedure.id} {args.step}: confirmation withdrawn", file=sys.stderr)
+    else:
+        when = state.confirmations[args.step]
+        print(f"{procedure.id} {args.step}: confirmed {when:%Y-%m-%d %H:%M} UTC",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_secrets(args: argparse.Namespace) -> int:
     from tui.errors import UsageError
     from tui.secrets import open_store
@@ -437,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(func=cmd_teardown)
+
+    p = sub.add_parser("confirm", help="record that a manual step was done by hand")
+    p.add_argument("procedure")
+    p.add_argument("step", help="the manual step's id, e.g. quotas")
+    p.add_argument("--undo", action="store_true", help="withdraw the confirmation")
+    p.set_defaults(func=cmd_confirm)
 
     p = sub.add_parser("secrets", help="the secret store (values are never printed)")
     p.add_argument("action", choices=["set", "list", "delete"])

@@ -100,6 +100,7 @@ class Session:
         state = self.store.load(self.procedure.id)
         if state is not None:
             self.ctx.previous = dict(state.steps)
+            self.ctx.confirmations = dict(state.confirmations)
 
     # ------------------------------------------------------------ events
 
@@ -124,6 +125,7 @@ class Session:
             self.ctx.close()
 
     def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
+        self.ctx.only = tuple(only)
         plans = []
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
@@ -189,6 +191,7 @@ class Session:
             self.ctx.close()
 
     def _apply(self, only: Sequence[str] = ()) -> RunResult:
+        self.ctx.only = tuple(only)
         self.resolve_secrets(self.active_steps(only))
         public = public_answers(self.answers)
         root = str(self.root) if self.root else None
@@ -272,7 +275,7 @@ class Session:
         ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=True, step_id=step.id,
-            previous=self.ctx.previous,
+            previous=self.ctx.previous, confirmations=self.ctx.confirmations,
         )
         try:
             result = step.check(ctx)
@@ -334,6 +337,24 @@ class Session:
             state.last_run = run
             self.store.save(state)
         return result
+
+
+def confirm_step(procedure: Procedure, store: StateStore, step_id: str,
+                 undo: bool = False) -> ProcedureState:
+    """Record (or withdraw) the operator's word that a manual step is done.
+
+    CloudRig cannot see work done by hand in another system (an admin panel), so the
+    operator's confirmation, with its time, is what that step's check reports."""
+    step = procedure.step(step_id)  # unknown step: UsageError naming the known ones
+    state = store.load(procedure.id) or ProcedureState(procedure=procedure.id)
+    if undo:
+        state.confirmations.pop(step.id, None)
+        store.log(f"{procedure.id} info [{step.id}] confirmation withdrawn")
+    else:
+        state.confirmations[step.id] = now()
+        store.log(f"{procedure.id} info [{step.id}] confirmed by the operator")
+    store.save(state)
+    return state
 
 
 def _json(value: Any) -> str:

@@ -159,6 +159,12 @@ class Context:
     """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
     """Manual items met while applying the current step (the operator still has work)."""
+    confirmations: dict[str, datetime] = field(default_factory=dict)
+    """Steps the operator confirmed by hand (`cloudrig confirm PROC STEP`) and when:
+    how a manual step's check can say "done" without CloudRig seeing the work."""
+    only: tuple[str, ...] = ()
+    """Steps the operator named with --step: a step may redo work it would otherwise
+    skip as already done (e.g. set a token again) when it is asked for by name."""
 
     def close(self) -> None:
         for resource in self.resources.values():

@@ -26,5 +26,12 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "gateway",
             "tui.procedures.carbonio",
         ),
+        ProcedureInfo(
+            "cloudblue",
+            "CloudBlue Connect connector",
+            "Configure the Application Management connector for CloudBlue Connect: "
+            "config.json, tokens, services, group quotas",
+            "tui.procedures.cloudblue",
+        ),
     )
 }

@@ -1,0 +1,72 @@
+"""Virtuozzo Application Management ⇄ CloudBlue Connect connector.
+
+Runbook: shared/seeds/cloudblue-connect.txt ("Enabling CloudBlue Connect Integration"),
+on the AlmaLinux 9 host where the connector package is installed.
+Where CloudRig departs from it, and why:
+
+- config.json is not copied from config.json.example and edited by hand: CloudRig
+  renders the keys it manages (templates/cloudblue/config.json.j2) and lays them over
+  the existing config.json — or, on the first write, over the example — so keys it
+  does not manage, and their order, stay. The previous file is backed up.
+- The runbook's example apiEndpoint (`https://api.clarocloud.com.co/public/v1`) is a
+  reseller's own Connect; the default here is Connect's documented public endpoint,
+  `https://api.connect.cloudblue.com/public/v1`. Its example also turns testMode on
+  with a test marketplace; here test mode is off by default (the runbook's own stated
+  default), and test mode without a test marketplace is refused, because the runbook
+  says the connector then processes every marketplace's requests anyway.
+- testMarketplaceId is left out of config.json when not answered ("if not set");
+  an example value inherited from config.json.example is removed.
+- The runbook never checks the ids it asks for. CloudRig reads each product, its
+  templates and the test marketplace from Connect (read-only, also in plan and
+  --dry-run) — before writing any file, so a wrong id changes nothing on disk. That
+  is why validation is the second step, not after the configuration files.
+- `cloudblue-password-manager` is driven as the runbook says, but on a
+  pseudo-terminal: it asks with a prompt, and the tokens never go on a command line
+  or into a log. It runs when passwords_db.sqlite3 is absent, or when the step is
+  named (`--step tokens`, e.g. after rotating a token). The Connect key is typed
+  exactly as given; for CloudRig's own calls a key given without its `ApiKey `
+  prefix gets it (Connect refuses the bare `SU-…:…`).
+- Services: `systemctl enable --now` per unit instead of `enable` then `start`
+  (the same, in one command). The smoke runs the runbook suggests happen before the
+  services start, and only while the services are not already running (they would
+  do the same work twice otherwise).
+- Admin-panel quotas: no documented Application Management API sets a group's
+  quotas (procedure-apis.md §6 found none), so this is a manual step showing the
+  exact values; the operator's `cloudrig confirm cloudblue quotas` is recorded with
+  its time and the dashboard shows "manual — confirmed <date>".
+- The runbook's note on rotating the Application Management token (delete
+  connector.pem so a new key and token are generated) is not automated.
+- Teardown stops and disables the three services; config files stay (they are the
+  operator's) and the backup from before CloudRig's first write is named, with the
+  command to restore it.
+"""
+
+from __future__ import annotations
+
+from tui.procedure import Page, Procedure
+
+from .answers import CloudBlueAnswers
+from .steps import STEPS
+
+PAGES = (
+    Page("Connector", "Where the connector is installed, and the platform it serves.",
+         ("config_dir", "vap_infra_domain", "vap_user_group")),
+    Page("Connector behaviour", "The misc block of config.json.",
+         ("hide_passwords_in_log", "test_mode", "test_marketplace_id",
+          "billing_stat_delay_hours")),
+    Page("CloudBlue Connect", "The Connect API, the products the connector serves and "
+         "their templates.",
+         ("api_endpoint", "products", "report_usage", "templates")),
+    Page("Tokens", "Typed into cloudblue-password-manager; kept in CloudRig's secret store "
+         "only.", ("cloudblue_token", "vap_token")),
+)
+
+PROCEDURE = Procedure(
+    id="cloudblue",
+    runbook="cloudblue-connect.txt",
+    answers_model=CloudBlueAnswers,
+    pages=PAGES,
+    steps=STEPS,
+)
+
+__all__ = ["PROCEDURE", "CloudBlueAnswers"]

@@ -1,0 +1,567 @@
+"""The cloudblue steps: each plans, applies, checks and (services) undoes.
+
+Order: preflight, validate, config-logging, config, tokens, smoke, services, quotas.
+Validation against Connect comes before the two file steps so that an unknown id
+stops the run before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from tui.clients.connect import ConnectClient, authorization
+from tui.errors import OperatorError, UsageError
+from tui.files import check_files, host_path
+from tui.procedure import (
+    ApiCall,
+    CheckResult,
+    Command,
+    Context,
+    FileWrite,
+    Manual,
+    PlanItem,
+    Status,
+    Step,
+)
+from tui.render import render
+from tui.steps import template_values
+
+from .answers import CloudBlueAnswers
+
+TOKEN = "cloudblue_token"
+VAP_TOKEN = "vap_token"
+PASSWORD_MANAGER = "cloudblue-password-manager"
+STORE = "passwords_db.sqlite3"
+PROGRAMS = ("cloudblue-fulfillments", "cloudblue-usage", "cloudblue-usage-files")
+SMOKE_TIMEOUT = 300.0
+QUOTAS = {
+    "account.minbalance": "-9999",
+    "account.personal.min.threshold": "0",
+    "sleep.after.inactive.hours": "0",
+    "sleep.stop.after.hours": "-1",
+}
+QUOTA_WHY = {
+    "account.minbalance": "avoids automatic user deactivation",
+    "account.personal.min.threshold": "disables low balance notifications",
+    "sleep.after.inactive.hours": "disables hibernation of inactive environments",
+    "sleep.stop.after.hours": "disables the stop of hibernated environments",
+}
+# cloudblue-password-manager asks with getpass; the text of its prompt is not
+# documented, so any prompt ending in ':' is answered, and a second one that asks
+# to repeat the value gets the same secret.
+PROMPT = r"(?i)(token|key|password|secret)[^\n]*:\s*$"
+REPEAT = r"(?i)(again|confirm|repeat|retype|verify)[^\n]*:\s*$"
+
+
+def answers(ctx: Context) -> CloudBlueAnswers:
+    assert isinstance(ctx.answers, CloudBlueAnswers)
+    return ctx.answers
+
+
+def path_in(a: CloudBlueAnswers, name: str) -> str:
+    return f"{a.config_dir}/{name}"
+
+
+def local(ctx: Context, name: str) -> Any:
+    """Where a file of the connector directory is on disk for this run (--root aware)."""
+    return host_path(path_in(answers(ctx), name), ctx.root)
+
+
+def connect(ctx: Context) -> ConnectClient:
+    """One Connect client per run, with the API key."""
+    client = ctx.resources.get("connect")
+    if client is None:
+        key = ctx.secret(TOKEN)
+        try:
+            authorization(key)
+        except ValueError as exc:
+            raise UsageError(f"{TOKEN}: {exc}") from None
+        client = ConnectClient(answers(ctx).api_endpoint, key)
+        ctx.resources["connect"] = client
+    return client
+
+
+def connect_readable(ctx: Context) -> bool:
+    return ctx.secrets.available(TOKEN)
+
+
+def not_read(ctx: Context, path: str, what: str) -> ApiCall:
+    return ApiCall(method="GET", url=answers(ctx).api_endpoint + path, changes_remote=False,
+                   description=f"{what} (Connect not read now: no {TOKEN} at hand)")
+
+
+def fingerprint(path: Any) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---------------------------------------------------------------- 1. preflight
+
+
+class Preflight(Step):
+    id = "preflight"
+    title = "Preflight"
+    summary = ("The connector is installed (examples, cloudblue-password-manager), the OS "
+               "release, and the Connect API answers with the key")
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def findings(self, ctx: Context) -> tuple[list[str], list[str]]:
+        """(problems, warnings) about this host."""
+        problems, warnings = [], []
+        for name in ("config.json.example", "config-logging.json.example"):
+            if not local(ctx, name).exists():
+                problems.append(f"{path_in(answers(ctx), name)} is missing")
+        if not shutil.which(PASSWORD_MANAGER):
+            problems.append(f"{PASSWORD_MANAGER} is not on PATH")
+        release = self.os_release(ctx)
+        if release is None:
+            warnings.append("OS release unknown (no /etc/os-release)")
+        elif not (release.get("ID") == "almalinux"
+                  and release.get("VERSION_ID", "").split(".")[0] == "9"):
+            warnings.append(f"this is {release.get('PRETTY_NAME', 'an unknown OS')}, not "
+                            "AlmaLinux 9 as the connector's documentation requires")
+        return problems, warnings
+
+    def os_release(self, ctx: Context) -> dict[str, str] | None:
+        try:
+            text = host_path("/etc/os-release", ctx.root).read_text(errors="replace")
+        except OSError:
+            return None
+        values = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip().strip('"')
+        return values
+
+    def _reach(self, ctx: Context) -> str:
+        accounts = connect(ctx).accounts()
+        who = ", ".join(f"{a.get('id')} ({a.get('name')})" for a in accounts) or "no account"
+        return f"Connect answers at {answers(ctx).api_endpoint} for {who}"
+
+    def _installed(self, ctx: Context) -> None:
+        problems, warnings = self.findings(ctx)
+        for warning in warnings:
+            ctx.emit(warning, "warning")
+        if problems:
+            raise OperatorError("the CloudBlue connector is not installed here: "
+                                + "; ".join(problems)
+                                + "; install the connector package first")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        self._installed(ctx)
+        if not connect_readable(ctx):
+            return [not_read(ctx, "/accounts", "check the API key")]
+        said = self._reach(ctx)
+        return [ApiCall(method="GET", url=answers(ctx).api_endpoint + "/accounts",
+                        changes_remote=False, description=said,
+                        execute=lambda: ctx.emit(self._reach(ctx)))]
+
+    def apply(self, ctx: Context) -> None:
+        self._installed(ctx)
+        ctx.emit(self._reach(ctx))
+
+    def check(self, ctx: Context) -> CheckResult:
+        problems, warnings = self.findings(ctx)
+        if problems:
+            return CheckResult(status=Status.FAILED, detail="; ".join(problems))
+        said = self._reach(ctx)
+        return CheckResult(status=Status.DONE, detail="; ".join([said, *warnings]))
+
+
+# ---------------------------------------------------------------- 2. validate
+
+
+class Validate(Step):
+    id = "validate"
+    title = "Validate against CloudBlue Connect"
+    summary = ("Every product is readable, every grant/revoke template belongs to its "
+               "product, the test marketplace exists (read-only calls)")
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN}
+
+    def problems(self, ctx: Context) -> tuple[list[str], list[str]]:
+        """(problems, what was found), read once per run."""
+        cached = ctx.resources.get("connect-validation")
+        if cached is not None:
+            return cached
+        a = answers(ctx)
+        client = connect(ctx)
+        problems, found = [], []
+        for product_id in a.products:
+            product = client.product(product_id)
+            if product is None:
+                problems.append(f"product {product_id}: Connect answered 404 (no such "
+                                "product, or the API key's account cannot read it)")
+                continue
+            found.append(f"{product_id} ({product.get('name')}, {product.get('status')})")
+            listed = {t.get("id") for t in client.templates(product_id) or []}
+            pair = a.templates[product_id]
+            wanted = [("grant", pair.grant)]
+            if pair.revoke_is_template():
+                wanted.append(("revoke", pair.revoke))
+            for role, template_id in wanted:
+                if template_id not in listed:
+                    problems.append(f"template {template_id} ({role} for {product_id}): not "
+                                    f"among the product's {len(listed)} templates in Connect")
+        if a.test_marketplace_id:
+            if client.marketplace(a.test_marketplace_id) is None:
+                problems.append(f"marketplace {a.test_marketplace_id}: Connect answered 404 "
+                                "(no such marketplace, or the key cannot read it)")
+            else:
+                found.append(f"marketplace {a.test_marketplace_id}")
+        ctx.resources["connect-validation"] = (problems, found)
+        return problems, found
+
+    def _raise(self, problems: list[str]) -> NoReturn:
+        raise OperatorError("Connect does not know what the answers name: "
+                            + "; ".join(problems) + "; fix the ids in the answers file")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        if not connect_readable(ctx):
+            return [not_read(ctx, "/products/…", "read each product and its templates")]
+        problems, _found = self.problems(ctx)
+        if problems:
+            self._raise(problems)
+        items: list[PlanItem] = []
+        for product_id in a.products:
+            items.append(ApiCall(method="GET", url=f"{a.api_endpoint}/products/{product_id}"
+                                 "/templates", changes_remote=False,
+                                 description=f"{product_id} and its templates found",
+                                 execute=lambda: None))
+        if a.test_marketplace_id:
+            items.append(ApiCall(method="GET",
+                                 url=f"{a.api_endpoint}/marketplaces/{a.test_marketplace_id}",
+                                 changes_remote=False, description="test marketplace found",
+                                 execute=lambda: None))
+        return items
+
+    def apply(self, ctx: Context) -> None:
+        problems, found = self.problems(ctx)
+        if problems:
+            self._raise(problems)
+        ctx.emit("found in Connect: " + ", ".join(found))
+
+    def check(self, ctx: Context) -> CheckResult:
+        problems, found = self.problems(ctx)
+        if problems:
+            return CheckResult(status=Status.FAILED, detail="; ".join(problems))
+        return CheckResult(status=Status.DONE, detail="found in Connect: " + ", ".join(found))
+
+
+# ---------------------------------------------------------------- 3. config-logging.json
+
+
+class LoggingConfig(Step):
+    id = "config-logging"
+    title = "config-logging.json"
+    summary = "Copied from config-logging.json.example when absent; an existing one is kept"
+
+    def files(self, ctx: Context) -> list[FileWrite]:
+        target = local(ctx, "config-logging.json")
+        example = local(ctx, "config-logging.json.example")
+        if target.exists() or not example.exists():
+            return []
+        mode = example.stat().st_mode & 0o777
+        return [FileWrite(path=path_in(answers(ctx), "config-logging.json"),
+                          content=example.read_text(encoding="utf-8"), mode=mode,
+                          description="copy of config-logging.json.example")]
+
+    def _differs(self, ctx: Context) -> bool:
+        target = local(ctx, "config-logging.json")
+        example = local(ctx, "config-logging.json.example")
+        return (target.exists() and example.exists()
+                and target.read_bytes() != example.read_bytes())
+
+    def apply(self, ctx: Context) -> None:
+        if self._differs(ctx):
+            ctx.emit(f"{path_in(answers(ctx), 'config-logging.json')} differs from the "
+                     "example: left alone (it is the operator's)", "warning")
+        ctx.execute(self.plan(ctx))
+
+    def check(self, ctx: Context) -> CheckResult:
+        path = path_in(answers(ctx), "config-logging.json")
+        if not local(ctx, "config-logging.json").exists():
+            return CheckResult(status=Status.PENDING, detail=f"{path} missing")
+        note = " (differs from the example; left alone)" if self._differs(ctx) else ""
+        return CheckResult(status=Status.DONE, detail=f"{path} in place{note}")
+
+
+# ---------------------------------------------------------------- 4. config.json
+
+
+MISC_MANAGED = ("hidePasswordsInLog", "testMarketplaceId", "testMode", "billingStatDelayInHours")
+
+
+def _read_json(ctx: Context, name: str) -> dict[str, Any] | None:
+    target = local(ctx, name)
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise OperatorError(
+            f"{path_in(answers(ctx), name)} is not valid JSON ({exc}); fix it or move it "
+            "away: CloudRig keeps the keys it does not manage, so it must read it") from None
+    if not isinstance(data, dict):
+        raise OperatorError(f"{path_in(answers(ctx), name)} is not a JSON object; fix it or "
+                            "move it away")
+    return data
+
+
+def merged_config(ctx: Context) -> dict[str, Any]:
+    """The managed keys rendered from the template, laid over the existing config.json
+    (or, on the first write, config.json.example): other keys and their order stay."""
+    managed = json.loads(render("cloudblue/config.json.j2", **template_values(ctx.answers)))
+    base = _read_json(ctx, "config.json")
+    if base is None:
+        base = _read_json(ctx, "config.json.example") or {}
+    result = dict(base)
+    for key, value in managed.items():
+        if key == "misc":
+            misc = dict(base.get("misc") or {}) if isinstance(base.get("misc"), dict) else {}
+            for name in MISC_MANAGED:
+                if name not in value:  # e.g. testMarketplaceId when not answered
+                    misc.pop(name, None)
+            misc.update(value)
+            result["misc"] = misc
+        else:
+            result[key] = value
+    return result
+
+
+class MainConfig(Step):
+    id = "config"
+    title = "config.json"
+    summary = ("Rendered from the answers; keys CloudRig does not manage are kept; the "
+               "previous file is backed up")
+
+    def files(self, ctx: Context) -> list[FileWrite]:
+        target = local(ctx, "config.json")
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        content = json.dumps(merged_config(ctx), indent=4, ensure_ascii=False) + "\n"
+        return [FileWrite(path=path_in(answers(ctx), "config.json"), content=content,
+                          mode=mode, description="the connector's configuration")]
+
+    def check(self, ctx: Context) -> CheckResult:
+        return check_files(self.files(ctx), ctx.root)
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        target = local(ctx, "config.json")
+        backups = sorted(target.parent.glob("config.json.cloudrig-*.bak"))
+        if not backups:
+            return []
+        first = path_in(answers(ctx), backups[0].name)
+        return [Manual(text=f"config.json stays (it is the operator's). The version from "
+                            f"before CloudRig's first write is {first}; to restore it: "
+                            f"cp -p {first} {path_in(answers(ctx), 'config.json')}")]
+
+
+# ---------------------------------------------------------------- 5. tokens
+
+
+class Tokens(Step):
+    id = "tokens"
+    title = "Tokens into the password store"
+    summary = ("cloudblue-password-manager --set-cloudblue-token / --set-vap-token, answered "
+               "at their prompts on a pseudo-terminal")
+
+    def _store(self, ctx: Context) -> Any:
+        return local(ctx, STORE)
+
+    def _wanted(self, ctx: Context) -> bool:
+        return not self._store(ctx).exists() or self.id in ctx.only
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {TOKEN, VAP_TOKEN} if self._wanted(ctx) else set()
+
+    def commands(self) -> list[Command]:
+        return [
+            Command(argv=[PASSWORD_MANAGER, flag], pty_answers=[(PROMPT, name), (REPEAT, name)],
+                    timeout=60, description=f"{what}, typed at its prompt (never in argv)")
+            for flag, name, what in (
+                ("--set-cloudblue-token", TOKEN, "the Connect API key"),
+                ("--set-vap-token", VAP_TOKEN, "the Application Management admin token"))]
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if not self._wanted(ctx):
+            return []
+        return list(self.commands())
+
+    def apply(self, ctx: Context) -> None:
+        store = self._store(ctx)
+        if not self._wanted(ctx):
+            ctx.emit(f"{path_in(answers(ctx), STORE)} exists: tokens kept (`cloudrig apply "
+                     "cloudblue --step tokens` sets them again)")
+            return
+        for command in self.commands():
+            before = fingerprint(store)
+            result = ctx.run(command)
+            if result.skipped:
+                continue
+            if fingerprint(store) in (None, before):
+                raise OperatorError(
+                    f"`{' '.join(command.argv)}` exited 0 but {path_in(answers(ctx), STORE)} "
+                    "did not change; run it by hand to see what it asks")
+
+    def check(self, ctx: Context) -> CheckResult:
+        store = self._store(ctx)
+        path = path_in(answers(ctx), STORE)
+        if not store.exists():
+            return CheckResult(status=Status.PENDING, detail=f"{path} missing: tokens not set")
+        changed = datetime.fromtimestamp(store.stat().st_mtime, UTC)
+        return CheckResult(status=Status.DONE, detail=f"{path} present (changed {stamp(changed)})")
+
+
+# ---------------------------------------------------------------- 6/7. programs and services
+
+
+def systemctl(*args: str, changes_host: bool = True, ok: tuple[int, ...] = (0,)) -> Command:
+    return Command(argv=["systemctl", *args], changes_host=changes_host, ok_returncodes=ok,
+                   timeout=60)
+
+
+def unit_state(ctx: Context, program: str) -> tuple[str, str] | None:
+    """(is-enabled, is-active) of a program's unit on this host; None under --root."""
+    if ctx.root is not None or not shutil.which("systemctl"):
+        return None
+    unit = f"{program}.service"
+    states = []
+    for verb in ("is-enabled", "is-active"):
+        result = ctx.runner.run(systemctl(verb, unit, changes_host=False, ok=tuple(range(256))))
+        states.append(result.stdout.strip() or "unknown")
+    return states[0], states[1]
+
+
+def running(state: tuple[str, str] | None) -> bool:
+    return state == ("enabled", "active")
+
+
+def journal(ctx: Context, program: str) -> str:
+    if not shutil.which("journalctl"):
+        return "no journal on this host"
+    result = ctx.runner.run(Command(
+        argv=["journalctl", "-u", f"{program}.service", "-n", "5", "--no-pager", "-o", "cat"],
+        changes_host=False, ok_returncodes=tuple(range(256))))
+    return " | ".join(result.stdout.strip().splitlines()[-5:]) or "no journal lines"
+
+
+class SmokeRuns(Step):
+    id = "smoke"
+    title = "Smoke runs"
+    summary = ("cloudblue-fulfillments, cloudblue-usage and cloudblue-usage-files run once "
+               "by hand, output shown, before their services start")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if all(running(unit_state(ctx, p)) for p in PROGRAMS) and self.id not in ctx.only:
+            return []  # the services run them already
+        return [Command(argv=[program], timeout=SMOKE_TIMEOUT,
+                        description=f"run {program} once; a failure stops here")
+                for program in PROGRAMS]
+
+    def apply(self, ctx: Context) -> None:
+        for item in self.plan(ctx):
+            assert isinstance(item, Command)
+            result = ctx.run(item)
+            for line in result.tail(lines=20).splitlines():
+                ctx.emit(f"{item.argv[0]}: {line}")
+
+    def check(self, ctx: Context) -> CheckResult:
+        record = ctx.previous.get(self.id)
+        if ctx.root is not None:
+            return CheckResult(status=Status.DONE, detail="not run (staged under --root)")
+        if all(running(unit_state(ctx, p)) for p in PROGRAMS):
+            return CheckResult(status=Status.DONE, detail="the three services run them")
+        if record is not None and record.status is Status.DONE:
+            return CheckResult(status=Status.DONE, detail=f"ran {stamp(record.at)}")
+        return CheckResult(status=Status.PENDING, detail="not run yet")
+
+
+class Services(Step):
+    id = "services"
+    title = "Services"
+    summary = "systemctl enable --now for the three connector units"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        return [systemctl("enable", "--now", f"{p}.service") for p in PROGRAMS
+                if not running(unit_state(ctx, p))]
+
+    def check(self, ctx: Context) -> CheckResult:
+        results = []
+        for program in PROGRAMS:
+            state = unit_state(ctx, program)
+            unit = f"{program}.service"
+            if state is None:
+                results.append(CheckResult(status=Status.DONE,
+                                           detail=f"{unit} not checked (staged under --root)"))
+            elif running(state):
+                results.append(CheckResult(status=Status.DONE, detail=f"{unit} enabled, active"))
+            elif state[1] == "failed":
+                results.append(CheckResult(status=Status.FAILED,
+                                           detail=f"{unit} failed: {journal(ctx, program)}"))
+            else:
+                results.append(CheckResult(status=Status.PENDING,
+                                           detail=f"{unit} is {state[0]}, {state[1]}"))
+        return CheckResult.worst(results)
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        items: list[PlanItem] = []
+        for program in PROGRAMS:
+            state = unit_state(ctx, program)
+            if state is not None and state[0] != "enabled" and state[1] not in (
+                    "active", "activating", "failed", "reloading"):
+                continue
+            unit = f"{program}.service"
+            items += [systemctl("stop", unit, ok=(0, 5)), systemctl("disable", unit, ok=(0, 1))]
+        return items
+
+
+# ---------------------------------------------------------------- 8. quotas
+
+
+class Quotas(Step):
+    id = "quotas"
+    title = "Admin-panel group quotas"
+    summary = ("The user group's quotas in the Application Management admin panel: by hand "
+               "(no documented API), confirmed with `cloudrig confirm cloudblue quotas`")
+
+    def text(self, ctx: Context) -> str:
+        group = answers(ctx).vap_user_group
+        values = "; ".join(f"{k} = {v} ({QUOTA_WHY[k]})" for k, v in QUOTAS.items())
+        return (f"In the Application Management admin panel, for user group {group!r} set: "
+                f"{values}. Optionally make {group!r} the default group for signups. Then "
+                "run `cloudrig confirm cloudblue quotas`.")
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if self.id in ctx.confirmations:
+            return []
+        return [Manual(text=self.text(ctx))]
+
+    def check(self, ctx: Context) -> CheckResult:
+        confirmed = ctx.confirmations.get(self.id)
+        if confirmed is not None:
+            return CheckResult(status=Status.DONE, detail=f"manual — confirmed {stamp(confirmed)}")
+        return CheckResult(status=Status.MANUAL,
+                           detail=f"manual — not confirmed yet: {self.text(ctx)}")
+
+
+STEPS: tuple[Step, ...] = (
+    Preflight(), Validate(), LoggingConfig(), MainConfig(), Tokens(), SmokeRuns(), Services(),
+    Quotas(),
+)
