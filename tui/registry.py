@@ -26,5 +26,11 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "gateway",
             "tui.procedures.carbonio",
         ),
+        ProcedureInfo(
+            "cloudstack",
+            "CloudStack user data and config drive",
+            "Set an instance's user data through the signed API, or build a config drive ISO",
+            "tui.procedures.cloudstack",
+        ),
     )
 }

@@ -187,6 +187,18 @@ class FakeCloudStack(FakeService):
         vm = self._vm(p.get("id"))
         return self._job("startVirtualMachine", vm, "Running")
 
+    def cmd_listAsyncJobs(self, p: dict[str, str], req: Request) -> dict[str, Any]:
+        jobs = [self._job_view(j) for j in self.jobs.values()]
+        return {"count": len(jobs), "asyncjobs": jobs} if jobs else {}
+
+    def _job_view(self, job: dict[str, Any]) -> dict[str, Any]:
+        done = job["polls"] >= self.job_polls
+        status = (2 if job["fail"] else 1) if done else 0
+        return {"jobid": job["id"], "created": job["created"], "jobstatus": status,
+                "cmd": f"org.apache.cloudstack.api.command.user.vm."
+                       f"{job['command'][0].upper()}{job['command'][1:]}Cmd",
+                "jobinstancetype": "VirtualMachine", "jobinstanceid": job["vm"]["id"]}
+
     def cmd_queryAsyncJobResult(self, p: dict[str, str], req: Request) -> dict[str, Any]:
         job = self.jobs.get(p.get("jobid", ""))
         if job is None:
@@ -219,7 +231,8 @@ class FakeCloudStack(FakeService):
         if fail:
             self.fail_jobs.remove(command)
         job = {"id": str(uuid.uuid4()), "command": command, "vm": vm, "target": target,
-               "polls": 0, "fail": fail}
+               "polls": 0, "fail": fail,
+               "created": f"2026-11-23T00:{len(self.jobs):02d}:00+0000"}
         self.jobs[job["id"]] = job
         return {"jobid": job["id"], "id": vm["id"]}
 
