@@ -52,11 +52,13 @@ class CloudStackAnswers(Answers):
              "does, to test user data and templates before deploying.", example="update")
     api_url: str | None = ask(
         None, title="CloudStack API URL",
-        help="The management server's API endpoint, ending in /client/api.",
+        help="The management server's API endpoint, ending in /client/api. "
+             "Required when mode is update.",
         example="https://cloud.example.com/client/api", validate_default=True)
     api_key: str | None = ask(
         None, title="API key",
-        help="The API key of the account (Accounts → Users → Generate keys).",
+        help="The API key of the account (Accounts → Users → Generate keys). "
+             "Required when mode is update.",
         example="plgWJfZK4gyS3mOMTVmjUVg-X-jlWlnfaUJ9GAbBbf9EdMkAYMmAiLqzzq1ElZLYq_u38zCm0bew",
         validate_default=True)
     secret_key: SecretStr | None = ask(
@@ -69,7 +71,8 @@ class CloudStackAnswers(Answers):
         example="/etc/ssl/certs/cloud-ca.pem")
     vm: str | None = ask(
         None, title="Instance",
-        help="The instance to give user data: its name or its id (UUID).",
+        help="The instance to give user data: its name or its id (UUID). "
+             "Required when mode is update.",
         example="web-1", validate_default=True)
     zone: str | None = ask(
         None, title="Zone",
@@ -94,7 +97,8 @@ class CloudStackAnswers(Answers):
         help="How long to follow a stop/start job before leaving it running on the server.",
         example=600, ge=5, le=7200)
     iso_path: AbsPath | None = ask(
-        None, title="ISO path", help="Where the config drive ISO is written (mode iso).",
+        None, title="ISO path",
+        help="Where the config drive ISO is written. Required when mode is iso.",
         example="/var/tmp/web-1-configdrive.iso", validate_default=True)
     instance_id: str | None = ask(
         None, title="Instance name (instance-id)",
@@ -102,7 +106,8 @@ class CloudStackAnswers(Answers):
         example="i-2-5-VM")
     vm_id: str | None = ask(
         None, title="Instance id (vm-id)",
-        help="The instance's UUID: meta_data.json's uuid, which cloud-init requires.",
+        help="The instance's UUID: meta_data.json's uuid, which cloud-init requires. "
+             "Required when mode is iso.",
         example="6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f", validate_default=True)
     local_hostname: str | None = ask(
         None, title="Host name (local-hostname)", help="The instance's host name.",
