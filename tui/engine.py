@@ -206,9 +206,11 @@ class Session:
                 self._emit(step, "start", step.title)
                 self.ctx.manual = []
                 step.apply(self.ctx)
-            except (KeyboardInterrupt, Interrupted):
-                return self._stop(state, run, result, step, "interrupted",
-                                  "interrupted by the operator; rerun to resume")
+            except (KeyboardInterrupt, Interrupted) as exc:
+                # A step may say what it left behind (e.g. a remote job still running).
+                message = (exc.sentence if isinstance(exc, Interrupted)
+                           else "interrupted by the operator; rerun to resume")
+                return self._stop(state, run, result, step, "interrupted", message)
             except OperatorError as exc:
                 return self._stop(state, run, result, step, "failed", exc.sentence)
             except Exception as exc:
