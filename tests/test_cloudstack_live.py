@@ -256,3 +256,36 @@ def _no_secret_anywhere(rig: Rig, secrets: list[str]) -> None:
         for text in texts:
             for form in forms:
                 assert form not in text
+
+
+def test_cancel_while_a_job_runs_stops_with_its_id_and_leaves_it(rig, tmp_path):
+    import threading
+    import time
+
+    from tui.engine import Session
+    from tui.procedure import get_procedure
+    from tui.secrets import SecretSource
+    from tui.state import StateStore
+
+    rig.fake.job_polls = 10_000
+    procedure = get_procedure("cloudstack")
+    answers = procedure.answers_model.model_validate({**rig.answers, "restart": True})
+    secrets = SecretSource("cloudstack", ["secret_key", "vm_password"],
+                           overrides={"secret_key": rig.fake.secret_key}, interactive=False)
+    events: list[str] = []
+    session = Session(procedure, answers, secrets, StateStore(tmp_path / "state"),
+                      on_event=lambda e: events.append(e.message))
+
+    def cancel_when_pending() -> None:
+        deadline = time.monotonic() + 30
+        while not any("pending" in e for e in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session.ctx.cancel.set()
+
+    threading.Thread(target=cancel_when_pending, daemon=True).start()
+    result = session.apply()
+    assert result.outcome == "interrupted" and result.exit_code == 130
+    jobid = next(iter(rig.fake.jobs))
+    assert jobid in (result.message or "") and "still running" in (result.message or "")
+    assert rig.fake.changes() == ["stopVirtualMachine"]
+    assert rig.fake.vm["state"] == "Running"

@@ -242,6 +242,15 @@ class CloudStackClient:
              on_progress: Callable[[str], None] = lambda m: None,
              cancel: threading.Event | None = None) -> Job:
         """Poll `queryAsyncJobResult` until the job ends, times out or is cancelled."""
+        try:
+            return self._wait(jobid, command, on_progress, cancel)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted while waiting for CloudStack job {jobid} "
+                              f"({command}); it is still running on the server: follow it "
+                              f"with queryAsyncJobResult jobid={jobid}, then rerun") from None
+
+    def _wait(self, jobid: str, command: str, on_progress: Callable[[str], None],
+              cancel: threading.Event | None) -> Job:
         deadline = time.monotonic() + self.job_timeout
         polls = 0
         while True:
@@ -266,7 +275,7 @@ class CloudStackClient:
             if cancel is not None and cancel.is_set():
                 raise Interrupted(f"stopped waiting for CloudStack job {jobid} ({command}); "
                                   "it is still running on the server: follow it with "
-                                  f"queryAsyncJobResult jobid={jobid}")
+                                  f"queryAsyncJobResult jobid={jobid}, then rerun")
             if time.monotonic() >= deadline:
                 raise RemoteError(f"CloudStack job {jobid} ({command}) did not finish within "
                                   f"{self.job_timeout:.0f}s; it is still running on the "
