@@ -74,3 +74,10 @@ def test_wizard_field_kinds():
     assert kinds["mode"] == "choice" and kinds["vendor_data"] == "choice"
     assert kinds["secret_key"] == "secret" and kinds["vm_password"] == "secret"
     assert kinds["public_keys"] == "list" and kinds["restart"] == "bool"
+
+
+def test_every_answer_is_on_a_wizard_page():
+    from tui.procedures.cloudstack import PROCEDURE
+
+    on_pages = [name for page in PROCEDURE.pages for name in page.fields]
+    assert sorted(on_pages) == sorted(CloudStackAnswers.model_fields)

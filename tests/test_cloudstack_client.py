@@ -87,6 +87,12 @@ def test_bad_secret_is_one_sentence_with_cloudstacks_401(fake):
     (503, "upstream unavailable", "answered 503"),
     (200, "<html>login</html>", "not JSON"),
     (404, "", "answered 404"),
+    (403, "", "answered 403"),
+    (431, '{"listcapabilitiesresponse":{"uuidList":[],"errorcode":431,"cserrorcode":4350,'
+          '"errortext":"Unable to execute API command due to invalid value"}}',
+     "431: Unable to execute API command due to invalid value"),
+    (200, '{"listcapabilitiesresponse": [1, 2]}', "where an object was expected"),
+    (200, '{"a": {}, "b": {}}', "not a single `<command>response` object"),
 ])
 def test_remote_failures_are_sentences(fake, status, body, expect):
     fake.fail(status, body, times=5)

@@ -289,3 +289,15 @@ def test_cancel_while_a_job_runs_stops_with_its_id_and_leaves_it(rig, tmp_path):
     assert jobid in (result.message or "") and "still running" in (result.message or "")
     assert rig.fake.changes() == ["stopVirtualMachine"]
     assert rig.fake.vm["state"] == "Running"
+
+
+def test_server_refusal_431_is_one_sentence_with_cloudstacks_text(rig):
+    # the limit cannot be read, so the 32 KB default lets it through; the cloud refuses
+    rig.fake.config_readable = False
+    rig.fake.config["vm.userdata.max.length"] = "40"
+    result = rig.apply()
+    assert result.returncode == 1
+    assert ("refused updateVirtualMachine (431: User data has exceeded configurable max "
+            "length : 40); a parameter was refused") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rig.user_data(rig.fake.vm) == ""
