@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from cloudinit_reader import blkid_label, cloud_init_read, iso_tree, need
@@ -109,3 +110,19 @@ def test_hard_link_shares_one_extent():
     small = len(build_iso(data(user_data=b"x" * 100_000)))
     large = len(build_iso(data(user_data=b"x" * 200_000)))
     assert 100_000 <= large - small < 110_000
+
+
+def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
+    import hashlib
+    import sys
+
+    code = ("import hashlib, sys; sys.path.insert(0, 'tests');"
+            "from test_configdrive import data; from tui.configdrive import build_iso;"
+            "print(hashlib.sha256(build_iso(data())).hexdigest())")
+    digests = set()
+    for zone in ("UTC", "Asia/Kolkata", "America/St_Johns"):
+        env = dict(os.environ, TZ=zone, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        digests.add(out)
+    assert digests == {hashlib.sha256(build_iso(data())).hexdigest()}

@@ -125,7 +125,9 @@ class CloudStackAnswers(Answers):
     vm_password: SecretStr | None = ask(
         title="Instance password", secret=True,
         help="Optional: the password CloudStack would place on the config drive "
-             "(vm_password.txt and vendor_data.json). Only ever written into the ISO.",
+             "(vm_password.txt and vendor_data.json). Only ever written into the ISO "
+             "(mode 0600); without CLOUDRIG_SECRET_VM_PASSWORD or a stored value the "
+             "drive has no password.",
         example="a generated password")
     vendor_data: Literal["cloud-init", "empty"] = ask(
         "cloud-init", title="vendor_data.json",
