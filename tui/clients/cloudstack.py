@@ -43,6 +43,8 @@ GET_LIMIT = 4096
 POST_LIMIT = 1048576
 """UserDataManagerImpl.MAX_HTTP_POST_LENGTH: the hard cap on base64 user data."""
 NO_RETRY = {"idempotent": False}
+FIRST_POLL = 0.25
+"""Seconds before the second queryAsyncJobResult; doubled up to `poll_interval`."""
 
 ERROR_ADVICE = {
     401: "check api_key and the secret key (CLOUDRIG_SECRET_SECRET_KEY), that the user is "
@@ -280,11 +282,13 @@ class CloudStackClient:
                 raise RemoteError(f"CloudStack job {jobid} ({command}) did not finish within "
                                   f"{self.job_timeout:.0f}s; it is still running on the "
                                   f"server: follow it with queryAsyncJobResult jobid={jobid}")
+            # Short jobs end in a second or two: poll soon, then back off to the interval.
+            delay = min(self.poll_interval, FIRST_POLL * 2 ** (polls - 1))
             if cancel is not None:
-                if cancel.wait(self.poll_interval):
+                if cancel.wait(delay):
                     continue
             else:
-                self.sleep(self.poll_interval)
+                self.sleep(delay)
 
     # ------------------------------------------------------------ calls the procedure uses
 
