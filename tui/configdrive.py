@@ -13,8 +13,10 @@ Layout (ConfigDriveBuilder.buildConfigDrive, apache/cloudstack):
   public_keys (cloud-init refuses a drive without `uuid`);
 - `openstack/latest/user_data`: a hard link to user_data.txt (one extent here too);
 - `openstack/latest/vendor_data.json`: `{}` (CloudStack before 4.21) or, with a
-  password, the cloud-init snippet CloudStack ≥ 4.21 writes (apache/cloudstack#10061)
-  so cloud-init's set_passwords module sets it;
+  password, a `{"cloud-init": "#cloud-config\n…"}` snippet setting `password`,
+  `ssh_pwauth` and `chpasswd.expire: false`, which cloud-init's ConfigDrive source
+  hands to set_passwords. That is what apache/cloudstack#10061 describes; its Java
+  source was not at hand to compare byte for byte, so the variant is selectable;
 - `openstack/latest/network_data.json`: `{}` (no NIC is described here);
 - volume label `config-2`, Rock Ridge and Joliet (genisoimage `-J -r`).
 """

@@ -38,7 +38,7 @@ def user_data_problem(text: str) -> str | None:
     return None
 
 
-def _required_for(mode: str, info: ValidationInfo, what: str) -> ValueError:
+def _required_for(mode: str, what: str) -> ValueError:
     return ValueError(f"is required when mode is {mode} ({what})")
 
 
@@ -142,7 +142,7 @@ class CloudStackAnswers(Answers):
     def _api_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             if info.data.get("mode") == "update":
-                raise _required_for("update", info, "the API endpoint to call")
+                raise _required_for("update", "the API endpoint to call")
             return None
         match = re.fullmatch(r"(https?)://([^/\s:]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?(/\S*)?",
                              value)
@@ -155,7 +155,7 @@ class CloudStackAnswers(Answers):
     @classmethod
     def _api_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("mode") == "update":
-            raise _required_for("update", info, "the account's API key")
+            raise _required_for("update", "the account's API key")
         if value is not None and (not value.strip() or any(c.isspace() for c in value)):
             raise ValueError("must be the API key as CloudStack shows it, without spaces")
         return value
@@ -164,7 +164,7 @@ class CloudStackAnswers(Answers):
     @classmethod
     def _vm(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("mode") == "update":
-            raise _required_for("update", info, "the instance whose user data is set")
+            raise _required_for("update", "the instance whose user data is set")
         return value
 
     @field_validator("user_data")
@@ -200,14 +200,14 @@ class CloudStackAnswers(Answers):
     @classmethod
     def _iso_path(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("mode") == "iso":
-            raise _required_for("iso", info, "where to write the config drive")
+            raise _required_for("iso", "where to write the config drive")
         return value
 
     @field_validator("vm_id")
     @classmethod
     def _vm_id(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("mode") == "iso":
-            raise _required_for("iso", info, "cloud-init refuses a drive without its uuid")
+            raise _required_for("iso", "cloud-init refuses a drive without its uuid")
         return value
 
     @field_validator("public_keys")
