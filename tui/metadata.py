@@ -153,7 +153,7 @@ def table(data: Metadata) -> str:
             value = data.meta_data[kind].replace("\n", "\n" + " " * (width + 2))
             lines.append(f"{kind:<{width}}  {value}")
         elif kind in METADATA_TYPES:
-            lines.append(f"{kind:<{width}}  (not served)")
+            lines.append(f"{kind:<{width}}  (absent)")
     lines.append(f"{'user-data':<{width}}  " + ("(none)" if data.user_data is None else ""))
     if data.user_data is not None:
         lines.extend("  " + line for line in data.user_data.splitlines())
