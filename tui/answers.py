@@ -211,7 +211,10 @@ class AnswersError(UsageError):
 
 
 def _yaml_scalar(value: Any) -> str:
-    dumped = yaml.safe_dump(value, default_flow_style=True, width=1000)
+    # A string with line breaks is double-quoted ("a\nb") so it stays on one line,
+    # inside an error sentence or a commented example alike.
+    style = '"' if isinstance(value, str) and "\n" in value else None
+    dumped = yaml.safe_dump(value, default_flow_style=True, width=1000, default_style=style)
     return dumped.removesuffix("\n...\n").strip()
 
 

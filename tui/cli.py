@@ -356,6 +356,27 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metadata(args: argparse.Namespace) -> int:
+    """What this CloudStack instance sees: its virtual router or its config drive."""
+    from tui import metadata
+
+    if args.iso:
+        data = metadata.from_drive(args.iso)
+    elif args.router:
+        data = metadata.from_router(args.router, args.port)
+    else:
+        drive = metadata.find_drive()
+        if drive is not None and not args.root:
+            data = metadata.from_drive(drive)
+        else:
+            data = metadata.from_router(metadata.find_router(args.root), args.port)
+    if args.json:
+        emit_json(data.model_dump(mode="json"))
+    else:
+        print(metadata.table(data))
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
@@ -463,6 +484,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["set", "list", "delete"])
     p.add_argument("key", nargs="?")
     p.set_defaults(func=cmd_secrets)
+
+    p = sub.add_parser("metadata", help="inside a CloudStack instance: the user data and "
+                       "metadata it sees (virtual router or config drive)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--router", metavar="ADDR",
+                        help="the virtual router (default: the DHCP server of the newest lease)")
+    source.add_argument("--iso", metavar="PATH",
+                        help="a config drive ISO file or device (default: LABEL=config-2)")
+    p.add_argument("--port", type=int, default=80, help="the router's metadata port")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="look for lease files under DIR (tests, chroots)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_metadata)
 
     p = sub.add_parser("serve", help="the TUI in a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1")

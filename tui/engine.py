@@ -244,9 +244,12 @@ class Session:
         """Run one step's work; any failure ends the run as one recorded sentence."""
         try:
             action()
-        except (KeyboardInterrupt, Interrupted):
-            return self._stop(state, run, result, step, "interrupted",
-                              f"interrupted by the operator; {resume_hint}")
+        except (KeyboardInterrupt, Interrupted) as exc:
+            # A step may say what it left behind (e.g. a remote job still running).
+            message = (exc.sentence if isinstance(exc, Interrupted)
+                       and not exc.sentence.startswith("interrupted by the operator")
+                       else f"interrupted by the operator; {resume_hint}")
+            return self._stop(state, run, result, step, "interrupted", message)
         except OperatorError as exc:
             return self._stop(state, run, result, step, "failed", exc.sentence)
         except Exception as exc:

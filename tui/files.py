@@ -59,10 +59,12 @@ def _mode_of(target: Path) -> int | None:
 
 def view(item: FileWrite, root: Path | None) -> FileView:
     current = read_current(item, root)
-    new = item.content.encode()
+    new = item.payload()
     action = "create" if current is None else ("unchanged" if current == new else "update")
     if item.secret:
         diff = f"(secret content, {len(new)} bytes: not shown)"
+    elif item.binary is not None:
+        diff = "" if action == "unchanged" else f"(binary content, {len(new)} bytes)"
     elif action == "unchanged":
         diff = ""
     else:
@@ -147,7 +149,7 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False) -> Fil
     """Write one planned file if it differs; back up a different existing file first."""
     target = host_path(item.path, root)
     current = read_current(item, root)
-    new = item.content.encode()
+    new = item.payload()
     mode_ok = _mode_of(target) == item.mode
     if current == new and mode_ok:
         return FileOutcome(path=item.path, action="unchanged")
@@ -193,7 +195,7 @@ def check_file(item: FileWrite, root: Path | None) -> CheckResult:
     current = read_current(item, root)
     if current is None:
         return CheckResult(status=Status.PENDING, detail=f"{item.path} missing")
-    if current != item.content.encode():
+    if current != item.payload():
         return CheckResult(status=Status.DRIFTED, detail=f"{item.path} differs from the plan")
     mode = _mode_of(host_path(item.path, root))
     if mode != item.mode:

@@ -73,6 +73,13 @@ class FileWrite(_Item):
         default=False, description="content is a secret: never shown, only its size"
     )
     dir_mode: int | None = Field(default=None, description="mode of a directory created for it")
+    binary: bytes | None = Field(
+        default=None, repr=False, exclude=True,
+        description="bytes to write instead of `content` (e.g. an ISO image); never diffed")
+
+    def payload(self) -> bytes:
+        """The exact bytes written: `binary` when given, else `content` as UTF-8."""
+        return self.binary if self.binary is not None else self.content.encode()
 
 
 class Command(_Item):

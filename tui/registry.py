@@ -33,5 +33,11 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "config.json, tokens, services, group quotas",
             "tui.procedures.cloudblue",
         ),
+        ProcedureInfo(
+            "cloudstack",
+            "CloudStack user data and config drive",
+            "Set an instance's user data through the signed API, or build a config drive ISO",
+            "tui.procedures.cloudstack",
+        ),
     )
 }

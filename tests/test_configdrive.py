@@ -1,0 +1,128 @@
+"""Config drive ISOs: CloudStack's layout, read back by cloud-init, blkid and isoinfo,
+compared with genisoimage's ISO of the same tree, and reproducible byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cloudinit_reader import blkid_label, cloud_init_read, iso_tree, need
+
+from tui.configdrive import ConfigDriveData, build_iso, layout, read_iso
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk7 operator@laptop"
+USER_DATA = ("#cloud-config\nhostname: web-1\nwrite_files:\n- path: /etc/motd\n"
+             "  content: héllo ${x} {{y}}\n")
+
+
+def data(**changes) -> ConfigDriveData:
+    base = dict(user_data=USER_DATA.encode(), password="Pa55-w0rd!",
+                metadata={"service-offering": "Small Instance", "availability-zone": "zone-1",
+                          "local-hostname": "web-1", "instance-id": "i-2-5-VM",
+                          "vm-id": "6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f", "public-keys": KEY})
+    base.update(changes)
+    return ConfigDriveData(**base)
+
+
+def test_layout_is_configdrivebuilders():
+    files = layout(data())
+    assert files["cloudstack/userdata/user_data.txt"] == USER_DATA.encode()
+    assert files["openstack/latest/user_data"] == files["cloudstack/userdata/user_data.txt"]
+    assert files["cloudstack/password/vm_password.txt"] == b"Pa55-w0rd!"
+    assert files["cloudstack/metadata/instance-id.txt"] == b"i-2-5-VM"
+    assert files["openstack/latest/network_data.json"] == b"{}"
+    meta = json.loads(files["openstack/latest/meta_data.json"])
+    assert list(meta) == ["availability_zone", "hostname", "uuid", "keys", "public_keys"]
+    assert meta["uuid"] == "6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f"
+    assert meta["keys"] == [{"type": "ssh", "data": KEY, "name": "key"}]
+    vendor = json.loads(files["openstack/latest/vendor_data.json"])
+    assert vendor["cloud-init"].startswith("#cloud-config\n")
+    assert layout(data(vendor_data="empty"))["openstack/latest/vendor_data.json"] == b"{}"
+    assert layout(data(password=None))["openstack/latest/vendor_data.json"] == b"{}"
+
+
+def test_iso_is_read_by_cloud_init_with_user_data_metadata_keys_and_password(tmp_path):
+    iso = tmp_path / "drive.iso"
+    iso.write_bytes(build_iso(data()))
+    seen = cloud_init_read(iso, tmp_path / "mnt")
+    assert seen["version"] == 2
+    assert seen["userdata"] == USER_DATA
+    assert seen["metadata"]["instance-id"] == "6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f"
+    assert seen["metadata"]["local-hostname"] == "web-1"
+    assert seen["metadata"]["availability_zone"] == "zone-1"
+    assert seen["public_keys"] == [KEY]
+    assert seen["vendor_config"] == {"password": "Pa55-w0rd!", "ssh_pwauth": True,
+                                     "chpasswd": {"expire": False}}
+    assert (tmp_path / "mnt/cloudstack/password/vm_password.txt").read_text() == "Pa55-w0rd!"
+    assert blkid_label(iso) == "config-2"
+
+
+def test_old_vendor_data_variant_keeps_password_only_in_the_cloudstack_file(tmp_path):
+    iso = tmp_path / "old.iso"
+    iso.write_bytes(build_iso(data(vendor_data="empty")))
+    seen = cloud_init_read(iso, tmp_path / "mnt")
+    assert seen["vendordata_raw"] == {}
+    assert (tmp_path / "mnt/cloudstack/password/vm_password.txt").read_text() == "Pa55-w0rd!"
+
+
+def test_same_input_same_bytes_and_other_input_other_bytes():
+    first = build_iso(data())
+    assert build_iso(data()) == first
+    assert build_iso(data(user_data=b"#cloud-config\n{}\n")) != first
+
+
+def test_tree_matches_genisoimage_with_cloudstacks_arguments(tmp_path):
+    need("genisoimage", "isoinfo")
+    tree = tmp_path / "tree"
+    for path, content in layout(data()).items():
+        if path == "openstack/latest/user_data":
+            continue
+        target = tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    os.link(tree / "cloudstack/userdata/user_data.txt", tree / "openstack/latest/user_data")
+    theirs = tmp_path / "genisoimage.iso"
+    subprocess.run(["genisoimage", "-o", str(theirs), "-ldots", "-allow-lowercase",
+                    "-allow-multidot", "-cache-inodes", "-l", "-quiet", "-J", "-r",
+                    "-V", "config-2", str(tree)], check=True)
+    ours = tmp_path / "cloudrig.iso"
+    ours.write_bytes(build_iso(data()))
+    assert iso_tree(ours, "-R") == iso_tree(theirs, "-R")
+    assert iso_tree(ours, "-J") == iso_tree(theirs, "-J")
+    assert blkid_label(theirs) == blkid_label(ours) == "config-2"
+    assert read_iso(ours).files == read_iso(theirs).files
+    assert read_iso(theirs).label == "config-2"
+
+
+def test_reading_something_that_is_not_an_iso_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.iso"
+    junk.write_bytes(b"not an iso" * 1000)
+    with pytest.raises(ValueError, match="not an ISO 9660 image"):
+        read_iso(junk)
+
+
+def test_hard_link_shares_one_extent():
+    # user_data.txt and openstack/latest/user_data are one extent, as genisoimage's
+    # -cache-inodes makes them: 100 kB more user data grows the image by ~100 kB, not 200.
+    small = len(build_iso(data(user_data=b"x" * 100_000)))
+    large = len(build_iso(data(user_data=b"x" * 200_000)))
+    assert 100_000 <= large - small < 110_000
+
+
+def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
+    import hashlib
+    import sys
+
+    code = ("import hashlib, sys; sys.path.insert(0, 'tests');"
+            "from test_configdrive import data; from tui.configdrive import build_iso;"
+            "print(hashlib.sha256(build_iso(data())).hexdigest())")
+    digests = set()
+    for zone in ("UTC", "Asia/Kolkata", "America/St_Johns"):
+        env = dict(os.environ, TZ=zone, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        digests.add(out)
+    assert digests == {hashlib.sha256(build_iso(data())).hexdigest()}

@@ -1,0 +1,66 @@
+"""Apache CloudStack user data, metadata and config drive.
+
+Runbook: shared/seeds/cloudstack-userdata-configdrive.txt ("User Data and Meta Data").
+Where CloudRig departs from it, and why:
+
+- The runbook says "up to 32KB of User Data". The cloud decides: CloudRig reads
+  `vm.userdata.max.length` (a limit on the *base64* length, default 32768) and
+  falls back to 32768 only when the account may not read settings; base64 of
+  4096 bytes or more is sent by POST, as UserDataManagerImpl refuses it in a GET.
+- `#cloud-config` user data is parsed as YAML when the answers are loaded (the
+  runbook has no validation): a broken document never reaches an instance.
+- Before setting user data, CloudRig checks that one of the instance's networks
+  has a UserData provider (VirtualRouter or ConfigDrive); the runbook assumes it.
+- Stop/start around the update happen only when the operator sets `restart: true`
+  (they are CloudStack jobs, followed to their end); otherwise a running instance
+  is told to see the new user data at its next restart or config-drive remount,
+  which is what the runbook's "Config Drive ISO will be rebuilt … the user needs
+  to remount" amounts to.
+- Config drive: the runbook lists `openstack/version/`; CloudStack writes
+  `openstack/latest/`, which is what cloud-init reads, so CloudRig does too.
+  The user data directory is `cloudstack/userdata/` (the runbook says
+  `user_data/`, ConfigDriveBuilder writes `userdata/`). The password file is
+  `cloudstack/password/vm_password.txt`; the runbook's `vm_password_md5checksum`
+  is not written (ConfigDriveBuilder only copies it when the caller gives one).
+  `meta_data.json` always carries `uuid` (from vm_id), without which cloud-init
+  refuses the drive. `network_data.json` is `{}`: no NIC is described in the answers.
+- The password in `vendor_data.json` is a cloud-config snippet for cloud-init's
+  set_passwords, as CloudStack 4.21+ writes it (apache/cloudstack#10061, rebuilt
+  from the PR's description: the merged source was not at hand);
+  `vendor_data: empty` writes `{}` as older releases do.
+- The ISO is built with pycdlib (no genisoimage, no root, no mount), its dates
+  pinned so the same answers give the same bytes.
+- `cloudrig metadata` reads the virtual router from DHCP leases of dhclient,
+  NetworkManager and systemd-networkd, not only `/var/lib/dhclient`.
+"""
+
+from __future__ import annotations
+
+from tui.procedure import Page, Procedure
+
+from .answers import CloudStackAnswers
+from .steps import STEPS
+
+PAGES = (
+    Page("What to do", "Set an instance's user data, or only build a config drive ISO.",
+         ("mode",)),
+    Page("CloudStack API", "The endpoint and the key pair that signs every request.",
+         ("api_url", "api_key", "secret_key", "ca_file")),
+    Page("The instance", "Which instance gets the user data, and whether it may be restarted.",
+         ("vm", "zone", "restart", "job_timeout")),
+    Page("User data", "Inline, or from a file; #cloud-config is checked as YAML.",
+         ("user_data", "user_data_file")),
+    Page("Config drive", "The metadata CloudStack puts on the drive (mode iso).",
+         ("iso_path", "instance_id", "vm_id", "local_hostname", "availability_zone",
+          "service_offering", "public_keys", "vm_password", "vendor_data")),
+)
+
+PROCEDURE = Procedure(
+    id="cloudstack",
+    runbook="cloudstack-userdata-configdrive.txt",
+    answers_model=CloudStackAnswers,
+    pages=PAGES,
+    steps=STEPS,
+)
+
+__all__ = ["PROCEDURE", "CloudStackAnswers"]

@@ -1,0 +1,322 @@
+"""The cloudstack steps: preflight, the instance's UserData provider, its user data,
+and (mode iso) the config drive. Every remote change is planned from a fresh read,
+so a second apply makes no change call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.clients.cloudstack import GET_LIMIT, CloudStackClient
+from tui.configdrive import ConfigDriveData, build_iso
+from tui.errors import OperatorError
+from tui.procedure import ApiCall, CheckResult, Context, FileWrite, PlanItem, Status, Step
+
+from .answers import CloudStackAnswers
+
+SECRET = "secret_key"
+PASSWORD = "vm_password"
+DEFAULT_LIMIT = 32768
+"""vm.userdata.max.length's default, used when the setting cannot be read."""
+LIMIT_SETTING = "vm.userdata.max.length"
+PROVIDERS = ("VirtualRouter", "ConfigDrive")
+
+
+def answers(ctx: Context) -> CloudStackAnswers:
+    assert isinstance(ctx.answers, CloudStackAnswers)
+    return ctx.answers
+
+
+def client(ctx: Context) -> CloudStackClient:
+    """One signed client per run (closed by the engine)."""
+    found = ctx.resources.get("cloudstack")
+    if found is None:
+        a = answers(ctx)
+        assert a.api_url and a.api_key
+        found = CloudStackClient(a.api_url, a.api_key, ctx.secret(SECRET), ca_file=a.ca_file,
+                                 job_timeout=float(a.job_timeout))
+        ctx.resources["cloudstack"] = found
+    return found
+
+
+def readable(ctx: Context) -> bool:
+    """Whether plan may call the API now (the secret key is at hand without asking)."""
+    return ctx.secrets.available(SECRET)
+
+
+def _url(ctx: Context, command: str) -> str:
+    return f"{answers(ctx).api_url}?command={command}"
+
+
+def _is_update(a: Any) -> bool:
+    return isinstance(a, CloudStackAnswers) and a.mode == "update"
+
+
+class ApiStep(Step):
+    """A step of mode update: it talks to the API with the secret key."""
+
+    def applies(self, answers: Any) -> bool:
+        return _is_update(answers)
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {SECRET}
+
+
+# ---------------------------------------------------------------- 1. preflight
+
+
+def limits(ctx: Context) -> dict[str, Any]:
+    """Version and user-data limit, read once per run."""
+    found = ctx.resources.get("limits")
+    if found is None:
+        api = client(ctx)
+        version = api.capabilities().get("cloudstackversion", "unknown")
+        value = api.configuration(LIMIT_SETTING)
+        limit = int(value) if value and value.isdigit() else DEFAULT_LIMIT
+        source = LIMIT_SETTING if value and value.isdigit() else "the default (setting unreadable)"
+        found = {"version": version, "limit": limit, "source": source}
+        ctx.resources["limits"] = found
+    return found
+
+
+def size_problem(ctx: Context) -> str | None:
+    wanted = answers(ctx).user_data_b64() or ""
+    info = limits(ctx)
+    if len(wanted) > info["limit"]:
+        where = "user_data_file" if answers(ctx).user_data_file else "user_data"
+        return (f"{where} is {len(wanted)} bytes after base64, over this cloud's limit of "
+                f"{info['limit']} ({info['source']}); shorten it, or ask the cloud admin to "
+                f"raise {LIMIT_SETTING}")
+    return None
+
+
+class Preflight(ApiStep):
+    id = "preflight"
+    title = "Credentials, version and user-data limit"
+    summary = "Signed listCapabilities, vm.userdata.max.length, and the user data's size"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        return [ApiCall(method="GET", url=_url(ctx, "listCapabilities"), changes_remote=False,
+                        description="check the keys and read the version and user-data limit",
+                        execute=lambda: self._verify(ctx))]
+
+    def _verify(self, ctx: Context) -> None:
+        info = limits(ctx)
+        ctx.emit(f"CloudStack {info['version']}; user data limit {info['limit']} bytes "
+                 f"after base64 ({info['source']})")
+        if problem := size_problem(ctx):
+            raise OperatorError(problem)
+
+    def check(self, ctx: Context) -> CheckResult:
+        info = limits(ctx)
+        if problem := size_problem(ctx):
+            return CheckResult(status=Status.FAILED, detail=problem)
+        return CheckResult(status=Status.DONE, detail=f"CloudStack {info['version']}, limit "
+                           f"{info['limit']} bytes")
+
+
+# ---------------------------------------------------------------- 2. instance
+
+
+def instance(ctx: Context) -> dict[str, Any]:
+    """The one instance the answers name (read once per run)."""
+    found = ctx.resources.get("instance")
+    if found is None:
+        a = answers(ctx)
+        assert a.vm
+        api = client(ctx)
+        zone_id = _zone_id(api, a.zone) if a.zone else None
+        matches = api.find_vm(a.vm, zone_id)
+        if not matches:
+            where = f" in zone {a.zone}" if a.zone else ""
+            raise OperatorError(f"no instance named or with id {a.vm!r}{where} is visible to "
+                                "this API key; check vm (and zone)")
+        if len(matches) > 1:
+            zones = ", ".join(sorted({m.get("zonename", "?") for m in matches}))
+            raise OperatorError(f"{len(matches)} instances are named {a.vm!r} (zones: {zones});"
+                                " give zone, or the instance's id as vm")
+        found = matches[0]
+        ctx.resources["instance"] = found
+    return found
+
+
+def _zone_id(api: CloudStackClient, zone: str) -> str:
+    for item in api.list_all("listZones", "zone"):
+        if zone in (item.get("id"), item.get("name")):
+            return str(item["id"])
+    raise OperatorError(f"zone {zone!r} is not a zone this API key can see; check zone")
+
+
+def provider(ctx: Context) -> tuple[str, list[str]]:
+    """Which provider serves UserData to the instance, and its networks' names."""
+    vm = instance(ctx)
+    api = client(ctx)
+    names, providers = [], []
+    for nic in vm.get("nic", []):
+        names.append(nic.get("networkname") or nic.get("networkid", "?"))
+        for net in api.list_all("listNetworks", "network", {"id": nic.get("networkid"),
+                                                            "listall": True}):
+            for service in net.get("service", []):
+                if service.get("name") == "UserData":
+                    providers += [p.get("name") for p in service.get("provider", [])]
+    for name in PROVIDERS:
+        if name in providers:
+            return name, names
+    raise OperatorError(
+        f"instance {vm.get('name')}'s network(s) {', '.join(names) or '(none)'} offer no "
+        "UserData service (neither VirtualRouter nor ConfigDrive), so user data would never "
+        "reach it; use a network offering with UserData enabled")
+
+
+class Instance(ApiStep):
+    id = "instance"
+    title = "The instance and its UserData provider"
+    summary = "Find the instance and which provider (VirtualRouter or ConfigDrive) serves it"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        return [ApiCall(method="GET", url=_url(ctx, "listVirtualMachines"),
+                        changes_remote=False,
+                        description="find the instance and its networks' UserData provider",
+                        execute=lambda: self._report(ctx))]
+
+    def _report(self, ctx: Context) -> None:
+        name, networks = provider(ctx)
+        vm = instance(ctx)
+        ctx.emit(f"instance {vm['name']} ({vm['id']}, {vm.get('state')}): user data served "
+                 f"by {name} on {', '.join(networks)}")
+
+    def check(self, ctx: Context) -> CheckResult:
+        name, _networks = provider(ctx)
+        vm = instance(ctx)
+        return CheckResult(status=Status.DONE, detail=f"{vm['name']}: {vm.get('state')}, "
+                           f"user data by {name}")
+
+
+# ---------------------------------------------------------------- 3. user data
+
+
+class UserData(ApiStep):
+    id = "userdata"
+    title = "The instance's user data"
+    summary = "Set it with updateVirtualMachine (POST when large); stop/start when asked"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        wanted = a.user_data_b64() or ""
+        post = len(wanted) >= GET_LIMIT
+        method = "POST" if post else "GET"
+        body = {"id": "(the instance)", "userdata": f"({len(wanted)} bytes of base64)"}
+        if not readable(ctx):
+            return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
+                            description="set the user data if it differs (API not read: no "
+                            f"{SECRET} at hand)")]
+        api = client(ctx)
+        vm = instance(ctx)
+        if api.user_data(vm["id"]) == wanted:
+            return []
+        body["id"] = vm["id"]
+        stop = a.restart and vm.get("state") == "Running"
+        items: list[PlanItem] = []
+        if stop:
+            items.append(self._job(ctx, "stopVirtualMachine", vm, "stop the instance"))
+        items.append(ApiCall(
+            method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
+            description=f"set the user data of {vm['name']}"
+                        + (" (POST: over the GET limit)" if post else ""),
+            execute=lambda: api.call("updateVirtualMachine",
+                                     {"id": vm["id"], "userdata": wanted},
+                                     post=post, changes=True)))
+        if stop or (a.restart and vm.get("state") == "Stopped"):
+            items.append(self._job(ctx, "startVirtualMachine", vm, "start the instance"))
+        return items
+
+    def _job(self, ctx: Context, command: str, vm: dict[str, Any], what: str) -> ApiCall:
+        api = client(ctx)
+
+        def run() -> Any:
+            job = api.async_call(command, {"id": vm["id"]}, on_progress=ctx.emit,
+                                 cancel=ctx.cancel)
+            return job
+
+        return ApiCall(method="GET", url=_url(ctx, command), body={"id": vm["id"]},
+                       description=f"{what} (an async job, followed to its end)", execute=run)
+
+    def apply(self, ctx: Context) -> None:
+        a = answers(ctx)
+        items = self.plan(ctx)
+        if not items:
+            ctx.emit("user data already as wanted: nothing to change")
+            return
+        ctx.execute(items)
+        vm = instance(ctx)
+        if not a.restart and vm.get("state") == "Running":
+            ctx.emit(f"{vm['name']} is running: it sees the new user data after its next "
+                     "restart (or a remount of its config drive)", "warning")
+
+    def check(self, ctx: Context) -> CheckResult:
+        api = client(ctx)
+        vm = instance(ctx)
+        name, _networks = provider(ctx)
+        last = _last_job(api, vm["id"])
+        tail = f"; provider {name}" + (f"; last job {last}" if last else "")
+        if api.user_data(vm["id"]) == (answers(ctx).user_data_b64() or ""):
+            return CheckResult(status=Status.DONE, detail=f"user data matches{tail}")
+        return CheckResult(status=Status.DRIFTED, detail=f"user data differs{tail}")
+
+
+def _last_job(api: CloudStackClient, vm_id: str) -> str | None:
+    """The newest async job on the instance, as `command id: result` (dashboard)."""
+    try:
+        jobs = api.list_all("listAsyncJobs", "asyncjobs", {"listall": True})
+    except OperatorError:
+        return None
+    mine = [j for j in jobs if j.get("jobinstanceid") == vm_id]
+    if not mine:
+        return None
+    job = max(mine, key=lambda j: j.get("created", ""))
+    result = {0: "pending", 1: "succeeded", 2: "failed"}.get(int(job.get("jobstatus", 0)), "?")
+    name = str(job.get("cmd", "")).rsplit(".", 1)[-1].removesuffix("Cmd")
+    command = name[:1].lower() + name[1:]  # the API command's own spelling
+    return f"{command} {job.get('jobid')}: {result}"
+
+
+# ---------------------------------------------------------------- 4. config drive
+
+
+def drive_data(ctx: Context) -> ConfigDriveData:
+    a = answers(ctx)
+    text = a.user_data_text()
+    metadata = {
+        "service-offering": a.service_offering, "availability-zone": a.availability_zone,
+        "local-hostname": a.local_hostname, "instance-id": a.instance_id, "vm-id": a.vm_id,
+        "public-keys": "\n".join(a.public_keys) or None,
+    }
+    password = ctx.secret(PASSWORD) if ctx.secrets.available(PASSWORD) else None
+    return ConfigDriveData(user_data=text.encode() if text is not None else None,
+                           metadata={k: v for k, v in metadata.items() if v},
+                           password=password, vendor_data=a.vendor_data)
+
+
+class ConfigDrive(Step):
+    id = "configdrive"
+    title = "Config drive ISO"
+    summary = "An ISO laid out as CloudStack's ConfigDriveBuilder does (label config-2)"
+
+    def applies(self, answers: Any) -> bool:
+        return isinstance(answers, CloudStackAnswers) and answers.mode == "iso"
+
+    def files(self, ctx: Context) -> list[FileWrite]:
+        a = answers(ctx)
+        assert a.iso_path
+        data = drive_data(ctx)
+        try:
+            image = build_iso(data)
+        except ValueError as exc:
+            raise OperatorError(str(exc)) from None
+        secret = data.password is not None
+        return [FileWrite(path=a.iso_path, content="", binary=image, secret=secret,
+                          mode=0o600 if secret else 0o644,
+                          description="config drive ISO"
+                                      + (" (holds the instance password)" if secret else ""))]
+
+
+STEPS: tuple[Step, ...] = (Preflight(), Instance(), UserData(), ConfigDrive())
