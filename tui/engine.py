@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tui.answers import public_answers
+from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
 from tui.export import export_items, export_note, script_path
@@ -36,7 +36,7 @@ from tui.procedure import (
     Step,
 )
 from tui.redact import redact
-from tui.secrets import SecretSource
+from tui.secrets import SecretSource, env_name
 from tui.state import ProcedureState, RunRecord, StateStore, StepRecord, answers_digest, now
 
 
@@ -194,7 +194,9 @@ class Session:
             for name in sorted(step.needs_secrets(self.ctx)):
                 if name in provided and not self.secrets.available(name):
                     continue  # an earlier step obtains it (e.g. a bootstrap token)
-                self.secrets.get(name)
+                value = self.secrets.get(name)
+                check_secret(self.procedure.answers_model, name, value,
+                             f"secret {name} (from {env_name(name)} or the secret store)")
             provided |= step.provides_secrets(self.ctx)
         self.ctx.step_id = None
 

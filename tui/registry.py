@@ -26,5 +26,12 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "gateway",
             "tui.procedures.carbonio",
         ),
+        ProcedureInfo(
+            "atmosphere",
+            "CyVerse Atmosphere ⇄ OpenStack",
+            "Connect Atmosphere to an OSA cloud: endpoint/TLS audit, user variables, Keystone "
+            "account, provider, DNS names, atmosphere-ansible hosts",
+            "tui.procedures.atmosphere",
+        ),
     )
 }
