@@ -24,11 +24,12 @@ from tui.http import make_client
 
 # OpenSSL X509_V_ERR_* codes an operator meets, in words that say what to do.
 VERIFY_CODES = {
-    10: "its certificate has expired",
-    18: "its certificate is self-signed",
-    19: "its certificate chain ends in a self-signed CA this host does not trust",
-    20: "its certificate is signed by a CA this host does not trust",
-    62: "its certificate is not valid for that host name",
+    10: "presents a certificate that has expired",
+    18: "presents a self-signed certificate",
+    19: "presents a certificate chain ending in a self-signed CA this host does not trust",
+    20: "presents a certificate signed by a CA this host does not trust",
+    62: "presents a certificate that is not valid for that host name",
+    64: "presents a certificate that is not valid for that IP address",
 }
 
 Resolver = Callable[[str], str]
@@ -81,8 +82,8 @@ def probe_tls(host: str, port: int, address: str, trust: str | None,
         with _tls_context(trust).wrap_socket(sock, server_hostname=host) as tls:
             cert = tls.getpeercert() or {}
     except ssl.SSLCertVerificationError as exc:
-        words = VERIFY_CODES.get(exc.verify_code, f"its certificate does not verify "
-                                                   f"({exc.verify_message})")
+        words = VERIFY_CODES.get(exc.verify_code, f"presents a certificate that does not "
+                                                   f"verify ({exc.verify_message})")
         return words, None
     except (ssl.SSLError, OSError) as exc:
         return f"the TLS handshake failed ({exc})", None
