@@ -128,7 +128,7 @@ def test_audit_warns_and_only_strict_stops_apply(rig):
 
 
 def test_secrets_appear_nowhere_but_their_0600_file(rig):
-    fake, cli, answers, tmp = rig
+    _fake, cli, answers, tmp = rig
     path = str(cli.write(answers))
     root = tmp / "root"
     assert cli("apply", "atmosphere", "--answers", path, "--root", str(root), "--yes",
