@@ -135,14 +135,14 @@ def rig(tmp_path):
 
 
 ATMO_STEPS = ("provider-json", "provider", "atmosphere-ansible")
+STEP_ARGS = [arg for step in ATMO_STEPS for arg in ("--step", step)]
 
 
 def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig):
     cli, answers, tmp, atmo = rig
     answers["host_role"] = "osa-deploy"
     path = str(cli.write(answers))
-    plan = cli("plan", "atmosphere", "--answers", path, *sum((["--step", s] for s in ATMO_STEPS),
-                                                              []))
+    plan = cli("plan", "atmosphere", "--answers", path, *STEP_ARGS)
     assert plan.returncode == 0, plan.stderr
     for step in ATMO_STEPS:
         assert f"[{step}]  (to run on atmosphere: sh {tmp}/export/atmosphere/{step}.sh)" \
@@ -150,7 +150,7 @@ def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig)
     assert "run  " not in plan.stdout  # nothing runs on this host
     root = tmp / "root"
     result = cli("apply", "atmosphere", "--answers", path, "--root", str(root), "--yes",
-                 *sum((["--step", s] for s in ATMO_STEPS), []))
+                 *STEP_ARGS)
     assert result.returncode == 0, result.stderr
     assert not (atmo / "calls.log").exists()
     export = root / str(tmp / "export/atmosphere").lstrip("/")
@@ -160,7 +160,7 @@ def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig)
     assert "#   at the prompt /Name of new provider:/ type: my-awesome-cloud" in script
     assert "type the secret provider_secret" in script
     assert "PROVIDER_ID=\"$(env DJANGO_SETTINGS_MODULE=atmosphere.settings" in script
-    assert f'--provider "${{PROVIDER_ID}}" --users cmart,sgregory' in script
+    assert '--provider "${PROVIDER_ID}" --users cmart,sgregory' in script
     assert PROVIDER_SECRET not in script and ATMO_PASSWORD not in script
     provider_json = export / "files" / str(tmp / "provider/my-awesome-cloud.json").lstrip("/")
     assert stat.S_IMODE(provider_json.stat().st_mode) == 0o600
