@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -166,9 +167,20 @@ def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig)
     assert stat.S_IMODE(provider_json.stat().st_mode) == 0o600
     assert json.loads(provider_json.read_text())["cloud_config"]["user"]["secret"] == \
         PROVIDER_SECRET
-    hosts_script = (export / "atmosphere-ansible.sh").read_text()
-    assert f"install -D -m 0644 files{tmp}/atmosphere-ansible/ansible/hosts " \
-           f"{tmp}/atmosphere-ansible/ansible/hosts" in hosts_script
+    # The inventory on the Atmosphere server is merged there, keeping its other entries:
+    # run the exported script as the operator would on that host.
+    hosts = tmp / "atmosphere-ansible/ansible/hosts"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text("[atmosphere-old]\nvm9.old.example.org ansible_host=198.51.100.9\n")
+    for _ in range(2):
+        run = subprocess.run(["sh", str(export / "atmosphere-ansible.sh")], timeout=60,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    merged = hosts.read_text()
+    assert merged.startswith("[atmosphere-old]\nvm9.old.example.org")
+    assert merged.count("# BEGIN CloudRig atmosphere my-awesome-cloud") == 1
+    assert "vm62.cloud.example.org ansible_host=192.0.2.62" in merged
+    assert (hosts.parent / "group_vars/my-awesome-cloud").exists()
     status = json.loads(cli("status", "atmosphere", "--json").stdout)
     steps = {s["step"]: s for s in status["steps"]}
     for step in ATMO_STEPS:

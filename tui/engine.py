@@ -115,10 +115,14 @@ class Session:
 
     def step_plan(self, step: Step) -> list[PlanItem]:
         """What applying `step` does from this host: its plan, or its export."""
-        items = step.plan(self.ctx)
         host = self.elsewhere(step)
         if host is None:
-            return items
+            return step.plan(self.ctx)
+        self.ctx.exporting_to = host
+        try:
+            items = step.plan(self.ctx)
+        finally:
+            self.ctx.exporting_to = None
         return export_items(step.id, step.title, host, items,
                             self.procedure.export_dir(self.answers))
 

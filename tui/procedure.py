@@ -166,6 +166,9 @@ class Context:
     """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
     """Manual items met while applying the current step (the operator still has work)."""
+    exporting_to: str | None = None
+    """Set while a step for another host is planned for export: what is on this host's
+    disk says nothing about that one (e.g. a file to merge into must be merged there)."""
 
     def close(self) -> None:
         for resource in self.resources.values():

@@ -579,6 +579,46 @@ class AnsibleHosts(Step):
                       description=f"variables of group {a.provider_name}"),
         ]
 
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if ctx.exporting_to is not None:
+            return _exported_hosts_plan(self, ctx)
+        return list(self.files(ctx))
+
+
+# Run on the Atmosphere server when the step is exported: merges the block file into
+# ansible/hosts there (the same merge as `merge_block`), keeping every other line.
+MERGE = (
+    "import re, sys, os\n"
+    "hosts, block_file, name = sys.argv[1:4]\n"
+    "block = open(block_file).read()\n"
+    "current = open(hosts).read() if os.path.exists(hosts) else ''\n"
+    "begin, end = '# BEGIN CloudRig atmosphere ' + name, '# END CloudRig atmosphere ' + name\n"
+    "pattern = re.compile(re.escape(begin) + r'.*?' + re.escape(end) + r'\\n?', re.S)\n"
+    "if pattern.search(current):\n"
+    "    new = pattern.sub(lambda m: block, current, count=1)\n"
+    "else:\n"
+    "    if current and not current.endswith('\\n'):\n"
+    "        current += '\\n'\n"
+    "    new = current + ('\\n' if current else '') + block\n"
+    "if new != current:\n"
+    "    tmp = hosts + '.cloudrig-tmp'\n"
+    "    open(tmp, 'w').write(new)\n"
+    "    os.replace(tmp, hosts)\n"
+)
+
+
+def _exported_hosts_plan(step: AnsibleHosts, ctx: Context) -> list[PlanItem]:
+    """For another host: the block as its own file and a merge run there, so the
+    operator's other inventory entries on that host are kept."""
+    a = answers(ctx)
+    hosts, group_vars = step.files(ctx)
+    block_path = f"{a.atmosphere_ansible_dir}/ansible/.cloudrig-{a.provider_name}.hosts"
+    block = render("atmosphere/hosts-block.j2", **template_values(a), records=a.hostnames())
+    return [FileWrite(path=block_path, content=block, description="CloudRig's hosts block"),
+            Command(argv=["python3", "-c", MERGE, hosts.path, block_path, a.provider_name],
+                    description=f"merge the block into {hosts.path} (other entries kept)"),
+            group_vars]
+
 
 STEPS: tuple[Step, ...] = (
     UserVariables(), EndpointAudit(), KeystoneAccount(), ProviderJson(), DnsRecords(),
