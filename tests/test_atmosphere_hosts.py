@@ -167,6 +167,17 @@ def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig)
     assert stat.S_IMODE(provider_json.stat().st_mode) == 0o600
     assert json.loads(provider_json.read_text())["cloud_config"]["user"]["secret"] == \
         PROVIDER_SECRET
+    # The exported scripts are the steps: run on "the Atmosphere server" (the operator
+    # types the prompts' answers), they add the provider and use the id it got.
+    assert subprocess.run(["sh", str(export / "provider-json.sh")], timeout=60).returncode == 0
+    typed = f"my-awesome-cloud\n1\n{PROVIDER_SECRET}\n\nYes\n"
+    run = subprocess.run(["sh", str(export / "provider.sh")], input=typed, text=True,
+                         capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (atmo / "calls.log").read_text().splitlines() == [
+        f"add_new_provider --from-json {tmp}/provider/my-awesome-cloud.json",
+        "add_new_accounts --provider 4 --users cmart,sgregory",
+        "monitor_sizes_for 4", "monitor_machines_for 4", "monitor_instances_for 4"]
     # The inventory on the Atmosphere server is merged there, keeping its other entries:
     # run the exported script as the operator would on that host.
     hosts = tmp / "atmosphere-ansible/ansible/hosts"

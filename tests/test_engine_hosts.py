@@ -41,6 +41,8 @@ class Remote(Step):
                     description="find the id", changes_host=False),
             Command(argv=["sh", "-c", 'echo "got $1" > "$2"', "-", "${ID}",
                           f"{target}/id.txt"], description="use it"),
+            Command(argv=["sh", "-c", "echo 'id=${ID} `x` \\ $1 ${HOME}' \"$1\" >> \"$2\"", "-",
+                          "lit", f"{target}/id.txt"], description="use it inside a string"),
         ]
 
 
@@ -86,7 +88,8 @@ def test_step_for_another_host_is_exported_and_shown_as_to_run_on(tmp_path):
     installed = tmp_path / "target/remote.conf"
     assert installed.read_text() == "it's \"b\"\n"
     assert stat.S_IMODE(installed.stat().st_mode) == 0o600
-    assert (tmp_path / "target/id.txt").read_text() == "got 42\n"
+    assert (tmp_path / "target/id.txt").read_text() == (
+        "got 42\n" + "id=42 `x` \\ $1 ${HOME} lit\n")
 
 
 def test_step_runs_on_its_own_host(tmp_path):
@@ -94,7 +97,7 @@ def test_step_runs_on_its_own_host(tmp_path):
     views = {v["step"]: v for v in s.plan_view(s.plan())}
     assert views["remote"]["host"] is None and views["remote"]["note"] is None
     kinds = [i["kind"] for i in views["remote"]["items"]]
-    assert kinds == ["file", "command", "command"]
+    assert kinds == ["file", "command", "command", "command"]
     s = session(tmp_path, "b")
     s.ctx.runner.run = lambda command, *a, **k: None  # the commands are not the point here
     assert s.apply().outcome == "done"

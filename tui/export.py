@@ -14,11 +14,10 @@ listed as comments naming the answer, and a file that holds a secret is exported
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from tui.procedure import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
-
-_VAR = "${%s}"
 
 
 def script_path(export_dir: str, host: str, step_id: str) -> str:
@@ -29,12 +28,32 @@ def staged_path(export_dir: str, host: str, path: str) -> str:
     return f"{export_dir.rstrip('/')}/{host}/files/{path.lstrip('/')}"
 
 
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _double_quoted(arg: str, variables: set[str]) -> str:
+    """`arg` in double quotes where only `${NAME}` of a known variable expands."""
+    out, last = [], 0
+    for match in _REFERENCE.finditer(arg):
+        out.append(_escape(arg[last:match.start()]))
+        name = match.group(1)
+        out.append(match.group(0) if name in variables else _escape(match.group(0)))
+        last = match.end()
+    out.append(_escape(arg[last:]))
+    return '"' + "".join(out) + '"'
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + ch if ch in '\\"$`' else ch for ch in text)
+
+
 def _argv_text(argv: list[str], variables: set[str]) -> str:
-    """shlex-quoted argv, except whole `${NAME}` items set by an earlier command."""
+    """shlex-quoted argv; an item using `${NAME}` set by an earlier command is
+    double-quoted so that (and only that) expands."""
     parts = []
     for arg in argv:
-        name = arg[2:-1] if arg.startswith("${") and arg.endswith("}") else None
-        parts.append(f'"{arg}"' if name in variables else shlex.quote(arg))
+        uses = {m.group(1) for m in _REFERENCE.finditer(arg)} & variables
+        parts.append(_double_quoted(arg, variables) if uses else shlex.quote(arg))
     return " ".join(parts)
 
 

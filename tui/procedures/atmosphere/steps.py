@@ -366,6 +366,14 @@ class ProviderJson(Step):
                           secret=True, dir_mode=0o700,
                           description="add_new_provider.py --from-json input")]
 
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if not ctx.secrets.available(ATMO_PASSWORD):
+            path = provider_json_path(answers(ctx))
+            return [Manual(text=f"{path} (0600) is written once atmo_admin_password is given "
+                                "(CLOUDRIG_SECRET_ATMO_ADMIN_PASSWORD or `cloudrig secrets set "
+                                "atmo_admin_password`)")]
+        return list(self.files(ctx))
+
     def check(self, ctx: Context) -> CheckResult:
         if not (ctx.secrets.available(ATMO_PASSWORD) and ctx.secrets.available(PROVIDER_SECRET)):
             path = host_path(provider_json_path(answers(ctx)), ctx.root)
