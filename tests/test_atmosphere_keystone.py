@@ -154,3 +154,37 @@ def test_secrets_appear_nowhere_but_their_0600_file(rig):
     for output in cli.outputs:
         for form in forms:
             assert form not in output
+
+
+def test_a_503_on_create_is_not_retried_and_is_one_sentence(rig):
+    fake, cli, answers, tmp = rig
+    fake.fail(503, '{"error": {"code": 503, "title": "Service Unavailable", "message": '
+                   '"The server is currently unavailable."}}', path_prefix="/v3/projects",
+              method="POST")
+    result = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--yes",
+                 "--root", str(tmp / "root"), "--step", "keystone")
+    assert result.returncode == 1
+    assert "Keystone refused to create project atmoadmin (503 Service Unavailable: The server "\
+           "is currently unavailable.)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [r.path for r in fake.log if r.method == "POST"].count("/v3/projects") == 1
+    # The rerun creates it (the fault is spent) and nothing twice.
+    again = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--yes",
+                "--root", str(tmp / "root"), "--step", "keystone")
+    assert again.returncode == 0, again.stderr
+    assert [p["name"] for p in fake.projects.values()].count("atmoadmin") == 1
+
+
+def test_unreachable_keystone_is_one_sentence(rig):
+    _fake, cli, answers, tmp = rig
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    answers["auth_url"] = f"http://127.0.0.1:{dead}/v3"
+    result = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--yes",
+                 "--root", str(tmp / "root"), "--step", "keystone")
+    assert result.returncode == 1
+    assert f"cannot connect to POST http://127.0.0.1:{dead}/v3/auth/tokens" in result.stderr
+    assert "Traceback" not in result.stderr

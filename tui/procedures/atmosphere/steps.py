@@ -356,6 +356,8 @@ class ProviderJson(Step):
         return {ATMO_PASSWORD} | given  # a given provider secret is validated (≥ 32)
 
     def files(self, ctx: Context) -> list[FileWrite]:
+        if not ctx.secrets.available(ATMO_PASSWORD):
+            return []  # nothing to write without it (`render` never asks for secrets)
         a = answers(ctx)
         values = {**template_values(a), "admin_url": auth_root(a.keystone_admin_url),
                   "auth_root": auth_root(a.auth_url)}
