@@ -17,7 +17,7 @@ from fakes.keystone import FakeKeystone
 from tui.clients.keystone import KeystoneClient
 from tui.procedures.atmosphere.audit import audit, summary
 
-NAMES = ["good.example.org", "self.example.org", "old.example.org"]
+NAMES = ["good.example.org", "self.example.org", "old.example.org", "other.example.org"]
 
 
 class Hello(BaseHTTPRequestHandler):
@@ -110,6 +110,7 @@ def test_each_problem_has_its_own_sentence(tls):
         ("cinder", "volume", "public"): f"https://self.example.org:{ports['self']}/v3",
         ("keystone", "identity", "admin"): f"https://old.example.org:{ports['old']}/v3",
         ("heat", "orchestration", "internal"): "http://10.0.0.9:8004/v1",
+        ("swift", "object-store", "public"): f"https://other.example.org:{ports['good']}/v1",
     })
     reports = audit(endpoints, "cloud.example.org", trust=tls["trust"], resolve=resolve)
     by_service = {r.endpoint.service_name: r for r in reports}
@@ -133,7 +134,10 @@ def test_each_problem_has_its_own_sentence(tls):
         f"keystone admin endpoint https://old.example.org:{ports['old']}/v3 presents a "
         "certificate that has expired"]
     assert "haproxy-install.yml" in keystone[0].fix
-    assert summary(reports).startswith("5 finding(s): ")
+    assert [f.sentence for f in by_service["swift"].findings] == [
+        f"swift public endpoint https://other.example.org:{ports['good']}/v1 presents a "
+        "certificate that is not valid for that host name"]
+    assert summary(reports).startswith("6 finding(s): ")
 
 
 def test_a_clean_catalog_passes(tls):
