@@ -351,3 +351,15 @@ def _wrap(text: str, width: int) -> list[str]:
     import textwrap
 
     return textwrap.wrap(text, width) or []
+
+
+def check_secret(model: type[BaseModel], name: str, value: str, source: str) -> None:
+    """Run the field's validators on a secret resolved from the environment or the
+    store (secrets never pass through `validate`, which reads answers files)."""
+    try:
+        model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
+    except ValidationError as exc:
+        problems = [FieldProblem(field=name, problem=_problem_text(err),
+                                 example=(model.model_fields[name].examples or [None])[0])
+                    for err in exc.errors()]
+        raise AnswersError(problems, source) from None

@@ -59,7 +59,8 @@ def print_diff(diff: str) -> None:
 
 def print_plan(views: list[dict[str, Any]]) -> None:
     for step in views:
-        print(paint(f"● {step['title']} [{step['step']}]", "1"))
+        where = paint(f"  ({step['note']})", "36") if step.get("note") else ""
+        print(paint(f"● {step['title']} [{step['step']}]", "1") + where)
         if step["error"]:
             print("    " + paint(f"cannot plan: {step['error']}", "31"))
         for item in step["items"]:

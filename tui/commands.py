@@ -93,7 +93,7 @@ class CommandRunner:
             return result
         if emit:
             emit(f"$ {shown}", "item")
-        if command.pty_answers:
+        if command.pty_answers or command.pty_replies:
             result = self._run_pty(command, secrets)
         else:
             stdin = secrets.get(command.stdin_secret) + "\n" if (
@@ -133,7 +133,11 @@ class CommandRunner:
         """Run with a pseudo-terminal so getpass-style prompts can be answered."""
         import pty
 
-        answers = [(re.compile(p), name) for p, name in command.pty_answers]
+        # Each prompt is answered once, by whichever pending pattern it matches:
+        # a secret (by name, from the secret source) or a literal public reply.
+        answers: list[tuple[re.Pattern[str], str | None, str | None]] = [
+            (re.compile(p), name, None) for p, name in command.pty_answers]
+        answers += [(re.compile(p), None, text) for p, text in command.pty_replies]
         master, slave = pty.openpty()
         try:
             proc = subprocess.Popen(
@@ -166,11 +170,15 @@ class CommandRunner:
                         break
                     output += chunk
                     text = output[seen:].decode(errors="replace")
-                    if pending and pending[0][0].search(text):
-                        _pattern, name = pending.pop(0)
-                        if secrets is None:
-                            raise OperatorError(f"no secret source to answer {name}")
-                        os.write(master, secrets.get(name).encode() + b"\n")
+                    hit = next((i for i, (p, _n, _t) in enumerate(pending) if p.search(text)),
+                               None)
+                    if hit is not None:
+                        _pattern, name, reply = pending.pop(hit)
+                        if name is not None:
+                            if secrets is None:
+                                raise OperatorError(f"no secret source to answer {name}")
+                            reply = secrets.get(name)
+                        os.write(master, (reply or "").encode() + b"\n")
                         seen = len(output)
                 elif proc.poll() is not None:
                     break

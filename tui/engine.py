@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from tui.answers import public_answers
+from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
+from tui.export import export_items, export_note, script_path
 from tui.files import view
 from tui.procedure import (
     ApiCall,
@@ -35,7 +36,7 @@ from tui.procedure import (
     Step,
 )
 from tui.redact import redact
-from tui.secrets import SecretSource
+from tui.secrets import SecretSource, env_name
 from tui.state import ProcedureState, RunRecord, StateStore, StepRecord, answers_digest, now
 
 
@@ -44,6 +45,7 @@ class StepPlan(BaseModel):
     title: str
     items: list[PlanItem] = []
     error: str | None = None
+    host: str | None = Field(default=None, description="set when the step runs on another host")
 
 
 class StepCheck(BaseModel):
@@ -51,6 +53,7 @@ class StepCheck(BaseModel):
     title: str
     status: Status
     detail: str
+    host: str | None = None
 
 
 class RunResult(BaseModel):
@@ -112,6 +115,23 @@ class Session:
     def _emit(self, step: Step | None, kind: str, message: str) -> None:
         self._event(Event(step=step.id if step else None, kind=kind, message=redact(message)))
 
+    def elsewhere(self, step: Step) -> str | None:
+        """The other host `step` runs on (then it is exported, not run), or None."""
+        return self.procedure.runs_elsewhere(step, self.answers)
+
+    def step_plan(self, step: Step) -> list[PlanItem]:
+        """What applying `step` does from this host: its plan, or its export."""
+        host = self.elsewhere(step)
+        if host is None:
+            return step.plan(self.ctx)
+        self.ctx.exporting_to = host
+        try:
+            items = step.plan(self.ctx)
+        finally:
+            self.ctx.exporting_to = None
+        return export_items(step.id, step.title, host, items,
+                            self.procedure.export_dir(self.answers))
+
     def active_steps(self, only: Sequence[str] = ()) -> list[Step]:
         chosen = [self.procedure.step(s) for s in only] if only else list(self.procedure.steps)
         return [s for s in chosen if s.applies(self.answers)]
@@ -129,17 +149,22 @@ class Session:
         plans = []
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
+            host = self.elsewhere(step)
             try:
-                plans.append(StepPlan(step=step.id, title=step.title, items=step.plan(self.ctx)))
+                plans.append(StepPlan(step=step.id, title=step.title, host=host,
+                                      items=self.step_plan(step)))
             except OperatorError as exc:
-                plans.append(StepPlan(step=step.id, title=step.title, error=exc.sentence))
+                plans.append(StepPlan(step=step.id, title=step.title, host=host,
+                                      error=exc.sentence))
         self.ctx.step_id = None
         return plans
 
     def plan_view(self, plans: list[StepPlan]) -> list[dict[str, Any]]:
         """The plan as shown (text and --json): diffs, argv, endpoints, never a secret."""
         return [
-            {"step": p.step, "title": p.title, "error": p.error,
+            {"step": p.step, "title": p.title, "error": p.error, "host": p.host,
+             "note": (export_note(p.host, self.procedure.export_dir(self.answers), p.step)
+                      if p.host else None),
              "items": [self.item_view(item) for item in p.items]}
             for p in plans
         ]
@@ -180,7 +205,9 @@ class Session:
             for name in sorted(step.needs_secrets(self.ctx)):
                 if name in provided and not self.secrets.available(name):
                     continue  # an earlier step obtains it (e.g. a bootstrap token)
-                self.secrets.get(name)
+                value = self.secrets.get(name)
+                check_secret(self.procedure.answers_model, name, value,
+                             f"secret {name} (from {env_name(name)} or the secret store)")
             provided |= step.provides_secrets(self.ctx)
         self.ctx.step_id = None
 
@@ -208,12 +235,15 @@ class Session:
             skipped: list[bool] = []
 
             def run_step(step: Step = step, skipped: list[bool] = skipped) -> None:
-                if step.id in resumable and step.check(self.ctx).status is Status.DONE:
+                if step.id in resumable and self._check(step, self.ctx).status is Status.DONE:
                     skipped.append(True)
                     return
                 self._emit(step, "start", step.title)
                 self.ctx.manual = []
-                step.apply(self.ctx)
+                if self.elsewhere(step):
+                    self.ctx.execute(self.step_plan(step))
+                else:
+                    step.apply(self.ctx)
 
             stopped = self._guarded(step, state, run, result, run_step, "rerun to resume")
             if stopped:
@@ -224,7 +254,11 @@ class Session:
                 self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
                 continue
             status, detail = Status.DONE, "applied"
-            if self.ctx.manual:
+            host = self.elsewhere(step)
+            if host:
+                status = Status.MANUAL
+                detail = export_note(host, self.procedure.export_dir(self.answers), step.id)
+            elif self.ctx.manual:
                 status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
                 result.steps[step.id] = "manual"
             if self.dry_run:
@@ -281,7 +315,7 @@ class Session:
             previous=self.ctx.previous, confirmations=self.ctx.confirmations,
         )
         try:
-            result = step.check(ctx)
+            result = self._check(step, ctx)
         except OperatorError as exc:
             result = CheckResult(status=Status.FAILED, detail=f"cannot check: {exc.sentence}")
         except Exception as exc:
@@ -290,7 +324,21 @@ class Session:
         finally:
             ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
-                         detail=redact(result.detail))
+                         detail=redact(result.detail), host=self.elsewhere(step))
+
+    def _check(self, step: Step, ctx: Context) -> CheckResult:
+        """A step's check; one for another host is "to run on <host>" (never checked
+        from here: its files and services are on that host)."""
+        host = self.elsewhere(step)
+        if host is None:
+            return step.check(ctx)
+        export_dir = self.procedure.export_dir(self.answers)
+        from tui.files import host_path
+
+        exported = host_path(script_path(export_dir, host, step.id), self.root).exists()
+        tail = "" if exported else " (not exported yet: apply writes it)"
+        return CheckResult(status=Status.MANUAL,
+                           detail=export_note(host, export_dir, step.id) + tail)
 
     def check(self) -> list[StepCheck]:
         """Every step's check, run concurrently (each may ask a remote API)."""
@@ -317,6 +365,9 @@ class Session:
             nothing: list[bool] = []
 
             def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
+                if self.elsewhere(step):
+                    nothing.append(True)  # its undo belongs to the host it ran on
+                    return
                 items = step.undo_plan(self.ctx)
                 if not items:
                     nothing.append(True)

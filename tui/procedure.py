@@ -97,6 +97,14 @@ class Command(_Item):
     )
     timeout: float = 120.0
     ok_returncodes: tuple[int, ...] = (0,)
+    pty_replies: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="(prompt regex, literal text) pairs answered on a pseudo-terminal, in "
+                    "order with pty_answers: prompts that ask for a public value")
+    sets: str | None = Field(
+        default=None,
+        description="the command prints `NAME=value`; an exported script keeps it in the "
+                    "shell variable NAME, which later argv items may use as `${NAME}`")
 
 
 class ApiCall(_Item):
@@ -172,6 +180,9 @@ class Context:
     only: tuple[str, ...] = ()
     """Steps the operator named with --step: a step may redo work it would otherwise
     skip as already done (e.g. set a token again) when it is asked for by name."""
+    exporting_to: str | None = None
+    """Set while a step for another host is planned for export: what is on this host's
+    disk says nothing about that one (e.g. a file to merge into must be merged there)."""
 
     def close(self) -> None:
         for resource in self.resources.values():
@@ -237,6 +248,9 @@ class Context:
 # ---------------------------------------------------------------- steps
 
 
+ANY_HOST = "any"
+
+
 class Step:
     """One runbook stage. Subclasses override `plan`, and `apply`/`check`/`undo` when
     the generic behaviour (execute the plan; compare the plan's files) is not enough."""
@@ -244,6 +258,10 @@ class Step:
     id: str = ""
     title: str = ""
     summary: str = ""
+    host: str = ANY_HOST
+    """Which host the step runs on (a value of the procedure's host field), or "any".
+    A step for another host is planned from the answers alone and exported as files
+    plus a script instead of run (see `tui/export.py`)."""
 
     def files(self, ctx: Context) -> list[FileWrite]:
         """The files this step writes, known from the answers alone (no remote calls):
@@ -296,6 +314,23 @@ class Procedure:
     answers_model: type[BaseModel]
     pages: tuple[Page, ...]
     steps: tuple[Step, ...]
+    host_field: str | None = None
+    """The answer field that says which host this is; None: every step runs here."""
+    export_field: str | None = None
+    """The answer field with the directory (on this host) where steps for another host
+    are exported; required when `host_field` is set."""
+
+    def runs_elsewhere(self, step: Step, answers: BaseModel) -> str | None:
+        """The host `step` must run on when that is not this one, else None."""
+        if self.host_field is None or step.host == ANY_HOST:
+            return None
+        here = getattr(answers, self.host_field)
+        return None if step.host == here else step.host
+
+    def export_dir(self, answers: BaseModel) -> str:
+        if self.export_field is None:
+            raise ValueError(f"procedure {self.id} has host roles but no export_field")
+        return str(getattr(answers, self.export_field))
 
     @property
     def title(self) -> str:

@@ -39,5 +39,12 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "Set an instance's user data through the signed API, or build a config drive ISO",
             "tui.procedures.cloudstack",
         ),
+        ProcedureInfo(
+            "atmosphere",
+            "CyVerse Atmosphere ⇄ OpenStack",
+            "Connect Atmosphere to an OSA cloud: endpoint/TLS audit, user variables, Keystone "
+            "account, provider, DNS names, atmosphere-ansible hosts",
+            "tui.procedures.atmosphere",
+        ),
     )
 }

@@ -32,6 +32,13 @@ def to_yaml(value: Any) -> str:
 _HCL_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def to_yaml_block(value: Any) -> str:
+    """A block-style YAML document for a whole mapping (e.g. a dict copied from another
+    YAML file), emitted by PyYAML so every string is quoted as YAML needs."""
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False,
+                          allow_unicode=True, width=float("inf"))
+
+
 def to_hcl(value: Any) -> str:
     """An HCL literal. `$` and `%` are written as \\u escapes: that is literal text in
     both HCL1 (what `consul config write` parses) and HCL2 (where `${`/`%{` would
@@ -117,6 +124,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         json=to_json,
         yaml=to_yaml,
+        yaml_block=to_yaml_block,
         hcl=to_hcl,
         systemd_arg=systemd_arg,
         systemd_value=systemd_value,

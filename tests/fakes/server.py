@@ -140,9 +140,10 @@ class FakeService:
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(reply.body)
+                if self.command != "HEAD":  # HEAD: headers only (RFC 9110 9.3.2)
+                    self.wfile.write(reply.body)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True

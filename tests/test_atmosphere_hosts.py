@@ -1,0 +1,254 @@
+"""atmosphere host roles: on `osa-deploy` the Atmosphere-server steps are exported as
+files + commands and shown as "to run on atmosphere"; on `atmosphere` they run,
+against stand-in add_new_provider.py / add_new_accounts.py / manage.py that prompt
+and answer like the originals (runbook transcript)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from atmosphere_rig import ATMO_PASSWORD, PROVIDER_SECRET, Cli, base_answers
+
+ADD_NEW_PROVIDER = r'''
+import argparse, json, os, pprint, sys
+here = os.path.dirname(os.path.abspath(__file__))
+db_path = os.path.join(here, "..", "db.json")
+with open(os.path.join(here, "..", "calls.log"), "a") as log:
+    log.write("add_new_provider " + " ".join(sys.argv[1:]) + "\n")
+assert os.environ.get("DJANGO_SETTINGS_MODULE") == "atmosphere.settings"
+parser = argparse.ArgumentParser()
+parser.add_argument("--from-json", dest="json")
+args = parser.parse_args()
+with open(args.json) as fp:
+    info = json.loads(fp.read())  # the runbook's `#` comments would fail here
+print("What is the name of your new provider?")
+name = input("Name of new provider: ")
+print("Select a platform type for your new provider")
+print("1: KVM (Default), 2: Xen")
+platform = input("Select a platform type ([1]/2): ") or "1"
+while True:
+    secret = input("What secret would you like to use to create user accounts? "
+                   "(32 character minimum) ")
+    if len(secret) >= 32:
+        break
+print("What is the list of security rules for the provider? (Default: Uses the setting "
+      "`DEFAULT_RULES`)")
+input("default_security_rules for provider: (Should be a list)")
+print("1. Provider Information")
+pprint.pprint({"name": name, "platform": "KVM" if platform == "1" else "Xen", "public": True})
+print("1. Provider Cloud config")
+pprint.pprint(dict(info["cloud_config"], user=dict(info["cloud_config"]["user"], secret=secret)))
+print("2. Admin Information")
+pprint.pprint(info["admin"])
+print("3. Provider Credentials")
+pprint.pprint(info["credential"])
+if input("Does everything above look correct? [Yes]/No").strip().lower() not in ("", "yes"):
+    sys.exit(1)
+db = json.load(open(db_path)) if os.path.exists(db_path) else {"providers": {}}
+if name in db["providers"]:
+    print("Found existing provider with name %s: %s" % (name, name))
+else:
+    db["providers"][name] = {"id": 4 + len(db["providers"]), "secret": secret,
+                             "platform": platform, "admin": info["admin"]["username"]}
+    json.dump(db, open(db_path, "w"))
+    print("Created a new provider: %s" % name)
+print("You still need to create an AllocationStrategy.")
+'''
+
+ADD_NEW_ACCOUNTS = r'''
+import json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "..", "calls.log"), "a") as log:
+    log.write("add_new_accounts " + " ".join(sys.argv[1:]) + "\n")
+db = json.load(open(os.path.join(here, "..", "db.json")))
+pid = int(sys.argv[sys.argv.index("--provider") + 1])
+if pid not in [p["id"] for p in db["providers"].values()]:
+    print("Provider %s does not exist" % pid); sys.exit(1)
+'''
+
+MANAGE = r'''
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+assert sys.argv[1:3] == ["shell", "-c"], sys.argv
+exec(sys.argv[3])
+'''
+
+MODELS = r'''
+import json, os
+_db = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "db.json")
+
+class _Row:
+    def __init__(self, id, location):
+        self.id, self.location = id, location
+
+class _Query:
+    def __init__(self, rows):
+        self.rows = rows
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+class _Manager:
+    def filter(self, location):
+        data = json.load(open(_db)) if os.path.exists(_db) else {"providers": {}}
+        found = data["providers"].get(location)
+        return _Query([_Row(found["id"], location)] if found else [])
+
+class Provider:
+    objects = _Manager()
+'''
+
+MONITORING = r'''
+import os
+_log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "calls.log")
+def _record(name, pid):
+    with open(_log, "a") as log:
+        log.write("%s %s\n" % (name, pid))
+def monitor_sizes_for(pid): _record("monitor_sizes_for", pid)
+def monitor_machines_for(pid): _record("monitor_machines_for", pid)
+def monitor_instances_for(pid): _record("monitor_instances_for", pid)
+'''
+
+
+def make_atmosphere(directory: Path) -> None:
+    files = {"scripts/add_new_provider.py": ADD_NEW_PROVIDER,
+             "scripts/add_new_accounts.py": ADD_NEW_ACCOUNTS, "manage.py": MANAGE,
+             "core/__init__.py": "", "core/models.py": MODELS, "service/__init__.py": "",
+             "service/tasks/__init__.py": "", "service/tasks/monitoring.py": MONITORING}
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    atmo = tmp_path / "atmosphere"
+    make_atmosphere(atmo)
+    cli = Cli(tmp_path, secrets={"atmo_admin_password": ATMO_PASSWORD,
+                                 "provider_secret": PROVIDER_SECRET})
+    answers = base_answers(tmp_path, atmosphere_dir=str(atmo), atmosphere_python=sys.executable)
+    return cli, answers, tmp_path, atmo
+
+
+ATMO_STEPS = ("provider-json", "provider", "atmosphere-ansible")
+STEP_ARGS = [arg for step in ATMO_STEPS for arg in ("--step", step)]
+
+
+def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig):
+    cli, answers, tmp, atmo = rig
+    answers["host_role"] = "osa-deploy"
+    path = str(cli.write(answers))
+    plan = cli("plan", "atmosphere", "--answers", path, *STEP_ARGS)
+    assert plan.returncode == 0, plan.stderr
+    for step in ATMO_STEPS:
+        assert f"[{step}]  (to run on atmosphere: sh {tmp}/export/atmosphere/{step}.sh)" \
+            in plan.stdout
+    assert "run  " not in plan.stdout  # nothing runs on this host
+    root = tmp / "root"
+    result = cli("apply", "atmosphere", "--answers", path, "--root", str(root), "--yes",
+                 *STEP_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert not (atmo / "calls.log").exists()
+    export = root / str(tmp / "export/atmosphere").lstrip("/")
+    script = (export / "provider.sh").read_text()
+    assert f"{sys.executable} {atmo}/scripts/add_new_provider.py --from-json " \
+           f"{tmp}/provider/my-awesome-cloud.json" in script
+    assert "#   at the prompt /Name of new provider:/ type: my-awesome-cloud" in script
+    assert "type the secret provider_secret" in script
+    assert "PROVIDER_ID=\"$(env DJANGO_SETTINGS_MODULE=atmosphere.settings" in script
+    assert '--provider "${PROVIDER_ID}" --users cmart,sgregory' in script
+    assert PROVIDER_SECRET not in script and ATMO_PASSWORD not in script
+    provider_json = export / "files" / str(tmp / "provider/my-awesome-cloud.json").lstrip("/")
+    assert stat.S_IMODE(provider_json.stat().st_mode) == 0o600
+    assert json.loads(provider_json.read_text())["cloud_config"]["user"]["secret"] == \
+        PROVIDER_SECRET
+    # The exported scripts are the steps: run on "the Atmosphere server" (the operator
+    # types the prompts' answers), they add the provider and use the id it got.
+    assert subprocess.run(["sh", str(export / "provider-json.sh")], timeout=60).returncode == 0
+    typed = f"my-awesome-cloud\n1\n{PROVIDER_SECRET}\n\nYes\n"
+    run = subprocess.run(["sh", str(export / "provider.sh")], input=typed, text=True,
+                         capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (atmo / "calls.log").read_text().splitlines() == [
+        f"add_new_provider --from-json {tmp}/provider/my-awesome-cloud.json",
+        "add_new_accounts --provider 4 --users cmart,sgregory",
+        "monitor_sizes_for 4", "monitor_machines_for 4", "monitor_instances_for 4"]
+    # The inventory on the Atmosphere server is merged there, keeping its other entries:
+    # run the exported script as the operator would on that host.
+    hosts = tmp / "atmosphere-ansible/ansible/hosts"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text("[atmosphere-old]\nvm9.old.example.org ansible_host=198.51.100.9\n")
+    for _ in range(2):
+        run = subprocess.run(["sh", str(export / "atmosphere-ansible.sh")], timeout=60,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    merged = hosts.read_text()
+    assert merged.startswith("[atmosphere-old]\nvm9.old.example.org")
+    assert merged.count("# BEGIN CloudRig atmosphere my-awesome-cloud") == 1
+    assert "vm62.cloud.example.org ansible_host=192.0.2.62" in merged
+    assert (hosts.parent / "group_vars/my-awesome-cloud").exists()
+    status = json.loads(cli("status", "atmosphere", "--json").stdout)
+    steps = {s["step"]: s for s in status["steps"]}
+    for step in ATMO_STEPS:
+        assert steps[step]["status"] == "manual"
+        assert steps[step]["detail"].startswith("to run on atmosphere: sh ")
+        assert steps[step]["host"] == "atmosphere"
+    text = cli("status", "atmosphere").stdout
+    assert "to run on atmosphere" in text
+
+
+def test_on_atmosphere_the_steps_run_and_the_provider_id_is_parsed(rig):
+    cli, answers, tmp, atmo = rig
+    answers["host_role"] = "atmosphere"
+    path = str(cli.write(answers))
+    result = cli("apply", "atmosphere", "--answers", path, "--yes",
+                 "--step", "provider-json", "--step", "provider")
+    assert result.returncode == 0, result.stderr
+    assert "provider my-awesome-cloud has id 4" in result.stderr
+    calls = (atmo / "calls.log").read_text().splitlines()
+    assert calls == [f"add_new_provider --from-json {tmp}/provider/my-awesome-cloud.json",
+                     "add_new_accounts --provider 4 --users cmart,sgregory",
+                     "monitor_sizes_for 4", "monitor_machines_for 4", "monitor_instances_for 4"]
+    db = json.loads((atmo / "db.json").read_text())
+    assert db["providers"]["my-awesome-cloud"]["secret"] == PROVIDER_SECRET
+    assert db["providers"]["my-awesome-cloud"]["platform"] == "1"
+    assert not (tmp / "export").exists()
+    # The transcript echoes the secret and the admin password: masked in every output.
+    for output in cli.outputs:
+        assert PROVIDER_SECRET not in output and ATMO_PASSWORD not in output
+    for log in (tmp / "state").rglob("*.log"):
+        assert PROVIDER_SECRET not in log.read_text()
+    # Rerun: the provider exists, so add_new_provider.py is not run again.
+    (atmo / "calls.log").write_text("")
+    again = cli("apply", "atmosphere", "--answers", path, "--yes", "--step", "provider")
+    assert again.returncode == 0, again.stderr
+    assert not any(c.startswith("add_new_provider") for c in
+                   (atmo / "calls.log").read_text().splitlines())
+    status = json.loads(cli("status", "atmosphere", "--json").stdout)
+    provider = next(s for s in status["steps"] if s["step"] == "provider")
+    assert provider == {"step": "provider", "title": provider["title"], "status": "done",
+                        "detail": "provider my-awesome-cloud is id 4", "host": None}
+
+
+def test_generated_provider_secret_goes_to_the_store(rig):
+    cli, answers, tmp, atmo = rig
+    del cli.secrets["provider_secret"]
+    answers["host_role"] = "atmosphere"
+    path = str(cli.write(answers))
+    result = cli("apply", "atmosphere", "--answers", path, "--yes",
+                 "--step", "provider-json", "--step", "provider")
+    assert result.returncode == 0, result.stderr
+    assert "generated provider_secret (48 characters)" in result.stderr
+    secret = json.loads((tmp / "provider/my-awesome-cloud.json").read_text())[
+        "cloud_config"]["user"]["secret"]
+    assert len(secret) == 48
+    db = json.loads((atmo / "db.json").read_text())
+    assert db["providers"]["my-awesome-cloud"]["secret"] == secret
+    assert "atmosphere.provider_secret" in cli("secrets", "list").stdout
+    for output in cli.outputs:
+        assert secret not in output

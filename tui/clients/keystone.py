@@ -1,0 +1,207 @@
+"""OpenStack Keystone v3 client: a project-scoped token, projects, users, roles, catalog.
+
+Written from Keystone's api-ref (v3 authenticate, projects, users, roles, endpoints):
+- `POST /v3/auth/tokens` answers 201 and the token is the `X-Subject-Token` *header*;
+  it is scoped to a project (an unscoped token has no roles, so admin calls 403);
+  the user is named with its domain;
+- names are looked up with `?name=` (and `domain_id=`) before anything is created,
+  because a create of an existing name answers 409;
+- a role is granted with `PUT /v3/projects/{p}/users/{u}/roles/{r}` on IDs (204) and
+  tested with `HEAD` on the same URL (204 granted, 404 not);
+- errors are `{"error": {"code", "title", "message"}}`: the message is what the
+  operator reads.
+POSTs are never retried (a retried create could create twice); the token request
+is retried, since it creates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel
+
+from tui.http import RemoteError, json_body, make_client, request
+
+NO_RETRY = {"idempotent": False}
+
+
+class Endpoint(BaseModel):
+    """One catalog endpoint joined with its service."""
+
+    id: str
+    interface: str
+    url: str
+    region: str | None = None
+    service_id: str
+    service_name: str = ""
+    service_type: str = ""
+    enabled: bool = True
+
+
+def keystone_error(exc: RemoteError, what: str) -> RemoteError:
+    """Keystone's own `error.message`, in a sentence that says what was being done."""
+    message = ""
+    try:
+        import json
+
+        error = json.loads(exc.body).get("error") or {}
+        message = f"{error.get('code')} {error.get('title')}: {error.get('message')}"
+    except (ValueError, AttributeError, TypeError):
+        message = f"{exc.status}"
+    if exc.status is None:
+        return exc
+    advice = {
+        401: "check os_admin_user, os_user_domain and os_admin_password",
+        403: "the admin user needs the admin role on os_admin_project",
+        404: "check auth_url (it must end with /v3)",
+        409: "it already exists; rerun to pick it up",
+    }.get(exc.status, "check Keystone's log")
+    return RemoteError(f"Keystone refused to {what} ({message}); {advice}",
+                       status=exc.status, body=exc.body)
+
+
+class KeystoneClient:
+    def __init__(self, auth_url: str, *, username: str, password: str, project: str,
+                 user_domain: str, project_domain: str | None = None,
+                 ca_file: str | None = None, transport: httpx.BaseTransport | None = None,
+                 backoff: float = 0.25) -> None:
+        self.auth_url = auth_url.rstrip("/")
+        if not self.auth_url.endswith("/v3"):
+            self.auth_url += "/v3"
+        self.http = make_client(self.auth_url, ca_file=ca_file, transport=transport,
+                                backoff=backoff)
+        self._credentials = (username, password, project, user_domain,
+                             project_domain or user_domain)
+        self.token_data: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ------------------------------------------------------------ auth
+
+    def authenticate(self) -> dict[str, Any]:
+        """A project-scoped token; kept as the client's X-Auth-Token."""
+        username, password, project, user_domain, project_domain = self._credentials
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": username, "domain": {"name": user_domain}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"name": project_domain}}}}}
+        try:
+            response = request(self.http, "POST", "auth/tokens", json=body, ok=(201,),
+                               extensions={"idempotent": True})
+        except RemoteError as exc:
+            raise keystone_error(exc, f"issue a token for {username} on project {project} "
+                                      f"at {self.auth_url}") from None
+        token = response.headers.get("X-Subject-Token")
+        if not token:
+            raise RemoteError(f"{self.auth_url}/auth/tokens answered 201 without an "
+                              "X-Subject-Token header; check that auth_url is Keystone v3")
+        from tui.redact import register
+
+        register(token)
+        self.http.headers["X-Auth-Token"] = token
+        self.token_data = json_body(response).get("token") or {}
+        return self.token_data
+
+    def _ensure_token(self) -> None:
+        if self.token_data is None:
+            self.authenticate()
+
+    def _call(self, method: str, path: str, what: str, ok: tuple[int, ...] = (200,),
+              **kwargs: Any) -> httpx.Response:
+        self._ensure_token()
+        try:
+            return request(self.http, method, path, ok=ok, **kwargs)
+        except RemoteError as exc:
+            raise keystone_error(exc, what) from None
+
+    def password_works(self, username: str, password: str, domain: str) -> bool:
+        """Whether `username` (in domain `domain`) gets a token with `password`. Unscoped:
+        it works before any role is granted. Read-only: a token is issued, nothing else."""
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": username, "domain": {"name": domain}, "password": password}}}}}
+        try:
+            response = self.http.post("auth/tokens", json=body,
+                                      headers={"X-Auth-Token": ""})
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 201
+
+    # ------------------------------------------------------------ lookups
+
+    def _one(self, path: str, key: str, what: str, **params: str) -> dict[str, Any] | None:
+        items = json_body(self._call("GET", path, what, params=params)).get(key) or []
+        return items[0] if items else None
+
+    def domain_id(self, name: str) -> str:
+        """The ID of a domain by name (`Default` → `default` on most clouds)."""
+        domain = self._one("domains", "domains", f"look up domain {name}", name=name)
+        if domain is None:
+            raise RemoteError(f"Keystone at {self.auth_url} has no domain named {name!r}; "
+                              "check os_user_domain")
+        return str(domain["id"])
+
+    def find_project(self, name: str, domain_id: str) -> dict[str, Any] | None:
+        return self._one("projects", "projects", f"look up project {name}", name=name,
+                         domain_id=domain_id)
+
+    def find_user(self, name: str, domain_id: str) -> dict[str, Any] | None:
+        return self._one("users", "users", f"look up user {name}", name=name,
+                         domain_id=domain_id)
+
+    def find_role(self, name: str) -> dict[str, Any] | None:
+        return self._one("roles", "roles", f"look up role {name}", name=name)
+
+    def has_role(self, project_id: str, user_id: str, role_id: str) -> bool:
+        path = f"projects/{project_id}/users/{user_id}/roles/{role_id}"
+        return self._call("HEAD", path, "check a role assignment",
+                          ok=(200, 204, 404)).status_code != 404
+
+    # ------------------------------------------------------------ changes
+
+    def create_project(self, name: str, domain_id: str, description: str) -> dict[str, Any]:
+        body = {"project": {"name": name, "domain_id": domain_id, "description": description,
+                            "enabled": True}}
+        response = self._call("POST", "projects", f"create project {name}", ok=(201,),
+                              json=body, extensions=NO_RETRY)
+        return json_body(response)["project"]
+
+    def create_user(self, name: str, domain_id: str, password: str,
+                    default_project_id: str) -> dict[str, Any]:
+        body = {"user": {"name": name, "domain_id": domain_id, "password": password,
+                         "default_project_id": default_project_id, "enabled": True}}
+        response = self._call("POST", "users", f"create user {name}", ok=(201,), json=body,
+                              extensions=NO_RETRY)
+        return json_body(response)["user"]
+
+    def set_password(self, user_id: str, password: str) -> None:
+        body = {"user": {"password": password}}
+        self._call("PATCH", f"users/{user_id}", "update the user's password", json=body)
+
+    def assign_role(self, project_id: str, user_id: str, role_id: str) -> None:
+        self._call("PUT", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
+                   "grant the role", ok=(204,))
+
+    # ------------------------------------------------------------ catalog
+
+    def endpoints(self) -> list[Endpoint]:
+        """Every endpoint with its service's name and type."""
+        services = {s["id"]: s for s in json_body(
+            self._call("GET", "services", "list services")).get("services") or []}
+        found = []
+        for e in json_body(self._call("GET", "endpoints", "list endpoints")).get(
+                "endpoints") or []:
+            service = services.get(e.get("service_id"), {})
+            found.append(Endpoint(id=e["id"], interface=e.get("interface", ""), url=e["url"],
+                                  region=e.get("region_id") or e.get("region"),
+                                  service_id=e.get("service_id", ""),
+                                  service_name=service.get("name", ""),
+                                  service_type=service.get("type", ""),
+                                  enabled=e.get("enabled", True)))
+        return found
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""

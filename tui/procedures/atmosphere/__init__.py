@@ -1,0 +1,96 @@
+"""CyVerse Atmosphere ⇄ OpenStack (OpenStack-Ansible): endpoints, Keystone, provider.
+
+Runbook: shared/seeds/atmosphere-openstack.txt ("Connecting a Cloud Provider to
+Atmosphere"). It spans three machines, so each step names its host (`osa-deploy`,
+`atmosphere` or `any`) and `host_role` says which one this is; steps for another host
+are exported under `export_dir` as files plus a script (see tui/export.py).
+Where CloudRig departs from the runbook, and why:
+
+- user_variables: OSA reads every `user_*.yml` in /etc/openstack_deploy, so CloudRig
+  writes `user_variables_atmosphere.yml` instead of editing the operator's
+  `user_variables.yml`, and warns when another user_*.yml defines the same keys.
+- The runbook's snippet is not usable YAML as printed: `haproxy_default_services`
+  is "redacted" mid-list. CloudRig copies the whole list from OSA's
+  haproxy_config.yml (hash_behaviour=replace makes a partial dict wipe the rest) and
+  changes only keystone_admin's `haproxy_whitelist_networks` and `haproxy_ssl`.
+- `keystone_user_ssl_ca_cert` is the certificate itself in the runbook (a copy-paste
+  slip); CloudRig gives every service the CA file (`tls_ca`).
+- `gnocchi_service_publicurl` / `magnum_service_publicurl` are typos for OSA's
+  `*_service_publicuri`; the runbook's other expressions (ceilometer/aodh `_proto`,
+  swift `swift_proxy_port`, magnum `magnum_bind_port`) are kept as written. Every
+  `{{ … }}` stays literal for OSA to evaluate.
+- Endpoints: instead of reading `openstack endpoint list` by eye, CloudRig audits the
+  catalog (https, host name, answering, certificate trusted for that name, days to
+  expiry) and prints `openstack endpoint set --url …` for each bad one (the runbook
+  says "delete and create"; `set` keeps the endpoint id). Findings are warnings
+  unless `audit_strict`.
+- Keystone: `openstack project/user create` are not idempotent (409 on a rerun);
+  CloudRig looks each up first (GET before POST) and grants the role only when the
+  HEAD check says it is missing. The runbook's `--password` on the command line
+  would land in shell history; the password comes from the secret store.
+- openrc: the runbook says to "look for" it; CloudRig reads its `export` lines
+  without executing it (Horizon's runs `read -sr`).
+- Provider JSON: the runbook's example has `#` comments, which JSON forbids
+  (json.loads fails); CloudRig writes valid JSON with the comments' content in the
+  answers' help. It holds atmo_admin's password and the secret, so it is 0600.
+  `auth_url`/`admin_url` are written without `/v3`, as in the runbook's example.
+- The runbook's transcript uses the password `changeme` and a 52-character secret
+  of `!`s; provider_secret must have ≥ 32 characters and is generated (48 random
+  URL-safe characters) when not given, then kept in the secret store.
+- add_new_provider.py: its interactive mode is broken (the runbook); CloudRig runs
+  `--from-json` and answers the remaining prompts on a pseudo-terminal. The
+  runbook's `source activate; cd; export …` lines become one `env
+  DJANGO_SETTINGS_MODULE=… PYTHONPATH=… <venv python> …` argv (no shell).
+- The provider id: the runbook says "typically 4" in one place and uses 8 in
+  another. CloudRig never guesses: it asks Django (`manage.py shell -c`) for the
+  provider by name and parses `PROVIDER_ID=<n>` from the output.
+- Staff/superuser and `set_password` in the Django REPL are outside "connecting a
+  provider" (the runbook says so) and are not automated.
+- atmosphere-ansible: the runbook names the group `atmosphere-mytestcloud` but the
+  group_vars file `name-of-your-cloud`; group_vars only apply to a group of the
+  same name, so both are `provider_name`. The hosts entries are kept in a marked
+  block so the operator's other entries stay; `ansible_port: 22` moves to group_vars.
+- DNS: "probably optional" in the runbook; CloudRig writes a BIND zone fragment and
+  the dashboard resolves every name, reporting counts plus the first few problems.
+"""
+
+from __future__ import annotations
+
+from tui.procedure import Page, Procedure
+
+from .answers import AtmosphereAnswers
+from .steps import STEPS
+
+PAGES = (
+    Page("This host", "The runbook spans the OSA deployment host, Keystone and the "
+         "Atmosphere server: which one is this?", ("host_role", "export_dir", "openrc")),
+    Page("OpenStack APIs and TLS", "Public endpoints by name over https; the keystone admin "
+         "API opened to Atmosphere.",
+         ("cloud_fqdn", "tls_cert", "tls_key", "tls_ca", "keystone_admin_port",
+          "atmosphere_networks", "public_services", "osa_config_dir", "osa_haproxy_config")),
+    Page("Keystone", "The admin credentials CloudRig calls Keystone with, and the account it "
+         "creates for Atmosphere.",
+         ("auth_url", "admin_url", "region_name", "os_admin_user", "os_admin_project",
+          "os_user_domain", "os_ca_file", "os_admin_password", "audit_strict", "atmo_admin",
+          "atmo_admin_password", "admin_role", "user_role", "domain")),
+    Page("Provider", "What add_new_provider.py --from-json is given.",
+         ("provider_name", "platform", "public_router", "network_name", "dns_nameservers",
+          "topology", "provider_secret", "provider_json", "atmosphere_users",
+          "atmosphere_url", "atmosphere_dir", "atmosphere_python")),
+    Page("Instance names", "A DNS name for every floating IP, and atmosphere-ansible's "
+         "inventory.",
+         ("dns_zone", "floating_ip_range", "hostname_format", "dns_server",
+          "atmosphere_ansible_dir")),
+)
+
+PROCEDURE = Procedure(
+    id="atmosphere",
+    runbook="atmosphere-openstack.txt",
+    answers_model=AtmosphereAnswers,
+    pages=PAGES,
+    steps=STEPS,
+    host_field="host_role",
+    export_field="export_dir",
+)
+
+__all__ = ["PROCEDURE", "AtmosphereAnswers"]
