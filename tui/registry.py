@@ -26,5 +26,12 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "gateway",
             "tui.procedures.carbonio",
         ),
+        ProcedureInfo(
+            "cloudcasa",
+            "CloudCasa cloud accounts",
+            "Register an AWS account with CloudCasa: CloudFormation stack, discovered "
+            "clusters' agents, inventory",
+            "tui.procedures.cloudcasa",
+        ),
     )
 }
