@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import time
 
-from cloudcasa_rig import REGION, rig, moto_server, stacks  # noqa: F401  (fixtures)
+import pytest
+from cloudcasa_rig import moto_server, rig, stacks  # noqa: F401  (fixtures)
+from fakes.cloudcasa import TEMPLATE_URL
 
 
 def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):  # noqa: F811
@@ -72,3 +76,84 @@ def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):  # noqa: 
     assert rig.apply().returncode == 0
     assert [p for p in rig.posts(before) if not p.endswith("/action/inventory")] == []
     assert len(stacks(rig.aws)) == 1 and len(casa.docs["cloudaccounts"]) == 1
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the apply never reached the poll"
+        time.sleep(0.05)
+
+
+def _polling_for_active(rig) -> bool:  # noqa: F811
+    account = rig.casa.account_named("prod-aws")
+    if account is None or account.get("status", {}).get("state") != "PENDING":
+        return False
+    if not stacks(rig.aws):
+        return False
+    # A few more reads of the account after the stack exists: the ACTIVE poll is on.
+    path = f"/api/v1/cloudaccounts/{account['_id']}"
+    return sum(1 for r in rig.casa.log if r.path == path) >= rig.casa.pending_after + 6
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_a_run_stopped_during_a_poll_resumes_at_that_poll(rig, how):  # noqa: F811
+    rig.casa.hold_active = True  # CloudCasa is slow to see the stack
+    proc = rig.popen_apply()
+    try:
+        _wait_for(lambda: _polling_for_active(rig))
+        proc.send_signal(getattr(signal, how))
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    state = rig.run_state()
+    assert state["last_run"]["completed"] == ["account", "registered", "cloudformation"]
+    if how == "SIGKILL":
+        assert proc.returncode == -signal.SIGKILL
+        assert state["last_run"]["outcome"] == "running"  # it never recorded its end
+    else:
+        assert proc.returncode == 130
+        assert state["last_run"]["outcome"] == "interrupted"
+        assert "interrupted" in err and "Traceback" not in err
+
+    rig.casa.hold_active = False
+    before = len(rig.casa.log)
+    resumed = rig.apply()
+    assert resumed.returncode == 0, resumed.stderr
+    err = resumed.stderr
+    for title in ("Cloud account", "Registration started (PENDING)", "CloudFormation stack"):
+        assert f"{title}: done in the interrupted run" in err
+    assert "cloud account prod-aws to become ACTIVE: ACTIVE" in err
+    assert "/api/v1/cloudaccounts" not in rig.posts(before)
+    assert "created stack" not in err
+    assert len(stacks(rig.aws)) == 1 and len(rig.casa.docs["cloudaccounts"]) == 1
+
+
+def test_a_wait_that_times_out_says_so_and_the_browser_path_resumes(rig):  # noqa: F811
+    rig.answers.update(cloudformation="browser", poll_timeout=1)
+    first = rig.apply()
+    assert first.returncode == 1
+    err = first.stderr
+    assert "Traceback" not in err
+    assert "open in a browser signed in to AWS: https://console.aws.amazon.com/cloudformation/" \
+           "home#/stacks/create/review?templateURL=" in err
+    assert "▀" in err or "█" in err  # the QR code, for a phone over SSH
+    assert ("active: gave up waiting for cloud account prod-aws to become ACTIVE after 1s "
+            "(last seen: PENDING); nothing is lost: rerun apply to resume waiting") in err
+    assert stacks(rig.aws) == []  # CloudRig never touched AWS
+    state = rig.run_state()
+    assert state["steps"]["cloudformation"]["status"] == "manual"
+
+    # The operator opens the link: AWS creates the stack CloudCasa's URL describes.
+    account = rig.casa.account_named("prod-aws")
+    from cloudcasa_rig import boto
+
+    boto(rig.aws, "cloudformation").create_stack(
+        StackName="cloudcasa-v015", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "CCAccountId", "ParameterValue": account["_id"]}])
+    before = len(rig.casa.log)
+    second = rig.apply()
+    assert second.returncode == 0, second.stderr
+    assert "Cloud account: done in the interrupted run" in second.stderr
+    assert "/api/v1/cloudaccounts" not in rig.posts(before)
+    assert rig.casa.account_named("prod-aws")["status"]["state"] == "ACTIVE"
