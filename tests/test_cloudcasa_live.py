@@ -157,3 +157,99 @@ def test_a_wait_that_times_out_says_so_and_the_browser_path_resumes(rig):  # noq
     assert "Cloud account: done in the interrupted run" in second.stderr
     assert "/api/v1/cloudaccounts" not in rig.posts(before)
     assert rig.casa.account_named("prod-aws")["status"]["state"] == "ACTIVE"
+
+
+def _one_sentence(stderr: str) -> str:
+    """The failure line the CLI ends with (progress lines come before it)."""
+    assert "Traceback" not in stderr
+    return stderr.strip().splitlines()[-1]
+
+
+def test_a_refused_api_key_is_one_sentence(rig):  # noqa: F811
+    rig.secrets["api_key"] = "cc-not-the-right-key-0123456789"
+    result = rig.apply()
+    assert result.returncode == 1
+    line = _one_sentence(result.stderr)
+    assert line.startswith("account: CloudCasa at ")
+    assert "refused the API key (401 (Please provide proper credentials))" in line
+    assert "cc-not-the-right-key" not in result.stdout + result.stderr
+    assert rig.changes() == []
+
+
+def test_an_api_url_without_the_api_is_a_404_sentence(rig):  # noqa: F811
+    rig.answers["api_url"] = rig.casa.url + "/api/v2"
+    result = rig.apply()
+    assert result.returncode == 1
+    line = _one_sentence(result.stderr)
+    assert "/api/v2 has no /cloudaccounts endpoint (404): check the API URL" in line
+
+
+def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
+    assert rig.apply().returncode == 0
+    account = rig.casa.account_named("prod-aws")
+    refused = rig.teardown()
+    assert refused.returncode == 1
+    line = _one_sentence(refused.stderr)
+    assert ("cannot delete cloud account 'prod-aws': CloudCasa says it is in use (409: Cloud "
+            "account is in use by 2 cluster(s)); it is used by kubecluster(s) prod-eks "
+            "(ACTIVE), dev-eks (ACTIVE)") in line
+    assert "then rerun teardown" in line
+    assert rig.casa.account_named("prod-aws") is not None
+    # The operator removes the agents in CloudCasa; teardown then deletes the account.
+    for cluster in rig.casa.clusters_of(account["_id"]):
+        cluster["status"]["state"] = "DISCOVERED"
+    done = rig.teardown()
+    assert done.returncode == 0, done.stderr
+    assert rig.casa.account_named("prod-aws") is None
+    deletes = [r for r in rig.casa.log if r.method == "DELETE"]
+    assert len(deletes) == 2 and all(d.headers.get("if-match") for d in deletes)
+    before = len(rig.casa.log)
+    again = rig.teardown()
+    assert again.returncode == 0 and rig.changes(before) == []
+
+
+def test_the_api_key_never_appears_in_output_state_or_logs(rig):  # noqa: F811
+    key = rig.casa.api_key
+    answers = str(rig.answers_file())
+    assert rig.cli("plan", "cloudcasa", "--answers", answers).returncode == 0
+    assert rig.apply().returncode == 0
+    assert rig.cli("status", "cloudcasa", "--json").returncode == 0
+    assert rig.cli("status", "cloudcasa").returncode == 0
+    assert rig.teardown().returncode == 1  # in use: its sentence is scanned too
+    rig.casa.fail(500, f'{{"_status": "ERR", "_error": {{"message": "echo {key}"}}}}',
+                  times=10, path_prefix="/api/v1/cloudaccounts", method="GET")
+    assert rig.apply("--debug").returncode != 0  # the server echoes the key back
+    import base64
+    from urllib.parse import quote
+
+    forms = {key, quote(key, safe=""), base64.b64encode(key.encode()).decode()}
+    files = [p for p in rig.tmp.rglob("*") if p.is_file() and "bin" not in p.parts]
+    assert any(p.name == "cloudcasa.json" for p in files)
+    assert any(p.name == "cloudrig.log" for p in files)
+    for path in files:
+        text = path.read_bytes().decode(errors="replace")
+        for form in forms:
+            assert form not in text, f"API key in {path}"
+    assert len(rig.outputs) == 6
+    for output in rig.outputs:
+        for form in forms:
+            assert form not in output
+    # It did go where it belongs: every request to CloudCasa carried it.
+    assert all(r.headers.get("authorization") == f"Bearer {key}" for r in rig.casa.log
+               if r.path.startswith("/api/"))
+
+
+def test_bad_answers_name_the_field_and_change_nothing(rig):  # noqa: F811
+    rig.answers.update(features=["EKS", "Backups"], stack_name="9lives", provider_type="gcp",
+                       tags="team")
+    result = rig.apply()
+    assert result.returncode == 2
+    err = result.stderr
+    assert ("features.1: Input should be 'EKS', 'EBSVolumeSnapshot', 'RDS' or 'SecurityScan' "
+            "(got 'Backups')") in err and "(for example: features: [EKS, EBSVolumeSnapshot])" in err
+    assert "stack_name: '9lives' is not a valid CloudFormation stack name" in err
+    assert "(for example: stack_name: cloudcasa)" in err
+    assert "provider_type: Input should be 'aws' or 'azure' (got 'gcp')" in err
+    assert "tags: 'team' is not key=value" in err
+    assert rig.casa.log == [] and stacks(rig.aws) == []
+    assert not (rig.state / "cloudcasa.json").exists()
