@@ -253,3 +253,53 @@ def test_bad_answers_name_the_field_and_change_nothing(rig):  # noqa: F811
     assert "tags: 'team' is not key=value" in err
     assert rig.casa.log == [] and stacks(rig.aws) == []
     assert not (rig.state / "cloudcasa.json").exists()
+
+
+def test_dry_run_reads_but_changes_nothing(rig):  # noqa: F811
+    result = rig.apply("--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "skipped (dry run): POST" in result.stderr
+    assert rig.changes() == [] and stacks(rig.aws) == []
+    assert not rig.kubectl_log.exists()
+
+
+def test_azure_account_waits_for_the_operator_then_reports_active(rig):  # noqa: F811
+    rig.answers.update(provider_type="azure", install_agents=False, poll_timeout=1)
+    first = rig.apply()
+    assert first.returncode == 1
+    assert "finish the Azure registration of this account in CloudCasa" in first.stderr
+    assert "gave up waiting for cloud account prod-aws to become ACTIVE" in first.stderr
+    assert stacks(rig.aws) == []
+    account = rig.casa.account_named("prod-aws")
+    assert account["provider_type"] == "azure"
+    account["status"] = {"state": "ACTIVE"}  # the operator finished it in CloudCasa
+    second = rig.apply()
+    assert second.returncode == 0, second.stderr
+    assert len(rig.casa.docs["cloudaccounts"]) == 1
+
+
+def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(rig):  # noqa: F811
+    assert rig.apply().returncode == 0
+    account = rig.casa.account_named("prod-aws")
+    rig.answers["description"] = "owned by the platform team"
+    # Someone edits the account between CloudRig's read and its PATCH.
+    original = rig.casa.handle
+
+    def racing(request):
+        if request.method == "PATCH":
+            rig.casa.touch("cloudaccounts", account["_id"])
+        return original(request)
+
+    rig.casa.handle = racing
+    stale = rig.apply("--step", "account")
+    assert stale.returncode == 1
+    line = _one_sentence(stale.stderr)
+    assert "was refused because the document changed since CloudRig read it (412 stale etag " \
+           "(Client and server etags don't match)); someone else edited it: rerun" in line
+    rig.casa.handle = original
+    before = len(rig.casa.log)
+    fixed = rig.apply("--step", "account")
+    assert fixed.returncode == 0, fixed.stderr
+    assert rig.changes(before) == [f"PATCH /api/v1/cloudaccounts/{account['_id']}"]
+    assert rig.casa.log[-1].headers["if-match"]
+    assert rig.casa.account_named("prod-aws")["description"] == "owned by the platform team"

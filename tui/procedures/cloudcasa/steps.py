@@ -205,6 +205,9 @@ class Registered(CasaStep):
     summary = ('GET the account with embedded={"aws.awsaccount":1} until status.state is '
                "PENDING")
 
+    def applies(self, a: Any) -> bool:
+        return bool(a.provider_type == "aws")  # the runbook documents this wait for AWS
+
     def plan(self, ctx: Context) -> list[PlanItem]:
         a = answers(ctx)
         doc = find_account(ctx) if readable(ctx) else None
@@ -400,6 +403,10 @@ class Active(CasaStep):
             ctx.emit("skipped (dry run): wait for the account to become ACTIVE", "item")
             return
         doc = need_account(ctx)
+        if answers(ctx).provider_type == "azure" and doc.state != ACTIVE:
+            ctx.emit("finish the Azure registration of this account in CloudCasa (the "
+                     "runbook documents only AWS's steps); CloudRig waits for ACTIVE",
+                     "warning")
         wait(ctx, f"cloud account {doc.name} to become ACTIVE",
              lambda: casa(ctx).cloudaccount(doc.id), lambda d: d.state == ACTIVE,
              describe=state_of)
