@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from tui.http import RemoteError, json_body, make_client, request
+from tui.redact import redact
 
 NO_RETRY = {"idempotent": False}
 PAGE_SIZE = 50
@@ -103,6 +104,8 @@ class CloudCasaClient:
         if exc.status is None:
             return exc  # a transport failure: http.describe_failure already said it
         message, issues = eve_message(exc.body)
+        message = redact(message)  # a server may echo a request's secrets back
+        issues = {k: redact(str(v)) for k, v in issues.items()}
         said = f" ({message})" if message else ""
         where = f"{method} {self.base_url}/{path}"
         code = exc.status

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 from tui.clients.cloudcasa import CloudCasaClient, CloudCasaError, Document, agent_url
 from tui.errors import OperatorError
@@ -68,6 +68,11 @@ def need_account(ctx: Context) -> Document:
         raise OperatorError(f"CloudCasa has no cloud account named "
                             f"{answers(ctx).account_name!r}; apply the `account` step first")
     return found
+
+
+def shown_json(value: dict[str, Any]) -> str:
+    """A `where=`/`embedded=` value as the runbook writes it (the client URL-encodes)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def state_of(doc: Document | None) -> str:
@@ -175,7 +180,8 @@ class Account(CasaStep):
         try:
             casa(ctx).delete_cloudaccount(doc.id)
         except CloudCasaError as exc:
-            if exc.status in (400, 409, 422, 423) and "in use" in (exc.message or exc.body):
+            said = (exc.message or exc.body).lower()
+            if exc.status in (400, 409, 422, 423) and ("in use" in said or "in-use" in said):
                 raise OperatorError(in_use_sentence(ctx, doc, exc)) from None
             raise
         ctx.emit(f"deleted cloud account {doc.name} ({doc.id})")
@@ -214,7 +220,7 @@ class Registered(CasaStep):
         if doc is not None and doc.state in REGISTERED:
             return []
         target = doc.id if doc else "<new account id>"
-        embedded = quote(json.dumps({"aws.awsaccount": 1}))
+        embedded = shown_json({"aws.awsaccount": 1})
         return [ApiCall(method="GET", changes_remote=False,
                         url=url(ctx, f"cloudaccounts/{target}?embedded={embedded}"),
                         description=f"poll every {a.poll_interval:g}s (up to {a.poll_timeout}s)"
@@ -440,7 +446,7 @@ class Clusters(CasaStep):
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         doc = find_account(ctx) if readable(ctx) else None
-        where = quote(json.dumps({"status.cloudaccount": doc.id if doc else "<account id>"}))
+        where = shown_json({"status.cloudaccount": doc.id if doc else "<account id>"})
         wanted = answers(ctx).clusters
         waits = f", waiting for {', '.join(wanted)}" if wanted else ""
         return [ApiCall(method="GET", url=url(ctx, f"kubeclusters?where={where}"),
