@@ -45,6 +45,8 @@ with open(os.environ["KUBECTL_LOG"], "a") as log:
 args = sys.argv[1:]
 if "apply" not in args or "-f" not in args:
     sys.exit("kubectl stand-in: only `apply -f URL` is known")
+if "--context" in args and args[args.index("--context") + 1] == "missing":
+    sys.exit('error: context "missing" does not exist')
 url = args[args.index("-f") + 1]
 with urllib.request.urlopen(url, timeout=10) as reply:
     reply.read()

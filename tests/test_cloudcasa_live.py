@@ -303,3 +303,20 @@ def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(ri
     assert rig.changes(before) == [f"PATCH /api/v1/cloudaccounts/{account['_id']}"]
     assert rig.casa.log[-1].headers["if-match"]
     assert rig.casa.account_named("prod-aws")["description"] == "owned by the platform team"
+
+
+def test_a_failing_kubectl_is_one_sentence_and_the_rerun_installs_the_agents(rig):  # noqa: F811
+    rig.answers["kube_context"] = "missing"
+    failed = rig.apply()
+    assert failed.returncode == 1
+    line = failed.stderr.strip().splitlines()
+    assert "Traceback" not in failed.stderr
+    assert any(ln.startswith("agents: `kubectl --context missing apply -f http://") and
+               "exited with status 1; last output:" in ln for ln in line)
+    assert 'error: context "missing" does not exist' in failed.stderr
+    rig.answers["kube_context"] = "test-ctx"
+    before = len(rig.casa.log)
+    fixed = rig.apply()
+    assert fixed.returncode == 0, fixed.stderr
+    assert "/api/v1/cloudaccounts" not in rig.posts(before) and len(stacks(rig.aws)) == 1
+    assert sorted(rig.casa.agents_fetched) == ["dev-eks", "prod-eks"]
