@@ -17,7 +17,8 @@ guide and Eve's conventions.
   DISCOVERED kubeclusters with an `agentURL` served by this fake; fetching that
   URL (what `kubectl apply -f` does) moves the cluster to PENDING, and it turns
   ACTIVE after `agent_after` more reads;
-- DELETE of an account used by a cluster with an agent answers 409 "in use".
+- DELETE of an account used by a cluster with an agent answers 409 "in use" (the
+  runbook says only that it "would fail"; 409 is Eve's status for a conflict).
 """
 
 from __future__ import annotations
