@@ -197,7 +197,10 @@ class FieldProblem(BaseModel):
     def sentence(self) -> str:
         text = f"{self.field}: {self.problem}"
         if self.example is not None:
-            text += f" (for example: {self.field}: {_yaml_scalar(self.example)})"
+            # The example is the whole field's value, so it is keyed by the field's
+            # name, not by the position of the bad item (`features.1`).
+            name = self.field.split(".")[0]
+            text += f" (for example: {name}: {_yaml_scalar(self.example)})"
         return text
 
 

@@ -46,5 +46,12 @@ REGISTRY: dict[str, ProcedureInfo] = {
             "account, provider, DNS names, atmosphere-ansible hosts",
             "tui.procedures.atmosphere",
         ),
+        ProcedureInfo(
+            "cloudcasa",
+            "CloudCasa cloud accounts",
+            "Register an AWS account with CloudCasa: CloudFormation stack, discovered "
+            "clusters' agents, inventory",
+            "tui.procedures.cloudcasa",
+        ),
     )
 }

@@ -60,9 +60,15 @@ class ProcedureState(BaseModel):
     confirmations: dict[str, datetime] = {}
 
     def resumable(self, digest: str) -> list[str]:
-        """Steps completed by an unfinished run with the same answers."""
+        """Steps completed by an unfinished run with the same answers.
+
+        A run still marked "running" was killed before it could record its end (SIGKILL,
+        a dropped SSH session, a reboot during a long poll): it resumes like an
+        interrupted one. Skipping is safe either way: the engine skips a completed
+        step only when its check says it is done right now."""
         run = self.last_run
-        if run and run.outcome in ("failed", "interrupted") and run.answers_digest == digest:
+        unfinished = ("failed", "interrupted", "running")
+        if run and run.outcome in unfinished and run.answers_digest == digest:
             return list(run.completed)
         return []
 

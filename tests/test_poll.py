@@ -1,0 +1,79 @@
+"""The one waiting helper: progress with elapsed time, timeout, cancel, terminal states."""
+
+from __future__ import annotations
+
+import threading
+from itertools import count
+
+import pytest
+
+from tui.errors import Interrupted
+from tui.poll import PollFailed, PollTimeout, elapsed_text, poll
+from tui.procedure import Context, Event
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ctx(events: list[Event]) -> Context:
+    return Context(procedure=None, answers=None, secrets=None, runner=None,  # type: ignore[arg-type]
+                   on_event=events.append, step_id="wait")
+
+
+def test_progress_lines_carry_the_elapsed_time():
+    events: list[Event] = []
+    clock = FakeClock()
+    states = iter(["starting", "starting", "PENDING", "ACTIVE"])
+
+    def fetch() -> str:
+        clock.now += 40
+        return next(states)
+
+    assert poll(fetch, lambda s: s == "ACTIVE", what="account", ctx=_ctx(events),
+                timeout=600, interval=0, every=60, clock=clock) == "ACTIVE"
+    assert [e.message for e in events] == [
+        "waiting for account: starting (elapsed 40s, up to 10m00s)",
+        "waiting for account: PENDING (elapsed 2m00s, up to 10m00s)",
+        "account: ACTIVE (after 2m40s)",
+    ]
+    assert all(e.step == "wait" for e in events)
+
+
+def test_timeout_says_the_run_can_be_resumed():
+    clock = FakeClock()
+    ticks = count()
+
+    def fetch() -> str:
+        clock.now = next(ticks) * 30.0
+        return "PENDING"
+
+    with pytest.raises(PollTimeout) as caught:
+        poll(fetch, lambda s: False, what="stack", ctx=_ctx([]), timeout=90, interval=0,
+             clock=clock, hint="poll_timeout sets it")
+    assert caught.value.sentence == (
+        "gave up waiting for stack after 1m30s (last seen: PENDING); nothing is lost: rerun "
+        "apply to resume waiting (poll_timeout sets it)")
+
+
+def test_a_terminal_state_ends_the_wait_at_once():
+    with pytest.raises(PollFailed, match="stack: ROLLBACK_COMPLETE"):
+        poll(lambda: "ROLLBACK_COMPLETE", lambda s: False, what="stack", ctx=_ctx([]),
+             timeout=60, interval=0.01, failed=lambda s: s if "ROLLBACK" in s else None)
+
+
+def test_cancel_stops_a_wait_within_one_interval():
+    ctx = _ctx([])
+    threading.Timer(0.1, ctx.cancel.set).start()
+    with pytest.raises(Interrupted, match="rerun apply to resume"):
+        poll(lambda: "PENDING", lambda s: False, what="account", ctx=ctx, timeout=60,
+             interval=0.05)
+
+
+def test_elapsed_text():
+    assert [elapsed_text(s) for s in (0, 59, 61, 3599, 3720)] == [
+        "0s", "59s", "1m01s", "59m59s", "1h02m"]

@@ -1,0 +1,118 @@
+"""AWS CloudFormation through boto3 (the optional extra `cloudrig[aws]`).
+
+boto3 is imported only when a stack is really handled, so CloudRig runs without it
+(the browser path needs no AWS SDK). Credentials and region come from the
+operator's usual AWS configuration (environment, profile, instance role), as the
+runbook's boto3 example assumes; `AWS_ENDPOINT_URL` is honoured by boto3 itself.
+Every AWS failure becomes one sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from tui.errors import OperatorError
+from tui.http import RemoteError
+
+# Stack states that will not reach CREATE_COMPLETE without the operator (delete and retry).
+FAILED_STATES = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
+                 "DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_COMPLETE"}
+READY_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
+
+
+class Stack(BaseModel):
+    name: str
+    stack_id: str
+    status: str
+    reason: str = ""
+    parameters: dict[str, str] = {}
+
+
+class CloudFormation:
+    def __init__(self, region: str | None = None) -> None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise OperatorError(
+                "creating the CloudFormation stack needs boto3: install the extra with "
+                "`pip install 'cloudrig[aws]'`, or answer `cloudformation: browser` to "
+                "launch the stack from the AWS console instead") from None
+        config = Config(retries={"max_attempts": 5, "mode": "standard"},
+                        connect_timeout=5, read_timeout=30)
+        try:
+            self.client = boto3.client("cloudformation", region_name=region, config=config)
+        except Exception as exc:  # botocore.exceptions.NoRegionError and friends
+            raise _sentence(exc, "connect to CloudFormation") from None
+
+    def stack(self, name: str) -> Stack | None:
+        """The live stack called `name`, or None (deleted stacks do not count)."""
+        try:
+            found = self.client.describe_stacks(StackName=name)["Stacks"]
+        except Exception as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise _sentence(exc, f"describe stack {name}") from None
+        for raw in found:
+            if raw.get("StackStatus") != "DELETE_COMPLETE":
+                return _stack(raw)
+        return None
+
+    def create(self, name: str, template_url: str, parameters: dict[str, str],
+               capabilities: list[str]) -> str:
+        try:
+            response = self.client.create_stack(
+                StackName=name, TemplateURL=template_url,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                            for k, v in parameters.items()],
+                Capabilities=capabilities)
+        except Exception as exc:
+            raise _sentence(exc, f"create stack {name}") from None
+        return str(response["StackId"])
+
+    def delete(self, name: str) -> None:
+        try:
+            self.client.delete_stack(StackName=name)
+        except Exception as exc:
+            raise _sentence(exc, f"delete stack {name}") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _stack(raw: dict[str, Any]) -> Stack:
+    return Stack(name=raw["StackName"], stack_id=raw["StackId"], status=raw["StackStatus"],
+                 reason=raw.get("StackStatusReason") or "",
+                 parameters={p["ParameterKey"]: p.get("ParameterValue", "")
+                             for p in raw.get("Parameters") or []})
+
+
+def _sentence(exc: Exception, doing: str) -> RemoteError:
+    """botocore's exceptions as one sentence, without importing botocore at module load."""
+    kind = type(exc).__name__
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        code = response["Error"].get("Code", kind)
+        message = response["Error"].get("Message", "")
+        advice = {
+            "AlreadyExistsException": "a stack with that name exists; choose another "
+                                      "stack_name or delete it",
+            "InsufficientCapabilitiesException": "the template needs more capabilities",
+            "AccessDenied": "the AWS credentials may not create stacks and IAM roles",
+            "ExpiredToken": "the AWS session expired; sign in again",
+            "Throttling": "AWS is throttling; rerun in a minute",
+        }.get(code, "check the AWS credentials, region and the template URL")
+        return RemoteError(f"AWS CloudFormation could not {doing} ({code}: {message}); {advice}")
+    if kind in ("NoCredentialsError", "PartialCredentialsError"):
+        return RemoteError(f"AWS CloudFormation could not {doing}: no AWS credentials found; "
+                           "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or "
+                           "answer `cloudformation: browser`")
+    if kind == "NoRegionError":
+        return RemoteError(f"AWS CloudFormation could not {doing}: no AWS region configured; "
+                           "answer aws_region (for example us-east-1) or set AWS_REGION")
+    if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
+        return RemoteError(f"AWS CloudFormation could not {doing}: cannot reach AWS ({exc}); "
+                           "check the network and proxy settings")
+    return RemoteError(f"AWS CloudFormation could not {doing}: {kind}: {exc}")

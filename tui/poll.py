@@ -1,0 +1,91 @@
+"""One way to wait for something remote: poll with progress, cancel and a timeout.
+
+Runbooks say "poll until …" and leave the operator staring at a terminal. Every
+such wait in CloudRig goes through `poll()`, so each one shows what it waits for
+and how long it has been waiting, stops promptly when the operator cancels, and
+gives up with a sentence saying the run can be resumed — never an endless loop.
+Because procedures find their remote objects again (by name) on the next apply,
+a wait that timed out, was cancelled or was killed resumes at the same poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from tui.errors import Interrupted, OperatorError
+
+if TYPE_CHECKING:
+    from tui.procedure import Context
+
+T = TypeVar("T")
+
+
+class PollTimeout(OperatorError):
+    """The remote did not reach the wanted state in time; nothing is lost."""
+
+
+class PollFailed(OperatorError):
+    """The remote reached a state it will not come back from (e.g. a rolled-back stack)."""
+
+
+def elapsed_text(seconds: float) -> str:
+    """`42s`, `3m05s`, `1h02m`: short enough for an 80-column progress line."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def poll(
+    fetch: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    what: str,
+    ctx: Context,
+    timeout: float,
+    interval: float,
+    describe: Callable[[T], str] = str,
+    failed: Callable[[T], str | None] = lambda value: None,
+    every: float = 15.0,
+    hint: str = "",
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Call `fetch` until `done(value)`; return that value.
+
+    Emits a progress line ("waiting for <what>: <describe(value)> (elapsed 1m05s)")
+    on the first poll, whenever the description changes, and at least every `every`
+    seconds. `failed(value)` returning a sentence ends the wait at once. The wait
+    between polls is `ctx.cancel.wait`, so a cancel (the TUI's stop key) ends it
+    within one interval; Ctrl+C in the CLI raises KeyboardInterrupt as usual.
+    `hint` is added to the timeout sentence (e.g. which answer sets the timeout).
+    """
+    start = clock()
+    shown: str | None = None
+    last_report = start
+    while True:
+        if ctx.cancel.is_set():
+            raise Interrupted(f"stopped while waiting for {what}; rerun apply to resume")
+        value = fetch()
+        now = clock()
+        said = describe(value)
+        if done(value):
+            ctx.emit(f"{what}: {said} (after {elapsed_text(now - start)})")
+            return value
+        problem = failed(value)
+        if problem:
+            raise PollFailed(f"{what}: {problem}")
+        if said != shown or now - last_report >= every:
+            ctx.emit(f"waiting for {what}: {said} (elapsed {elapsed_text(now - start)}, "
+                     f"up to {elapsed_text(timeout)})")
+            shown, last_report = said, now
+        if now - start >= timeout:
+            raise PollTimeout(
+                f"gave up waiting for {what} after {elapsed_text(now - start)} (last seen: "
+                f"{said}); nothing is lost: rerun apply to resume waiting"
+                + (f" ({hint})" if hint else ""))
+        if ctx.cancel.wait(max(0.0, min(interval, timeout - (now - start)))):
+            raise Interrupted(f"stopped while waiting for {what}; rerun apply to resume")
