@@ -32,7 +32,9 @@ started=$(date +%s)
 # util-linux                blkid (volume labels of config drives)
 # openssl                   test certificates for TLS
 # tmux                      driving the real TUI in a terminal, as an operator would
-DEBIAN_PACKAGES="python3-venv python3-pip systemd postgresql genisoimage util-linux openssl tmux"
+# cloud-init                its own config-drive reader reads CloudRig's ISOs back
+DEBIAN_PACKAGES="python3-venv python3-pip systemd postgresql genisoimage util-linux openssl tmux
+    cloud-init"
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=""

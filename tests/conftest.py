@@ -174,3 +174,19 @@ def clean_redact() -> Callable[[], None]:
     redact.forget_all()
     yield redact.forget_all
     redact.forget_all()
+
+
+# Under scripts/test.sh (CI) every tool the tests use is installed, so a test that
+# skips because something is missing is a broken set-up: it fails instead of hiding.
+STRICT_SKIPS = bool(os.environ.get("CLOUDRIG_TESTING_INSTALLED"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if STRICT_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"skipped under scripts/test.sh, where every tool must be "
+                           f"installed: {reason}")
