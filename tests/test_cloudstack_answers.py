@@ -65,7 +65,7 @@ def test_init_template_is_yaml_and_fills_into_valid_answers():
     text = example_yaml(CloudStackAnswers, "cloudstack", "CloudStack")
     data = yaml.safe_load(text)
     assert data == {"mode": "update", "restart": False, "job_timeout": 600,
-                    "public_keys": [], "vendor_data": "cloud-init"}
+                    "public_keys": [], "vendor_data": "empty"}
     assert from_mapping(CloudStackAnswers, {**data, **BASE}, "a").vm == "web-1"
 
 

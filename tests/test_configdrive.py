@@ -28,7 +28,7 @@ def data(**changes) -> ConfigDriveData:
 
 
 def test_layout_is_configdrivebuilders():
-    files = layout(data())
+    files = layout(data(vendor_data="cloud-init"))
     assert files["cloudstack/userdata/user_data.txt"] == USER_DATA.encode()
     assert files["openstack/latest/user_data"] == files["cloudstack/userdata/user_data.txt"]
     assert files["cloudstack/password/vm_password.txt"] == b"Pa55-w0rd!"
@@ -41,12 +41,14 @@ def test_layout_is_configdrivebuilders():
     vendor = json.loads(files["openstack/latest/vendor_data.json"])
     assert vendor["cloud-init"].startswith("#cloud-config\n")
     assert layout(data(vendor_data="empty"))["openstack/latest/vendor_data.json"] == b"{}"
-    assert layout(data(password=None))["openstack/latest/vendor_data.json"] == b"{}"
+    assert layout(data(password=None, vendor_data="cloud-init"))[
+        "openstack/latest/vendor_data.json"] == b"{}"
+    assert layout(data())["openstack/latest/vendor_data.json"] == b"{}"  # CloudStack's
 
 
 def test_iso_is_read_by_cloud_init_with_user_data_metadata_keys_and_password(tmp_path):
     iso = tmp_path / "drive.iso"
-    iso.write_bytes(build_iso(data()))
+    iso.write_bytes(build_iso(data(vendor_data="cloud-init")))
     seen = cloud_init_read(iso, tmp_path / "mnt")
     assert seen["version"] == 2
     assert seen["userdata"] == USER_DATA
@@ -60,9 +62,9 @@ def test_iso_is_read_by_cloud_init_with_user_data_metadata_keys_and_password(tmp
     assert blkid_label(iso) == "config-2"
 
 
-def test_old_vendor_data_variant_keeps_password_only_in_the_cloudstack_file(tmp_path):
-    iso = tmp_path / "old.iso"
-    iso.write_bytes(build_iso(data(vendor_data="empty")))
+def test_cloudstacks_vendor_data_keeps_password_only_in_the_cloudstack_file(tmp_path):
+    iso = tmp_path / "cloudstack.iso"
+    iso.write_bytes(build_iso(data()))
     seen = cloud_init_read(iso, tmp_path / "mnt")
     assert seen["vendordata_raw"] == {}
     assert (tmp_path / "mnt/cloudstack/password/vm_password.txt").read_text() == "Pa55-w0rd!"

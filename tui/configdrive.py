@@ -12,11 +12,14 @@ Layout (ConfigDriveBuilder.buildConfigDrive, apache/cloudstack):
 - `openstack/latest/meta_data.json`: availability_zone, hostname, uuid, keys,
   public_keys (cloud-init refuses a drive without `uuid`);
 - `openstack/latest/user_data`: a hard link to user_data.txt (one extent here too);
-- `openstack/latest/vendor_data.json`: `{}` (CloudStack before 4.21) or, with a
-  password, a `{"cloud-init": "#cloud-config\n…"}` snippet setting `password`,
-  `ssh_pwauth` and `chpasswd.expire: false`, which cloud-init's ConfigDrive source
-  hands to set_passwords. That is what apache/cloudstack#10061 describes; its Java
-  source was not at hand to compare byte for byte, so the variant is selectable;
+- `openstack/latest/vendor_data.json`: `{}`, always, as CloudStack writes it
+  (ConfigDriveBuilder.writeVendorEmptyJsonFile, checked in apache/cloudstack at
+  2814f122): the password reaches the guest only through vm_password.txt and
+  CloudStack's own guest script. The `cloud-init` variant is CloudRig's, for testing
+  a template whose password cloud-init should set: a `{"cloud-init":
+  "#cloud-config\n…"}` snippet with `password`, `ssh_pwauth` and
+  `chpasswd.expire: false`, which cloud-init's ConfigDrive source hands to
+  set_passwords;
 - `openstack/latest/network_data.json`: `{}` (no NIC is described here);
 - volume label `config-2`, Rock Ridge and Joliet (genisoimage `-J -r`).
 """
@@ -60,7 +63,7 @@ class ConfigDriveData(BaseModel):
     metadata: dict[str, str] = Field(
         default_factory=dict, description="metadata file name (without .txt) → content")
     password: str | None = Field(default=None, repr=False)
-    vendor_data: VendorVariant = "cloud-init"
+    vendor_data: VendorVariant = "empty"
     label: str = LABEL
 
 
@@ -83,7 +86,7 @@ def metadata_json(metadata: dict[str, str]) -> dict[str, Any]:
 
 
 def vendor_data(password: str | None, variant: VendorVariant) -> str:
-    """vendor_data.json: `{}`, or the cloud-config CloudStack ≥ 4.21 writes for a password."""
+    """vendor_data.json: `{}` as CloudStack writes it, or CloudRig's cloud-config variant."""
     if password is None or variant == "empty":
         return "{}"
     snippet = {"password": password, "ssh_pwauth": True, "chpasswd": {"expire": False}}

@@ -24,10 +24,11 @@ Where CloudRig departs from it, and why:
   is not written (ConfigDriveBuilder only copies it when the caller gives one).
   `meta_data.json` always carries `uuid` (from vm_id), without which cloud-init
   refuses the drive. `network_data.json` is `{}`: no NIC is described in the answers.
-- The password in `vendor_data.json` is a cloud-config snippet for cloud-init's
-  set_passwords, as CloudStack 4.21+ writes it (apache/cloudstack#10061, rebuilt
-  from the PR's description: the merged source was not at hand);
-  `vendor_data: empty` writes `{}` as older releases do.
+- `vendor_data.json` is `{}` as ConfigDriveBuilder writes it (checked in
+  apache/cloudstack's source); the password is only in vm_password.txt. An earlier
+  CloudRig wrote a cloud-config password there by default, taken from a pull
+  request's description; that is now the opt-in `vendor_data: cloud-init`, for
+  templates that let cloud-init set the password.
 - The ISO is built with pycdlib (no genisoimage, no root, no mount), its dates
   pinned so the same answers give the same bytes.
 - `cloudrig metadata` reads the virtual router from DHCP leases of dhclient,

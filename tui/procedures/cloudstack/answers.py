@@ -130,10 +130,11 @@ class CloudStackAnswers(Answers):
              "drive has no password.",
         example="a generated password")
     vendor_data: Literal["cloud-init", "empty"] = ask(
-        "cloud-init", title="vendor_data.json",
-        help="cloud-init: the password as the cloud-config CloudStack 4.21+ writes for "
-             "cloud-init's set_passwords; empty: `{}` as older releases write.",
-        example="cloud-init")
+        "empty", title="vendor_data.json",
+        help="empty: `{}`, exactly as CloudStack writes it (the password is only in "
+             "vm_password.txt); cloud-init: also the password as cloud-config for "
+             "cloud-init's set_passwords, to test a template that relies on it.",
+        example="empty")
 
     # ------------------------------------------------------------ per-mode rules
 
