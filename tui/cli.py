@@ -297,7 +297,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ids = [args.procedure] if args.procedure else list(REGISTRY)
     reports = [_status_one(pid, args) for pid in ids]
-    if args.json:
+    if args.format == "prometheus":
+        import time
+
+        from tui.metrics import prometheus
+
+        sys.stdout.write(prometheus(reports, time.time()))
+    elif args.json or args.format == "json":
         emit_json(reports[0] if args.procedure else reports)
     else:
         for report in reports:
@@ -462,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="the dashboard as text: every step's check")
     p.add_argument("procedure", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+    p.add_argument("--format", choices=("text", "json", "prometheus"), default="text",
+                   help="prometheus: node_exporter textfile-collector metrics")
     p.add_argument("--answers", metavar="FILE", help="check these answers instead of the saved")
     p.add_argument("--root", type=Path, metavar="DIR")
     p.set_defaults(func=cmd_status)
