@@ -1,11 +1,14 @@
 """Dashboard: every step's check, run concurrently in a thread so the screen stays live.
 
-Checks ask the host (and, for later procedures, the remote APIs) where each step
-stands right now; state is never taken as the truth here.
+Checks ask the host and the remote APIs where each step stands right now; state is
+never taken as the truth here. They run again every `Workspace.refresh_seconds`
+(CLOUDRIG_REFRESH, default 60; 0 turns it off) and on `r`, and each row says when
+its check ran, so a stale answer is never mistaken for a fresh one.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -24,6 +27,12 @@ from tui.procedure import Procedure
 from tui.redact import redact
 
 STATUS_WIDTH = 7  # "drifted", the longest status
+CHECKED_WIDTH = 8  # HH:MM:SS
+
+
+def clock_text(moment: datetime | None) -> str:
+    """A check's time on this host's clock (the operator's frame of reference)."""
+    return moment.astimezone().strftime("%H:%M:%S") if moment else "—"
 
 
 class DashboardScreen(Screen):
@@ -58,6 +67,14 @@ class DashboardScreen(Screen):
         if self.problem:
             self.query_one("#dash-summary").add_class("-error")
         self.action_refresh()
+        if self.workspace.refresh_seconds > 0 and self.answers is not None:
+            self.set_interval(self.workspace.refresh_seconds, self._recheck_on_timer,
+                              name="dashboard refresh")
+
+    def _recheck_on_timer(self) -> None:
+        # Never pile up: a slow API keeps one check run at a time.
+        if not any(w.group == "dashboard" and w.is_running for w in self.workers):
+            self.action_refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "refresh":
@@ -94,20 +111,25 @@ class DashboardScreen(Screen):
         row = table.cursor_row
         table.clear(columns=True)
         # Fit the screen: long titles and details wrap inside their cells (80 columns).
-        title_width = min(max((len(c.title) for c in checks), default=10), 24)
-        detail_width = max(20, table.size.width - title_width - STATUS_WIDTH - 7)
+        title_width = min(max((len(c.title) for c in checks), default=10), 22)
+        detail_width = max(20, table.size.width - title_width - STATUS_WIDTH
+                           - CHECKED_WIDTH - 9)
         table.add_column("Step", width=title_width, key="step")
         table.add_column("Status", width=STATUS_WIDTH, key="status")
+        table.add_column("Checked", width=CHECKED_WIDTH, key="checked")
         table.add_column("Detail", width=detail_width, key="detail")
         for check in checks:
             table.add_row(Text(check.title), status_text(check.status.value),
+                          Text(clock_text(check.checked_at), style="dim"),
                           Text(check.detail), key=check.step, height=None)
         if checks:
             table.move_cursor(row=min(max(row, 0), len(checks) - 1))
         done = sum(1 for c in checks if c.status.value == "done")
         summary = self.query_one("#dash-summary", Static)
         summary.remove_class("-error")
-        summary.update(f"{done} of {len(checks)} steps done. r checks again.")
+        every = self.workspace.refresh_seconds
+        again = f"checked again every {every:g} s; r now" if every > 0 else "r checks again"
+        summary.update(f"{done} of {len(checks)} steps done; {again}.")
 
     def action_back(self) -> None:
         self.app.pop_screen()

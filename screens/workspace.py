@@ -7,8 +7,9 @@ are plain functions. Secrets typed in the wizard live only in `Workspace.secrets
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -31,6 +32,7 @@ class Workspace:
     answers: dict[str, BaseModel] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     running: set[threading.Event] = field(default_factory=set)
+    refresh_seconds: float = field(default_factory=lambda: refresh_from_env(os.environ))
 
     def session(
         self,
@@ -64,6 +66,13 @@ class Workspace:
         """Ask every running apply to stop between items (on quit)."""
         for cancel in list(self.running):
             cancel.set()
+
+
+def refresh_from_env(environ: Mapping[str, str]) -> int:
+    """The dashboard's refresh interval: CLOUDRIG_REFRESH seconds (0: never), default 60;
+    a value that is not a whole number of seconds falls back to the default."""
+    raw = environ.get("CLOUDRIG_REFRESH", "").strip()
+    return int(raw) if raw.isdigit() else 60
 
 
 class SavedRun(NamedTuple):

@@ -295,3 +295,35 @@ async def test_failed_step_is_named_in_red(
         await pilot.pause()
         table = app.screen.query_one("#checks", DataTable)
         assert [str(c) for c in table.get_row_at(1)[:2]] == ["ACL policy", "pending"]
+
+
+async def test_dashboard_checks_again_on_its_own_and_says_when(
+        tmp_path: Path, consul: FakeConsul) -> None:
+    """A change behind CloudRig's back shows up without a key press; each row has a time."""
+    app = CloudRigApp(root=tmp_path / "root")
+    app.workspace.refresh_seconds = 0.2
+    session = app.workspace.session(get_procedure("carbonio"), answers(consul.url),
+                                    root=app.workspace.root, dry_run=False)
+    assert session.apply().outcome == "done"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("d")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#checks", DataTable)
+        assert str(table.get_row_at(1)[:2][1]) == "done"
+        first = app.screen.checks[1].checked_at
+        assert first is not None
+        assert str(table.get_row_at(1)[2]) == first.astimezone().strftime("%H:%M:%S")
+        assert "every 0.2 s" in text_of(app.screen.query_one("#dash-summary", Static))
+
+        policy = next(p for p in consul.policies.values()
+                      if p["Name"] == "carbonio-gateway-policy")
+        policy["Rules"] = 'key_prefix "" { policy = "write" }'
+        for _ in range(100):  # the interval fires; wait for its worker, not for a time
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            if app.screen.checks[1].status.value == "drifted":
+                break
+        assert app.screen.checks[1].checked_at > first, "not checked again"
+        assert app.screen.checks[1].status.value == "drifted", app.screen.checks[1]

@@ -85,8 +85,10 @@ def test_progress_finished(snap_compare, tmp_path: Path, fixed_consul: FakeConsu
 
 
 @pytest.mark.parametrize("fixed_consul", [18572], indirect=True, ids=["consul"])
-def test_dashboard(snap_compare, tmp_path: Path, fixed_consul: FakeConsul) -> None:
+def test_dashboard(snap_compare, tmp_path: Path, fixed_consul: FakeConsul,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Opened from home with `d`: the answers and root saved by the last apply."""
+    monkeypatch.setattr("screens.dashboard.clock_text", lambda moment: "12:34:56")
     app = make_app(tmp_path, tmp_path / "state")
     session = app.workspace.session(get_procedure("carbonio"), answers(fixed_consul.url),
                                     root=app.workspace.root, dry_run=False)

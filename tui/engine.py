@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,7 @@ class StepCheck(BaseModel):
     status: Status
     detail: str
     host: str | None = None
+    checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
 
 
 class RunResult(BaseModel):
@@ -324,7 +326,8 @@ class Session:
         finally:
             ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
-                         detail=redact(result.detail), host=self.elsewhere(step))
+                         detail=redact(result.detail), host=self.elsewhere(step),
+                         checked_at=datetime.now(UTC))
 
     def _check(self, step: Step, ctx: Context) -> CheckResult:
         """A step's check; one for another host is "to run on <host>" (never checked
