@@ -72,20 +72,22 @@ class DashboardScreen(Screen):
                               name="dashboard refresh")
 
     def _recheck_on_timer(self) -> None:
-        # Never pile up: a slow API keeps one check run at a time.
+        # Never pile up: a slow API keeps one check run at a time. Quietly: the table
+        # and its summary stay readable until the new results replace them.
         if not any(w.group == "dashboard" and w.is_running for w in self.workers):
-            self.action_refresh()
+            self.action_refresh(quiet=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "refresh":
             return self.answers is not None
         return True
 
-    def action_refresh(self) -> None:
+    def action_refresh(self, quiet: bool = False) -> None:
         if self.answers is None:
             return
-        count = len(self.procedure.steps)
-        self.query_one("#dash-summary", Static).update(f"Checking {count} steps…")
+        if not quiet:
+            count = len(self.procedure.steps)
+            self.query_one("#dash-summary", Static).update(f"Checking {count} steps…")
         self.run_worker(self._check, thread=True, exit_on_error=False, group="dashboard",
                         exclusive=True, name="checks")
 
