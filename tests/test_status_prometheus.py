@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,6 +41,10 @@ def test_each_step_is_a_state_set_with_its_status(cli, answers_file: Path,
             d = dict(labels)
             ones[(d["procedure"], d["step"])] = ones.get((d["procedure"], d["step"]), 0) + value
     assert set(ones.values()) == {1.0}
+    if shutil.which("promtool"):  # Debian's prometheus package: the linter Prometheus ships
+        lint = subprocess.run(["promtool", "check", "metrics"], input=result.stdout,
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_label_values_are_escaped() -> None:
