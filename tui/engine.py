@@ -197,12 +197,14 @@ class Session:
     def _state(self) -> ProcedureState:
         return self.store.load(self.procedure.id) or ProcedureState(procedure=self.procedure.id)
 
-    def resolve_secrets(self, steps: Sequence[Step]) -> None:
-        """Ask for (or refuse, exit 2) every secret the run needs before changing anything."""
+    def resolve_secrets(self, steps: Sequence[Step], undo: bool = False) -> None:
+        """Ask for (or refuse, exit 2) every secret the run needs before changing anything
+        (`undo`: the secrets teardown needs, `Step.undo_secrets`)."""
         provided: set[str] = set()
         for step in steps:
             self.ctx.step_id = step.id
-            for name in sorted(step.needs_secrets(self.ctx)):
+            needed = step.undo_secrets(self.ctx) if undo else step.needs_secrets(self.ctx)
+            for name in sorted(needed):
                 if name in provided and not self.secrets.available(name):
                     continue  # an earlier step obtains it (e.g. a bootstrap token)
                 value = self.secrets.get(name)
@@ -356,7 +358,8 @@ class Session:
 
     def _teardown(self) -> RunResult:
         steps = self.active_steps()
-        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan])
+        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
+                              and not self.elsewhere(s)], undo=True)
         state = self._state()
         run = RunRecord(kind="teardown")
         result = RunResult(outcome="done")
@@ -384,6 +387,9 @@ class Session:
             run.completed.append(step.id)
             result.steps[step.id] = "removed"
             state.steps.pop(step.id, None)
+            # What the operator confirmed by hand is what was just undone (or what the
+            # undo's manual lines tell them to remove): the confirmation no longer holds.
+            state.confirmations.pop(step.id, None)
             self._emit(step, "done", f"undo {step.title}: done")
         self.ctx.step_id = None
         run.outcome, run.finished = "done", now()
