@@ -246,3 +246,33 @@ def test_remove_block_undoes_merge_block(operator):
     assert remove_block(kept, "p") == kept
     other = merge_block(merged, block.replace(" p\n", " q\n").replace("[p]", "[q]"), "q")
     assert remove_block(other, "p").count("CloudRig atmosphere q") == 2
+
+
+def test_on_osa_deploy_teardown_removes_user_variables_and_the_exported_copies(rig):
+    fake, cli, answers, tmp = rig
+    answers["host_role"] = "osa-deploy"
+    root = tmp / "root"
+    path = apply_all(cli, answers, root)
+    user_variables = staged(root, tmp / "openstack_deploy/user_variables_atmosphere.yml")
+    export = staged(root, tmp / "export/atmosphere")
+    secret_copy = export / "files" / str(tmp / "provider/my-awesome-cloud.json").lstrip("/")
+    assert user_variables.exists() and secret_copy.exists()
+    assert (export / "provider-json.sh").exists()
+    # The operator's own user_variables.yml is never CloudRig's to remove.
+    own = staged(root, tmp / "openstack_deploy/user_variables.yml")
+    own.write_text("glance_default_store: file\n")
+
+    result = cli("teardown", "atmosphere", "--answers", path, "--root", str(root), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not user_variables.exists() and own.exists()
+    assert "rerun `openstack-ansible setup-infrastructure.yml`" in result.stderr
+    assert not secret_copy.exists()
+    assert not [p for p in export.rglob("*") if p.is_file()]
+    assert ("on atmosphere, undo step provider-json with `cloudrig teardown atmosphere` "
+            "there") in result.stderr
+    assert deletes(fake) == []
+
+    again = cli("teardown", "atmosphere", "--answers", path, "--root", str(root), "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "undo step" not in again.stderr and "openstack-ansible" not in again.stderr
+    assert own.read_text() == "glance_default_store: file\n"

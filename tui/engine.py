@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
-from tui.export import export_items, export_note, script_path
+from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.procedure import (
     ApiCall,
@@ -368,10 +368,12 @@ class Session:
             nothing: list[bool] = []
 
             def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
-                if self.elsewhere(step):
-                    nothing.append(True)  # its undo belongs to the host it ran on
-                    return
-                items = step.undo_plan(self.ctx)
+                host = self.elsewhere(step)
+                if host:  # its undo belongs to that host; only the exported copies are here
+                    items = export_undo(self.procedure.id, step.id, host,
+                                        self.procedure.export_dir(self.answers), self.root)
+                else:
+                    items = step.undo_plan(self.ctx)
                 if not items:
                     nothing.append(True)
                     return

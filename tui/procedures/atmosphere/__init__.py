@@ -77,8 +77,10 @@ Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
   Teardown asks for os_admin_password only when purging (`Step.undo_secrets`).
 - endpoint-audit reads only. user-variables: CloudRig's own user_variables_atmosphere.yml
   goes, with the reminder to rerun the OSA playbooks; the operator's user_variables.yml
-  was never written. Steps exported to another host are undone on that host (run
-  teardown there with the same answers); their exported copies here stay.
+  was never written. A step exported to another host is undone on that host (teardown
+  there with the same answers, as a manual line says); here its exported script and
+  staged copies go (found from the script's `install` lines, so the 0600 provider JSON
+  copy goes even when no password is at hand).
 """
 
 from __future__ import annotations
