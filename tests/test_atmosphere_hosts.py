@@ -6,6 +6,7 @@ and answer like the originals (runbook transcript)."""
 from __future__ import annotations
 
 import json
+import shlex
 import stat
 import subprocess
 import sys
@@ -91,6 +92,13 @@ class _Query:
         self.rows = rows
     def first(self):
         return self.rows[0] if self.rows else None
+    def update(self, **fields):
+        data = json.load(open(_db))
+        for row in self.rows:
+            data["providers"][row.location].update(
+                {k: str(v) if k == "end_date" else v for k, v in fields.items()})
+        json.dump(data, open(_db, "w"))
+        return len(self.rows)
 
 class _Manager:
     def filter(self, location):
@@ -118,7 +126,11 @@ def make_atmosphere(directory: Path) -> None:
     files = {"scripts/add_new_provider.py": ADD_NEW_PROVIDER,
              "scripts/add_new_accounts.py": ADD_NEW_ACCOUNTS, "manage.py": MANAGE,
              "core/__init__.py": "", "core/models.py": MODELS, "service/__init__.py": "",
-             "service/tasks/__init__.py": "", "service/tasks/monitoring.py": MONITORING}
+             "service/tasks/__init__.py": "", "service/tasks/monitoring.py": MONITORING,
+             "django/__init__.py": "", "django/utils/__init__.py": "",
+             "django/utils/timezone.py": "import datetime\n"
+                                         "def now():\n"
+                                         "    return datetime.datetime.now(datetime.UTC)\n"}
     for name, text in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,3 +265,22 @@ def test_generated_provider_secret_goes_to_the_store(rig):
     assert "atmosphere.provider_secret" in cli("secrets", "list").stdout
     for output in cli.outputs:
         assert secret not in output
+
+
+def test_teardown_on_atmosphere_says_how_to_end_date_the_provider_and_it_works(rig):
+    cli, answers, tmp, atmo = rig
+    answers["host_role"] = "atmosphere"
+    path = str(cli.write(answers))
+    assert cli("apply", "atmosphere", "--answers", path, "--yes", "--step", "provider-json",
+               "--step", "provider").returncode == 0
+    result = cli("teardown", "atmosphere", "--answers", path, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp / "provider/my-awesome-cloud.json").exists()
+    line = next(x for x in result.stderr.splitlines() if "no command to remove provider" in x)
+    command = line.split("its history stays): ", 1)[1]
+    # The exact command shown works against (a stand-in of) Atmosphere's Django.
+    run = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "deactivated 1" in run.stdout
+    provider = json.loads((atmo / "db.json").read_text())["providers"]["my-awesome-cloud"]
+    assert provider["active"] is False and provider["end_date"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
-from tui.export import export_items, export_note, script_path
+from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.procedure import (
     ApiCall,
@@ -199,12 +199,14 @@ class Session:
     def _state(self) -> ProcedureState:
         return self.store.load(self.procedure.id) or ProcedureState(procedure=self.procedure.id)
 
-    def resolve_secrets(self, steps: Sequence[Step]) -> None:
-        """Ask for (or refuse, exit 2) every secret the run needs before changing anything."""
+    def resolve_secrets(self, steps: Sequence[Step], undo: bool = False) -> None:
+        """Ask for (or refuse, exit 2) every secret the run needs before changing anything
+        (`undo`: the secrets teardown needs, `Step.undo_secrets`)."""
         provided: set[str] = set()
         for step in steps:
             self.ctx.step_id = step.id
-            for name in sorted(step.needs_secrets(self.ctx)):
+            needed = step.undo_secrets(self.ctx) if undo else step.needs_secrets(self.ctx)
+            for name in sorted(needed):
                 if name in provided and not self.secrets.available(name):
                     continue  # an earlier step obtains it (e.g. a bootstrap token)
                 value = self.secrets.get(name)
@@ -359,7 +361,8 @@ class Session:
 
     def _teardown(self) -> RunResult:
         steps = self.active_steps()
-        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan])
+        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
+                              and not self.elsewhere(s)], undo=True)
         state = self._state()
         run = RunRecord(kind="teardown")
         result = RunResult(outcome="done")
@@ -368,10 +371,12 @@ class Session:
             nothing: list[bool] = []
 
             def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
-                if self.elsewhere(step):
-                    nothing.append(True)  # its undo belongs to the host it ran on
-                    return
-                items = step.undo_plan(self.ctx)
+                host = self.elsewhere(step)
+                if host:  # its undo belongs to that host; only the exported copies are here
+                    items = export_undo(self.procedure.id, step.id, host,
+                                        self.procedure.export_dir(self.answers), self.root)
+                else:
+                    items = step.undo_plan(self.ctx)
                 if not items:
                     nothing.append(True)
                     return
@@ -387,6 +392,9 @@ class Session:
             run.completed.append(step.id)
             result.steps[step.id] = "removed"
             state.steps.pop(step.id, None)
+            # What the operator confirmed by hand is what was just undone (or what the
+            # undo's manual lines tell them to remove): the confirmation no longer holds.
+            state.confirmations.pop(step.id, None)
             self._emit(step, "done", f"undo {step.title}: done")
         self.ctx.step_id = None
         run.outcome, run.finished = "done", now()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 from tui.procedure import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
 
@@ -116,3 +117,31 @@ def export_items(step_id: str, title: str, host: str, items: list[PlanItem],
 def export_note(host: str, export_dir: str, step_id: str) -> str:
     """The one line the plan and the dashboard show for a step exported to `host`."""
     return f"to run on {host}: sh {script_path(export_dir, host, step_id)}"
+
+
+def export_undo(procedure_id: str, step_id: str, host: str, export_dir: str,
+                root: Path | None) -> list[PlanItem]:
+    """Teardown of a step exported to `host`: the copies staged here (read from the
+    script's `install` lines, so no secret is needed to find them: a staged provider
+    file may hold one) and the script go; undoing the step itself is done on `host`.
+    Empty once they are gone, so a second teardown does nothing."""
+    from tui.files import host_path
+
+    script = script_path(export_dir, host, step_id)
+    target = host_path(script, root)
+    if not target.exists():
+        return []
+    base = f"{export_dir.rstrip('/')}/{host}"
+    items: list[PlanItem] = []
+    for line in target.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.startswith("install -D "):
+            continue
+        relative = shlex.split(line)[-2]
+        staged = f"{base}/{relative}"
+        if host_path(staged, root).exists():
+            items.append(FileRemove(path=staged, description=f"exported copy for {host}"))
+    items.append(FileRemove(path=script, description=f"the exported commands for {host}"))
+    items.append(Manual(text=f"on {host}, undo step {step_id} with `cloudrig teardown "
+                             f"{procedure_id}` there (same answers, this host's role set to "
+                             f"{host})"))
+    return items

@@ -285,6 +285,12 @@ class Step:
         has no removal or it is already gone, so a second teardown does nothing."""
         return []
 
+    def undo_secrets(self, ctx: Context) -> set[str]:
+        """Secret fields teardown will need; by default those apply needs. A step whose
+        undo only removes files (or only calls an API under --purge) says less, so a
+        teardown does not ask for passwords it will not use."""
+        return self.needs_secrets(ctx)
+
     def applies(self, answers: BaseModel) -> bool:
         """Whether the step is part of this run (e.g. the database step is optional)."""
         return True

@@ -1,14 +1,16 @@
-"""Reusable step kinds, so a procedure module declares files instead of coding them."""
+"""Reusable step kinds, so a procedure module declares files (or a manual task)
+instead of coding them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from tui.answers import secret_fields
-from tui.procedure import Context, FileWrite, Step
+from tui.procedure import CheckResult, Context, FileWrite, Manual, PlanItem, Status, Step
 from tui.render import render
 
 
@@ -50,3 +52,38 @@ class FileStep(Step):
 
     def files(self, ctx: Context) -> list[FileWrite]:
         return [f.item(ctx.answers) for f in self.templates]
+
+
+def stamp(when: datetime) -> str:
+    """A time as operators read it in status lines: minutes, UTC, named."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class ManualStep(Step):
+    """A step only the operator can do (an admin panel, another system), whose state
+    CloudRig cannot see: `cloudrig confirm PROC STEP` records their word and when, and
+    the check reports that instead of "manual" forever (`--undo` withdraws it)."""
+
+    def text(self, ctx: Context) -> str:
+        """What the operator does, ending with the confirm command."""
+        raise NotImplementedError
+
+    def confirm_hint(self, ctx: Context) -> str:
+        return f"`cloudrig confirm {ctx.procedure.id} {self.id}`"
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        if self.id in ctx.confirmations:
+            return []  # done by hand and confirmed: nothing left to show
+        return [Manual(text=self.text(ctx))]
+
+    def check(self, ctx: Context) -> CheckResult:
+        return confirmed_check(ctx, self.id, self.text(ctx))
+
+
+def confirmed_check(ctx: Context, step_id: str, todo: str) -> CheckResult:
+    """DONE with the confirmation's time when the operator confirmed `step_id`, else
+    MANUAL with what is still to do."""
+    confirmed = ctx.confirmations.get(step_id)
+    if confirmed is not None:
+        return CheckResult(status=Status.DONE, detail=f"manual — confirmed {stamp(confirmed)}")
+    return CheckResult(status=Status.MANUAL, detail=f"manual — not confirmed yet: {todo}")

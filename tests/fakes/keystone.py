@@ -9,7 +9,10 @@ What it does as Keystone does:
   admin role → 403 "You are not authorized to perform the requested action: identity:…";
 - `?name=` / `domain_id=` filters on domains, projects, users, roles;
 - creating an existing name in a domain → 409 Conflict "Duplicate entry";
-- role grants: `PUT …/roles/{id}` → 204, `HEAD` → 204 or 404, IDs only;
+- role grants: `PUT …/roles/{id}` → 204, `HEAD` → 204 or 404, `DELETE` → 204 or 404,
+  IDs only;
+- `DELETE /v3/users/{id}` / `/v3/projects/{id}` → 204 (404 when unknown), and the
+  role assignments of what was deleted go with it;
 - errors are `{"error": {"code", "title", "message"}}`.
 """
 
@@ -127,9 +130,12 @@ class FakeKeystone(FakeService):
             (r"/v3/users", "GET", self.list_of(self.users, "users"), "list_users"),
             (r"/v3/users", "POST", self.create_user, "create_user"),
             (r"/v3/users/([^/]+)", "PATCH", self.update_user, "update_user"),
+            (r"/v3/users/([^/]+)", "DELETE", self.delete_user, "delete_user"),
+            (r"/v3/projects/([^/]+)", "DELETE", self.delete_project, "delete_project"),
             (r"/v3/roles", "GET", self.list_of(self.roles, "roles"), "list_roles"),
             (grant, "HEAD", self.check_grant, "check_grant"),
             (grant, "PUT", self.create_grant, "create_grant"),
+            (grant, "DELETE", self.revoke_grant, "revoke_grant"),
             (r"/v3/services", "GET", self.list_of(self.services, "services"), "list_services"),
             (r"/v3/endpoints", "GET", self.list_of(self.endpoints, "endpoints"),
              "list_endpoints"),
@@ -232,6 +238,8 @@ class FakeKeystone(FakeService):
         user = self.add_user(name, data.get("password") or "", domain_id)
         if data.get("default_project_id"):
             user["default_project_id"] = data["default_project_id"]
+        if "description" in data:
+            user["description"] = data["description"]
         return Reply.json({"user": user}, 201)
 
     def update_user(self, req: Request, user_id: str) -> Reply:
@@ -264,6 +272,29 @@ class FakeKeystone(FakeService):
         if missing:
             return missing
         self.grants.add((project, user, role))
+        return Reply(204)
+
+    def revoke_grant(self, req: Request, project: str, user: str, role: str) -> Reply:
+        missing = self._grant_refs(project, user, role)
+        if missing:
+            return missing
+        if (project, user, role) not in self.grants:
+            return error(404, f"Could not find role assignment with role: {role}, user or "
+                              f"group: {user}, project, domain, or system: {project}.")
+        self.grants.discard((project, user, role))
+        return Reply(204)
+
+    def delete_user(self, req: Request, user_id: str) -> Reply:
+        if self.users.pop(user_id, None) is None:
+            return error(404, f"Could not find user: {user_id}.")
+        self.passwords.pop(user_id, None)
+        self.grants = {g for g in self.grants if g[1] != user_id}
+        return Reply(204)
+
+    def delete_project(self, req: Request, project_id: str) -> Reply:
+        if self.projects.pop(project_id, None) is None:
+            return error(404, f"Could not find project: {project_id}.")
+        self.grants = {g for g in self.grants if g[0] != project_id}
         return Reply(204)
 
     def dump(self) -> str:

@@ -6,8 +6,9 @@ Written from Keystone's api-ref (v3 authenticate, projects, users, roles, endpoi
   the user is named with its domain;
 - names are looked up with `?name=` (and `domain_id=`) before anything is created,
   because a create of an existing name answers 409;
-- a role is granted with `PUT /v3/projects/{p}/users/{u}/roles/{r}` on IDs (204) and
-  tested with `HEAD` on the same URL (204 granted, 404 not);
+- a role is granted with `PUT /v3/projects/{p}/users/{u}/roles/{r}` on IDs (204),
+  tested with `HEAD` on the same URL (204 granted, 404 not) and revoked with `DELETE`
+  (204); `DELETE /v3/users/{id}` and `/v3/projects/{id}` answer 204;
 - errors are `{"error": {"code", "title", "message"}}`: the message is what the
   operator reads.
 POSTs are never retried (a retried create could create twice); the token request
@@ -169,9 +170,10 @@ class KeystoneClient:
         return json_body(response)["project"]
 
     def create_user(self, name: str, domain_id: str, password: str,
-                    default_project_id: str) -> dict[str, Any]:
+                    default_project_id: str, description: str = "") -> dict[str, Any]:
         body = {"user": {"name": name, "domain_id": domain_id, "password": password,
-                         "default_project_id": default_project_id, "enabled": True}}
+                         "default_project_id": default_project_id, "enabled": True,
+                         "description": description}}
         response = self._call("POST", "users", f"create user {name}", ok=(201,), json=body,
                               extensions=NO_RETRY)
         return json_body(response)["user"]
@@ -183,6 +185,18 @@ class KeystoneClient:
     def assign_role(self, project_id: str, user_id: str, role_id: str) -> None:
         self._call("PUT", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
                    "grant the role", ok=(204,))
+
+    # DELETEs are idempotent: 404 means it is already gone, which is what was asked.
+
+    def revoke_role(self, project_id: str, user_id: str, role_id: str) -> None:
+        self._call("DELETE", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
+                   "revoke the role", ok=(204, 404))
+
+    def delete_user(self, user_id: str) -> None:
+        self._call("DELETE", f"users/{user_id}", "delete the user", ok=(204, 404))
+
+    def delete_project(self, project_id: str) -> None:
+        self._call("DELETE", f"projects/{project_id}", "delete the project", ok=(204, 404))
 
     # ------------------------------------------------------------ catalog
 

@@ -52,6 +52,35 @@ Where CloudRig departs from the runbook, and why:
   block so the operator's other entries stay; `ansible_port: 22` moves to group_vars.
 - DNS: "probably optional" in the runbook; CloudRig writes a BIND zone fragment and
   the dashboard resolves every name, reporting counts plus the first few problems.
+- Allocation strategy: the runbook gives only Django admin clicks (no script, no API),
+  so CloudRig shows them and the operator confirms with `cloudrig confirm atmosphere
+  allocation-strategy` (`--undo` withdraws it); the dashboard then says "manual —
+  confirmed <time>" (the shared `tui.steps.ManualStep`, as cloudblue's quotas).
+
+Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
+- atmosphere-ansible: CloudRig's marked block leaves `ansible/hosts` byte for byte
+  (the file goes only when nothing else was in it); `group_vars/<provider>` is removed
+  unless it replaced the operator's file, which is then left with the `mv` that
+  restores their backup.
+- allocation-strategy: when confirmed, the Django admin page where it is deleted; the
+  confirmation is withdrawn (the engine does so for any step it undoes).
+- provider: Atmosphere has no removal script and deleting the row cascades into
+  identities and history, so teardown prints the exact `manage.py shell -c` that
+  end-dates it (active=False, end_date=now: "Offline"); CloudRig never runs it.
+- dns: the zone fragment goes; removing records from the zone is the operator's.
+- provider-json: the 0600 file goes; provider_secret stays in the secret store (the
+  provider, if kept, still salts its users' passwords with it).
+- keystone: only with `--purge` (as carbonio's tokens), and only what CloudRig created:
+  the project and user carry a "(CloudRig)" description (a user whose default project
+  is CloudRig's counts too); the grant is revoked, then user, then project deleted.
+  An account the operator made is named with its `openstack … delete`, never deleted.
+  Teardown asks for os_admin_password only when purging (`Step.undo_secrets`).
+- endpoint-audit reads only. user-variables: CloudRig's own user_variables_atmosphere.yml
+  goes, with the reminder to rerun the OSA playbooks; the operator's user_variables.yml
+  was never written. A step exported to another host is undone on that host (teardown
+  there with the same answers, as a manual line says); here its exported script and
+  staged copies go (found from the script's `install` lines, so the 0600 provider JSON
+  copy goes even when no password is at hand).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import secrets as _secrets
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from tui.clients.keystone import KeystoneClient
+from tui.commands import display
 from tui.errors import OperatorError
 from tui.files import check_files, host_path, read_current
 from tui.procedure import (
@@ -18,6 +20,7 @@ from tui.procedure import (
     CheckResult,
     Command,
     Context,
+    FileRemove,
     FileWrite,
     Manual,
     PlanItem,
@@ -27,12 +30,14 @@ from tui.procedure import (
 from tui.redact import MASK
 from tui.redact import register as register_secret
 from tui.render import render
-from tui.steps import template_values
+from tui.steps import ManualStep, template_values
 
 from . import audit as endpoint_audit
 from .answers import PUBLIC_SERVICES, AtmosphereAnswers
 
 OSA, ATMOSPHERE = "osa-deploy", "atmosphere"
+PLAYBOOKS = ("then rerun `openstack-ansible setup-infrastructure.yml` and `openstack-ansible "
+             "setup-openstack.yml` from /opt/openstack-ansible/playbooks")
 ADMIN_PASSWORD, ATMO_PASSWORD, PROVIDER_SECRET = (
     "os_admin_password", "atmo_admin_password", "provider_secret")
 
@@ -140,10 +145,19 @@ class UserVariables(Step):
             items.append(Manual(text=f"warning: {line}; remove them there so one value "
                                      "wins predictably"))
         if check_files(files, ctx.root).status is not Status.DONE:
-            items.append(Manual(text="then rerun `openstack-ansible setup-infrastructure.yml` "
-                                     "and `openstack-ansible setup-openstack.yml` from "
-                                     "/opt/openstack-ansible/playbooks"))
+            items.append(Manual(text=PLAYBOOKS))
         return items
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """Only CloudRig's own user_variables_atmosphere.yml goes (the operator's
+        user_variables.yml was never written); OSA forgets it on the next playbook run."""
+        path = self.path(answers(ctx))
+        if not host_path(path, ctx.root).exists():
+            return []
+        return [FileRemove(path=path, description="CloudRig's own user_*.yml"),
+                Manual(text=PLAYBOOKS + " so OSA drops the keystone admin https URI, the "
+                            "public URIs by name and keystone_admin's haproxy whitelist "
+                            "(TLS files and endpoints you changed by hand stay)")]
 
     def check(self, ctx: Context) -> CheckResult:
         files = self.files(ctx)
@@ -235,6 +249,11 @@ class EndpointAudit(Step):
 # ---------------------------------------------------------------- 3. keystone
 
 
+# The descriptions CloudRig gives what it creates: teardown --purge deletes only those.
+PROJECT_MARK = "Atmosphere's admin project (CloudRig)"
+USER_MARK = "Atmosphere's admin user (CloudRig)"
+
+
 class KeystoneAccount(Step):
     id = "keystone"
     title = "Keystone project, user and admin role"
@@ -274,8 +293,7 @@ class KeystoneAccount(Step):
         items: list[PlanItem] = []
         if ids["project"] is None:
             def create_project() -> None:
-                ids["project"] = client.create_project(
-                    name, ids["domain"], "Atmosphere's admin project (CloudRig)")["id"]
+                ids["project"] = client.create_project(name, ids["domain"], PROJECT_MARK)["id"]
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/projects"),
                                  body={"project": {"name": name, "domain_id": ids["domain"]}},
                                  description=f"create project {name}",
@@ -283,7 +301,7 @@ class KeystoneAccount(Step):
         if ids["user"] is None:
             def create_user() -> None:
                 ids["user"] = client.create_user(name, ids["domain"], ctx.secret(ATMO_PASSWORD),
-                                                 ids["project"])["id"]
+                                                 ids["project"], USER_MARK)["id"]
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/users"),
                                  body={"user": {"name": name, "domain_id": ids["domain"],
                                                 "password": MASK}},
@@ -318,6 +336,52 @@ class KeystoneAccount(Step):
                                       "atmo_admin_password")
         return CheckResult(status=Status.DONE,
                            detail=f"{a.atmo_admin} has {a.admin_role} on {a.atmo_admin}")
+
+    def undo_secrets(self, ctx: Context) -> set[str]:
+        return {ADMIN_PASSWORD} if ctx.purge else set()  # nothing is removed without --purge
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """With --purge: revoke the grant, delete the user, delete the project — each only
+        if CloudRig created it (its description, or a user whose default project is
+        CloudRig's). Objects the operator made are named with the command to remove
+        them, never deleted."""
+        if not ctx.purge:
+            return []
+        a = answers(ctx)
+        client = keystone(ctx)
+        domain = client.domain_id(a.os_user_domain)
+        project = client.find_project(a.atmo_admin, domain)
+        user = client.find_user(a.atmo_admin, domain)
+        ours_project = project is not None and project.get("description") == PROJECT_MARK
+        ours_user = user is not None and (
+            user.get("description") == USER_MARK
+            or (ours_project and user.get("default_project_id") == project["id"]))
+        items: list[PlanItem] = []
+        role = client.find_role(a.admin_role)
+        if (project and user and role and (ours_project or ours_user)
+                and client.has_role(project["id"], user["id"], role["id"])):
+            pid, uid, rid = project["id"], user["id"], role["id"]
+            items.append(ApiCall(
+                method="DELETE", url=keystone_url(ctx, f"/projects/{pid}/users/{uid}/roles/{rid}"),
+                description=f"revoke {a.admin_role} from {a.atmo_admin} on {a.atmo_admin}",
+                execute=lambda: client.revoke_role(pid, uid, rid)))
+        if user and ours_user:
+            uid = user["id"]
+            items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/users/{uid}"),
+                                 description=f"delete user {a.atmo_admin}",
+                                 execute=lambda: client.delete_user(uid)))
+        if project and ours_project:
+            pid = project["id"]
+            items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/projects/{pid}"),
+                                 description=f"delete project {a.atmo_admin}",
+                                 execute=lambda: client.delete_project(pid)))
+        for kind, found, ours in (("user", user, ours_user), ("project", project, ours_project)):
+            if found and not ours:
+                items.append(Manual(text=(
+                    f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (no CloudRig "
+                    f"description), so it stays; to remove it: openstack {kind} delete "
+                    f"--domain {a.os_user_domain} {a.atmo_admin}")))
+        return items
 
 
 # ---------------------------------------------------------------- 4. provider JSON
@@ -384,6 +448,16 @@ class ProviderJson(Step):
                                       f"{'present' if path.exists() else 'missing'}")
         return check_files(self.files(ctx), ctx.root)
 
+    def undo_secrets(self, ctx: Context) -> set[str]:
+        return set()  # removing the file needs no password
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        path = provider_json_path(answers(ctx))
+        if not host_path(path, ctx.root).exists():
+            return []
+        return [FileRemove(path=path, description="it holds atmo_admin's password and the "
+                                                  "provider secret")]
+
 
 # ---------------------------------------------------------------- 5. DNS
 
@@ -418,6 +492,16 @@ class DnsRecords(Step):
         a = answers(ctx)
         return CheckResult.worst([files, check_names(a.hostnames(), a.dns_server)])
 
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        a = answers(ctx)
+        path = self.path(a)
+        if not host_path(path, ctx.root).exists():
+            return []
+        return [FileRemove(path=path, description="the zone fragment CloudRig wrote"),
+                Manual(text=f"remove the records you added from {path} (vm names of "
+                            f"{a.floating_ip_range}) from the zone {a.dns_zone} on its DNS "
+                            "server, if you included them")]
+
 
 # ---------------------------------------------------------------- 6. Atmosphere provider
 
@@ -432,6 +516,9 @@ def django(a: AtmosphereAnswers, *argv: str) -> list[str]:
 LOOKUP = ("from core.models import Provider; "
           "p = Provider.objects.filter(location={name!r}).first(); "
           "print('PROVIDER_ID=%s' % (p.id if p else ''))")
+DEACTIVATE = ("from django.utils import timezone; from core.models import Provider; "
+              "print('deactivated %s' % Provider.objects.filter(location={name!r})"
+              ".update(active=False, end_date=timezone.now()))")
 MONITOR = ("from service.tasks.monitoring import monitor_machines_for, monitor_instances_for, "
            "monitor_sizes_for; monitor_sizes_for({id}); monitor_machines_for({id}); "
            "monitor_instances_for({id}); print('monitored provider {id}')")
@@ -524,37 +611,69 @@ class Provider(Step):
             return CheckResult(status=Status.PENDING, detail=f"no provider {a.provider_name}")
         return CheckResult(status=Status.DONE, detail=f"provider {a.provider_name} is id {pid}")
 
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """Atmosphere has no script to remove a provider and deleting its row would
+        cascade into identities and instance history, so the operator end-dates it (it
+        then shows "Offline"): shown, with the exact command, never run by CloudRig."""
+        a = answers(ctx)
+        known = self.id in ctx.previous
+        if ctx.root is None:
+            # Atmosphere not answering from here: go by what apply recorded.
+            with contextlib.suppress(OperatorError):
+                known = self._existing(ctx) is not None
+        if not known:
+            return []
+        command = display(django(a, f"{a.atmosphere_dir}/manage.py", "shell", "-c",
+                                 DEACTIVATE.format(name=a.provider_name)))
+        return [Manual(text=(
+            f"Atmosphere has no command to remove provider {a.provider_name}; on the "
+            f"Atmosphere server end-date it (it shows Offline, its history stays): {command}"))]
+
 
 # ---------------------------------------------------------------- 7. allocation strategy
 
 
-class AllocationStrategy(Step):
+class AllocationStrategy(ManualStep):
     id = "allocation-strategy"
     title = "Allocation strategy"
-    summary = "In Django admin, confirmed by the operator"
+    summary = ("In Django admin (no script or API in the runbook), confirmed with "
+               "`cloudrig confirm atmosphere allocation-strategy`")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def text(self, ctx: Context) -> str:
         a = answers(ctx)
-        base = (a.atmosphere_url or "https://<your atmosphere>").rstrip("/")
-        return [Manual(text=(
-            f"Open {base}/admin/core/allocationstrategy/add/ as a staff user; Provider: "
-            f"{a.provider_name}; Counting behavior: \"1 Month - Calendar Window\"; Refresh "
-            "behaviors: \"First of the Month\"; Rules behaviors: \"Ignore non-active status\" "
-            "and \"Multiply by Size CPU\"; Save. Then confirm with `cloudrig apply atmosphere "
-            "--step allocation-strategy`."))]
+        return (f"Open {admin_base(a)}/admin/core/allocationstrategy/add/ as a staff user; "
+                f"Provider: {a.provider_name}; Counting behavior: \"1 Month - Calendar "
+                "Window\"; Refresh behaviors: \"First of the Month\"; Rules behaviors: "
+                "\"Ignore non-active status\" and \"Multiply by Size CPU\"; Save. Then run "
+                f"{self.confirm_hint(ctx)}.")
 
-    def check(self, ctx: Context) -> CheckResult:
-        record = ctx.previous.get(self.id)
-        if record is not None and record.status in (Status.DONE, Status.MANUAL):
-            return CheckResult(status=Status.MANUAL,
-                               detail=f"shown {record.at:%Y-%m-%d %H:%M}; confirm it was saved")
-        return CheckResult(status=Status.MANUAL, detail="create the allocation strategy")
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        if self.id not in ctx.confirmations:
+            return []  # never confirmed (or already torn down): nothing known to remove
+        a = answers(ctx)
+        return [Manual(text=(
+            f"In {admin_base(a)}/admin/core/allocationstrategy/ open the strategy whose "
+            f"Provider is {a.provider_name}, press Delete and confirm (Django admin is the "
+            "only way the runbook gives); teardown withdraws the step's confirmation."))]
+
+
+def admin_base(a: AtmosphereAnswers) -> str:
+    return (a.atmosphere_url or "https://<your atmosphere>").rstrip("/")
 
 
 # ---------------------------------------------------------------- 8. atmosphere-ansible
 
 
 BEGIN, END = "# BEGIN CloudRig atmosphere {name}", "# END CloudRig atmosphere {name}"
+
+
+def remove_block(current: str, name: str) -> str:
+    """`current` without CloudRig's block for provider `name` (and the blank line
+    `merge_block` put before it); every other line is kept as it was."""
+    begin, end = BEGIN.format(name=name), END.format(name=name)
+    pattern = re.compile(r"(?:(?<=\n)\n)?" + re.escape(begin) + r".*?" + re.escape(end)
+                         + r"\n?", re.S)
+    return pattern.sub("", current, count=1)
 
 
 def merge_block(current: str, block: str, name: str) -> str:
@@ -593,6 +712,40 @@ class AnsibleHosts(Step):
         if ctx.exporting_to is not None:
             return _exported_hosts_plan(self, ctx)
         return list(self.files(ctx))
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """CloudRig's hosts block goes (other entries kept; the file only if nothing else
+        is in it); group_vars/<provider> goes unless it replaced the operator's file,
+        which is then named with the command that restores it."""
+        a = answers(ctx)
+        base = f"{a.atmosphere_ansible_dir}/ansible"
+        items: list[PlanItem] = []
+        hosts = host_path(f"{base}/hosts", ctx.root)
+        current = hosts.read_text(encoding="utf-8", errors="replace") if hosts.exists() else ""
+        kept = remove_block(current, a.provider_name)
+        if kept != current:
+            items.append(FileWrite(path=f"{base}/hosts", content=kept,
+                                   description=f"CloudRig's {a.provider_name} block removed, "
+                                               "other entries kept")
+                         if kept.strip() else
+                         FileRemove(path=f"{base}/hosts",
+                                    description="it held only CloudRig's block"))
+        block = f"{base}/.cloudrig-{a.provider_name}.hosts"  # left by an exported merge
+        if host_path(block, ctx.root).exists():
+            items.append(FileRemove(path=block, description="CloudRig's exported hosts block"))
+        group_vars = f"{base}/group_vars/{a.provider_name}"
+        target = host_path(group_vars, ctx.root)
+        if target.exists():
+            backups = sorted(target.parent.glob(f"{target.name}.cloudrig-*.bak"))
+            if backups:
+                first = f"{base}/group_vars/{backups[0].name}"
+                items.append(Manual(text=(
+                    f"{group_vars} replaced your own file, so it stays; to restore yours: "
+                    f"mv {first} {group_vars}")))
+            else:
+                items.append(FileRemove(path=group_vars,
+                                        description=f"variables of group {a.provider_name}"))
+        return items
 
 
 # Run on the Atmosphere server when the step is exported: merges the block file into

@@ -28,7 +28,7 @@ from tui.procedure import (
     Step,
 )
 from tui.render import render
-from tui.steps import template_values
+from tui.steps import ManualStep, stamp, template_values
 
 from .answers import CloudBlueAnswers
 
@@ -99,10 +99,6 @@ def fingerprint(path: Any) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
-
-
-def stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---------------------------------------------------------------- 1. preflight
@@ -535,7 +531,7 @@ class Services(Step):
 # ---------------------------------------------------------------- 8. quotas
 
 
-class Quotas(Step):
+class Quotas(ManualStep):
     id = "quotas"
     title = "Admin-panel group quotas"
     summary = ("The user group's quotas in the Application Management admin panel: by hand "
@@ -546,19 +542,7 @@ class Quotas(Step):
         values = "; ".join(f"{k} = {v} ({QUOTA_WHY[k]})" for k, v in QUOTAS.items())
         return (f"In the Application Management admin panel, for user group {group!r} set: "
                 f"{values}. Optionally make {group!r} the default group for signups. Then "
-                "run `cloudrig confirm cloudblue quotas`.")
-
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        if self.id in ctx.confirmations:
-            return []
-        return [Manual(text=self.text(ctx))]
-
-    def check(self, ctx: Context) -> CheckResult:
-        confirmed = ctx.confirmations.get(self.id)
-        if confirmed is not None:
-            return CheckResult(status=Status.DONE, detail=f"manual — confirmed {stamp(confirmed)}")
-        return CheckResult(status=Status.MANUAL,
-                           detail=f"manual — not confirmed yet: {self.text(ctx)}")
+                f"run {self.confirm_hint(ctx)}.")
 
 
 STEPS: tuple[Step, ...] = (
