@@ -287,3 +287,19 @@ def test_database_role_against_real_postgresql(rig, pg_server):  # noqa: F811
     for output in rig.outputs:
         assert pg_server.admin_password not in output
         assert DB_PASSWORD not in output
+
+
+def test_manual_steps_are_done_once_the_operator_confirms(rig):
+    """The database script run by hand and pending-setups: the operator's word, dated."""
+    assert rig.apply().returncode == 0
+    status = json.loads(rig.cli("status", "carbonio", "--json").stdout)
+    steps = {s["step"]: s for s in status["steps"]}
+    assert steps["database"]["status"] == "manual"
+    assert "cloudrig confirm carbonio database" in steps["database"]["detail"]
+    for step in ("database", "pending-setups"):
+        assert rig.cli("confirm", "carbonio", step).returncode == 0
+    status = json.loads(rig.cli("status", "carbonio", "--json").stdout)
+    steps = {s["step"]: s for s in status["steps"]}
+    for step in ("database", "pending-setups"):
+        assert steps[step]["status"] == "done"
+        assert steps[step]["detail"].startswith("manual — confirmed ")

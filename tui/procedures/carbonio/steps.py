@@ -24,7 +24,7 @@ from tui.procedure import (
     Step,
 )
 from tui.redact import register as register_secret
-from tui.steps import FileStep, TemplateFile
+from tui.steps import FileStep, TemplateFile, confirmed_check
 
 from .answers import CarbonioAnswers
 
@@ -679,7 +679,8 @@ class Database(Step):
         items: list[PlanItem] = [script] if read_current(script, ctx.root) is None else []
         items.append(Manual(text=f"{why[0].upper()}{why[1:]}. Copy {self.script_path(ctx)} to the "
                                  "database node and run: sudo -u postgres psql -v "
-                                 "ON_ERROR_STOP=1 -f create-database.sql"))
+                                 "ON_ERROR_STOP=1 -f create-database.sql; then `cloudrig "
+                                 "confirm carbonio database`"))
         return items
 
     def _provision(self, ctx: Context) -> list[str]:
@@ -694,10 +695,11 @@ class Database(Step):
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
         if not a.create_database:
-            # The operator chose that CloudRig does not connect: not even to look.
-            return CheckResult(status=Status.MANUAL,
-                               detail=f"create_database is off: run {self.script_path(ctx)} "
-                                      "on the database node")
+            # The operator chose that CloudRig does not connect: not even to look; their
+            # word (`cloudrig confirm carbonio database`) is what the dashboard can show.
+            return confirmed_check(ctx, self.id, f"create_database is off: run "
+                                   f"{self.script_path(ctx)} on the database node, then "
+                                   "`cloudrig confirm carbonio database`")
         server = self._server(ctx)
         if not server.reachable():
             return CheckResult(status=Status.MANUAL,
@@ -724,14 +726,15 @@ class PendingSetups(Step):
                             description="finish Carbonio Files' setup")]
         return [Manual(text="Install carbonio-files-ui on each Proxy node and Carbonio Files "
                             "on the Files nodes (without carbonio-files-db), then run "
-                            "`pending-setups -a` there")]
+                            "`pending-setups -a` there; then `cloudrig confirm carbonio "
+                            "pending-setups`")]
 
     def check(self, ctx: Context) -> CheckResult:
         record = ctx.previous.get(self.id)
         if record is not None and record.status is Status.DONE:
             return CheckResult(status=Status.DONE, detail=f"ran {record.at:%Y-%m-%d %H:%M}")
-        return CheckResult(status=Status.MANUAL,
-                           detail="run `pending-setups -a` after installing Carbonio Files")
+        return confirmed_check(ctx, self.id, "run `pending-setups -a` on the Files nodes, then "
+                                             "`cloudrig confirm carbonio pending-setups`")
 
 
 STEPS: tuple[Step, ...] = (
