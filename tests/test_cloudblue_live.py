@@ -295,11 +295,12 @@ def test_existing_config_keeps_unmanaged_keys_and_is_backed_up(rig):
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == old
     assert "previous version saved as /etc/cloudblue-connector/config.json.cloudrig-" \
         in result.stderr
-    # Teardown keeps the file and names the backup to restore.
+    # Teardown keeps the file and names the backup, and how to restore it.
     down = rig.cli("teardown", "cloudblue", "--answers", str(rig.tmp / "answers.yaml"),
                    "--root", str(rig.root), "--yes")
     assert down.returncode == 0, down.stderr
-    assert f"cp -p /etc/cloudblue-connector/{backups[0].name}" in down.stderr
+    assert f"is /etc/cloudblue-connector/{backups[0].name}; to restore it: rerun teardown " \
+        "with --restore" in down.stderr
     assert (cfg_dir / "config.json").exists()
 
 
