@@ -153,6 +153,20 @@ def test_rotate_without_the_token_exits_2_naming_the_variable(rig):
     assert rig.calls() == []
 
 
+def test_a_failing_password_manager_is_one_sentence_recorded_as_failed(rig):
+    host = on_host(rig)
+    (host / "connector.pem").write_bytes(KEY)
+    manager = rig.tmp / "bin" / "cloudblue-password-manager"
+    manager.write_text("#!/bin/sh\necho 'cannot reach Application Management'\nexit 1\n")
+    result = action(rig, "--yes")
+    assert result.returncode == 1
+    assert "rotate-vap-token: `cloudblue-password-manager --set-vap-token` exited with " \
+        "status 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rig.state_json()["actions"][ROTATE]["outcome"] == "failed"
+    assert "UTC (failed)" in rig.cli("action", "cloudblue").stdout
+
+
 # ---------------------------------------------------------------- teardown --restore
 
 

@@ -1,4 +1,5 @@
-"""Runs a procedure's steps: plan, apply (with resume), check, teardown.
+"""Runs a procedure's steps: plan, apply (with resume), check, teardown (with
+--restore), and its operator actions.
 
 The CLI and the TUI both drive a `Session`; neither knows any procedure. Apply
 records each step's outcome in the state store as it goes, so an interrupted or

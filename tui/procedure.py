@@ -2,8 +2,10 @@
 
 A procedure is data: an answers model, wizard pages naming its fields, and ordered
 steps. A step says what it will do (`plan`), does it (`apply`), says whether it is
-done right now (`check`) and, where the runbook has a removal path, undoes it. The
-fronts (CLI, TUI) are generic over this vocabulary.
+done right now (`check`) and, where the runbook has a removal path, undoes it; it may
+mark files of the operator's that `teardown --restore` puts back. Actions are the
+runbook's occasional operator tasks (rotate a token), run on request. The fronts
+(CLI, TUI) are generic over this vocabulary.
 """
 
 from __future__ import annotations
