@@ -7,7 +7,10 @@ password manager (cloudblue_rig.py)."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,6 +113,32 @@ def test_rotate_without_yes_and_no_terminal_refuses_and_changes_nothing(rig):
     assert rig.calls() == []
     assert not (host / "passwords_db.sqlite3").exists()
     assert not (rig.state / "cloudblue.json").exists()
+
+
+@pytest.mark.parametrize("answer, removed", [("y", True), ("n", False)])
+def test_on_a_terminal_the_action_asks_first(rig, answer, removed):
+    host = on_host(rig)
+    (host / "connector.pem").write_bytes(KEY)
+    rig.secrets["vap_token"] = NEW_VAP_TOKEN
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, f"{answer}\n".encode())  # typed ahead, read by the prompt
+        proc = subprocess.run(
+            [sys.executable, "-m", "tui", "action", "cloudblue", ROTATE, "--answers",
+             str(rig.write_answers())], env=rig.env(), stdin=terminal, capture_output=True,
+            text=True, timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert f"Delete {host}/connector.pem (the connector generates a new key and token) and " \
+        "set the Application Management token again? [y/N]" in proc.stdout
+    assert (host / "connector.pem").exists() is not removed
+    if removed:
+        assert proc.returncode == 0, proc.stderr
+        assert stored_tokens(host) == {"vap": NEW_VAP_TOKEN}
+    else:
+        assert proc.returncode == 1 and "rotate-vap-token not run" in proc.stderr
+        assert rig.calls() == []
 
 
 def test_rotate_dry_run_shows_what_it_would_do_and_changes_nothing(rig):
