@@ -91,3 +91,20 @@ async def test_procedures_without_actions_hide_the_binding(rig) -> None:
         assert dashboard.check_action("actions", ()) is False
         await pilot.press("a")  # nothing happens
         assert app.screen is dashboard
+
+
+async def test_choice_screen_returns_the_chosen_id_or_none(rig) -> None:
+    """With more than one action the dashboard asks which first (ChoiceScreen)."""
+    from screens.choice import ChoiceScreen
+
+    chosen: list[str | None] = []
+    app = CloudRigApp(store=StateStore(rig.state))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        for keys in (("down", "enter"), ("escape",)):
+            app.push_screen(ChoiceScreen("Which action?", [("one", "First"), ("two", "Second")]),
+                            chosen.append)
+            await pilot.pause()
+            await pilot.press(*keys)
+            await pilot.pause()
+    assert chosen == ["two", None]
