@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tui.engine import Session
     from tui.procedure import Event, Procedure
 
@@ -91,6 +93,8 @@ def _print_item(item: dict[str, Any]) -> None:
                 print("      " + line)
     elif kind == "remove":
         print(f"    remove {item['path']}" + ("" if item["exists"] else paint("  (absent)", "2")))
+    elif kind == "restore":
+        print("    restore " + paint(item["text"], "33" if item["action"] == "restore" else "2"))
     else:
         print("    " + paint(f"manual: {item['text']}", "36"))
 
@@ -122,6 +126,7 @@ def make_session(
     debug: bool = False,
     quiet: bool = False,
     purge: bool = False,
+    restore: bool = False,
 ) -> Session:
     from tui.answers import secret_fields
     from tui.engine import Session
@@ -137,6 +142,7 @@ def make_session(
     return Session(
         procedure=procedure, answers=answers, secrets=secrets, store=store,
         root=root.resolve() if root else None, dry_run=dry_run, debug=debug, purge=purge,
+        restore=restore,
         on_event=(lambda e: None) if quiet else progress_printer,
     )
 
@@ -221,7 +227,10 @@ def _confirm(prompt: str) -> bool:
         return False
 
 
-def _require_confirmation(args: argparse.Namespace, session: Session, what: str) -> bool:
+def _require_confirmation(args: argparse.Namespace, what: str, question: str,
+                          show: Callable[[], None] | None = None) -> bool:
+    """--yes or --dry-run go ahead; on a terminal `show` what will happen and ask;
+    with no terminal to ask on, refuse (exit 2) saying to pass --yes."""
     if args.yes or args.dry_run:
         return True
     if not _interactive():
@@ -229,9 +238,9 @@ def _require_confirmation(args: argparse.Namespace, session: Session, what: str)
 
         raise UsageError(f"{what} changes this host; rerun with --yes to confirm "
                          "(no terminal to ask on), or --dry-run to see what it would do")
-    if what == "apply":
-        print_plan(session.plan_view(session.plan(args.step or ())))
-    return _confirm(f"{what.capitalize()} {session.procedure.id} now?")
+    if show is not None:
+        show()
+    return _confirm(question)
 
 
 def _finish(result: Any) -> int:
@@ -250,7 +259,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
-    if not _require_confirmation(args, session, "apply"):
+    if not _require_confirmation(
+            args, "apply", f"Apply {procedure.id} now?",
+            lambda: print_plan(session.plan_view(session.plan(args.step or ())))):
         print("nothing applied", file=sys.stderr)
         return 1
     return _finish(session.apply(args.step or ()))
@@ -260,11 +271,78 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
-                           debug=args.debug, purge=args.purge)
-    if not _require_confirmation(args, session, "teardown"):
+                           debug=args.debug, purge=args.purge, restore=args.restore)
+
+    def show() -> None:
+        print_plan(session.plan_view(session.teardown_plan()))
+
+    if args.dry_run or args.restore:  # what --restore puts back is shown before it runs
+        show()
+    if not _require_confirmation(args, "teardown", f"Teardown {procedure.id} now?",
+                                 None if args.restore else show):
         print("nothing removed", file=sys.stderr)
         return 1
     return _finish(session.teardown())
+
+
+def _action_records(procedure_id: str) -> dict[str, Any]:
+    from tui.state import StateStore
+
+    state = StateStore().load(procedure_id)
+    return dict(state.actions) if state else {}
+
+
+def actions_report(procedure: Procedure) -> list[dict[str, Any]]:
+    """Each action with how and when it last ran (None: never)."""
+    records = _action_records(procedure.id)
+    return [{"action": a.id, "title": a.title, "help": a.help,
+             "last_run": records[a.id].model_dump(mode="json") if a.id in records else None}
+            for a in procedure.actions]
+
+
+def last_ran(entry: dict[str, Any]) -> str:
+    record = entry["last_run"]
+    if record is None:
+        return "never run"
+    from datetime import datetime
+
+    from tui.steps import stamp
+
+    return f"last ran {stamp(datetime.fromisoformat(record['at']))} ({record['outcome']})"
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    from tui.errors import UsageError
+
+    procedure = load_procedure(args.procedure)
+    if args.action is None:
+        report = actions_report(procedure)
+        if args.json:
+            emit_json(report)
+        elif not report:
+            print(f"{procedure.id} has no actions", file=sys.stderr)
+        for entry in [] if args.json else report:
+            print(f"{paint(entry['action'], '1')}  {entry['title']} ({last_ran(entry)})")
+            print(f"    {entry['help']}")
+        return 0
+    action = procedure.action(args.action)
+    if not args.answers:
+        raise UsageError(f"`cloudrig action {procedure.id} {action.id}` needs --answers FILE, "
+                         f"e.g. --answers {procedure.id}.yaml (the answers apply used)")
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
+                           debug=args.debug)
+    planned = session.action_plan(action)
+    print_plan(session.plan_view([planned]))
+    if planned.error:
+        return 1
+    if args.dry_run:
+        print(f"dry run: {action.id} not run, nothing changed", file=sys.stderr)
+        return 0
+    if not _require_confirmation(args, f"action {action.id}", action.confirmation(session.ctx)):
+        print(f"{action.id} not run", file=sys.stderr)
+        return 1
+    return _finish(session.run_action(action))
 
 
 def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -283,13 +361,15 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
     else:
         return {"procedure": procedure_id, "title": procedure.title, "applied": False,
                 "steps": [{"step": s.id, "title": s.title, "status": "pending",
-                           "detail": "not applied yet"} for s in procedure.steps]}
+                           "detail": "not applied yet"} for s in procedure.steps],
+                "actions": actions_report(procedure)}
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
     checks = session.check()
     last = state.last_run.model_dump(mode="json") if state and state.last_run else None
     return {"procedure": procedure_id, "title": procedure.title, "applied": True,
             "root": str(session.root) if session.root else None, "last_run": last,
-            "steps": [c.model_dump(mode="json") for c in checks]}
+            "steps": [c.model_dump(mode="json") for c in checks],
+            "actions": actions_report(procedure)}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -312,6 +392,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 status = step["status"]
                 print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "
                       f"{step['title']}: {step['detail']}")
+            for entry in report["actions"]:
+                print(f"  {paint('action'.ljust(8), '2')} {entry['title']}: {last_ran(entry)}")
     all_done = all(s["status"] == "done" for r in reports for s in r["steps"])
     return 0 if all_done else 1
 
@@ -479,9 +561,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_args(p)
     p.add_argument("--purge", action="store_true",
                    help="also remove what the runbook keeps (tokens, policies, KV keys)")
+    p.add_argument("--restore", action="store_true",
+                   help="also put back the files the procedure marks restorable as they were "
+                        "before CloudRig's first write (its oldest backup)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(func=cmd_teardown)
+
+    p = sub.add_parser("action", help="a procedure's operator actions (e.g. rotate a token); "
+                       "without ACTION, list them")
+    p.add_argument("procedure")
+    p.add_argument("action", nargs="?")
+    p.add_argument("--answers", metavar="FILE", help="needed to run an action")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="files under DIR; host-changing commands are skipped")
+    p.add_argument("--dry-run", action="store_true", help="show what it would do; change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="the list as JSON")
+    p.set_defaults(func=cmd_action)
 
     p = sub.add_parser("confirm", help="record that a manual step was done by hand")
     p.add_argument("procedure")
