@@ -36,10 +36,16 @@ def test_progress_lines_carry_the_elapsed_time():
 
     assert poll(fetch, lambda s: s == "ACTIVE", what="account", ctx=_ctx(events),
                 timeout=600, interval=0, every=60, clock=clock) == "ACTIVE"
-    assert [e.message for e in events] == [
+    assert [e.message for e in events if e.kind != "poll"] == [
         "waiting for account: starting (elapsed 40s, up to 10m00s)",
         "waiting for account: PENDING (elapsed 2m00s, up to 10m00s)",
         "account: ACTIVE (after 2m40s)",
+    ]
+    # Every poll but the last one (which ends the wait) is a "poll" event, for a live line.
+    assert [e.message for e in events if e.kind == "poll"] == [
+        "waiting for account: starting · poll 1 · 40s of up to 10m00s",
+        "waiting for account: starting · poll 2 · 1m20s of up to 10m00s",
+        "waiting for account: PENDING · poll 3 · 2m00s of up to 10m00s",
     ]
     assert all(e.step == "wait" for e in events)
 
