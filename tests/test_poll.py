@@ -83,3 +83,12 @@ def test_cancel_stops_a_wait_within_one_interval():
 def test_elapsed_text():
     assert [elapsed_text(s) for s in (0, 59, 61, 3599, 3720)] == [
         "0s", "59s", "1m01s", "59m59s", "1h02m"]
+
+
+def test_the_cli_prints_waits_not_each_poll(capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr of a long wait may be a log file: one line per change, not per poll."""
+    from tui.cli import progress_printer
+
+    progress_printer(Event(step="wait", kind="poll", message="waiting for x: A · poll 7"))
+    progress_printer(Event(step="wait", message="waiting for x: B (elapsed 5s, up to 1m00s)"))
+    assert capsys.readouterr().err == "[wait] waiting for x: B (elapsed 5s, up to 1m00s)\n"

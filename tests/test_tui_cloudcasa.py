@@ -151,6 +151,8 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
 
         await until(pilot, polled_again, "a poll counter going up")
         waiting = static(progress, "#waiting")
+        line = progress.query_one("#waiting", Static).region
+        assert line.height >= 1 and line.bottom <= 24, line  # on the 80x24 screen
         assert re.search(rf"cloud account prod-aws to become ACTIVE: PENDING · poll \d+ · "
                          rf"{ELAPSED} of up to 1m00s", waiting), waiting
         shots.append(app.export_screenshot())
@@ -215,3 +217,7 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
     assert any(p.name == "cloudcasa.json" for p in written)
     for path in written:
         assert key.encode() not in path.read_bytes(), f"the API key leaked into {path}"
+    # The log keeps each wait's changes, not a line per poll.
+    log = (rig.state / "cloudrig.log").read_text()
+    assert "waiting for cloud account prod-aws to become ACTIVE: PENDING (elapsed" in log
+    assert " · poll " not in log

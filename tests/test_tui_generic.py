@@ -231,3 +231,32 @@ async def test_mapping_field_edited_in_the_wizard(
             "labels": {"team": "platform", "env": "prod"},
             "templates": {"P-1": {"grant": "TL-1", "revoke": "gone"}}}
         await app.workers.wait_for_complete()
+
+
+def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
+    """cloudblue's templates (nested) and cloudcasa's tags, shown and read back as typed;
+    cloudcasa's tags also take the `key=value` lines its help mentions."""
+    from test_cloudblue_answers import RUNBOOK
+
+    from tui.procedure import get_procedure
+
+    blue = FormState.start(get_procedure("cloudblue"), saved=RUNBOOK)
+    text = blue.display("templates")
+    assert text == ("PRD-576-330-536:\n  grant: TL-757-345-804\n  revoke: Access to "
+                    "Application Management Platform has been revoked\n")
+    blue.set("templates", text.replace("TL-757-345-804", "TL-1"))
+    assert blue.problems("templates") == [
+        "PRD-576-330-536.grant: 'TL-1' is not a valid Connect template id (TL-ddd-ddd-ddd, "
+        "e.g. TL-757-345-804)"]
+    blue.set("templates", text)
+    assert blue.problems("templates") == []
+    assert blue.finish().model_dump()["templates"] == RUNBOOK["templates"]
+
+    casa = FormState.start(get_procedure("cloudcasa"), saved={"account_name": "prod-aws"})
+    assert casa.display("tags") == ""
+    for typed in ("team: platform\nenv: prod\n", "team=platform\nenv=prod"):
+        casa.set("tags", typed)
+        assert casa.problems("tags") == []
+        assert casa.finish().tags == {"team": "platform", "env": "prod"}
+    casa.set("tags", "team platform")
+    assert casa.problems("tags") == ["'team platform' is not key=value"]
