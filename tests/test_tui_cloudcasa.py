@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,12 @@ def static(screen: object, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)  # type: ignore[attr-defined]
 
 
-async def until(pilot: Pilot, condition, what: str, tries: int = 600) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(tries):
-        if condition():
-            return
+async def until(pilot: Pilot, condition, what: str, seconds: float = 90) -> None:  # type: ignore[no-untyped-def]
+    """Let the app run until `condition()` holds (checked between short pauses)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"the screen never showed {what}"
         await pilot.pause(0.05)
-    raise AssertionError(f"the screen never showed {what}")
 
 
 async def field(pilot: Pilot, app: CloudRigApp, name: str, *keys: str) -> None:
