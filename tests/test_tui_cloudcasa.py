@@ -222,3 +222,56 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
     log = (rig.state / "cloudrig.log").read_text()
     assert "waiting for cloud account prod-aws to become ACTIVE: PENDING (elapsed" in log
     assert " · poll " not in log
+
+
+async def test_cancel_during_a_poll_then_the_next_apply_resumes_it(casa_env: Rig) -> None:
+    """Escape during the wait for ACTIVE stops within one poll; the rerun from the TUI
+    resumes at that wait and creates nothing."""
+    from screens.confirm import ConfirmScreen
+    from tui.procedure import get_procedure
+    from tui.procedures.cloudcasa import CloudCasaAnswers
+
+    rig, casa = casa_env, casa_env.casa
+    casa.hold_active = True
+    answers = CloudCasaAnswers(**rig.answers)
+    procedure = get_procedure("cloudcasa")
+    app = CloudRigApp()
+    app.workspace.secrets["cloudcasa"] = {"api_key": casa.api_key}  # as the wizard keeps it
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers))
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        await until(pilot, lambda: "become ACTIVE: PENDING · poll" in static(progress,
+                                                                             "#waiting"),
+                    "the wait for ACTIVE")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert progress.result is not None and progress.result.outcome == "interrupted"
+        assert progress.result.failed_step == "active"
+        assert static(progress, "#waiting") == ""
+        assert "■ Account ACTIVE" in static(progress, "#steps")
+        assert static(progress, "#outcome").startswith(
+            "Interrupted at Account ACTIVE: stopped while waiting for cloud account prod-aws "
+            "to become ACTIVE; rerun apply to resume")
+
+        casa.hold_active = False
+        before = len(casa.log)
+        await pilot.press("escape")
+        await app.push_screen(ProgressScreen(app.workspace, procedure, answers))
+        rerun = app.screen
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(rerun, ProgressScreen)
+        assert rerun.result is not None and rerun.result.outcome == "done", rerun.result
+        assert rig.posts(before) == [
+            f"/api/v1/cloudaccounts/{casa.account_named('prod-aws')['_id']}/action/inventory"]
+        assert len(casa.docs["cloudaccounts"]) == 1 and len(stacks(rig.aws)) == 1
+        for title in ("Cloud account", "Registration started (PENDING)",
+                      "CloudFormation stack"):
+            assert any(f"{title}: done in the interrupted run" in m for m in rerun.messages)
+        assert re.search(rf"cloud account prod-aws to become ACTIVE: ACTIVE \(after {ELAPSED}\)",
+                         log_text(rerun))
