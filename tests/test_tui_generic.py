@@ -260,3 +260,7 @@ def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
         assert casa.finish().tags == {"team": "platform", "env": "prod"}
     casa.set("tags", "team platform")
     assert casa.problems("tags") == ["'team platform' is not key=value"]
+    casa.set("features", "EKS\nS3")  # a list's bad item is named as the operator counts
+    assert casa.problems("features") == [
+        "item 2: Input should be 'EKS', 'EBSVolumeSnapshot', 'RDS' or 'SecurityScan' "
+        "(got 'S3')"]

@@ -264,8 +264,9 @@ def validate(model: type[BaseModel], data: dict[str, Any], source: str = "answer
 def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> list[str]:
     """Problems with field `name` given the other values typed so far (wizard use).
 
-    A problem inside a mapping or list names where (`PRD-1.grant: Field required`):
-    the field's box shows many values and the operator must find the bad one."""
+    A problem inside a mapping or list names where (`PRD-1.grant: is required`,
+    `item 2: ...`): the field's box shows many values and the operator must find the
+    bad one."""
     try:
         model.model_validate(data)
     except ValidationError as exc:
@@ -278,7 +279,8 @@ def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> l
 
 
 def _inner_where(error: Any) -> str:
-    inner = [str(part) for part in error["loc"][1:]]
+    inner = [f"item {part + 1}" if isinstance(part, int) else str(part)
+             for part in error["loc"][1:]]
     return f"{'.'.join(inner)}: " if inner else ""
 
 
