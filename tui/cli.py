@@ -40,7 +40,11 @@ EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "failed": "31", "ski
 
 
 def progress_printer(event: Event) -> None:
-    """Progress goes to stderr, one line per event."""
+    """Progress goes to stderr, one line per event; not one per poll (a log file of a
+    long wait would grow by a line every few seconds: waits print on change and at
+    least every 15 s)."""
+    if event.kind == "poll":
+        return
     prefix = f"[{event.step}] " if event.step else ""
     line = f"{prefix}{event.message}"
     print(paint(line, EVENT_COLORS.get(event.kind, "0"), sys.stderr), file=sys.stderr,

@@ -123,8 +123,9 @@ class Session:
     # ------------------------------------------------------------ events
 
     def _event(self, event: Event) -> None:
-        where = f"[{event.step}] " if event.step else ""
-        self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
+        if event.kind != "poll":  # each attempt of a wait: shown live, never logged
+            where = f"[{event.step}] " if event.step else ""
+            self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
         self.on_event(event)
 
     def _emit(self, step: Step | None, kind: str, message: str) -> None:

@@ -155,8 +155,9 @@ class Event(BaseModel):
     """A progress event: the CLI prints it to stderr, the TUI shows it live."""
 
     step: str | None = None
+    # "poll": one attempt of a wait, for a live line; not logged (the wait's changes are).
     kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning",
-                  "item"] = "info"
+                  "item", "poll"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
