@@ -411,7 +411,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {args.host}: the browser front has no authentication. "
             "Keep 127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or "
             "pass --public behind an authenticating proxy")
-    url = f"http://{args.host}:{args.port}"
+    url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
     if args.public:
         print(paint(f"cloudrig: warning: --public: there is no authentication, anyone who "
                     f"can reach {url} runs CloudRig as {_user()} on this host; put an "
