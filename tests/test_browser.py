@@ -303,11 +303,11 @@ def page(tmp_path: Path) -> Iterator[Page]:
         driver.quit()
 
 
-def assert_screenshot(path: Path) -> None:
+def assert_screenshot(path: Path, min_width: int = 1000) -> None:
     """A real picture of the page: a PNG of the window's width with some content in it."""
     assert path.is_file(), f"no screenshot at {path}"
     width, height = png_size(path)
-    assert width >= 1000 and height >= 500, (width, height)
+    assert width >= min_width and height >= 300, (width, height)
     # A blank 1280×700 PNG compresses to a few kilobytes; a screen full of text does not.
     assert path.stat().st_size > 20_000, f"{path} is nearly empty ({path.stat().st_size} B)"
 
@@ -328,6 +328,15 @@ def test_home_screen_renders_in_chromium(page: Page, served: Served) -> None:
     # Clicking the page gave the procedure table the keyboard: Enter is offered.
     page.wait_for("⏎ Wizard", "the footer's Enter binding (the table focused)")
     assert_screenshot(page.screenshot("home"))
+
+    # A smaller window: xterm.js refits, the app gets the new size and lays out again.
+    page.driver.set_window_size(760, 520)
+    page.wait_for(lambda _: page.driver.execute_script(
+        "return window.__cloudrigTerminal.cols") < columns, "fewer columns after a resize")
+    # The footer is drawn on the new last row, with every procedure still listed.
+    page.wait_for(lambda s: "⏎ Wizard" in s.split("\n")[-1] and "cloudcasa" in s,
+                  "home laid out again, its footer on the last row")
+    assert_screenshot(page.screenshot("home-small"), min_width=700)
 
 
 def test_carbonio_wizard_completes_to_preview_in_chromium(
