@@ -482,21 +482,51 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """The TUI in a browser: textual-serve runs `python -m tui` per page over a websocket.
+
+    Anyone who can open the page drives CloudRig as this user, so a non-loopback
+    --host needs --public, which says so on stderr every time it is used."""
     import shlex
 
-    from tui.errors import UsageError
+    from tui.errors import OperatorError, UsageError
 
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port: use 1-65535, e.g. --port 8000")
     if args.host not in LOOPBACK and not args.public:
         raise UsageError(
             f"refusing to serve on {args.host}: the browser front has no authentication. "
             "Keep 127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or "
             "pass --public behind an authenticating proxy")
+    url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    if args.public:
+        print(paint(f"cloudrig: warning: --public: there is no authentication, anyone who "
+                    f"can reach {url} runs CloudRig as {_user()} on this host; put an "
+                    "authenticating proxy in front of it or use an SSH tunnel instead",
+                    "33", sys.stderr), file=sys.stderr, flush=True)
     from textual_serve.server import Server
 
+    # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
+    # xterm.js terminal, and the app inherits this environment (textual-serve copies it).
+    os.environ.pop("NO_COLOR", None)
     command = f"{shlex.quote(sys.executable)} -m tui"
-    print(f"serving CloudRig on http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
-    Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+    print(f"serving CloudRig on {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
+    try:
+        Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+    except OSError as exc:
+        raise OperatorError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose a free "
+            "port with --port, e.g. --port 8001, or a local address with --host") from exc
     return 0
+
+
+def _user() -> str:
+    """The account the served app runs as (named in the --public warning)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 # ---------------------------------------------------------------- parser
