@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from private_cli import private_env, run_cloudrig
 
 # The shape of openstack-ansible's playbooks/vars/configs/haproxy_config.yml
 # (abridged to four services; the procedure must copy whatever is there).
@@ -106,13 +106,7 @@ class Cli:
     outputs: list[str] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
-        env.update(CLOUDRIG_STATE_DIR=str(self.tmp / "state"), CLOUDRIG_SECRETS_BACKEND="file",
-                   CLOUDRIG_SECRETS_PASSPHRASE="test pass", HOME=str(self.tmp / "home"),
-                   NO_COLOR="1", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
-        env.update(self.extra_env)
-        return env
+        return private_env(self.tmp, self.secrets, **self.extra_env)
 
     def write(self, answers: dict[str, object]) -> Path:
         path = self.tmp / "answers.yaml"
@@ -120,8 +114,4 @@ class Cli:
         return path
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "tui", *args], env=self.env(),
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                timeout=180)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
+        return run_cloudrig(self.env(), args, self.outputs, timeout=180)

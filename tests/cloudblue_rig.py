@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fakes.connect import FakeConnect
+from private_cli import private_env, run_cloudrig
 
 CLOUDBLUE_TOKEN = "ApiKey SU-123-456-789:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 VAP_TOKEN = "vap-admin-7c1f0e9d8b2a4c6e"
@@ -111,23 +112,14 @@ class Rig:
         return path
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
-        env.update(PATH=f"{self.tmp / 'bin'}:{env['PATH']}", CLOUDRIG_STATE_DIR=str(self.state),
-                   CLOUDRIG_SECRETS_BACKEND="file", CLOUDRIG_SECRETS_PASSPHRASE="test pass",
-                   HOME=str(self.tmp / "home"), NO_COLOR="1",
-                   FAKE_LOG=str(self.tmp / "calls.log"),
-                   FAKE_PM_SEEN=str(self.tmp / "pm-seen.jsonl"),
-                   FAKE_CONNECTOR_DIR=str(self.host_dir), UNITS=str(self.tmp / "units"))
-        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
-        env.update(self.extra_env)
-        return env
+        return private_env(
+            self.tmp, self.secrets, PATH=f"{self.tmp / 'bin'}:{os.environ['PATH']}",
+            FAKE_LOG=str(self.tmp / "calls.log"), FAKE_PM_SEEN=str(self.tmp / "pm-seen.jsonl"),
+            FAKE_CONNECTOR_DIR=str(self.host_dir), UNITS=str(self.tmp / "units"),
+            **self.extra_env)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "tui", *args], env=self.env(),
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                timeout=120)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
+        return run_cloudrig(self.env(), args, self.outputs)
 
     def apply(self, *extra: str, root: bool = True) -> subprocess.CompletedProcess[str]:
         where = ("--root", str(self.root)) if root else ()

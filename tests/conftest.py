@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from fakes.consul import FakeConsul
+from private_cli import base_env
 
 from tui import redact
 
@@ -116,22 +117,6 @@ class Cli:
         result = Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
         self.runs.append(result)
         return result
-
-
-def base_env(home: Path, state: Path) -> dict[str, str]:
-    """The parent's environment without any CloudRig or colour settings, made private."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CLOUDRIG_", "XDG_", "PYTHON_KEYRING")) and k != "NO_COLOR"}
-    env.update(
-        HOME=str(home),
-        XDG_STATE_HOME=str(home / ".local/state"),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local/share"),
-        CLOUDRIG_STATE_DIR=str(state),
-        CLOUDRIG_SECRETS_BACKEND="file",
-        NO_COLOR="1",
-    )
-    return env
 
 
 def closed_port() -> int:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fakes.cloudstack import FakeCloudStack
+from private_cli import private_env, run_cloudrig
 
 USER_DATA = "#cloud-config\nhostname: web-1\npackages: [nginx]\n"
 PASSWORD = "Vm-Pa55word-xyzzy"
@@ -36,19 +35,10 @@ class Rig:
         return path
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
-        env.update(CLOUDRIG_STATE_DIR=str(self.state), CLOUDRIG_SECRETS_BACKEND="file",
-                   HOME=str(self.tmp / "home"), NO_COLOR="1",
-                   PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
-        return env
+        return private_env(self.tmp, self.secrets)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "tui", *args], env=self.env(),
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                timeout=120)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
+        return run_cloudrig(self.env(), args, self.outputs)
 
     def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.cli("apply", "cloudstack", "--answers", str(self.write_answers()),

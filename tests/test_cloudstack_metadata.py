@@ -80,7 +80,7 @@ def test_unreachable_router_is_a_sentence():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "tui", "metadata", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 

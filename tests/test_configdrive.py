@@ -118,12 +118,14 @@ def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
     import hashlib
     import sys
 
-    code = ("import hashlib, sys; sys.path.insert(0, 'tests');"
+    code = ("import hashlib;"
             "from test_configdrive import data; from tui.configdrive import build_iso;"
             "print(hashlib.sha256(build_iso(data())).hexdigest())")
     digests = set()
     for zone in ("UTC", "Asia/Kolkata", "America/St_Johns"):
-        env = dict(os.environ, TZ=zone, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        env = dict(os.environ, TZ=zone,  # tests/ for `test_configdrive`; tui as installed
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                            os.environ.get("PYTHONPATH")])))
         out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                              capture_output=True, text=True).stdout.strip()
         digests.add(out)

@@ -1,0 +1,57 @@
+"""How test rigs run `cloudrig` in a subprocess, kept in one place.
+
+A private HOME, XDG dirs, state dir and encrypted-file secret store (never the real
+user's keyring), no colour, secrets passed as `CLOUDRIG_SECRET_*` the way automation
+passes them, stdin from /dev/null (no TTY, as in CI). No PYTHONPATH is added: the
+child imports whatever the test process imports — the installed wheel under
+scripts/test.sh, a worktree when a developer sets PYTHONPATH themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PASSPHRASE = "test pass"
+
+
+def base_env(home: Path, state: Path) -> dict[str, str]:
+    """The parent's environment without any CloudRig or colour settings, made private."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CLOUDRIG_", "XDG_", "PYTHON_KEYRING")) and k != "NO_COLOR"}
+    env.update(
+        HOME=str(home),
+        XDG_STATE_HOME=str(home / ".local/state"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        CLOUDRIG_STATE_DIR=str(state),
+        CLOUDRIG_SECRETS_BACKEND="file",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def private_env(tmp: Path, secrets: dict[str, str] | None = None,
+                **extra: str) -> dict[str, str]:
+    """`base_env` under TMP (home/, state/) with a passphrase for the file store,
+    SECRETS as `CLOUDRIG_SECRET_<KEY>` and EXTRA variables on top."""
+    env = base_env(tmp / "home", tmp / "state")
+    env["CLOUDRIG_SECRETS_PASSPHRASE"] = PASSPHRASE
+    env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in (secrets or {}).items()})
+    env.update(extra)
+    return env
+
+
+def run_cloudrig(env: dict[str, str], args: tuple[str, ...] | list[str],
+                 outputs: list[str] | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m tui ARGS` (the `cloudrig` entry point); its stdout+stderr is appended
+    to OUTPUTS so a test can scan everything printed for secrets."""
+    result = subprocess.run([sys.executable, "-m", "tui", *map(str, args)], env=env,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            timeout=timeout)
+    if outputs is not None:
+        outputs.append(result.stdout + result.stderr)
+    return result
