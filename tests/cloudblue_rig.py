@@ -13,11 +13,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fakes.connect import FakeConnect
-from private_cli import private_env, run_cloudrig
+from private_cli import ProcedureRig, private_env
 
 CLOUDBLUE_TOKEN = "ApiKey SU-123-456-789:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 VAP_TOKEN = "vap-admin-7c1f0e9d8b2a4c6e"
@@ -80,22 +80,9 @@ def _script(directory: Path, name: str, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-@dataclass
-class Rig:
-    tmp: Path
+@dataclass(kw_only=True)
+class Rig(ProcedureRig):
     connect: FakeConnect
-    answers: dict = field(default_factory=dict)
-    secrets: dict = field(default_factory=dict)
-    outputs: list[str] = field(default_factory=list)
-    extra_env: dict = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.tmp / "root"
-
-    @property
-    def state(self) -> Path:
-        return self.tmp / "state"
 
     @property
     def host_dir(self) -> Path:
@@ -106,20 +93,12 @@ class Rig:
         log = self.tmp / "calls.log"
         return [line.strip() for line in log.read_text().splitlines()] if log.exists() else []
 
-    def write_answers(self) -> Path:
-        path = self.tmp / "answers.yaml"
-        path.write_text(json.dumps(self.answers))
-        return path
-
     def env(self) -> dict[str, str]:
         return private_env(
             self.tmp, self.secrets, PATH=f"{self.tmp / 'bin'}:{os.environ['PATH']}",
             FAKE_LOG=str(self.tmp / "calls.log"), FAKE_PM_SEEN=str(self.tmp / "pm-seen.jsonl"),
             FAKE_CONNECTOR_DIR=str(self.host_dir), UNITS=str(self.tmp / "units"),
             **self.extra_env)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cloudrig(self.env(), args, self.outputs)
 
     def apply(self, *extra: str, root: bool = True) -> subprocess.CompletedProcess[str]:
         where = ("--root", str(self.root)) if root else ()
@@ -161,7 +140,7 @@ def started_rig(tmp_path: Path) -> Iterator[Rig]:
     _script(bin_dir, "systemctl", SYSTEMCTL)
     _script(bin_dir, "journalctl", JOURNALCTL)
     (tmp_path / "units").mkdir()
-    rig = Rig(tmp_path, fake)
+    rig = Rig(tmp=tmp_path, connect=fake)
     _install(rig.root / "etc" / "cloudblue-connector")
     _install(rig.host_dir)
     rig.answers = {

@@ -5,16 +5,16 @@ PATH that does what `kubectl apply -f URL` does first: fetch the URL."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.cloudcasa import TEMPLATE_URL, FakeCloudCasa
+from private_cli import ProcedureRig
 
 REGION = "us-east-1"
 TEMPLATE = """\
@@ -85,47 +85,26 @@ def stacks(endpoint: str) -> list[dict[str, Any]]:
             for s in found if s["StackStatus"] != "DELETE_COMPLETE"]
 
 
-@dataclass
-class Rig:
-    tmp: Path
+@dataclass(kw_only=True)
+class Rig(ProcedureRig):
     casa: FakeCloudCasa
     aws: str
-    answers: dict[str, Any] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def state(self) -> Path:
-        return self.tmp / "state"
 
     @property
     def kubectl_log(self) -> Path:
         return self.tmp / "kubectl.log"
 
     def answers_file(self) -> Path:
-        path = self.tmp / "answers.yaml"
-        path.write_text(json.dumps(self.answers))  # JSON is YAML
-        return path
+        return self.write_answers()
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("CLOUDRIG_", "AWS_"))}
-        env.update(CLOUDRIG_STATE_DIR=str(self.state), CLOUDRIG_SECRETS_BACKEND="file",
-                   CLOUDRIG_SECRETS_PASSPHRASE="test pass", HOME=str(self.tmp / "home"),
-                   NO_COLOR="1", KUBECTL_LOG=str(self.kubectl_log),
+        env = {k: v for k, v in super().env().items() if not k.startswith("AWS_")}
+        env.update(KUBECTL_LOG=str(self.kubectl_log),
                    PATH=f"{self.tmp / 'bin'}:{env['PATH']}", **aws_env(self.aws))
-        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
         return env
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tui", *args]
-
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.argv(*args), env=self.env(), capture_output=True,
-                                text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-                                cwd=Path(__file__).resolve().parents[1])
-        self.outputs.append(result.stdout + result.stderr)
-        return result
 
     def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.cli("apply", "cloudcasa", "--answers", str(self.answers_file()), "--yes",
@@ -168,7 +147,7 @@ def rig(tmp_path, moto_server):
     kubectl = bin_dir / "kubectl"
     kubectl.write_text(KUBECTL.replace("@PYTHON@", sys.executable))
     kubectl.chmod(kubectl.stat().st_mode | stat.S_IEXEC)
-    rig = Rig(tmp_path, fake, moto_server)
+    rig = Rig(tmp=tmp_path, casa=fake, aws=moto_server)
     rig.answers = {"api_url": fake.url + "/api/v1", "account_name": "prod-aws",
                    "description": "Created by CloudRig tests", "tags": {"team": "platform"},
                    "stack_name": "cloudcasa", "aws_region": REGION, "kube_context": "test-ctx",

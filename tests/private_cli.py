@@ -9,10 +9,13 @@ scripts/test.sh, a worktree when a developer sets PYTHONPATH themselves.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PASSPHRASE = "test pass"
 
@@ -55,3 +58,37 @@ def run_cloudrig(env: dict[str, str], args: tuple[str, ...] | list[str],
     if outputs is not None:
         outputs.append(result.stdout + result.stderr)
     return result
+
+
+@dataclass(kw_only=True)
+class ProcedureRig:
+    """A temp dir in which one procedure runs through the CLI, as automation runs it:
+    answers written to a file, secrets in the environment, everything printed kept
+    in OUTPUTS so a test can scan it for secrets. Procedure rigs extend it with
+    their fakes."""
+
+    tmp: Path
+    answers: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "root"
+
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state"
+
+    def write_answers(self, **changes: object) -> Path:
+        self.answers.update(changes)
+        path = self.tmp / "answers.yaml"
+        path.write_text(json.dumps(self.answers))  # JSON is YAML
+        return path
+
+    def env(self) -> dict[str, str]:
+        return private_env(self.tmp, self.secrets, **self.extra_env)
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return run_cloudrig(self.env(), args, self.outputs, timeout=timeout)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import socket
 import stat
 import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 from fakes.consul import FakeConsul
 from pg_server import pg_server  # noqa: F401  (fixture)
+from private_cli import ProcedureRig
 from psycopg import connect
 
 CONFIG = "etc/carbonio/gateway/service-discover"
@@ -28,52 +26,19 @@ RUNBOOK_RULES = {
 }
 
 
-@dataclass
-class Rig:
-    tmp: Path
+@dataclass(kw_only=True)
+class Rig(ProcedureRig):
     consul: FakeConsul
-    answers: dict = field(default_factory=dict)
-    secrets: dict = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.tmp / "root"
-
-    @property
-    def state(self) -> Path:
-        return self.tmp / "state"
-
-    def write_answers(self, **changes: object) -> Path:
-        self.answers.update(changes)
-        path = self.tmp / "answers.yaml"
-        path.write_text(json.dumps(self.answers))  # JSON is YAML
-        return path
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
-        env.update(CLOUDRIG_STATE_DIR=str(self.state), CLOUDRIG_SECRETS_BACKEND="file",
-                   HOME=str(self.tmp / "home"), NO_COLOR="1")
-        env.update({f"CLOUDRIG_SECRET_{k.upper()}": v for k, v in self.secrets.items()})
-        return env
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "tui", *args], env=self.env(),
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                timeout=180)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
 
     def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.cli("apply", "carbonio", "--answers", str(self.write_answers()),
                         "--root", str(self.root), "--yes", *extra)
 
-    outputs: list[str] = field(default_factory=list)
-
 
 @pytest.fixture
 def rig(tmp_path):
     fake = FakeConsul().start()
-    rig = Rig(tmp_path, fake)
+    rig = Rig(tmp=tmp_path, consul=fake)
     rig.answers = {"consul_url": fake.url, "external_address": "127.0.0.1",
                    "external_port": _closed_port(), "db_name": "carbonio-files-adm",
                    "db_username": "carbonio-files-adm"}

@@ -5,40 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 from fakes.cloudstack import FakeCloudStack
-from private_cli import private_env, run_cloudrig
+from private_cli import ProcedureRig
 
 USER_DATA = "#cloud-config\nhostname: web-1\npackages: [nginx]\n"
 PASSWORD = "Vm-Pa55word-xyzzy"
 
 
-@dataclass
-class Rig:
-    tmp: Path
+@dataclass(kw_only=True)
+class Rig(ProcedureRig):
     fake: FakeCloudStack
-    answers: dict = field(default_factory=dict)
-    secrets: dict = field(default_factory=dict)
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def state(self) -> Path:
-        return self.tmp / "state"
-
-    def write_answers(self, **changes: object) -> Path:
-        self.answers.update(changes)
-        path = self.tmp / "answers.yaml"
-        path.write_text(json.dumps(self.answers))  # JSON is YAML
-        return path
-
-    def env(self) -> dict[str, str]:
-        return private_env(self.tmp, self.secrets)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cloudrig(self.env(), args, self.outputs)
 
     def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.cli("apply", "cloudstack", "--answers", str(self.write_answers()),
@@ -53,7 +32,7 @@ def rig(tmp_path):
     fake = FakeCloudStack(job_polls=3).start()
     net = fake.add_network("guest-net", "VirtualRouter")
     fake.vm = fake.add_vm("web-1", [net])
-    rig = Rig(tmp_path, fake)
+    rig = Rig(tmp=tmp_path, fake=fake)
     rig.answers = {"api_url": fake.url + "/client/api", "api_key": fake.api_key,
                    "vm": "web-1", "user_data": USER_DATA}
     rig.secrets = {"secret_key": fake.secret_key}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from tui.commands import CommandResult, CommandRunner
     from tui.files import FileOutcome
     from tui.secrets import SecretSource
+
+T = TypeVar("T")
 
 
 class Status(StrEnum):
@@ -205,6 +207,13 @@ class Context:
             if closer:
                 closer()
         self.resources.clear()
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """One NAME per run (an API client, a value read once): made by MAKE the first
+        time a step asks, then reused by every step; closed by `close()`."""
+        if name not in self.resources:
+            self.resources[name] = make()
+        return self.resources[name]
 
     def secret(self, name: str) -> str:
         """The value of secret field `name` (environment, store, or prompt)."""

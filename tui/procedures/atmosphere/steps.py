@@ -173,15 +173,10 @@ class UserVariables(Step):
 
 def keystone(ctx: Context) -> KeystoneClient:
     """One Keystone client per run, with a project-scoped admin token."""
-    client = ctx.resources.get("keystone")
-    if client is None:
-        a = answers(ctx)
-        client = KeystoneClient(a.auth_url, username=a.os_admin_user,
-                                password=ctx.secret(ADMIN_PASSWORD),
-                                project=a.os_admin_project, user_domain=a.os_user_domain,
-                                ca_file=a.os_ca_file)
-        ctx.resources["keystone"] = client
-    return client
+    a = answers(ctx)
+    return ctx.shared("keystone", lambda: KeystoneClient(
+        a.auth_url, username=a.os_admin_user, password=ctx.secret(ADMIN_PASSWORD),
+        project=a.os_admin_project, user_domain=a.os_user_domain, ca_file=a.os_ca_file))
 
 
 def keystone_url(ctx: Context, path: str) -> str:

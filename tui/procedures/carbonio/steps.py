@@ -38,12 +38,9 @@ def answers(ctx: Context) -> CarbonioAnswers:
 
 def consul(ctx: Context) -> ConsulClient:
     """One Consul client per run, authenticated with the management token."""
-    client = ctx.resources.get("consul")
-    if client is None:
-        a = answers(ctx)
-        client = ConsulClient(a.consul_url, ctx.secret(TOKEN), ca_file=a.consul_ca_file)
-        ctx.resources["consul"] = client
-    return client
+    a = answers(ctx)
+    return ctx.shared("consul", lambda: ConsulClient(a.consul_url, ctx.secret(TOKEN),
+                                                     ca_file=a.consul_ca_file))
 
 
 def consul_readable(ctx: Context) -> bool:

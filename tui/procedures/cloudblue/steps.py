@@ -76,16 +76,15 @@ def local(ctx: Context, name: str) -> Any:
 
 def connect(ctx: Context) -> ConnectClient:
     """One Connect client per run, with the API key."""
-    client = ctx.resources.get("connect")
-    if client is None:
+    def make() -> ConnectClient:
         key = ctx.secret(TOKEN)
         try:
             authorization(key)
         except ValueError as exc:
             raise UsageError(f"{TOKEN}: {exc}") from None
-        client = ConnectClient(answers(ctx).api_endpoint, key)
-        ctx.resources["connect"] = client
-    return client
+        return ConnectClient(answers(ctx).api_endpoint, key)
+
+    return ctx.shared("connect", make)
 
 
 def connect_readable(ctx: Context) -> bool:
@@ -194,9 +193,9 @@ class Validate(Step):
 
     def problems(self, ctx: Context) -> tuple[list[str], list[str]]:
         """(problems, what was found), read once per run."""
-        cached = ctx.resources.get("connect-validation")
-        if cached is not None:
-            return cached
+        return ctx.shared("connect-validation", lambda: self._read_problems(ctx))
+
+    def _read_problems(self, ctx: Context) -> tuple[list[str], list[str]]:
         a = answers(ctx)
         client = connect(ctx)
         problems, found = [], []
@@ -222,7 +221,6 @@ class Validate(Step):
                                 "(no such marketplace, or the key cannot read it)")
             else:
                 found.append(f"marketplace {a.test_marketplace_id}")
-        ctx.resources["connect-validation"] = (problems, found)
         return problems, found
 
     def _raise(self, problems: list[str]) -> NoReturn:

@@ -41,12 +41,9 @@ def answers(ctx: Context) -> CloudCasaAnswers:
 
 def casa(ctx: Context) -> CloudCasaClient:
     """One CloudCasa client per run, authenticated with the API key."""
-    client = ctx.resources.get("cloudcasa")
-    if client is None:
-        a = answers(ctx)
-        client = CloudCasaClient(a.api_url, ctx.secret(KEY), ca_file=a.api_ca_file)
-        ctx.resources["cloudcasa"] = client
-    return client
+    a = answers(ctx)
+    return ctx.shared("cloudcasa", lambda: CloudCasaClient(a.api_url, ctx.secret(KEY),
+                                                           ca_file=a.api_ca_file))
 
 
 def readable(ctx: Context) -> bool:
@@ -257,13 +254,9 @@ def stack_parameters(a: CloudCasaAnswers, account_id: str) -> dict[str, str]:
 
 
 def cloudformation(ctx: Context) -> Any:
-    client = ctx.resources.get("cloudformation")
-    if client is None:
-        from tui.clients.cloudformation import CloudFormation
+    from tui.clients.cloudformation import CloudFormation  # boto3: only on the AWS path
 
-        client = CloudFormation(answers(ctx).aws_region)
-        ctx.resources["cloudformation"] = client
-    return client
+    return ctx.shared("cloudformation", lambda: CloudFormation(answers(ctx).aws_region))
 
 
 class Stack(CasaStep):

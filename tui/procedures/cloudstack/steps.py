@@ -28,14 +28,11 @@ def answers(ctx: Context) -> CloudStackAnswers:
 
 def client(ctx: Context) -> CloudStackClient:
     """One signed client per run (closed by the engine)."""
-    found = ctx.resources.get("cloudstack")
-    if found is None:
-        a = answers(ctx)
-        assert a.api_url and a.api_key
-        found = CloudStackClient(a.api_url, a.api_key, ctx.secret(SECRET), ca_file=a.ca_file,
-                                 job_timeout=float(a.job_timeout))
-        ctx.resources["cloudstack"] = found
-    return found
+    a = answers(ctx)
+    assert a.api_url and a.api_key
+    return ctx.shared("cloudstack", lambda: CloudStackClient(
+        a.api_url, a.api_key, ctx.secret(SECRET), ca_file=a.ca_file,
+        job_timeout=float(a.job_timeout)))
 
 
 def readable(ctx: Context) -> bool:
@@ -66,16 +63,15 @@ class ApiStep(Step):
 
 def limits(ctx: Context) -> dict[str, Any]:
     """Version and user-data limit, read once per run."""
-    found = ctx.resources.get("limits")
-    if found is None:
-        api = client(ctx)
-        version = api.capabilities().get("cloudstackversion", "unknown")
-        value = api.configuration(LIMIT_SETTING)
-        limit = int(value) if value and value.isdigit() else DEFAULT_LIMIT
-        source = LIMIT_SETTING if value and value.isdigit() else "the default (setting unreadable)"
-        found = {"version": version, "limit": limit, "source": source}
-        ctx.resources["limits"] = found
-    return found
+    return ctx.shared("limits", lambda: _read_limits(client(ctx)))
+
+
+def _read_limits(api: CloudStackClient) -> dict[str, Any]:
+    version = api.capabilities().get("cloudstackversion", "unknown")
+    value = api.configuration(LIMIT_SETTING)
+    limit = int(value) if value and value.isdigit() else DEFAULT_LIMIT
+    source = LIMIT_SETTING if value and value.isdigit() else "the default (setting unreadable)"
+    return {"version": version, "limit": limit, "source": source}
 
 
 def size_problem(ctx: Context) -> str | None:
@@ -119,24 +115,22 @@ class Preflight(ApiStep):
 
 def instance(ctx: Context) -> dict[str, Any]:
     """The one instance the answers name (read once per run)."""
-    found = ctx.resources.get("instance")
-    if found is None:
-        a = answers(ctx)
-        assert a.vm
-        api = client(ctx)
-        zone_id = _zone_id(api, a.zone) if a.zone else None
-        matches = api.find_vm(a.vm, zone_id)
-        if not matches:
-            where = f" in zone {a.zone}" if a.zone else ""
-            raise OperatorError(f"no instance named or with id {a.vm!r}{where} is visible to "
-                                "this API key; check vm (and zone)")
-        if len(matches) > 1:
-            zones = ", ".join(sorted({m.get("zonename", "?") for m in matches}))
-            raise OperatorError(f"{len(matches)} instances are named {a.vm!r} (zones: {zones});"
-                                " give zone, or the instance's id as vm")
-        found = matches[0]
-        ctx.resources["instance"] = found
-    return found
+    return ctx.shared("instance", lambda: _find_instance(answers(ctx), client(ctx)))
+
+
+def _find_instance(a: CloudStackAnswers, api: CloudStackClient) -> dict[str, Any]:
+    assert a.vm
+    zone_id = _zone_id(api, a.zone) if a.zone else None
+    matches = api.find_vm(a.vm, zone_id)
+    if not matches:
+        where = f" in zone {a.zone}" if a.zone else ""
+        raise OperatorError(f"no instance named or with id {a.vm!r}{where} is visible to "
+                            "this API key; check vm (and zone)")
+    if len(matches) > 1:
+        zones = ", ".join(sorted({m.get("zonename", "?") for m in matches}))
+        raise OperatorError(f"{len(matches)} instances are named {a.vm!r} (zones: {zones});"
+                            " give zone, or the instance's id as vm")
+    return matches[0]
 
 
 def _zone_id(api: CloudStackClient, zone: str) -> str:
