@@ -4,6 +4,10 @@ Checks ask the host and the remote APIs where each step stands right now; state 
 never taken as the truth here. They run again every `Workspace.refresh_seconds`
 (CLOUDRIG_REFRESH, default 60; 0 turns it off) and on `r`, and each row says when
 its check ran, so a stale answer is never mistaken for a fresh one.
+
+`a` offers the procedure's operator actions (`Procedure.actions`, e.g. rotate a
+token): what the chosen one will do is shown in the confirm screen, and it runs
+only on `y`, in a thread, then the checks run again.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from screens.texts import status_text
+from screens.choice import ChoiceScreen
+from screens.confirm import ConfirmScreen
+from screens.texts import status_text, step_text
 from screens.widgets import TitleBar
 from screens.workspace import Workspace
-from tui.engine import StepCheck
-from tui.procedure import Procedure
+from tui.engine import RunResult, StepCheck
+from tui.procedure import Action, Procedure
 from tui.redact import redact
 
 STATUS_WIDTH = 7  # "drifted", the longest status
@@ -38,6 +44,7 @@ def clock_text(moment: datetime | None) -> str:
 class DashboardScreen(Screen):
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
+        Binding("a", "actions", "Actions"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -56,6 +63,7 @@ class DashboardScreen(Screen):
         self.root = root
         self.problem = problem
         self.checks: list[StepCheck] = []
+        self.note = ""  # how the last action ended: kept under the summary across checks
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.procedure.title, "dashboard")
@@ -80,6 +88,8 @@ class DashboardScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "refresh":
             return self.answers is not None
+        if action == "actions":  # hidden for procedures without actions
+            return bool(self.procedure.actions) and self.answers is not None
         return True
 
     def action_refresh(self, quiet: bool = False) -> None:
@@ -97,8 +107,89 @@ class DashboardScreen(Screen):
                                          dry_run=True)
         return session.check()
 
+    # ------------------------------------------------------------ actions
+
+    def action_actions(self) -> None:
+        actions = self.procedure.actions
+        if self.answers is None or not actions:
+            return
+        if len(actions) == 1:
+            self._plan_action(actions[0].id)
+            return
+        choices = [(a.id, f"{a.title}: {a.help}") for a in actions]
+        self.app.push_screen(ChoiceScreen(f"{self.procedure.title}: which action?", choices),
+                             self._plan_action)
+
+    def _plan_action(self, action_id: str | None) -> None:
+        if action_id is None:
+            return
+        action = self.procedure.action(action_id)
+        self.run_worker(lambda: self._describe(action), thread=True, exit_on_error=False,
+                        group="action-plan", exclusive=True, name=action.id)
+
+    def _describe(self, action: Action) -> tuple[Action, Text | None, str | None]:
+        """The confirm question with what the action will do, or why it cannot."""
+        assert self.answers is not None
+        session = self.workspace.session(self.procedure, self.answers, root=self.root,
+                                         dry_run=False)
+        try:
+            planned = session.action_plan(action)
+            question = action.confirmation(session.ctx)
+        finally:
+            session.ctx.close()
+        if planned.error:
+            return action, None, planned.error
+        text = Text(question + "\n\n", style="bold")
+        text.append_text(step_text(session.plan_view([planned])[0]))
+        return action, text, None
+
+    def _run_action(self, action: Action) -> RunResult:
+        assert self.answers is not None
+        session = self.workspace.session(self.procedure, self.answers, root=self.root,
+                                         dry_run=False)
+        return session.run_action(action)
+
+    def _action_planned(self, planned: tuple[Action, Text | None, str | None]) -> None:
+        action, question, problem = planned
+        if question is None:
+            self._say(f"{action.title}: cannot plan: {problem}", error=True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self._say(f"{action.title}: not run.")
+                return
+            self._say(f"{action.title}: running…")
+            self.run_worker(lambda: self._run_action(action), thread=True, exit_on_error=False,
+                            group="action-run", exclusive=True, name=action.id)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _action_ran(self, name: str, result: RunResult) -> None:
+        action = self.procedure.action(name)
+        ended = "done" if result.outcome == "done" else f"{result.outcome}: {result.message}"
+        self.note = redact(f"\n{action.title}: {ended}")
+        self._say(self.note.strip(), error=result.outcome != "done")
+        self.action_refresh(quiet=True)
+
+    def _say(self, message: str, error: bool = False) -> None:
+        summary = self.query_one("#dash-summary", Static)
+        summary.update(redact(message))
+        summary.set_class(error, "-error")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "dashboard":
+        group = event.worker.group
+        if group in ("action-plan", "action-run"):
+            if event.state is WorkerState.ERROR:
+                error = event.worker.error
+                self._say(f"{event.worker.name}: {getattr(error, 'sentence', error)}",
+                          error=True)
+            elif event.state is WorkerState.SUCCESS and group == "action-plan":
+                self._action_planned(event.worker.result)
+            elif event.state is WorkerState.SUCCESS:
+                self._action_ran(event.worker.name, event.worker.result)
+            return
+        if group != "dashboard":
             return
         summary = self.query_one("#dash-summary", Static)
         if event.state is WorkerState.ERROR:
@@ -131,7 +222,7 @@ class DashboardScreen(Screen):
         summary.remove_class("-error")
         every = self.workspace.refresh_seconds
         again = f"checked again every {every:g} s; r now" if every > 0 else "r checks again"
-        summary.update(f"{done} of {len(checks)} steps done; {again}.")
+        summary.update(f"{done} of {len(checks)} steps done; {again}." + self.note)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -12,7 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tui.answers import FieldSpec, field_problems, field_spec, public_answers, validate
+from tui.answers import (
+    AnswersError,
+    FieldProblem,
+    FieldSpec,
+    field_problems,
+    field_spec,
+    mapping_from_text,
+    mapping_text,
+    public_answers,
+    validate,
+)
 from tui.procedure import Page, Procedure
 
 
@@ -22,6 +32,8 @@ class FormState:
     values: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     specs: dict[str, FieldSpec] = field(default_factory=dict)
+    # Text that could not even be parsed (broken YAML): field -> the sentence saying why.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -61,8 +73,15 @@ class FormState:
             else:
                 self.secrets.pop(name, None)
             return
+        self.unreadable.pop(name, None)
         value: Any = raw
-        if kind == "bool":
+        if kind == "mapping":
+            try:
+                value = mapping_from_text(str(raw or ""))
+            except ValueError as exc:
+                self.unreadable[name] = str(exc)
+                value = str(raw)  # kept as typed, so the page shows it again
+        elif kind == "bool":
             value = bool(raw)
         elif kind == "list":
             value = [line.strip() for line in str(raw).splitlines() if line.strip()]
@@ -88,6 +107,8 @@ class FormState:
             return None if value is None else str(value)
         if kind == "list":
             return "\n".join(str(v) for v in value or [])
+        if kind == "mapping":
+            return mapping_text(value)
         return "" if value is None else str(value)
 
     # ------------------------------------------------------------ problems
@@ -95,6 +116,8 @@ class FormState:
     def problems(self, name: str) -> list[str]:
         if self.specs[name].kind == "secret":
             return []  # any secret is acceptable here; the engine says when one is missing
+        if name in self.unreadable:
+            return [self.unreadable[name]]
         return field_problems(self.model, self.values, name)
 
     def page_problems(self, page: Page) -> dict[str, list[str]]:
@@ -103,4 +126,8 @@ class FormState:
 
     def finish(self) -> BaseModel:
         """The validated answers; raises AnswersError naming each field."""
+        if self.unreadable:
+            raise AnswersError([FieldProblem(field=name, problem=problem,
+                                             example=self.specs[name].example)
+                                for name, problem in self.unreadable.items()], "wizard")
         return validate(self.model, self.values, "wizard")

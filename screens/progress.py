@@ -65,6 +65,9 @@ class ProgressScreen(Screen):
         yield TitleBar(self.procedure.title, "apply")
         yield Static(self._steps_text(), id="steps")
         yield RichLog(id="log", wrap=True, markup=False, highlight=False)
+        waiting = Static("", id="waiting", markup=False)
+        waiting.display = False
+        yield waiting
         yield Static("Applying… Escape cancels after the current item.", id="outcome",
                      markup=False)
         yield Footer()
@@ -93,8 +96,18 @@ class ProgressScreen(Screen):
                  for step, state in self.marks.items()]
         return Text("\n").join(lines)
 
+    def _waiting(self, text: str) -> None:
+        line = self.query_one("#waiting", Static)
+        line.update(text)
+        line.display = bool(text)
+
     def on_progress_screen_run_event(self, message: RunEvent) -> None:
         event = message.event
+        # One live line for the wait under way, rewritten at every poll (the log keeps
+        # only its changes); whatever happens next ends the wait.
+        self._waiting(event.message if event.kind == "poll" else "")
+        if event.kind == "poll":
+            return
         if event.step in self.marks:
             state = {"start": "running", "done": "done", "manual": "manual",
                      "skipped": "resumed", "failed": "failed"}.get(event.kind)
@@ -107,6 +120,7 @@ class ProgressScreen(Screen):
     def on_progress_screen_finished(self, message: Finished) -> None:
         result = self.result = message.result
         self.workspace.running.discard(self.session.ctx.cancel)
+        self._waiting("")
         outcome = self.query_one("#outcome", Static)
         if result.outcome == "done" and result.waiting:
             outcome.update(Text(f"Done: {len(self.marks) - len(result.waiting)} steps applied, "

@@ -110,7 +110,20 @@ def _manual(item: dict[str, Any]) -> Text:
     return Text.assemble(("  manual ", "bold cyan"), item["text"], "\n")
 
 
-ITEM_TEXT = {"file": _file, "command": _command, "api": _api, "manual": _manual}
+def _remove(item: dict[str, Any]) -> Text:
+    text = Text.assemble(("  remove ", "bold"), item["path"])
+    if not item.get("exists", True):
+        text.append("  (absent)", style="dim")
+    return text.append("\n")
+
+
+def _restore(item: dict[str, Any]) -> Text:
+    style = "yellow" if item.get("action") == "restore" else "dim"
+    return Text.assemble(("  restore ", "bold"), (item["text"], style), "\n")
+
+
+ITEM_TEXT = {"file": _file, "command": _command, "api": _api, "manual": _manual,
+             "remove": _remove, "restore": _restore}
 
 
 def step_text(step: dict[str, Any]) -> Text:

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TextArea
 
-from tui.answers import FieldSpec
+from tui.answers import FieldSpec, inline_yaml
 
 
 class TitleBar(Static):
@@ -29,9 +29,9 @@ def field_widget(spec: FieldSpec, value: object) -> Widget:
             initial = value if value in spec.choices else Select.NULL
             return Select(options, value=initial, allow_blank=True, id=wid)
         case "list":
-            area = TextArea(str(value or ""), id=wid, soft_wrap=True, show_line_numbers=False)
-            area.border_title = "one per line"
-            return area
+            return _text_area(wid, value, "one per line")
+        case "mapping":
+            return _text_area(wid, value, "YAML: key: value per line")
         case "int":
             return Input(str(value or ""), type="integer", placeholder=placeholder, id=wid)
         case "secret":
@@ -39,6 +39,13 @@ def field_widget(spec: FieldSpec, value: object) -> Widget:
                          placeholder="secret: used for this session only, never saved")
         case _:
             return Input(str(value or ""), placeholder=placeholder, id=wid)
+
+
+def _text_area(wid: str, value: object, how: str) -> TextArea:
+    """A multi-line field; its border says how the lines are read."""
+    area = TextArea(str(value or ""), id=wid, soft_wrap=True, show_line_numbers=False)
+    area.border_title = how
+    return area
 
 
 class FieldBox(Vertical):
@@ -73,7 +80,7 @@ class FieldBox(Vertical):
         if problems:
             text = "✗ " + "; ".join(problems)
             if self.spec.example is not None and self.spec.kind != "secret":
-                text += f" (for example: {self.spec.example})"
+                text += f" (for example: {inline_yaml(self.spec.example)})"
         error.update(text)
         self.set_class(bool(problems), "-invalid")
 

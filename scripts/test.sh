@@ -33,8 +33,9 @@ started=$(date +%s)
 # openssl                   test certificates for TLS
 # tmux                      driving the real TUI in a terminal, as an operator would
 # cloud-init                its own config-drive reader reads CloudRig's ISOs back
+# chromium chromium-driver  a real headless browser on `cloudrig serve` (tests/test_browser.py)
 DEBIAN_PACKAGES="python3-venv python3-pip systemd postgresql genisoimage util-linux openssl tmux
-    cloud-init"
+    cloud-init chromium chromium-driver"
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=""

@@ -32,6 +32,7 @@ def run_python(cli, *args: str) -> subprocess.CompletedProcess[str]:
         ["plan", "carbonio", "--answers", "{answers}", "--json"],
         ["status", "--json"],
         ["init", "carbonio"],
+        ["action", "cloudblue"],
     ],
     ids=lambda argv: " ".join(argv).replace("{answers}", "FILE"),
 )
@@ -59,7 +60,7 @@ def test_help_lists_every_command_of_the_contract(cli) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: cloudrig")
     for command in ("list", "init", "wizard", "plan", "render", "apply", "status",
-                    "teardown", "secrets", "serve"):
+                    "teardown", "action", "confirm", "secrets", "serve"):
         assert command in result.stdout
 
 

@@ -15,9 +15,12 @@ from tui.files import (
     apply_file,
     atomic_write,
     backup_name,
+    backups_of,
     check_file,
     host_path,
     remove_file,
+    restore_file,
+    restore_view,
     view,
 )
 from tui.procedure import FileWrite, Status
@@ -171,3 +174,51 @@ def test_targets_must_be_absolute(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         host_path("etc/relative", tmp_path)
     assert host_path("/etc/x", None) == Path("/etc/x")
+
+
+def test_backups_are_ordered_by_time_then_counter(tmp_path: Path) -> None:
+    target = tmp_path / "config.json"
+    for name in ("config.json.cloudrig-20260102T000000.bak",
+                 "config.json.cloudrig-20260101T000000-1.bak",
+                 "config.json.cloudrig-20260101T000000.bak",
+                 "config.json.cloudrig-20260101T000000-10.bak",
+                 "config.json.cloudrig-20260101T000000-2.bak",
+                 "config.json.other.bak", "xconfig.json.cloudrig-20250101T000000.bak"):
+        (tmp_path / name).write_text(name)
+    assert [p.name for p in backups_of(target)] == [
+        "config.json.cloudrig-20260101T000000.bak",
+        "config.json.cloudrig-20260101T000000-1.bak",
+        "config.json.cloudrig-20260101T000000-2.bak",
+        "config.json.cloudrig-20260101T000000-10.bak",
+        "config.json.cloudrig-20260102T000000.bak"]
+
+
+def test_restore_puts_back_the_first_backup_with_mode_and_owner_once(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file another owner needs root")
+    target = host_path(FINAL, tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"operator's own\n")
+    target.chmod(0o640)
+    os.chown(target, 1, 1)
+    apply_file(FileWrite(path=FINAL, content="first\n", mode=0o644), tmp_path)
+    apply_file(FileWrite(path=FINAL, content="second\n", mode=0o644), tmp_path)
+    assert restore_view(FINAL, tmp_path).action == "restore"
+    assert restore_file(FINAL, tmp_path, dry_run=True).action == "would restore"
+    assert target.read_bytes() == b"second\n"
+
+    outcome = restore_file(FINAL, tmp_path)
+    assert outcome.action == "restored" and outcome.backup  # CloudRig's version kept too
+    assert target.read_bytes() == b"operator's own\n"
+    assert (mode_of(target), target.stat().st_uid, target.stat().st_gid) == (0o640, 1, 1)
+    assert leftovers(target.parent) == []
+    again = restore_file(FINAL, tmp_path)
+    assert again.action == "unchanged" and "nothing to restore" in again.sentence()
+
+
+def test_restore_leaves_a_file_cloudrig_created(tmp_path: Path) -> None:
+    apply_file(FileWrite(path=FINAL, content="x\n"), tmp_path)
+    outcome = restore_file(FINAL, tmp_path)
+    assert outcome.action == "kept"
+    assert "no backup from before CloudRig's first write" in outcome.sentence()
+    assert host_path(FINAL, tmp_path).read_text() == "x\n"

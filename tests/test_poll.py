@@ -36,10 +36,16 @@ def test_progress_lines_carry_the_elapsed_time():
 
     assert poll(fetch, lambda s: s == "ACTIVE", what="account", ctx=_ctx(events),
                 timeout=600, interval=0, every=60, clock=clock) == "ACTIVE"
-    assert [e.message for e in events] == [
+    assert [e.message for e in events if e.kind != "poll"] == [
         "waiting for account: starting (elapsed 40s, up to 10m00s)",
         "waiting for account: PENDING (elapsed 2m00s, up to 10m00s)",
         "account: ACTIVE (after 2m40s)",
+    ]
+    # Every poll but the last one (which ends the wait) is a "poll" event, for a live line.
+    assert [e.message for e in events if e.kind == "poll"] == [
+        "waiting for account: starting · poll 1 · 40s of up to 10m00s",
+        "waiting for account: starting · poll 2 · 1m20s of up to 10m00s",
+        "waiting for account: PENDING · poll 3 · 2m00s of up to 10m00s",
     ]
     assert all(e.step == "wait" for e in events)
 
@@ -77,3 +83,12 @@ def test_cancel_stops_a_wait_within_one_interval():
 def test_elapsed_text():
     assert [elapsed_text(s) for s in (0, 59, 61, 3599, 3720)] == [
         "0s", "59s", "1m01s", "59m59s", "1h02m"]
+
+
+def test_the_cli_prints_waits_not_each_poll(capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr of a long wait may be a log file: one line per change, not per poll."""
+    from tui.cli import progress_printer
+
+    progress_printer(Event(step="wait", kind="poll", message="waiting for x: A · poll 7"))
+    progress_printer(Event(step="wait", message="waiting for x: B (elapsed 5s, up to 1m00s)"))
+    assert capsys.readouterr().err == "[wait] waiting for x: B (elapsed 5s, up to 1m00s)\n"

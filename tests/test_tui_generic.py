@@ -20,7 +20,7 @@ from screens.preview import PreviewScreen
 from screens.texts import plan_summary, step_text
 from screens.wizard import WizardScreen
 from tui import registry
-from tui.answers import ask
+from tui.answers import AnswersError, ask, field_spec
 from tui.app import CloudRigApp
 from tui.procedure import Page, Procedure
 
@@ -124,3 +124,143 @@ def test_plan_text_means_the_same_without_colour() -> None:
         "1 files (0 new, 1 changed, 0 unchanged), 1 commands, 1 API calls, 1 manual")
     styles = {str(span.style) for span in step_text(view).spans}
     assert {"green", "red", "cyan"} <= styles
+
+
+# ---------------------------------------------------------------- mapping fields
+
+
+class Pair(BaseModel):
+    grant: str
+    revoke: str
+
+
+class MappingAnswers(BaseModel):
+    labels: dict[str, str] = ask({}, title="Labels", help="key/value", example={"team": "a"})
+    templates: dict[str, Pair] = ask(title="Templates", help="nested",
+                                     example={"P-1": {"grant": "g", "revoke": "r"}})
+
+
+MAPPINGS = Procedure(
+    id="mappings", runbook="none", answers_model=MappingAnswers,
+    pages=(Page("Mappings", "Two mapping fields.", ("labels", "templates")),), steps=(),
+)
+
+
+@pytest.fixture
+def mappings(monkeypatch: pytest.MonkeyPatch) -> Procedure:
+    info = registry.ProcedureInfo("mappings", "Mapping fields", "test procedure", __name__)
+    monkeypatch.setitem(registry.REGISTRY, "mappings", info)
+    return MAPPINGS
+
+
+def test_mapping_kind_comes_from_the_annotation() -> None:
+    from tui.procedures.cloudblue.answers import CloudBlueAnswers
+    from tui.procedures.cloudcasa.answers import CloudCasaAnswers
+
+    assert field_spec(CloudCasaAnswers, "tags").kind == "mapping"
+    assert field_spec(CloudBlueAnswers, "templates").kind == "mapping"
+    assert field_spec(MappingAnswers, "labels").kind == "mapping"
+    for model in (CloudCasaAnswers, CloudBlueAnswers):  # every answer has an editor
+        for name in model.model_fields:
+            spec = field_spec(model, name)
+            annotation = model.model_fields[name].annotation
+            assert spec.kind != "text" or "dict" not in str(annotation), (model, name)
+
+
+def test_mapping_typed_as_yaml_round_trips(mappings: Procedure) -> None:
+    saved = {"labels": {"team": "platform", "cost: centre": "42 # not a comment"},
+             "templates": {"P-1": {"grant": "TL-1", "revoke": "Access 'revoked'"}}}
+    form = FormState.start(mappings, saved=saved)
+    texts = {name: form.display(name) for name in ("labels", "templates")}
+    assert texts["templates"] == "P-1:\n  grant: TL-1\n  revoke: Access 'revoked'\n"
+    for name, text in texts.items():  # what the field shows reads back as the same value
+        form.set(name, text)
+    assert form.finish().model_dump() == saved
+
+
+def test_mapping_problems_name_the_line_or_the_key(mappings: Procedure) -> None:
+    form = FormState.start(mappings)
+    form.set("templates", "P-1:\n  grant: TL-1\n revoke: x\n")
+    [problem] = form.problems("templates")
+    assert problem.startswith("is not valid YAML at line 3")
+    assert "`key: value`" in problem
+    with pytest.raises(AnswersError) as caught:
+        form.finish()
+    assert caught.value.problems[0].field == "templates"
+    assert "for example: templates: {P-1: {grant: g, revoke: r}}" in str(caught.value)
+
+    form.set("templates", "P-1:\n  grant: TL-1\n")
+    assert form.problems("templates") == ["P-1.revoke: is required"]
+    form.set("templates", "just text")  # not a mapping: the model says what it wants
+    assert form.problems("templates") == [
+        "Input should be a valid dictionary (got 'just text')"]
+    form.set("templates", "")
+    assert form.problems("templates") == ["is required"]
+    form.set("labels", "team: [a, b]")
+    assert form.problems("labels") == ["team: Input should be a valid string (got ['a', 'b'])"]
+    form.set("labels", "")
+    assert "labels" not in form.values  # blank: the default ({}) applies
+
+
+async def test_mapping_field_edited_in_the_wizard(
+    tmp_path: Path, state_dir: Path, mappings: Procedure
+) -> None:
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.push_screen(WizardScreen(app.workspace, FormState.start(mappings), 0))
+        screen = app.screen
+        labels = screen.query_one("#field-labels", TextArea)
+        assert labels.border_title == "YAML: key: value per line"
+        labels.focus()
+        await pilot.press(*"team: platform", "enter", *"env: [prod")
+        error = screen.query_one("#error-labels", Static)
+        assert "✗ is not valid YAML at line 2" in str(error.content)
+        assert "(for example: {team: a})" in str(error.content)
+        await pilot.press("ctrl+n")
+        assert app.screen is screen, "Next must refuse unreadable YAML"
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace",
+                          *"prod")
+        assert str(error.content) == ""
+        await pilot.press("tab", *"P-1:", "enter", *"  grant: TL-1", "enter",
+                          *"  revoke: gone")
+        await pilot.press("ctrl+n")
+        preview = app.screen
+        assert isinstance(preview, PreviewScreen)
+        assert preview.answers.model_dump() == {
+            "labels": {"team": "platform", "env": "prod"},
+            "templates": {"P-1": {"grant": "TL-1", "revoke": "gone"}}}
+        await app.workers.wait_for_complete()
+
+
+def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
+    """cloudblue's templates (nested) and cloudcasa's tags, shown and read back as typed;
+    cloudcasa's tags also take the `key=value` lines its help mentions."""
+    from test_cloudblue_answers import RUNBOOK
+
+    from tui.procedure import get_procedure
+
+    blue = FormState.start(get_procedure("cloudblue"), saved=RUNBOOK)
+    text = blue.display("templates")
+    assert text == ("PRD-576-330-536:\n  grant: TL-757-345-804\n  revoke: Access to "
+                    "Application Management Platform has been revoked\n")
+    blue.set("templates", text.replace("TL-757-345-804", "TL-1"))
+    assert blue.problems("templates") == [
+        "PRD-576-330-536.grant: 'TL-1' is not a valid Connect template id (TL-ddd-ddd-ddd, "
+        "e.g. TL-757-345-804)"]
+    blue.set("templates", text)
+    assert blue.problems("templates") == []
+    assert blue.finish().model_dump()["templates"] == RUNBOOK["templates"]
+
+    casa = FormState.start(get_procedure("cloudcasa"), saved={"account_name": "prod-aws"})
+    assert casa.display("tags") == ""
+    for typed in ("team: platform\nenv: prod\n", "team=platform\nenv=prod"):
+        casa.set("tags", typed)
+        assert casa.problems("tags") == []
+        assert casa.finish().tags == {"team": "platform", "env": "prod"}
+    casa.set("tags", "team platform")
+    assert casa.problems("tags") == ["'team platform' is not key=value"]
+    casa.set("features", "EKS\nS3")  # a list's bad item is named as the operator counts
+    assert casa.problems("features") == [
+        "item 2: Input should be 'EKS', 'EBSVolumeSnapshot', 'RDS' or 'SecurityScan' "
+        "(got 'S3')"]

@@ -132,7 +132,7 @@ class FieldSpec(BaseModel):
     name: str
     title: str
     help: str
-    kind: Literal["text", "int", "bool", "choice", "list", "secret"]
+    kind: Literal["text", "int", "bool", "choice", "list", "mapping", "secret"]
     required: bool
     default: Any = None
     example: Any = None
@@ -167,6 +167,8 @@ def field_spec(model: type[BaseModel], name: str) -> FieldSpec:
         kind, choices = "choice", [str(a) for a in typing.get_args(annotation)]
     elif typing.get_origin(annotation) is list:
         kind = "list"
+    elif typing.get_origin(annotation) is dict or annotation is dict:
+        kind = "mapping"
     else:
         kind = "text"
     default = None if info.default is PydanticUndefined else info.default
@@ -213,6 +215,11 @@ class AnswersError(UsageError):
         super().__init__("\n".join(lines))
 
 
+def inline_yaml(value: Any) -> str:
+    """A value on one line as YAML writes it: `prod`, `[a, b]`, `{team: platform}`."""
+    return _yaml_scalar(value)
+
+
 def _yaml_scalar(value: Any) -> str:
     # A string with line breaks is double-quoted ("a\nb") so it stays on one line,
     # inside an error sentence or a commented example alike.
@@ -255,16 +262,55 @@ def validate(model: type[BaseModel], data: dict[str, Any], source: str = "answer
 
 
 def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> list[str]:
-    """Problems with field `name` given the other values typed so far (wizard use)."""
+    """Problems with field `name` given the other values typed so far (wizard use).
+
+    A problem inside a mapping or list names where (`PRD-1.grant: is required`,
+    `item 2: ...`): the field's box shows many values and the operator must find the
+    bad one."""
     try:
         model.model_validate(data)
     except ValidationError as exc:
         return [
-            _problem_text(err)
+            _inner_where(err) + _problem_text(err)
             for err in exc.errors()
             if err.get("loc") and str(err["loc"][0]) == name
         ]
     return []
+
+
+def _inner_where(error: Any) -> str:
+    inner = [f"item {part + 1}" if isinstance(part, int) else str(part)
+             for part in error["loc"][1:]]
+    return f"{'.'.join(inner)}: " if inner else ""
+
+
+def mapping_from_text(text: str) -> Any:
+    """A mapping field's value from the YAML typed for it (`key: value` per line).
+
+    Text that is not a YAML mapping is returned unchanged, so the model decides: a
+    field may accept its own text form (cloudcasa's `key=value` tags), else pydantic
+    says it wants a dictionary. Raises ValueError (one sentence) on broken YAML."""
+    if not text.strip():
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it cannot be read"
+        raise ValueError(f"is not valid YAML{where} ({problem}); write one `key: value` "
+                         "per line, nested values indented under their key") from None
+    return value if isinstance(value, dict) else text
+
+
+def mapping_text(value: Any) -> str:
+    """A mapping shown for editing: block YAML, keys in their own order."""
+    if isinstance(value, str):
+        return value
+    if not value:
+        return ""
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False,
+                          allow_unicode=True, width=1000)
 
 
 # ---------------------------------------------------------------- files

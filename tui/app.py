@@ -66,6 +66,21 @@ class CloudRigApp(App[int]):
             assert isinstance(home, HomeScreen)
             home.open_wizard(self.procedure_id)
 
+    def watch_app_focus(self, focus: bool) -> None:
+        """In a browser (`cloudrig serve`) the page starts unfocused, so the first screen
+        is composed with nothing focused and Textual has no widget to give focus back to
+        when the page is clicked: focus the screen's first widget then, as a terminal
+        start does, so Enter on home opens the wizard without a Tab first."""
+        screen = self.screen
+        if not focus or screen.focused is not None:
+            return
+        selector = screen.AUTO_FOCUS if screen.AUTO_FOCUS is not None else self.AUTO_FOCUS
+        if not selector:
+            return
+        first = next((w for w in screen.query(selector) if w.focusable), None)
+        if first is not None:
+            screen.set_focus(first)
+
     async def action_quit(self) -> None:
         """Quit; a running apply is asked to stop between items (state saved, resumable)."""
         self.workspace.cancel_all()

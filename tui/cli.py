@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tui.engine import Session
     from tui.procedure import Event, Procedure
 
@@ -38,7 +40,11 @@ EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "failed": "31", "ski
 
 
 def progress_printer(event: Event) -> None:
-    """Progress goes to stderr, one line per event."""
+    """Progress goes to stderr, one line per event; not one per poll (a log file of a
+    long wait would grow by a line every few seconds: waits print on change and at
+    least every 15 s)."""
+    if event.kind == "poll":
+        return
     prefix = f"[{event.step}] " if event.step else ""
     line = f"{prefix}{event.message}"
     print(paint(line, EVENT_COLORS.get(event.kind, "0"), sys.stderr), file=sys.stderr,
@@ -91,6 +97,8 @@ def _print_item(item: dict[str, Any]) -> None:
                 print("      " + line)
     elif kind == "remove":
         print(f"    remove {item['path']}" + ("" if item["exists"] else paint("  (absent)", "2")))
+    elif kind == "restore":
+        print("    restore " + paint(item["text"], "33" if item["action"] == "restore" else "2"))
     else:
         print("    " + paint(f"manual: {item['text']}", "36"))
 
@@ -122,6 +130,7 @@ def make_session(
     debug: bool = False,
     quiet: bool = False,
     purge: bool = False,
+    restore: bool = False,
 ) -> Session:
     from tui.answers import secret_fields
     from tui.engine import Session
@@ -137,6 +146,7 @@ def make_session(
     return Session(
         procedure=procedure, answers=answers, secrets=secrets, store=store,
         root=root.resolve() if root else None, dry_run=dry_run, debug=debug, purge=purge,
+        restore=restore,
         on_event=(lambda e: None) if quiet else progress_printer,
     )
 
@@ -221,7 +231,10 @@ def _confirm(prompt: str) -> bool:
         return False
 
 
-def _require_confirmation(args: argparse.Namespace, session: Session, what: str) -> bool:
+def _require_confirmation(args: argparse.Namespace, what: str, question: str,
+                          show: Callable[[], None] | None = None) -> bool:
+    """--yes or --dry-run go ahead; on a terminal `show` what will happen and ask;
+    with no terminal to ask on, refuse (exit 2) saying to pass --yes."""
     if args.yes or args.dry_run:
         return True
     if not _interactive():
@@ -229,9 +242,9 @@ def _require_confirmation(args: argparse.Namespace, session: Session, what: str)
 
         raise UsageError(f"{what} changes this host; rerun with --yes to confirm "
                          "(no terminal to ask on), or --dry-run to see what it would do")
-    if what == "apply":
-        print_plan(session.plan_view(session.plan(args.step or ())))
-    return _confirm(f"{what.capitalize()} {session.procedure.id} now?")
+    if show is not None:
+        show()
+    return _confirm(question)
 
 
 def _finish(result: Any) -> int:
@@ -250,7 +263,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
-    if not _require_confirmation(args, session, "apply"):
+    if not _require_confirmation(
+            args, "apply", f"Apply {procedure.id} now?",
+            lambda: print_plan(session.plan_view(session.plan(args.step or ())))):
         print("nothing applied", file=sys.stderr)
         return 1
     if not args.json:
@@ -285,11 +300,78 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
-                           debug=args.debug, purge=args.purge)
-    if not _require_confirmation(args, session, "teardown"):
+                           debug=args.debug, purge=args.purge, restore=args.restore)
+
+    def show() -> None:
+        print_plan(session.plan_view(session.teardown_plan()))
+
+    if args.dry_run or args.restore:  # what --restore puts back is shown before it runs
+        show()
+    if not _require_confirmation(args, "teardown", f"Teardown {procedure.id} now?",
+                                 None if args.restore else show):
         print("nothing removed", file=sys.stderr)
         return 1
     return _finish(session.teardown())
+
+
+def _action_records(procedure_id: str) -> dict[str, Any]:
+    from tui.state import StateStore
+
+    state = StateStore().load(procedure_id)
+    return dict(state.actions) if state else {}
+
+
+def actions_report(procedure: Procedure) -> list[dict[str, Any]]:
+    """Each action with how and when it last ran (None: never)."""
+    records = _action_records(procedure.id)
+    return [{"action": a.id, "title": a.title, "help": a.help,
+             "last_run": records[a.id].model_dump(mode="json") if a.id in records else None}
+            for a in procedure.actions]
+
+
+def last_ran(entry: dict[str, Any]) -> str:
+    record = entry["last_run"]
+    if record is None:
+        return "never run"
+    from datetime import datetime
+
+    from tui.steps import stamp
+
+    return f"last ran {stamp(datetime.fromisoformat(record['at']))} ({record['outcome']})"
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    from tui.errors import UsageError
+
+    procedure = load_procedure(args.procedure)
+    if args.action is None:
+        report = actions_report(procedure)
+        if args.json:
+            emit_json(report)
+        elif not report:
+            print(f"{procedure.id} has no actions", file=sys.stderr)
+        for entry in [] if args.json else report:
+            print(f"{paint(entry['action'], '1')}  {entry['title']} ({last_ran(entry)})")
+            print(f"    {entry['help']}")
+        return 0
+    action = procedure.action(args.action)
+    if not args.answers:
+        raise UsageError(f"`cloudrig action {procedure.id} {action.id}` needs --answers FILE, "
+                         f"e.g. --answers {procedure.id}.yaml (the answers apply used)")
+    answers = load_answers(procedure, args.answers)
+    session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
+                           debug=args.debug)
+    planned = session.action_plan(action)
+    print_plan(session.plan_view([planned]))
+    if planned.error:
+        return 1
+    if args.dry_run:
+        print(f"dry run: {action.id} not run, nothing changed", file=sys.stderr)
+        return 0
+    if not _require_confirmation(args, f"action {action.id}", action.confirmation(session.ctx)):
+        print(f"{action.id} not run", file=sys.stderr)
+        return 1
+    return _finish(session.run_action(action))
 
 
 def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -308,13 +390,15 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
     else:
         return {"procedure": procedure_id, "title": procedure.title, "applied": False,
                 "steps": [{"step": s.id, "title": s.title, "status": "pending",
-                           "detail": "not applied yet"} for s in procedure.steps]}
+                           "detail": "not applied yet"} for s in procedure.steps],
+                "actions": actions_report(procedure)}
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
     checks = session.check()
     last = state.last_run.model_dump(mode="json") if state and state.last_run else None
     return {"procedure": procedure_id, "title": procedure.title, "applied": True,
             "root": str(session.root) if session.root else None, "last_run": last,
-            "steps": [c.model_dump(mode="json") for c in checks]}
+            "steps": [c.model_dump(mode="json") for c in checks],
+            "actions": actions_report(procedure)}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -355,6 +439,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 status = step["status"]
                 print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "
                       f"{step['title']}: {step['detail']}")
+            for entry in report["actions"]:
+                print(f"  {paint('action'.ljust(8), '2')} {entry['title']}: {last_ran(entry)}")
     all_done = all(s["status"] == "done" for r in reports for s in r["steps"])
     return 0 if all_done else 1
 
@@ -439,21 +525,51 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """The TUI in a browser: textual-serve runs `python -m tui` per page over a websocket.
+
+    Anyone who can open the page drives CloudRig as this user, so a non-loopback
+    --host needs --public, which says so on stderr every time it is used."""
     import shlex
 
-    from tui.errors import UsageError
+    from tui.errors import OperatorError, UsageError
 
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port: use 1-65535, e.g. --port 8000")
     if args.host not in LOOPBACK and not args.public:
         raise UsageError(
             f"refusing to serve on {args.host}: the browser front has no authentication. "
             "Keep 127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or "
             "pass --public behind an authenticating proxy")
+    url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    if args.public:
+        print(paint(f"cloudrig: warning: --public: there is no authentication, anyone who "
+                    f"can reach {url} runs CloudRig as {_user()} on this host; put an "
+                    "authenticating proxy in front of it or use an SSH tunnel instead",
+                    "33", sys.stderr), file=sys.stderr, flush=True)
     from textual_serve.server import Server
 
+    # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
+    # xterm.js terminal, and the app inherits this environment (textual-serve copies it).
+    os.environ.pop("NO_COLOR", None)
     command = f"{shlex.quote(sys.executable)} -m tui"
-    print(f"serving CloudRig on http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
-    Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+    print(f"serving CloudRig on {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
+    try:
+        Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+    except OSError as exc:
+        raise OperatorError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose a free "
+            "port with --port, e.g. --port 8001, or a local address with --host") from exc
     return 0
+
+
+def _user() -> str:
+    """The account the served app runs as (named in the --public warning)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 # ---------------------------------------------------------------- parser
@@ -528,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_args(p)
     p.add_argument("--purge", action="store_true",
                    help="also remove what the runbook keeps (tokens, policies, KV keys)")
+    p.add_argument("--restore", action="store_true",
+                   help="also put back the files the procedure marks restorable as they were "
+                        "before CloudRig's first write (its oldest backup)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(func=cmd_teardown)
@@ -539,6 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the base answers (per-host ones go in host_vars)")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("action", help="a procedure's operator actions (e.g. rotate a token); "
+                       "without ACTION, list them")
+    p.add_argument("procedure")
+    p.add_argument("action", nargs="?")
+    p.add_argument("--answers", metavar="FILE", help="needed to run an action")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="files under DIR; host-changing commands are skipped")
+    p.add_argument("--dry-run", action="store_true", help="show what it would do; change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="the list as JSON")
+    p.set_defaults(func=cmd_action)
 
     p = sub.add_parser("confirm", help="record that a manual step was done by hand")
     p.add_argument("procedure")

@@ -1,4 +1,5 @@
-"""Runs a procedure's steps: plan, apply (with resume), check, teardown.
+"""Runs a procedure's steps: plan, apply (with resume), check, teardown (with
+--restore), and its operator actions.
 
 The CLI and the TUI both drive a `Session`; neither knows any procedure. Apply
 records each step's outcome in the state store as it goes, so an interrupted or
@@ -23,12 +24,14 @@ from tui.errors import Interrupted, OperatorError
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.procedure import (
+    Action,
     ApiCall,
     CheckResult,
     Command,
     Context,
     Event,
     FileRemove,
+    FileRestore,
     FileWrite,
     Manual,
     PlanItem,
@@ -38,7 +41,15 @@ from tui.procedure import (
 )
 from tui.redact import redact
 from tui.secrets import SecretSource, env_name
-from tui.state import ProcedureState, RunRecord, StateStore, StepRecord, answers_digest, now
+from tui.state import (
+    ActionRecord,
+    ProcedureState,
+    RunRecord,
+    StateStore,
+    StepRecord,
+    answers_digest,
+    now,
+)
 
 
 class StepPlan(BaseModel):
@@ -74,8 +85,9 @@ class RunResult(BaseModel):
         return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
 
 
-def internal_error(step: Step, exc: BaseException) -> str:
-    return (f"step {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
+def internal_error(step: Step | Action, exc: BaseException) -> str:
+    kind = "action" if isinstance(step, Action) else "step"
+    return (f"{kind} {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
             "the traceback is in the log, rerun with --debug to see it")
 
 
@@ -92,6 +104,7 @@ class Session:
     on_event: Callable[[Event], None] = lambda event: None
     debug: bool = False
     purge: bool = False
+    restore: bool = False
     runner: CommandRunner = field(init=False)
     ctx: Context = field(init=False)
 
@@ -100,7 +113,7 @@ class Session:
         self.ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=self.dry_run, on_event=self._event,
-            purge=self.purge,
+            purge=self.purge, restore=self.restore,
         )
         state = self.store.load(self.procedure.id)
         if state is not None:
@@ -110,8 +123,9 @@ class Session:
     # ------------------------------------------------------------ events
 
     def _event(self, event: Event) -> None:
-        where = f"[{event.step}] " if event.step else ""
-        self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
+        if event.kind != "poll":  # each attempt of a wait: shown live, never logged
+            where = f"[{event.step}] " if event.step else ""
+            self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
         self.on_event(event)
 
     def _emit(self, step: Step | None, kind: str, message: str) -> None:
@@ -190,6 +204,11 @@ class Session:
 
                 data = {"kind": "remove", "path": item.path,
                         "exists": host_path(item.path, self.root).exists()}
+            case FileRestore():
+                from tui.files import restore_view
+
+                planned = restore_view(item.path, self.root)
+                data = planned.model_dump() | {"kind": "restore", "text": planned.sentence()}
             case Manual():
                 data = {"kind": "manual", "text": item.text}
         return data
@@ -206,14 +225,17 @@ class Session:
         for step in steps:
             self.ctx.step_id = step.id
             needed = step.undo_secrets(self.ctx) if undo else step.needs_secrets(self.ctx)
-            for name in sorted(needed):
-                if name in provided and not self.secrets.available(name):
-                    continue  # an earlier step obtains it (e.g. a bootstrap token)
-                value = self.secrets.get(name)
-                check_secret(self.procedure.answers_model, name, value,
-                             f"secret {name} (from {env_name(name)} or the secret store)")
-            provided |= step.provides_secrets(self.ctx)
+            self.require_secrets(
+                {n for n in needed if n not in provided or self.secrets.available(n)})
+            provided |= step.provides_secrets(self.ctx)  # e.g. a bootstrap token
         self.ctx.step_id = None
+
+    def require_secrets(self, names: set[str]) -> None:
+        """Get and validate each secret now (exit 2 naming its variable when missing)."""
+        for name in sorted(names):
+            value = self.secrets.get(name)
+            check_secret(self.procedure.answers_model, name, value,
+                         f"secret {name} (from {env_name(name)} or the secret store)")
 
     def apply(self, only: Sequence[str] = ()) -> RunResult:
         try:
@@ -280,21 +302,29 @@ class Session:
     def _guarded(self, step: Step, state: ProcedureState, run: RunRecord, result: RunResult,
                  action: Callable[[], None], resume_hint: str) -> RunResult | None:
         """Run one step's work; any failure ends the run as one recorded sentence."""
+        failure = self._attempt(step, action, resume_hint)
+        if failure is None:
+            return None
+        return self._stop(state, run, result, step, *failure)
+
+    def _attempt(self, who: Step | Action, work: Callable[[], None], resume_hint: str,
+                 ) -> tuple[Literal["failed", "interrupted"], str] | None:
+        """Run `work`; a failure becomes (outcome, one sentence), never a traceback."""
         try:
-            action()
+            work()
         except (KeyboardInterrupt, Interrupted) as exc:
             # A step may say what it left behind (e.g. a remote job still running).
             message = (exc.sentence if isinstance(exc, Interrupted)
                        and not exc.sentence.startswith("interrupted by the operator")
                        else f"interrupted by the operator; {resume_hint}")
-            return self._stop(state, run, result, step, "interrupted", message)
+            return "interrupted", message
         except OperatorError as exc:
-            return self._stop(state, run, result, step, "failed", exc.sentence)
+            return "failed", exc.sentence
         except Exception as exc:
             if self.debug:
                 raise
             self.store.log(redact(traceback.format_exc()))
-            return self._stop(state, run, result, step, "failed", internal_error(step, exc))
+            return "failed", internal_error(who, exc)
         return None
 
     def _stop(self, state: ProcedureState, run: RunRecord, result: RunResult, step: Step,
@@ -359,6 +389,32 @@ class Session:
         finally:
             self.ctx.close()
 
+    def undo_items(self, step: Step) -> list[PlanItem]:
+        """What teardown does for `step` from this host, with --restore's file restores."""
+        host = self.elsewhere(step)
+        if host:  # its undo belongs to that host; only the exported copies are here
+            return export_undo(self.procedure.id, step.id, host,
+                               self.procedure.export_dir(self.answers), self.root)
+        items = step.undo_plan(self.ctx)
+        if self.restore:
+            items += [FileRestore(path=path) for path in step.restorable(self.ctx)]
+        return items
+
+    def teardown_plan(self) -> list[StepPlan]:
+        """What teardown would do, step by step in its (reverse) order: the preview."""
+        plans = []
+        for step in reversed(self.active_steps()):
+            self.ctx.step_id = step.id
+            try:
+                items = self.undo_items(step)
+            except OperatorError as exc:
+                plans.append(StepPlan(step=step.id, title=step.title, error=exc.sentence))
+                continue
+            if items:
+                plans.append(StepPlan(step=step.id, title=step.title, items=items))
+        self.ctx.step_id = None
+        return plans
+
     def _teardown(self) -> RunResult:
         steps = self.active_steps()
         self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
@@ -371,12 +427,7 @@ class Session:
             nothing: list[bool] = []
 
             def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
-                host = self.elsewhere(step)
-                if host:  # its undo belongs to that host; only the exported copies are here
-                    items = export_undo(self.procedure.id, step.id, host,
-                                        self.procedure.export_dir(self.answers), self.root)
-                else:
-                    items = step.undo_plan(self.ctx)
+                items = self.undo_items(step)
                 if not items:
                     nothing.append(True)
                     return
@@ -401,6 +452,46 @@ class Session:
         if not self.dry_run:
             state.last_run = run
             self.store.save(state)
+        return result
+
+
+    # ------------------------------------------------------------ actions
+
+    def action_plan(self, action: Action) -> StepPlan:
+        """What `action` will do, shown before it runs (a plan error is its sentence)."""
+        self.ctx.step_id = action.id
+        try:
+            return StepPlan(step=action.id, title=action.title, items=action.plan(self.ctx))
+        except OperatorError as exc:
+            return StepPlan(step=action.id, title=action.title, error=exc.sentence)
+        finally:
+            self.ctx.step_id = None
+
+    def run_action(self, action: Action) -> RunResult:
+        """Run an operator action and record how it ended (not under --dry-run). It is
+        not a run of the steps: an interrupted apply still resumes afterwards."""
+        try:
+            self.require_secrets(action.needs_secrets(self.ctx))
+            self.ctx.step_id = action.id
+            self._event(Event(step=action.id, kind="start", message=action.title))
+            failure = self._attempt(action, lambda: action.execute(self.ctx),
+                                    "rerun the action")
+        finally:
+            self.ctx.step_id = None
+            self.ctx.close()
+        outcome, message = failure or ("done", "dry run: nothing changed" if self.dry_run
+                                       else "done")
+        message = redact(message)
+        self._event(Event(step=action.id, kind="failed" if failure else "done",
+                          message=f"{action.title}: {message}"))
+        if not self.dry_run:
+            state = self._state()
+            state.actions[action.id] = ActionRecord(outcome=outcome,
+                                                    detail=message.splitlines()[0])
+            self.store.save(state)
+        result = RunResult(outcome=outcome, steps={action.id: outcome})
+        if failure:
+            result.failed_step, result.message = action.id, message
         return result
 
 

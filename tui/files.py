@@ -12,6 +12,7 @@ import difflib
 import grp
 import os
 import pwd
+import re
 import shutil
 import stat
 import tempfile
@@ -89,7 +90,8 @@ def view(item: FileWrite, root: Path | None) -> FileView:
 class FileOutcome(BaseModel):
     path: str
     action: Literal[
-        "created", "updated", "unchanged", "would create", "would update", "removed", "would remove"
+        "created", "updated", "unchanged", "would create", "would update", "removed",
+        "would remove", "restored", "would restore", "kept"
     ]
     backup: str | None = None
     note: str | None = None
@@ -111,6 +113,30 @@ def backup_name(path: Path, now: datetime | None = None) -> Path:
         candidate = path.with_name(f"{path.name}.cloudrig-{stamp}-{counter}.bak")
         counter += 1
     return candidate
+
+
+BACKUP = re.compile(r"\.cloudrig-(\d{8}T\d{6})(?:-(\d+))?\.bak$")
+
+
+def backups_of(target: Path) -> list[Path]:
+    """CloudRig's backups of `target` (`backup_name`), oldest first: by stamp, then by
+    the counter added within one second (a plain name sort would put `-1` first)."""
+    found = []
+    for candidate in target.parent.glob(f"{glob_escape(target.name)}.cloudrig-*.bak"):
+        match = BACKUP.search(candidate.name[len(target.name):])
+        if match and candidate.name[:len(target.name)] == target.name:
+            found.append(((match[1], int(match[2] or 0)), candidate))
+    return [path for _key, path in sorted(found)]
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _same_owner(source: os.stat_result, target: Path) -> None:
+    """Give `target` the owner of `source` when CloudRig may (as root)."""
+    if os.geteuid() == 0:
+        os.chown(target, source.st_uid, source.st_gid)
 
 
 def atomic_write(target: Path, data: bytes, mode: int) -> None:
@@ -162,6 +188,7 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False) -> Fil
     if current is not None and current != new:
         backup_path = backup_name(target)
         shutil.copy2(target, backup_path)
+        _same_owner(target.stat(), backup_path)  # the owner to restore, as root
         backup = str(host_path_display(backup_path, root))
     atomic_write(target, new, item.mode)
     note = _chown(item, target, root)
@@ -216,3 +243,61 @@ def remove_file(path: str, root: Path | None, dry_run: bool = False) -> FileOutc
     if not dry_run:
         target.unlink()
     return FileOutcome(path=path, action="would remove" if dry_run else "removed")
+
+
+class RestoreView(BaseModel):
+    """What `teardown --restore` would do to one file (the teardown preview)."""
+
+    path: str
+    backup: str | None
+    action: Literal["restore", "unchanged", "kept"]
+
+    def sentence(self) -> str:
+        if self.backup is None:
+            return (f"{self.path}: no backup from before CloudRig's first write (CloudRig "
+                    "created it, or never changed it): left as it is")
+        if self.action == "unchanged":
+            return (f"{self.path}: already the version from before CloudRig's first write "
+                    f"({self.backup}): nothing to restore")
+        return f"{self.path}: put back from {self.backup} (before CloudRig's first write)"
+
+
+def _first_backup(path: str, root: Path | None) -> tuple[Path, Path | None]:
+    target = host_path(path, root)
+    backups = backups_of(target)
+    return target, (backups[0] if backups else None)
+
+
+def restore_view(path: str, root: Path | None) -> RestoreView:
+    target, first = _first_backup(path, root)
+    if first is None:
+        return RestoreView(path=path, backup=None, action="kept")
+    shown = host_path_display(first, root)
+    same = (target.exists() and target.read_bytes() == first.read_bytes()
+            and _mode_of(target) == _mode_of(first))
+    return RestoreView(path=path, backup=shown, action="unchanged" if same else "restore")
+
+
+def restore_file(path: str, root: Path | None, dry_run: bool = False) -> FileOutcome:
+    """Put back the backup CloudRig made before its first write of `path`, atomically,
+    with that backup's mode and owner. The current version is backed up first (nothing
+    is lost); the oldest backup stays, so a second restore finds it in place."""
+    planned = restore_view(path, root)
+    if planned.action != "restore":
+        action: Literal["kept", "unchanged"] = planned.action
+        return FileOutcome(path=path, action=action, note=planned.sentence().split(": ", 1)[1])
+    target, first = _first_backup(path, root)
+    assert first is not None
+    note = f"from {planned.backup}, the version from before CloudRig's first write"
+    if dry_run:
+        return FileOutcome(path=path, action="would restore", note=note)
+    backup = None
+    if target.exists():
+        current = backup_name(target)
+        shutil.copy2(target, current)
+        _same_owner(target.stat(), current)
+        backup = host_path_display(current, root)
+    source = first.stat()
+    atomic_write(target, first.read_bytes(), stat.S_IMODE(source.st_mode))
+    _same_owner(source, target)
+    return FileOutcome(path=path, action="restored", backup=backup, note=note)

@@ -58,7 +58,9 @@ def poll(
 
     Emits a progress line ("waiting for <what>: <describe(value)> (elapsed 1m05s)")
     on the first poll, whenever the description changes, and at least every `every`
-    seconds. `failed(value)` returning a sentence ends the wait at once. The wait
+    seconds; and after every poll that is not the last a "poll" event (counted, with
+    the elapsed time) that a screen shows on one live line, so a long quiet wait is
+    visibly still being polled. `failed(value)` returning a sentence ends the wait at once. The wait
     between polls is `ctx.cancel.wait`, so a cancel (the TUI's stop key) ends it
     within one interval; Ctrl+C in the CLI raises KeyboardInterrupt as usual.
     `hint` is added to the timeout sentence (e.g. which answer sets the timeout).
@@ -66,10 +68,12 @@ def poll(
     start = clock()
     shown: str | None = None
     last_report = start
+    polls = 0
     while True:
         if ctx.cancel.is_set():
             raise Interrupted(f"stopped while waiting for {what}; rerun apply to resume")
         value = fetch()
+        polls += 1
         now = clock()
         said = describe(value)
         if done(value):
@@ -82,6 +86,8 @@ def poll(
             ctx.emit(f"waiting for {what}: {said} (elapsed {elapsed_text(now - start)}, "
                      f"up to {elapsed_text(timeout)})")
             shown, last_report = said, now
+        ctx.emit(f"waiting for {what}: {said} · poll {polls} · {elapsed_text(now - start)} "
+                 f"of up to {elapsed_text(timeout)}", "poll")
         if now - start >= timeout:
             raise PollTimeout(
                 f"gave up waiting for {what} after {elapsed_text(now - start)} (last seen: "

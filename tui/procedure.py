@@ -2,8 +2,10 @@
 
 A procedure is data: an answers model, wizard pages naming its fields, and ordered
 steps. A step says what it will do (`plan`), does it (`apply`), says whether it is
-done right now (`check`) and, where the runbook has a removal path, undoes it. The
-fronts (CLI, TUI) are generic over this vocabulary.
+done right now (`check`) and, where the runbook has a removal path, undoes it; it may
+mark files of the operator's that `teardown --restore` puts back. Actions are the
+runbook's occasional operator tasks (rotate a token), run on request. The fronts
+(CLI, TUI) are generic over this vocabulary.
 """
 
 from __future__ import annotations
@@ -125,6 +127,14 @@ class FileRemove(_Item):
     path: str
 
 
+class FileRestore(_Item):
+    """A file put back as it was before CloudRig's first write (`teardown --restore`):
+    the oldest `NAME.cloudrig-*.bak` beside it; without one the file is left."""
+
+    kind: Literal["restore"] = "restore"
+    path: str
+
+
 class Manual(_Item):
     """Something only the operator can do; shown, and confirmed by them."""
 
@@ -133,7 +143,8 @@ class Manual(_Item):
 
 
 PlanItem = Annotated[
-    FileWrite | FileRemove | Command | ApiCall | Manual, Field(discriminator="kind")
+    FileWrite | FileRemove | FileRestore | Command | ApiCall | Manual,
+    Field(discriminator="kind")
 ]
 
 
@@ -144,8 +155,9 @@ class Event(BaseModel):
     """A progress event: the CLI prints it to stderr, the TUI shows it live."""
 
     step: str | None = None
+    # "poll": one attempt of a wait, for a live line; not logged (the wait's changes are).
     kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning",
-                  "item"] = "info"
+                  "item", "poll"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -168,6 +180,9 @@ class Context:
     step_id: str | None = None
     purge: bool = False
     """Teardown also removes what the runbook keeps by default (tokens, policies, keys)."""
+    restore: bool = False
+    """Teardown also puts back each restorable file's backup from before CloudRig's
+    first write (`Step.restorable`)."""
     resources: dict[str, Any] = field(default_factory=dict)
     """Per-run objects steps share, e.g. one API client (closed by `close()`)."""
     previous: dict[str, Any] = field(default_factory=dict)
@@ -240,6 +255,11 @@ class Context:
                     outcome = remove_file(item.path, self.root, self.dry_run)
                     if outcome:
                         self.emit(outcome.sentence(), "item")
+                case FileRestore():
+                    from tui.files import restore_file
+
+                    self.emit(restore_file(item.path, self.root, self.dry_run).sentence(),
+                              "item")
                 case Manual():
                     self.manual.append(item.text)
                     self.emit(f"manual: {item.text}", "warning")
@@ -291,6 +311,11 @@ class Step:
         teardown does not ask for passwords it will not use."""
         return self.needs_secrets(ctx)
 
+    def restorable(self, ctx: Context) -> list[str]:
+        """Files (final host paths) `teardown --restore` puts back as they were before
+        CloudRig's first write: files that are the operator's, which teardown keeps."""
+        return []
+
     def applies(self, answers: BaseModel) -> bool:
         """Whether the step is part of this run (e.g. the database step is optional)."""
         return True
@@ -302,6 +327,32 @@ class Step:
     def provides_secrets(self, ctx: Context) -> set[str]:
         """Secret fields this step can obtain itself (e.g. a bootstrap token)."""
         return set()
+
+
+class Action:
+    """Something an operator runs now and then outside apply (e.g. rotate a token):
+    shown before it runs (`plan`), confirmed (`confirmation`), then `execute`d with the
+    same Context as steps. `cloudrig action PROC ACTION` runs it; the state records
+    when it last ran."""
+
+    id: str = ""
+    title: str = ""
+    help: str = ""
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        """What it will do, shown before it runs (and all --dry-run does)."""
+        return []
+
+    def confirmation(self, ctx: Context) -> str:
+        """The yes/no question asked before it runs."""
+        return f"{self.title} now?"
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        """Secret fields it needs; resolved (or refused) before anything changes."""
+        return set()
+
+    def execute(self, ctx: Context) -> None:
+        ctx.execute(self.plan(ctx))
 
 
 @dataclass(frozen=True)
@@ -325,6 +376,8 @@ class Procedure:
     export_field: str | None = None
     """The answer field with the directory (on this host) where steps for another host
     are exported; required when `host_field` is set."""
+    actions: tuple[Action, ...] = ()
+    """Operator actions beside the steps (`cloudrig action PROC`)."""
 
     def runs_elsewhere(self, step: Step, answers: BaseModel) -> str | None:
         """The host `step` must run on when that is not this one, else None."""
@@ -358,6 +411,16 @@ class Procedure:
         from tui.errors import UsageError
 
         raise UsageError(f"{self.id} has no step {step_id!r}; its steps are: {known}")
+
+    def action(self, action_id: str) -> Action:
+        for action in self.actions:
+            if action.id == action_id:
+                return action
+        from tui.errors import UsageError
+
+        known = ", ".join(a.id for a in self.actions) or "none"
+        raise UsageError(f"{self.id} has no action {action_id!r}; its actions are: {known} "
+                         f"(`cloudrig action {self.id}` lists them)")
 
 
 # ---------------------------------------------------------------- registry

@@ -51,6 +51,14 @@ class RunRecord(BaseModel):
     completed: list[str] = []
 
 
+class ActionRecord(BaseModel):
+    """How an operator action (`cloudrig action`) last ended, and when."""
+
+    outcome: Literal["done", "failed", "interrupted"]
+    detail: str
+    at: datetime = Field(default_factory=now)
+
+
 class ProcedureState(BaseModel):
     procedure: str
     answers: dict[str, Any] = {}
@@ -58,6 +66,7 @@ class ProcedureState(BaseModel):
     steps: dict[str, StepRecord] = {}
     last_run: RunRecord | None = None
     confirmations: dict[str, datetime] = {}
+    actions: dict[str, ActionRecord] = {}
 
     def resumable(self, digest: str) -> list[str]:
         """Steps completed by an unfinished run with the same answers.

@@ -665,10 +665,10 @@ class Database(Step):
                 body=self._masked_sql(ctx),
                 description=f"create or update role {a.db_username} and database {a.db_name}",
                 execute=lambda: self._provision(ctx))]
-        why = ("the database node is not reachable from here" if a.create_database
-               else "create_database is off, so CloudRig does not connect")
+        why = ("The database node is not reachable from here" if a.create_database
+               else "With create_database off, CloudRig does not connect")
         if not ctx.secrets.available("db_password"):
-            return [Manual(text=f"{why}: CloudRig writes "
+            return [Manual(text=f"{why}. CloudRig writes "
                                 f"{self.script_path(ctx)} for `psql -f` on the database node "
                                 "once db_password is given")]
         script = FileWrite(path=self.script_path(ctx), mode=0o600, secret=True,
@@ -677,7 +677,7 @@ class Database(Step):
                            description="SQL for the database node")
         # The script carries a fresh salt each time: written only when missing.
         items: list[PlanItem] = [script] if read_current(script, ctx.root) is None else []
-        items.append(Manual(text=f"{why[0].upper()}{why[1:]}. Copy {self.script_path(ctx)} to the "
+        items.append(Manual(text=f"{why}. Copy {self.script_path(ctx)} to the "
                                  "database node and run: sudo -u postgres psql -v "
                                  "ON_ERROR_STOP=1 -f create-database.sql; then `cloudrig "
                                  "confirm carbonio database`"))

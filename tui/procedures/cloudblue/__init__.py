@@ -34,11 +34,16 @@ Where CloudRig departs from it, and why:
   quotas (procedure-apis.md §6 found none), so this is a manual step showing the
   exact values; the operator's `cloudrig confirm cloudblue quotas` is recorded with
   its time and the dashboard shows "manual — confirmed <date>".
-- The runbook's note on rotating the Application Management token (delete
-  connector.pem so a new key and token are generated) is not automated.
+- The runbook's note on rotating the Application Management token is an action,
+  `cloudrig action cloudblue rotate-vap-token` (asks first; --yes without a terminal):
+  it deletes connector.pem, so the connector generates a new key and token, then sets
+  vap_token again through cloudblue-password-manager's prompt, as the tokens step does.
+  Under --root the key is deleted in the staged tree and the password manager (which
+  writes the host's real store) is listed as skipped.
 - Teardown stops and disables the three services; config files stay (they are the
-  operator's) and the backup from before CloudRig's first write is named, with the
-  command to restore it.
+  operator's). `teardown --restore` puts back config.json and config-logging.json as
+  they were before CloudRig's first write (the oldest backup, mode and owner kept);
+  without --restore, teardown names that backup.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from __future__ import annotations
 from tui.procedure import Page, Procedure
 
 from .answers import CloudBlueAnswers
-from .steps import STEPS
+from .steps import ACTIONS, STEPS
 
 PAGES = (
     Page("Connector", "Where the connector is installed, and the platform it serves.",
@@ -67,6 +72,7 @@ PROCEDURE = Procedure(
     answers_model=CloudBlueAnswers,
     pages=PAGES,
     steps=STEPS,
+    actions=ACTIONS,
 )
 
 __all__ = ["PROCEDURE", "CloudBlueAnswers"]

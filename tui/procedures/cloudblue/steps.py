@@ -15,12 +15,14 @@ from typing import Any, NoReturn
 
 from tui.clients.connect import ConnectClient, authorization
 from tui.errors import OperatorError, UsageError
-from tui.files import check_files, host_path
+from tui.files import backups_of, check_files, host_path
 from tui.procedure import (
+    Action,
     ApiCall,
     CheckResult,
     Command,
     Context,
+    FileRemove,
     FileWrite,
     Manual,
     PlanItem,
@@ -36,6 +38,7 @@ TOKEN = "cloudblue_token"
 VAP_TOKEN = "vap_token"
 PASSWORD_MANAGER = "cloudblue-password-manager"
 STORE = "passwords_db.sqlite3"
+KEY_FILE = "connector.pem"
 PROGRAMS = ("cloudblue-fulfillments", "cloudblue-usage", "cloudblue-usage-files")
 SMOKE_TIMEOUT = 300.0
 QUOTAS = {
@@ -289,6 +292,9 @@ class LoggingConfig(Step):
                      "example: left alone (it is the operator's)", "warning")
         ctx.execute(self.plan(ctx))
 
+    def restorable(self, ctx: Context) -> list[str]:
+        return [path_in(answers(ctx), "config-logging.json")]
+
     def check(self, ctx: Context) -> CheckResult:
         path = path_in(answers(ctx), "config-logging.json")
         if not local(ctx, "config-logging.json").exists():
@@ -358,18 +364,43 @@ class MainConfig(Step):
     def check(self, ctx: Context) -> CheckResult:
         return check_files(self.files(ctx), ctx.root)
 
+    def restorable(self, ctx: Context) -> list[str]:
+        return [path_in(answers(ctx), "config.json")]
+
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        target = local(ctx, "config.json")
-        backups = sorted(target.parent.glob("config.json.cloudrig-*.bak"))
-        if not backups:
+        backups = backups_of(local(ctx, "config.json"))
+        if not backups or ctx.restore:  # with --restore the engine puts it back
             return []
         first = path_in(answers(ctx), backups[0].name)
         return [Manual(text=f"config.json stays (it is the operator's). The version from "
                             f"before CloudRig's first write is {first}; to restore it: "
-                            f"cp -p {first} {path_in(answers(ctx), 'config.json')}")]
+                            "rerun teardown with --restore")]
 
 
 # ---------------------------------------------------------------- 5. tokens
+
+
+def token_commands() -> list[Command]:
+    """The password manager run once per token, the token typed at its prompt."""
+    return [
+        Command(argv=[PASSWORD_MANAGER, flag], pty_answers=[(PROMPT, name), (REPEAT, name)],
+                timeout=60, description=f"{what}, typed at its prompt (never in argv)")
+        for flag, name, what in (
+            ("--set-cloudblue-token", TOKEN, "the Connect API key"),
+            ("--set-vap-token", VAP_TOKEN, "the Application Management admin token"))]
+
+
+def set_token(ctx: Context, command: Command) -> None:
+    """Run one password-manager command; it must change the store, or it failed."""
+    store = local(ctx, STORE)
+    before = fingerprint(store)
+    result = ctx.run(command)
+    if result.skipped:
+        return
+    if fingerprint(store) in (None, before):
+        raise OperatorError(
+            f"`{' '.join(command.argv)}` exited 0 but {path_in(answers(ctx), STORE)} "
+            "did not change; run it by hand to see what it asks")
 
 
 class Tokens(Step):
@@ -387,34 +418,18 @@ class Tokens(Step):
     def needs_secrets(self, ctx: Context) -> set[str]:
         return {TOKEN, VAP_TOKEN} if self._wanted(ctx) else set()
 
-    def commands(self) -> list[Command]:
-        return [
-            Command(argv=[PASSWORD_MANAGER, flag], pty_answers=[(PROMPT, name), (REPEAT, name)],
-                    timeout=60, description=f"{what}, typed at its prompt (never in argv)")
-            for flag, name, what in (
-                ("--set-cloudblue-token", TOKEN, "the Connect API key"),
-                ("--set-vap-token", VAP_TOKEN, "the Application Management admin token"))]
-
     def plan(self, ctx: Context) -> list[PlanItem]:
         if not self._wanted(ctx):
             return []
-        return list(self.commands())
+        return list(token_commands())
 
     def apply(self, ctx: Context) -> None:
-        store = self._store(ctx)
         if not self._wanted(ctx):
             ctx.emit(f"{path_in(answers(ctx), STORE)} exists: tokens kept (`cloudrig apply "
                      "cloudblue --step tokens` sets them again)")
             return
-        for command in self.commands():
-            before = fingerprint(store)
-            result = ctx.run(command)
-            if result.skipped:
-                continue
-            if fingerprint(store) in (None, before):
-                raise OperatorError(
-                    f"`{' '.join(command.argv)}` exited 0 but {path_in(answers(ctx), STORE)} "
-                    "did not change; run it by hand to see what it asks")
+        for command in token_commands():
+            set_token(ctx, command)
 
     def check(self, ctx: Context) -> CheckResult:
         store = self._store(ctx)
@@ -544,6 +559,40 @@ class Quotas(ManualStep):
                 f"{values}. Optionally make {group!r} the default group for signups. Then "
                 f"run {self.confirm_hint(ctx)}.")
 
+
+# ---------------------------------------------------------------- actions
+
+
+class RotateVapToken(Action):
+    id = "rotate-vap-token"
+    title = "Rotate the Application Management token"
+    help = ("The runbook's note: delete connector.pem, so that the connector generates a "
+            "new API key and Application Management admin token, then set the admin token "
+            "(vap_token from the secret store or CLOUDRIG_SECRET_VAP_TOKEN) again with "
+            "cloudblue-password-manager --set-vap-token, typed at its prompt.")
+
+    def needs_secrets(self, ctx: Context) -> set[str]:
+        return {VAP_TOKEN}
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        command = next(c for c in token_commands() if VAP_TOKEN in dict(c.pty_answers).values())
+        return [FileRemove(path=path_in(answers(ctx), KEY_FILE),
+                           description="the connector's key: a new key and token follow"),
+                command]
+
+    def confirmation(self, ctx: Context) -> str:
+        return (f"Delete {path_in(answers(ctx), KEY_FILE)} (the connector generates a new key "
+                "and token) and set the Application Management token again?")
+
+    def execute(self, ctx: Context) -> None:
+        for item in self.plan(ctx):
+            if isinstance(item, Command):
+                set_token(ctx, item)
+            else:
+                ctx.execute([item])
+
+
+ACTIONS: tuple[Action, ...] = (RotateVapToken(),)
 
 STEPS: tuple[Step, ...] = (
     Preflight(), Validate(), LoggingConfig(), MainConfig(), Tokens(), SmokeRuns(), Services(),

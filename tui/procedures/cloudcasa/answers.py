@@ -62,7 +62,8 @@ class CloudCasaAnswers(Answers):
         example="Created by CloudRig", max_length=500)
     tags: dict[str, str] = ask(
         {}, title="Tags", help="Key/value labels on the account: a mapping in the answers "
-        "file, or key=value, one per line.", example={"team": "platform"})
+        "file; in the wizard `key: value` (or key=value), one per line.",
+        example={"team": "platform"})
     provider_type: Literal["aws", "azure"] = ask(
         "aws", title="Cloud provider", help="aws or azure (the runbook documents the "
         "registration steps for AWS; for Azure CloudRig waits while you finish in CloudCasa).",
