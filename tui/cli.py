@@ -268,7 +268,32 @@ def cmd_apply(args: argparse.Namespace) -> int:
             lambda: print_plan(session.plan_view(session.plan(args.step or ())))):
         print("nothing applied", file=sys.stderr)
         return 1
-    return _finish(session.apply(args.step or ()))
+    if not args.json:
+        return _finish(session.apply(args.step or ()))
+    before = _check_statuses(procedure, answers, args)
+    code = _finish(result := session.apply(args.step or ()))
+    after = before if args.dry_run else _check_statuses(procedure, answers, args)
+    emit_json(apply_summary(procedure.id, result, before, after))
+    return code
+
+
+def _check_statuses(procedure: Procedure, answers: Any, args: argparse.Namespace
+                    ) -> dict[str, str]:
+    """step id → check status, from a fresh session (what `status` would say now)."""
+    session = make_session(procedure, answers, root=args.root, debug=args.debug, quiet=True)
+    return {c.step: c.model_dump(mode="json")["status"] for c in session.check()}
+
+
+def apply_summary(procedure_id: str, result: Any, before: dict[str, str],
+                  after: dict[str, str]) -> dict[str, Any]:
+    """`apply --json`: whether the run changed anything, judged by the steps' checks
+    before and after it, so automation (Ansible's `changed`) need not parse progress."""
+    steps = [{"step": s, "before": before.get(s), "after": after.get(s)}
+             for s in dict.fromkeys([*before, *after])]
+    return {"procedure": procedure_id, "outcome": result.outcome,
+            "exit_code": result.exit_code, "failed_step": result.failed_step,
+            "message": result.message,
+            "changed": any(s["before"] != s["after"] for s in steps), "steps": steps}
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
@@ -374,6 +399,24 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
             "root": str(session.root) if session.root else None, "last_run": last,
             "steps": [c.model_dump(mode="json") for c in checks],
             "actions": actions_report(procedure)}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """`export ansible`: a playbook + role running PROC with these answers on a fleet."""
+    from tui.export_ansible import export
+
+    procedure = load_procedure(args.procedure)
+    answers = load_answers(procedure, args.answers)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        from tui.errors import UsageError
+
+        raise UsageError(f"-o {out} is a file; give a directory for the playbook, "
+                         "e.g. -o ansible-carbonio")
+    written = export(procedure, answers, out)
+    print(f"wrote {len(written)} files under {out}: see {out / 'README.md'} "
+          "(secrets go in Ansible Vault)", file=sys.stderr)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -533,12 +576,15 @@ def _user() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tui import __version__
+
     parser = argparse.ArgumentParser(
         prog="cloudrig",
         description="Cloud-integration runbooks as guided, validated, repeatable procedures. "
         "Without a command, opens the terminal UI.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"cloudrig {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="procedure ids, titles and purpose")
@@ -580,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="run nothing, change nothing")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--step", action="append", metavar="ID", help="only this step (repeatable)")
+    p.add_argument("--json", action="store_true",
+                   help="print a summary on stdout: outcome, and each step's check before "
+                   "and after (changed: whether any differs)")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("status", help="the dashboard as text: every step's check")
@@ -601,6 +650,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(func=cmd_teardown)
+
+    p = sub.add_parser("export", help="a procedure for other tools: an Ansible playbook + role")
+    p.add_argument("format", choices=["ansible"])
+    p.add_argument("procedure")
+    p.add_argument("--answers", required=True, metavar="FILE",
+                   help="the base answers (per-host ones go in host_vars)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("action", help="a procedure's operator actions (e.g. rotate a token); "
                        "without ACTION, list them")
