@@ -33,6 +33,7 @@ def run_python(cli, *args: str) -> subprocess.CompletedProcess[str]:
         ["status", "--json"],
         ["init", "carbonio"],
         ["action", "cloudblue"],
+        ["export", "ansible", "carbonio", "--answers", "{answers}", "-o", "fleet"],
     ],
     ids=lambda argv: " ".join(argv).replace("{answers}", "FILE"),
 )
@@ -60,7 +61,7 @@ def test_help_lists_every_command_of_the_contract(cli) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: cloudrig")
     for command in ("list", "init", "wizard", "plan", "render", "apply", "status",
-                    "teardown", "action", "confirm", "secrets", "serve"):
+                    "teardown", "action", "confirm", "export", "metadata", "secrets", "serve"):
         assert command in result.stdout
 
 
