@@ -22,9 +22,17 @@ from tui.answers import AnswersError
 
 
 class WizardScreen(Screen):
+    # Tab, shift+tab and ctrl+n are priority bindings: the app runs them as their key
+    # arrives, before it hands the next keys to the focused input. As ordinary
+    # bindings they ran only once the key had bubbled up from the input, so text typed
+    # or pasted right after them (a fast typist, a slow SSH link delivering keys in one
+    # burst) landed in the field or page being left (found by tests/test_ssh_terminal.py).
     BINDINGS = [
-        Binding("ctrl+n", "next", "Next"),
+        Binding("ctrl+n", "next", "Next", priority=True),
         Binding("escape", "back", "Back"),
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False,
+                priority=True),
     ]
 
     def __init__(self, workspace: Workspace, form: FormState, index: int) -> None:

@@ -75,6 +75,14 @@ def write_answers(path: Path, **overrides: Any) -> Path:
     return path
 
 
+def artifacts_dir(kind: str) -> Path:
+    """Where tests keep what they saw (screenshots, captured screens) for a person to
+    look at: $CLOUDRIG_ARTIFACTS/KIND, else <repo>/artifacts/KIND."""
+    directory = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / kind
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def files_under(directory: Path) -> list[Path]:
     """Every regular file below `directory` (none if it does not exist)."""
     if not directory.exists():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, base_env, closed_port, files_under
+from conftest import artifacts_dir, base_env, closed_port, files_under
 from fakes.consul import FakeConsul
 
 try:
@@ -83,13 +83,6 @@ for (let y = 0; y < t.rows; y++) {
 }
 return null;
 """
-
-
-def artifacts_dir() -> Path:
-    """Where screenshots are kept: $CLOUDRIG_ARTIFACTS/browser or <repo>/artifacts/browser."""
-    directory = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / "browser"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -274,7 +267,7 @@ class Page:
         return self.driver.execute_script(CELL_BACKGROUND, text)
 
     def screenshot(self, name: str) -> Path:
-        path = artifacts_dir() / f"{name}.png"
+        path = artifacts_dir("browser") / f"{name}.png"
         path.unlink(missing_ok=True)
         assert self.driver.save_screenshot(str(path)), f"no screenshot written to {path}"
         return path
