@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import glob
 import grp
 import os
 import pwd
@@ -140,7 +141,11 @@ def _same_owner(source: os.stat_result, target: Path) -> None:
 
 
 def atomic_write(target: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file in the same directory, fsync, rename: never half a file."""
+    """Write via a temp file in the same directory, fsync, rename: never half a file.
+    A temp file left by a run that was killed (SIGKILL, power loss) is removed first."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)

@@ -10,30 +10,50 @@ on connection errors, 429 and 5xx, honouring Retry-After. Any failure becomes on
 from __future__ import annotations
 
 import json
+import os
 import random
 import ssl
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from tui.errors import OperatorError
+from tui.errors import OperatorError, UsageError
 from tui.redact import redact
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 RETRY_STATUS = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT_VARIABLE = "CLOUDRIG_HTTP_TIMEOUT"
+
+
+def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
+    """FALLBACK (10 s per read, 5 s to connect), or $CLOUDRIG_HTTP_TIMEOUT seconds: a
+    slow link or a loaded API server needs more, a test of timeouts much less."""
+    value = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not value:
+        return fallback
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise UsageError(f"{TIMEOUT_VARIABLE}={value!r} is not a number of seconds between "
+                         f"0 and 3600; e.g. {TIMEOUT_VARIABLE}=30")
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
 class RemoteError(OperatorError):
     """A remote API failure, explained in one sentence."""
 
-    def __init__(self, sentence: str, status: int | None = None, body: str = "") -> None:
+    def __init__(self, sentence: str, status: int | None = None, body: str = "",
+                 where: str = "") -> None:
         super().__init__(sentence)
         self.status = status
         self.body = body
+        self.where = where  # "METHOD URL" (redacted), for clients that reword the sentence
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -94,13 +114,29 @@ class RetryTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+class ApiClient:
+    """What every remote API client shares: one `httpx.Client` (from `make_client`),
+    closed by `close()` or by leaving a `with` block."""
+
+    http: httpx.Client
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def make_client(
     base_url: str,
     *,
     ca_file: str | None = None,
     insecure: bool = False,
     headers: dict[str, str] | None = None,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    timeout: httpx.Timeout | float | None = None,
     retries: int = 4,
     backoff: float = 0.25,
     transport: httpx.BaseTransport | None = None,
@@ -119,7 +155,7 @@ def make_client(
     return httpx.Client(
         base_url=base_url,
         headers=headers or {},
-        timeout=timeout,
+        timeout=default_timeout() if timeout is None else timeout,
         transport=RetryTransport(inner, retries=retries, backoff=backoff),
         follow_redirects=False,
     )
@@ -172,7 +208,8 @@ def status_sentence(response: httpx.Response, hint: str = "") -> RemoteError:
     }.get(code, "the server failed; check its logs and rerun" if code >= 500 else "")
     parts = [p for p in (advice, hint) if p]
     return RemoteError(f"{where} answered {code}{said}" + (f" ({'; '.join(parts)})" if parts
-                                                           else ""), status=code, body=body)
+                                                           else ""), status=code, body=body,
+                       where=where)
 
 
 def request(client: httpx.Client, method: str, url: str, *, hint: str = "",

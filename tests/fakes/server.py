@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -24,6 +25,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    content_type: str = "text/plain"
     path_prefix: str = ""
     method: str | None = None
 
@@ -72,6 +74,7 @@ class FakeService:
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._tls: ssl.SSLContext | None = None
 
     # ------------------------------------------------------------ faults
 
@@ -87,6 +90,13 @@ class FakeService:
         for _ in range(times):
             self.faults.append(Fault(reset=True, **kwargs))
 
+    def garble(self, times: int = 1, status: int = 200, **kwargs: Any) -> None:
+        """STATUS with a JSON content type and a cut-off body, as a proxy that dropped
+        the connection's tail or an API gateway's broken page gives."""
+        for _ in range(times):
+            self.faults.append(Fault(status=status, body='{"truncated": [1, 2',
+                                     content_type="application/json", **kwargs))
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
             for index, fault in enumerate(self.faults):
@@ -99,10 +109,11 @@ class FakeService:
     def handle(self, request: Request) -> Reply:
         raise NotImplementedError
 
-    def start(self, port: int = 0) -> FakeService:
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> FakeService:
         """Serve on 127.0.0.1:`port` (0: any free port; a fixed one keeps URLs in
-        screenshots stable)."""
+        screenshots stable); with `tls`, https with that server context."""
         service = self
+        self._tls = tls
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -129,7 +140,7 @@ class FakeService:
                     self.close_connection = True
                     return
                 if fault and fault.status:
-                    reply = Reply(fault.status, fault.body.encode(), "text/plain",
+                    reply = Reply(fault.status, fault.body.encode(), fault.content_type,
                                   fault.headers)
                 else:
                     with service.lock:
@@ -146,6 +157,8 @@ class FakeService:
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -155,7 +168,7 @@ class FakeService:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         if self._server:

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from tui.http import RemoteError, json_body, make_client, request
+from tui.http import ApiClient, RemoteError, default_timeout, json_body, make_client, request
 from tui.redact import redact
 
 NO_RETRY = {"idempotent": False}
@@ -78,25 +78,16 @@ def eve_message(body: str) -> tuple[str, dict[str, Any]]:
     return str(message), issues or {}
 
 
-class CloudCasaClient:
+class CloudCasaClient(ApiClient):
     def __init__(self, base_url: str, api_key: str, *, ca_file: str | None = None,
                  transport: httpx.BaseTransport | None = None, backoff: float = 0.5,
                  timeout: float = 20.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = make_client(
             self.base_url + "/", ca_file=ca_file, transport=transport, backoff=backoff,
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            timeout=default_timeout(httpx.Timeout(timeout, connect=5.0)),
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json",
                      "Content-Type": "application/json"})
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> CloudCasaClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------ errors
 

@@ -33,7 +33,7 @@ import httpx
 from pydantic import BaseModel
 
 from tui.errors import Interrupted
-from tui.http import RemoteError, json_body, make_client, request
+from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%S+0000"
 EXPIRATION = timedelta(minutes=10)
@@ -120,7 +120,7 @@ class JobFailed(RemoteError):
         self.job = job
 
 
-class CloudStackClient:
+class CloudStackClient(ApiClient):
     """One CloudStack endpoint with one API key pair."""
 
     def __init__(self, api_url: str, api_key: str, secret_key: str, *,
@@ -140,15 +140,6 @@ class CloudStackClient:
         self.path = url.raw_path.decode() or "/"
         self.http = make_client(str(url.copy_with(raw_path=b"/", query=None)),
                                 ca_file=ca_file, transport=transport, backoff=backoff)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> CloudStackClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------ requests
 

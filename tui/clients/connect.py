@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tui.http import RemoteError, json_body, make_client, request
+from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 DEFAULT_ENDPOINT = "https://api.connect.cloudblue.com/public/v1"
 PAGE = 100
@@ -54,7 +54,7 @@ def explain(payload: str) -> str:
     return f"{code}: {text}" if code and text else str(code or text or payload[:160])
 
 
-class ConnectClient:
+class ConnectClient(ApiClient):
     def __init__(self, base_url: str, api_key: str, *, ca_file: str | None = None,
                  transport: httpx.BaseTransport | None = None, backoff: float = 0.25) -> None:
         self.base_url = base_url.rstrip("/")
@@ -62,15 +62,6 @@ class ConnectClient:
                                 headers={"Authorization": authorization(api_key),
                                          "Accept": "application/json"},
                                 backoff=backoff)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> ConnectClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------ helpers
 

@@ -17,28 +17,19 @@ from urllib.parse import quote
 
 import httpx
 
-from tui.http import RemoteError, json_body, make_client, request
+from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 ACL_NOT_FOUND = "ACL not found"
 NO_RETRY = {"idempotent": False}
 
 
-class ConsulClient:
+class ConsulClient(ApiClient):
     def __init__(self, base_url: str, token: str, *, ca_file: str | None = None,
                  transport: httpx.BaseTransport | None = None, backoff: float = 0.25) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = make_client(self.base_url, ca_file=ca_file, transport=transport,
                                 headers={"X-Consul-Token": token}, backoff=backoff)
         self._token_checked = False
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> ConsulClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------ helpers
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel
 
-from tui.http import RemoteError, json_body, make_client, request
+from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 NO_RETRY = {"idempotent": False}
 
@@ -58,12 +58,14 @@ def keystone_error(exc: RemoteError, what: str) -> RemoteError:
         403: "the admin user needs the admin role on os_admin_project",
         404: "check auth_url (it must end with /v3)",
         409: "it already exists; rerun to pick it up",
-    }.get(exc.status, "check Keystone's log")
-    return RemoteError(f"Keystone refused to {what} ({message}); {advice}",
-                       status=exc.status, body=exc.body)
+        429: "Keystone is rate limiting; wait and rerun",
+    }.get(exc.status, "check Keystone's log and rerun")
+    at = f" ({exc.where})" if exc.where else ""
+    return RemoteError(f"Keystone refused to {what} ({message}){at}; {advice}",
+                       status=exc.status, body=exc.body, where=exc.where)
 
 
-class KeystoneClient:
+class KeystoneClient(ApiClient):
     def __init__(self, auth_url: str, *, username: str, password: str, project: str,
                  user_domain: str, project_domain: str | None = None,
                  ca_file: str | None = None, transport: httpx.BaseTransport | None = None,
@@ -76,9 +78,6 @@ class KeystoneClient:
         self._credentials = (username, password, project, user_domain,
                              project_domain or user_domain)
         self.token_data: dict[str, Any] | None = None
-
-    def close(self) -> None:
-        self.http.close()
 
     # ------------------------------------------------------------ auth
 
