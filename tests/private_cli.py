@@ -92,3 +92,38 @@ class ProcedureRig:
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return run_cloudrig(self.env(), args, self.outputs, timeout=timeout)
+
+
+def secret_forms(secrets: list[str]) -> list[str]:
+    """Each secret as it could leak: plain, base64, JSON-escaped, URL-quoted."""
+    import base64
+    from urllib.parse import quote
+
+    forms = set()
+    for secret in secrets:
+        forms |= {secret, base64.b64encode(secret.encode()).decode(), json.dumps(secret)[1:-1],
+                  quote(secret, safe="")}
+    return sorted(forms)
+
+
+def assert_no_secret(secrets: list[str], outputs: list[str], *directories: Path,
+                     holders: tuple[str, ...] = ()) -> int:
+    """No secret in any output nor in any file under DIRECTORIES, except files named in
+    HOLDERS (e.g. "token": files whose purpose is to hold one, mode 0600, checked to
+    be so). Returns how many files were scanned, so a caller can see the scan saw
+    something."""
+    forms = secret_forms(secrets)
+    for output in outputs:
+        for form in forms:
+            assert form not in output, "a secret is in the output"
+    scanned = 0
+    for directory in directories:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            if path.name in holders:
+                assert path.stat().st_mode & 0o077 == 0, f"{path} holds a secret: not 0600"
+                continue
+            text = path.read_bytes().decode(errors="replace")
+            scanned += 1
+            for form in forms:
+                assert form not in text, f"a secret is in {path}"
+    return scanned

@@ -140,12 +140,33 @@ def _same_owner(source: os.stat_result, target: Path) -> None:
         os.chown(target, source.st_uid, source.st_gid)
 
 
-def atomic_write(target: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file in the same directory, fsync, rename: never half a file.
-    A temp file left by a run that was killed (SIGKILL, power loss) is removed first."""
+def remove_stale_temps(target: Path) -> None:
+    """Temp files of TARGET (and of its backups) left by a run that was killed (SIGKILL,
+    power loss) between writing and renaming them."""
+    if not target.parent.is_dir():
+        return
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """copy2 (data, mode, times) through a temp file and a rename: a backup is whole or
+    absent, never the first half of the file it keeps."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(target: Path, data: bytes, mode: int) -> None:
+    """Write via a temp file in the same directory, fsync, rename: never half a file."""
+    remove_stale_temps(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -182,6 +203,8 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False) -> Fil
     current = read_current(item, root)
     new = item.payload()
     mode_ok = _mode_of(target) == item.mode
+    if not dry_run:
+        remove_stale_temps(target)
     if current == new and mode_ok:
         return FileOutcome(path=item.path, action="unchanged")
     if dry_run:
@@ -192,7 +215,7 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False) -> Fil
     backup = None
     if current is not None and current != new:
         backup_path = backup_name(target)
-        shutil.copy2(target, backup_path)
+        atomic_copy(target, backup_path)
         _same_owner(target.stat(), backup_path)  # the owner to restore, as root
         backup = str(host_path_display(backup_path, root))
     atomic_write(target, new, item.mode)
@@ -299,7 +322,7 @@ def restore_file(path: str, root: Path | None, dry_run: bool = False) -> FileOut
     backup = None
     if target.exists():
         current = backup_name(target)
-        shutil.copy2(target, current)
+        atomic_copy(target, current)
         _same_owner(target.stat(), current)
         backup = host_path_display(current, root)
     source = first.stat()
