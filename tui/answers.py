@@ -326,6 +326,10 @@ def load_file(model: type[BaseModel], path: Path) -> Any:
                          f"`cloudrig init PROC -o {source}`") from None
     except OSError as exc:
         raise UsageError(f"cannot read answers file {source}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{source} is not UTF-8 text (byte {exc.start + 1} is "
+                         f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8, "
+                         "e.g. `iconv -f latin1 -t utf-8`") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
