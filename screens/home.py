@@ -9,7 +9,6 @@ from textual.widgets import DataTable, Footer, Static
 
 from screens.texts import status_text
 from screens.workspace import Workspace, saved_run, state_word
-from tui.procedure import get_procedure
 from tui.registry import REGISTRY
 
 # The other screens (and the engine behind them) are imported when first opened:
@@ -52,7 +51,7 @@ class HomeScreen(Screen):
         row = table.cursor_row
         table.clear()
         for info in REGISTRY.values():
-            word = state_word(self.workspace.store, info.id)
+            word = state_word(self.workspace.directory, info.id)
             table.add_row(info.id, info.title, status_text(word), key=info.id)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
@@ -79,6 +78,7 @@ class HomeScreen(Screen):
     def open_wizard(self, procedure_id: str) -> None:
         from screens.form import FormState
         from screens.wizard import WizardScreen
+        from tui.procedure import get_procedure
 
         procedure = get_procedure(procedure_id)
         state = self.workspace.store.load(procedure_id)
@@ -92,6 +92,7 @@ class HomeScreen(Screen):
 
     def action_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
+        from tui.procedure import get_procedure
 
         procedure_id = self._highlighted()
         if procedure_id is None:

@@ -14,25 +14,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from pydantic import BaseModel
+from tui.statefile import peek_last_run
 
-from tui.procedure import Event, Procedure
-from tui.state import StateStore
-
+# Only annotations: home, the first paint, must not wait for pydantic and the engine.
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from tui.engine import Session
+    from tui.procedure import Event, Procedure
+    from tui.state import StateStore
 
 
 @dataclass
 class Workspace:
     """The app's shared context, handed to each screen explicitly (no global app lookups)."""
 
-    store: StateStore
+    directory: Path
+    """The state directory (CLOUDRIG_STATE_DIR or the platform's)."""
     root: Path | None = None
     answers: dict[str, BaseModel] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     running: set[threading.Event] = field(default_factory=set)
     refresh_seconds: float = field(default_factory=lambda: refresh_from_env(os.environ))
+    _store: StateStore | None = None
+
+    @property
+    def store(self) -> StateStore:
+        """The state store, built on first use (it brings pydantic's models)."""
+        if self._store is None:
+            from tui.state import StateStore
+
+            self._store = StateStore(self.directory)
+        return self._store
 
     def session(
         self,
@@ -98,12 +111,13 @@ def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
     return SavedRun(answers, Path(state.root) if state.root else None, None)
 
 
-def state_word(store: StateStore, procedure_id: str) -> str:
-    """One word for the home screen, from state only (no checks: home must be instant)."""
-    state = store.load(procedure_id)
-    run = state.last_run if state else None
+def state_word(directory: Path, procedure_id: str) -> str:
+    """One word for the home screen, from the state file only (no checks, no models:
+    home must be instant)."""
+    run = peek_last_run(directory, procedure_id)
     if run is None:
         return "not applied"
-    if run.kind == "teardown":
-        return "removed" if run.outcome == "done" else "failed"
-    return {"done": "done", "failed": "failed"}.get(run.outcome, "interrupted")
+    outcome = run.get("outcome")
+    if run.get("kind") == "teardown":
+        return "removed" if outcome == "done" else "failed"
+    return {"done": "done", "failed": "failed"}.get(str(outcome), "interrupted")

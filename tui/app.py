@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -19,7 +19,12 @@ from textual.screen import Screen
 from screens.home import HomeScreen
 from screens.workspace import Workspace
 from tui.resources import data_dir
-from tui.state import StateStore
+from tui.statefile import state_dir
+
+if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state models
+    from pydantic import BaseModel
+
+    from tui.state import StateStore
 
 ANSI_THEME = "ansi-dark"  # Textual 8's theme of the terminal's own 16 colours
 
@@ -49,7 +54,8 @@ class CloudRigApp(App[int]):
         store: StateStore | None = None,
     ) -> None:
         super().__init__()
-        self.workspace = Workspace(store or StateStore(), Path(root).resolve() if root else None)
+        self.workspace = Workspace(store.directory if store else state_dir(),
+                                   Path(root).resolve() if root else None, _store=store)
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:
             self.workspace.answers[procedure_id] = answers

@@ -11,10 +11,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+# `typing` is not imported at run time: it costs `cloudrig list` about 5 ms of a run
+# that bench/run_all.py holds to 3x `python -c pass`. Annotations are strings here.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from tui.engine import Session
     from tui.procedure import Event, Procedure
@@ -164,7 +167,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from tui.registry import REGISTRY
 
     if args.json:
-        emit_json([info._asdict() | {"module": None} for info in REGISTRY.values()])
+        emit_json([info.as_dict() | {"module": None} for info in REGISTRY.values()])
         return 0
     width = max(len(i) for i in REGISTRY)
     for info in REGISTRY.values():
@@ -374,7 +377,9 @@ def cmd_action(args: argparse.Namespace) -> int:
     return _finish(session.run_action(action))
 
 
-def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
+def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
+    """What `status` needs for one procedure, as a function to run: reading state and
+    answers here, the checks (which may wait on remote APIs) when it is called."""
     from tui.answers import validate
     from tui.state import StateStore
 
@@ -388,17 +393,20 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> dict[str, Any]:
         if root is None and state.root:
             root = Path(state.root)
     else:
-        return {"procedure": procedure_id, "title": procedure.title, "applied": False,
-                "steps": [{"step": s.id, "title": s.title, "status": "pending",
-                           "detail": "not applied yet"} for s in procedure.steps],
-                "actions": actions_report(procedure)}
+        report = {"procedure": procedure_id, "title": procedure.title, "applied": False,
+                  "steps": [{"step": s.id, "title": s.title, "status": "pending",
+                             "detail": "not applied yet"} for s in procedure.steps],
+                  "actions": actions_report(procedure)}
+        return lambda: report
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
-    checks = session.check()
     last = state.last_run.model_dump(mode="json") if state and state.last_run else None
-    return {"procedure": procedure_id, "title": procedure.title, "applied": True,
-            "root": str(session.root) if session.root else None, "last_run": last,
-            "steps": [c.model_dump(mode="json") for c in checks],
-            "actions": actions_report(procedure)}
+
+    def checked() -> dict[str, Any]:
+        return {"procedure": procedure_id, "title": procedure.title, "applied": True,
+                "root": str(session.root) if session.root else None, "last_run": last,
+                "steps": [c.model_dump(mode="json") for c in session.check()],
+                "actions": actions_report(procedure)}
+    return checked
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -420,10 +428,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from tui.engine import run_concurrently
     from tui.registry import REGISTRY
 
     ids = [args.procedure] if args.procedure else list(REGISTRY)
-    reports = [_status_one(pid, args) for pid in ids]
+    # Every procedure's checks at once (each procedure's steps are concurrent too): a
+    # fleet's status takes about as long as its slowest check, not their sum.
+    reports = run_concurrently([_status_one(pid, args) for pid in ids])
     if args.format == "prometheus":
         import time
 
@@ -575,10 +586,38 @@ def _user() -> str:
 # ---------------------------------------------------------------- parser
 
 
+def _columns() -> int:
+    """The width --help wraps to, found as shutil.get_terminal_size finds it (COLUMNS,
+    then the terminal, else 80) without importing shutil — and with it bz2 and lzma —
+    on every run: argparse builds a help formatter for each argument it adds."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser (and, as their class, its subparsers) with `_Formatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tui import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cloudrig",
         description="Cloud-integration runbooks as guided, validated, repeatable procedures. "
         "Without a command, opens the terminal UI.",

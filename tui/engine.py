@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -89,6 +89,20 @@ def internal_error(step: Step | Action, exc: BaseException) -> str:
     kind = "action" if isinstance(step, Action) else "step"
     return (f"{kind} {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
             "the traceback is in the log, rerun with --debug to see it")
+
+
+T = TypeVar("T")
+
+
+def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None) -> list[T]:
+    """Call each of CALLS in its own thread (at most LIMIT at once) and return their
+    results in order; the first exception is raised. Checks wait on remote APIs, not
+    the CPU: N of them take about as long as the slowest one."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    workers = min(limit or len(calls), len(calls))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 @dataclass
@@ -378,8 +392,8 @@ class Session:
     def check(self) -> list[StepCheck]:
         """Every step's check, run concurrently (each may ask a remote API)."""
         steps = self.active_steps()
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(steps)))) as pool:
-            return list(pool.map(self.check_step, steps))
+        return run_concurrently([lambda step=step: self.check_step(step) for step in steps],
+                                limit=8)
 
     # ------------------------------------------------------------ teardown
 

@@ -6,14 +6,23 @@ when it is used. Adding a runbook = one module in tui/procedures/ plus one line 
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class ProcedureInfo:
+    """One procedure's id, title, one-line summary and module (not imported here).
 
-class ProcedureInfo(NamedTuple):
-    id: str
-    title: str
-    summary: str
-    module: str
+    A plain class: typing.NamedTuple would import `typing`, a measurable share of
+    `cloudrig list`'s whole run (bench/run_all.py)."""
+
+    __slots__ = ("id", "module", "summary", "title")
+
+    def __init__(self, id: str, title: str, summary: str, module: str) -> None:
+        self.id, self.title, self.summary, self.module = id, title, summary, module
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"ProcedureInfo({self.id!r})"
 
 
 REGISTRY: dict[str, ProcedureInfo] = {

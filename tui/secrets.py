@@ -15,6 +15,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
@@ -117,6 +118,10 @@ def system_keyring() -> object | None:
     return real[0] if real else None
 
 
+_ASKING = threading.Lock()
+_TYPED: dict[Path, str] = {}  # passphrases typed at the prompt in this process, by store file
+
+
 def open_store(state_dir: Path, interactive: bool) -> SecretStore:
     """Open the secret store; raises SecretMissing when the file store has no passphrase."""
     index = _Index(state_dir / "secret-keys.json")
@@ -125,6 +130,7 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
         return _BackendStore(backend, index, f"system keyring ({type(backend).__name__})")
     from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
+    path = state_dir / "secrets.cfg"
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
         if not interactive:
@@ -132,8 +138,10 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
                 f"the encrypted secret store needs its passphrase: set {PASSPHRASE_ENV} "
                 "(no system keyring backend on this host, and no terminal to ask on)"
             )
-        passphrase = getpass.getpass("CloudRig secret store passphrase: ")
-    path = state_dir / "secrets.cfg"
+        # `status` checks every procedure at once, each opening the store: one prompt.
+        with _ASKING:
+            passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
+            _TYPED[path] = passphrase
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     backend = CryptFileKeyring()
     backend.file_path = str(path)

@@ -19,15 +19,18 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tui.files import atomic_write
 from tui.procedure import Status
+from tui.statefile import state_dir, state_path
 
-
-def state_dir() -> Path:
-    configured = os.environ.get("CLOUDRIG_STATE_DIR")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_state_path
-
-    return user_state_path("cloudrig", appauthor=False)
+__all__ = [
+    "ActionRecord",
+    "ProcedureState",
+    "RunRecord",
+    "StateStore",
+    "StepRecord",
+    "answers_digest",
+    "now",
+    "state_dir",
+]
 
 
 def now() -> datetime:
@@ -92,7 +95,7 @@ class StateStore:
         self.directory = directory or state_dir()
 
     def path(self, procedure_id: str) -> Path:
-        return self.directory / f"{procedure_id}.json"
+        return state_path(self.directory, procedure_id)
 
     @property
     def log_path(self) -> Path:
