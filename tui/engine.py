@@ -356,12 +356,17 @@ class Session:
 
     # ------------------------------------------------------------ check
 
-    def check_step(self, step: Step) -> StepCheck:
+    def check_step(self, step: Step, shared: Context | None = None) -> StepCheck:
+        """STEP's check in a context of its own (checks run in threads); SHARED, when
+        given, lends its API clients and read-once values (one refresh's checks share
+        connections), and closes them itself."""
         ctx = Context(
             procedure=self.procedure, answers=self.answers, secrets=self.secrets,
             runner=self.runner, root=self.root, dry_run=True, step_id=step.id,
             previous=self.ctx.previous, confirmations=self.ctx.confirmations,
         )
+        if shared is not None:
+            ctx.resources, ctx.resources_lock = shared.resources, shared.resources_lock
         try:
             result = self._check(step, ctx)
         except OperatorError as exc:
@@ -370,7 +375,8 @@ class Session:
             self.store.log(redact(traceback.format_exc()))
             result = CheckResult(status=Status.FAILED, detail=internal_error(step, exc))
         finally:
-            ctx.close()
+            if shared is None:
+                ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
                          detail=redact(result.detail), host=self.elsewhere(step),
                          checked_at=datetime.now(UTC))
@@ -392,8 +398,13 @@ class Session:
     def check(self) -> list[StepCheck]:
         """Every step's check, run concurrently (each may ask a remote API)."""
         steps = self.active_steps()
-        return run_concurrently([lambda step=step: self.check_step(step) for step in steps],
-                                limit=8)
+        shared = Context(procedure=self.procedure, answers=self.answers, secrets=self.secrets,
+                         runner=self.runner, root=self.root, dry_run=True)
+        try:
+            return run_concurrently(
+                [lambda step=step: self.check_step(step, shared) for step in steps], limit=8)
+        finally:
+            shared.close()
 
     # ------------------------------------------------------------ teardown
 

@@ -187,6 +187,8 @@ class Context:
     first write (`Step.restorable`)."""
     resources: dict[str, Any] = field(default_factory=dict)
     """Per-run objects steps share, e.g. one API client (closed by `close()`)."""
+    resources_lock: threading.RLock = field(default_factory=threading.RLock)
+    """Guards `resources` when several contexts share it (a refresh's concurrent checks)."""
     previous: dict[str, Any] = field(default_factory=dict)
     """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
@@ -211,9 +213,10 @@ class Context:
     def shared(self, name: str, make: Callable[[], T]) -> T:
         """One NAME per run (an API client, a value read once): made by MAKE the first
         time a step asks, then reused by every step; closed by `close()`."""
-        if name not in self.resources:
-            self.resources[name] = make()
-        return self.resources[name]
+        with self.resources_lock:
+            if name not in self.resources:
+                self.resources[name] = make()
+            return self.resources[name]
 
     def secret(self, name: str) -> str:
         """The value of secret field `name` (environment, store, or prompt)."""

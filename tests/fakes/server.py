@@ -75,6 +75,7 @@ class FakeService:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tls: ssl.SSLContext | None = None
+        self.latency = 0.0  # seconds every reply waits (a remote API's round trip)
 
     # ------------------------------------------------------------ faults
 
@@ -117,6 +118,9 @@ class FakeService:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle's algorithm on, the
+            # body waits for the client's delayed ACK (40 ms per request on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -130,6 +134,8 @@ class FakeService:
                                   {k.lower(): v for k, v in self.headers.items()}, body)
                 with service.lock:
                     service.log.append(request)
+                if service.latency:
+                    time.sleep(service.latency)
                 fault = service._take_fault(request.method, request.path)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
