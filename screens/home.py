@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -35,7 +36,9 @@ class HomeScreen(Screen):
         yield Static("Choose a procedure. Its wizard asks the runbook's questions, "
                      "previews every change, then applies it.", classes="intro")
         table = ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
-        table.add_columns("Procedure", "Title", "State")
+        # Text, not str, here and in rows: DataTable parses a str as markup, which loads
+        # rich's emoji table before the first paint (and would misread a "[" in a title).
+        table.add_columns(*(Text(label) for label in ("Procedure", "Title", "State")))
         yield table
         yield Static("", id="summary", markup=False)
         yield Footer()
@@ -52,7 +55,7 @@ class HomeScreen(Screen):
         table.clear()
         for info in REGISTRY.values():
             word = state_word(self.workspace.directory, info.id)
-            table.add_row(info.id, info.title, status_text(word), key=info.id)
+            table.add_row(Text(info.id), Text(info.title), status_text(word), key=info.id)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         self._show_summary()

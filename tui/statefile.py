@@ -8,7 +8,6 @@ reads only what that word needs, and tolerates a missing or damaged file the way
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,8 +28,14 @@ def state_path(directory: Path, procedure_id: str) -> Path:
 def peek_last_run(directory: Path, procedure_id: str) -> dict[str, object] | None:
     """The `last_run` record of a procedure's state file as plain JSON, or None."""
     try:
-        data = json.loads(state_path(directory, procedure_id).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = state_path(directory, procedure_id).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    import json  # only when there is state to read: a first start paints without it
+
+    try:
+        data = json.loads(text)
+    except ValueError:
         return None
     run = data.get("last_run") if isinstance(data, dict) else None
     return run if isinstance(run, dict) else None

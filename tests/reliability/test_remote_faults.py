@@ -122,17 +122,35 @@ def _works_again(subject: Subject, fake: FakeService, client: Any) -> None:
 NAMES = [s.name for s in SUBJECTS]
 
 
+# fault → (how to inject it on the read's path, words the sentence must hold)
+FAULTS: dict[str, tuple[Callable[[FakeService, str], None], tuple[str, ...]]] = {
+    "5xx persisting": (lambda f, p: f.fail(503, "upstream connect error", times=20,
+                                           path_prefix=p), ("503",)),
+    "429 persisting": (lambda f, p: f.fail(429, "rate limit exceeded", times=20,
+                                           headers={"Retry-After": "0"}, path_prefix=p),
+                       ("429",)),
+    "timeout": (lambda f, p: f.slow(1.5, times=20, path_prefix=p), ("timed out",)),
+    "connection reset": (lambda f, p: f.reset(times=20, path_prefix=p), ("connection",)),
+    "malformed JSON": (lambda f, p: f.garble(path_prefix=p), ("not JSON",)),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("served", NAMES, indirect=True)
-def test_a_5xx_that_persists(served) -> None:
+def test_a_fault_is_one_sentence_and_the_client_recovers(served, fault: str,
+                                                          monkeypatch) -> None:
     subject, fake = served
-    fake.fail(503, "upstream connect error", times=20, path_prefix=subject.path)
+    inject, words = FAULTS[fault]
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "0.3")
+    inject(fake, subject.path)
     with subject.client(fake, fake.url, None) as client:
         with pytest.raises(RemoteError) as caught:
             subject.read(client)
-        _sentence(caught.value, subject, fake, "503")
-        assert "rerun" in str(caught.value) or "logs" in str(caught.value)
-        tries = [r for r in fake.log if r.path.startswith(subject.path)]
-        assert len(tries) == 5  # the first try and four retries with backoff
+        text = _sentence(caught.value, subject, fake, *words)
+        if fault == "5xx persisting":
+            assert "rerun" in text or "logs" in text
+            tries = [r for r in fake.log if r.path.startswith(subject.path)]
+            assert len(tries) == 5  # the first try and four retries with backoff
         _works_again(subject, fake, client)
 
 
@@ -145,52 +163,6 @@ def test_a_429_with_retry_after_is_waited_out(served) -> None:
         subject.read(client)
         assert time.monotonic() - started >= 0.9  # Retry-After honoured, not the backoff
         assert not fake.faults
-
-
-@pytest.mark.parametrize("served", NAMES, indirect=True)
-def test_a_429_that_persists(served) -> None:
-    subject, fake = served
-    fake.fail(429, "rate limit exceeded", headers={"Retry-After": "0"}, times=20,
-              path_prefix=subject.path)
-    with subject.client(fake, fake.url, None) as client:
-        with pytest.raises(RemoteError) as caught:
-            subject.read(client)
-        _sentence(caught.value, subject, fake, "429")
-        _works_again(subject, fake, client)
-
-
-@pytest.mark.parametrize("served", NAMES, indirect=True)
-def test_a_reply_slower_than_the_timeout(served, monkeypatch) -> None:
-    subject, fake = served
-    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "0.3")
-    fake.slow(1.5, times=20, path_prefix=subject.path)
-    with subject.client(fake, fake.url, None) as client:
-        with pytest.raises(RemoteError) as caught:
-            subject.read(client)
-        _sentence(caught.value, subject, fake, "timed out")
-        _works_again(subject, fake, client)
-
-
-@pytest.mark.parametrize("served", NAMES, indirect=True)
-def test_a_connection_reset(served) -> None:
-    subject, fake = served
-    fake.reset(times=20, path_prefix=subject.path)
-    with subject.client(fake, fake.url, None) as client:
-        with pytest.raises(RemoteError) as caught:
-            subject.read(client)
-        _sentence(caught.value, subject, fake, "connection")
-        _works_again(subject, fake, client)
-
-
-@pytest.mark.parametrize("served", NAMES, indirect=True)
-def test_malformed_json(served) -> None:
-    subject, fake = served
-    fake.garble(path_prefix=subject.path)
-    with subject.client(fake, fake.url, None) as client:
-        with pytest.raises(RemoteError) as caught:
-            subject.read(client)
-        _sentence(caught.value, subject, fake, "not JSON")
-        _works_again(subject, fake, client)
 
 
 @pytest.mark.parametrize("name", NAMES)
