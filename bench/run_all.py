@@ -244,7 +244,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
 
 
 RSS_CHILD = r"""
-import resource, sys
+import sys
 from tui.app import CloudRigApp
 
 class Measured(CloudRigApp):
@@ -253,7 +253,11 @@ class Measured(CloudRigApp):
         self.set_timer(1.5, self.exit)
 
 Measured().run(headless=True, size=(80, 24))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak. ru_maxrss would also count the parent's memory at
+# fork, which Linux carries across exec.
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(line.split()[1])
 """
 
 
@@ -266,7 +270,8 @@ def tui_rss(env: dict[str, str]) -> Row:
             raise RuntimeError(out.stderr.strip().splitlines()[-1])
         peaks.append(int(out.stdout.split()[-1]) / 1024)  # KiB → MiB (Linux)
     return Row("TUI peak RSS", max(peaks), None, "MiB", 120,
-               "ru_maxrss of the app through home and a dashboard (worst of 3)")
+               "peak resident memory (VmHWM) of the app through home and a dashboard "
+               "(worst of 3)")
 
 
 # ---------------------------------------------------------------- report

@@ -116,7 +116,26 @@ class WizardScreen(Screen):
 
     # ------------------------------------------------------------ navigation
 
+    def _sync_page(self) -> None:
+        """Take every field's value from its widget. ctrl+n is a priority binding: it
+        can run before the Changed messages of the last keys typed have reached this
+        screen, and must not judge the page on the values from before them."""
+        for name in self.page.fields:
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Input):
+                value: object = widget.value
+            elif isinstance(widget, TextArea):
+                value = widget.text
+            elif isinstance(widget, Select):
+                value = None if widget.value is Select.NULL else widget.value
+            elif isinstance(widget, Switch):
+                value = widget.value
+            else:
+                continue
+            self.form.set(name, value)
+
     def action_next(self) -> None:
+        self._sync_page()
         problems = self.form.page_problems(self.page)
         for name in self.page.fields:
             self._show(name, problems.get(name, []))

@@ -288,9 +288,9 @@ def _drive(term: Terminal, consul: FakeConsul, case: str) -> None:
         term.keys("C-n")
         term.wait_for(f"{number}/6")
     term.keys("C-n")
-    screen = term.wait_for("Fix the 2 marked field(s) to continue.")
+    term.wait_for(lambda s: "Fix the 2 marked field(s) to continue." in s and "required" in s,
+                  "the two required fields marked")
     term.keep("required-fields")
-    assert "required" in screen
     term.text("files")
     term.keys("Tab")
     term.text("filesuser")
