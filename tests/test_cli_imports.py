@@ -33,6 +33,7 @@ def run_python(cli, *args: str) -> subprocess.CompletedProcess[str]:
         ["status", "--json"],
         ["init", "carbonio"],
         ["action", "cloudblue"],
+        ["export", "ansible", "carbonio", "--answers", "{answers}", "-o", "exported"],
     ],
     ids=lambda argv: " ".join(argv).replace("{answers}", "FILE"),
 )
