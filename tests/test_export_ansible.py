@@ -172,12 +172,24 @@ def test_export_refuses_with_one_sentence_and_writes_nothing(cli, answers_file, 
     assert not out.exists()
 
 
+def test_export_to_a_file_is_refused(cli, answers_file, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("keep\n")
+    done = cli("export", "ansible", "carbonio", "--answers", answers_file, "-o", target)
+    assert done.returncode == 2, done.output
+    assert "-o" in done.stderr and "directory" in done.stderr
+    assert target.read_text() == "keep\n"
+
+
 @pytest.mark.slow
 def test_playbook_applies_carbonio_to_two_hosts_then_changes_nothing(fleet: Fleet) -> None:
     first = fleet.playbook()
     output = first.stdout + first.stderr
     assert first.returncode == 0, output
     recap = _recap(first.stdout)
+    # CloudRig answers --version at the exporting version: nothing is pip-installed.
+    install = first.stdout.split("TASK [cloudrig : Install CloudRig", 1)[1].split("TASK [", 1)[0]
+    assert all(f"skipping: [{h}]" in install for h in HOSTS), install
     for host in HOSTS:
         assert recap[host]["failed"] == 0 and recap[host]["changed"] >= 1, recap
         config = fleet.root(host) / CONFIG
@@ -189,6 +201,10 @@ def test_playbook_applies_carbonio_to_two_hosts_then_changes_nothing(fleet: Flee
         other = HOSTS[1 - HOSTS.index(host)]
         assert str(fleet.ports[other]) not in json.dumps(external)
         assert "carbonio-files/db-password" in {k for k in fleet.consuls[host].kv}
+        merged = yaml.safe_load((fleet.tmp / host / "answers" / "carbonio.yaml").read_text())
+        assert merged["gateway_name"] == f"gw-{host.lower()}"  # host_vars override
+        assert merged["external_address"] == "db.example.com"  # exported base answer
+        assert "consul_token" not in merged and "db_password" not in merged
 
     report = json.loads((fleet.out / "cloudrig-report.json").read_text())
     assert set(report) == set(HOSTS)
