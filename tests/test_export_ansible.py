@@ -109,7 +109,8 @@ def fleet(tmp_path: Path, cli) -> Iterator[Fleet]:
     (tmp_path / "vault-pass").chmod(0o600)
     inventory = {"all": {"hosts": {h: {"ansible_connection": "local",
                                        "ansible_python_interpreter": sys.executable}
-                                   for h in HOSTS}}}
+                                   for h in HOSTS},
+                         "vars": {"cloudrig_become": False}}}  # the test is its own user
     (out / "inventory.yml").write_text(yaml.safe_dump(inventory))
     for host in HOSTS:
         base = tmp_path / host
@@ -226,3 +227,19 @@ def test_playbook_applies_carbonio_to_two_hosts_then_changes_nothing(fleet: Flee
             assert secret not in text
         for path in files_under(fleet.out):
             assert secret not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.slow
+def test_a_failing_host_stops_with_cloudrigs_sentence_and_no_secret(fleet: Fleet) -> None:
+    fleet.consuls["hostB"].fail(503, "No cluster leader", times=1000,
+                                path_prefix="/v1/catalog/register")
+    run = fleet.playbook()
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    recap = _recap(run.stdout)
+    assert recap["hostA"]["failed"] == 0 and recap["hostB"]["failed"] == 1, recap
+    assert "No cluster leader" in output and "Traceback" not in output
+    report = json.loads((fleet.out / "cloudrig-report.json").read_text())
+    assert set(report) == {"hostA"}  # a failed host has no status to report
+    for secret in fleet.secrets:
+        assert secret not in output
