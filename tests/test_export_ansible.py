@@ -160,13 +160,16 @@ def test_export_writes_the_playbook_role_readme_and_no_secret(cli, answers_file,
     (["export", "ansible", "nosuchproc", "--answers", "{answers}", "-o", "{out}"],
      "nosuchproc"),
     (["export", "ansible", "carbonio", "--answers", "{bad}", "-o", "{out}"], "external_port"),
-], ids=["unknown procedure", "bad answers"])
+    (["export", "ansible", "carbonio", "--answers", "{secret}", "-o", "{out}"], "consul_token"),
+], ids=["unknown procedure", "bad answers", "secret in answers"])
 def test_export_refuses_with_one_sentence_and_writes_nothing(cli, answers_file, tmp_path,
                                                              argv, words):
     bad = write_answers(tmp_path / "bad.yaml", external_port="eighty")
+    secret = write_answers(tmp_path / "secret.yaml", consul_token="s3cret-in-answers")
     out = tmp_path / "export"
-    argv = [a.format(answers=answers_file, bad=bad, out=out) for a in argv]
+    argv = [a.format(answers=answers_file, bad=bad, secret=secret, out=out) for a in argv]
     done = cli(*argv)
+    assert "s3cret-in-answers" not in done.output
     assert done.returncode == 2, done.output
     assert words in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.startswith("cloudrig: ")  # the CLI's usual sentence (per field)
