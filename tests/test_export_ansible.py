@@ -246,3 +246,25 @@ def test_a_failing_host_stops_with_cloudrigs_sentence_and_no_secret(fleet: Fleet
     assert set(report) == {"hostA"}  # a failed host has no status to report
     for secret in fleet.secrets:
         assert secret not in output
+
+
+def test_exported_answers_stay_literal_in_ansible(tmp_path: Path) -> None:
+    """ansible_yaml tags strings !unsafe: the real Ansible never templates an answer."""
+    from tui.export_ansible import ansible_yaml
+
+    vars_file = tmp_path / "vars.yml"
+    vars_file.write_text("x:\n" + "\n".join(
+        "  " + line for line in ansible_yaml({"text": "{{ 7 * 6 }}", "port": 5432,
+                                             "nested": {"list": ["{% if 1 %}y{% endif %}"]}}
+                                            ).splitlines()) + "\n")
+    env = base_env(tmp_path / "home", tmp_path / "state")
+    env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [_tool("ansible"), "localhost", "-c", "local", "-e",
+         f"ansible_python_interpreter={sys.executable}", "-e", f"@{vars_file}",
+         "-m", "ansible.builtin.copy", "-a",
+         f"content={{{{ x | to_nice_json }}}} dest={tmp_path / 'out.json'}"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == {
+        "text": "{{ 7 * 6 }}", "port": 5432, "nested": {"list": ["{% if 1 %}y{% endif %}"]}}
