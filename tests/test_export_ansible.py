@@ -9,7 +9,6 @@ encrypted with the real `ansible-vault`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ import yaml
 from conftest import (
     CARBONIO_MANUAL,
     DB_PASSWORD,
-    REPO,
     base_env,
     closed_port,
     files_under,
@@ -102,9 +100,8 @@ def fleet(tmp_path: Path, cli) -> Iterator[Fleet]:
     env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
                ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-tmp"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-               ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_STDOUT_CALLBACK="default",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO),
-                                                        os.environ.get("PYTHONPATH")])))
+               ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_STDOUT_CALLBACK="default")
+    # PYTHONPATH passes through (base_env): the hosts run the CloudRig this test imports.
     (tmp_path / "vault-pass").write_text(VAULT_PASSWORD + "\n")
     (tmp_path / "vault-pass").chmod(0o600)
     inventory = {"all": {"hosts": {h: {"ansible_connection": "local",
