@@ -145,6 +145,11 @@ def test_export_writes_the_playbook_role_readme_and_no_secret(cli, answers_file,
     readme = (out / "README.md").read_text()
     assert "ansible-vault encrypt_string --stdin-name vault_cloudrig_consul_token" in readme
     assert "CLOUDRIG_SECRET_DB_PASSWORD" in readme
+    # Needed = asked by these answers' steps on a host with no secret, whatever the
+    # exporting user has in its environment (the cli fixture sets both of these).
+    encrypt = {line.split()[3] for line in readme.splitlines()
+               if line.startswith("ansible-vault encrypt_string")}
+    assert encrypt == {"vault_cloudrig_consul_token", "vault_cloudrig_db_password"}
     defaults = yaml.safe_load((out / "roles/cloudrig/defaults/main.yml").read_text())
     assert defaults["cloudrig_version"] == __version__
     assert {"consul_token", "db_password"} <= set(defaults["cloudrig_secret_fields"])
