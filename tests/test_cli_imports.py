@@ -61,7 +61,7 @@ def test_help_lists_every_command_of_the_contract(cli) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: cloudrig")
     for command in ("list", "init", "wizard", "plan", "render", "apply", "status",
-                    "teardown", "action", "confirm", "secrets", "serve"):
+                    "teardown", "action", "confirm", "export", "secrets", "serve"):
         assert command in result.stdout
 
 
