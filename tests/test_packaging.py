@@ -155,3 +155,30 @@ def test_example_answers_are_valid_for_their_procedure(example: Path) -> None:
     procedure = get_procedure(example.stem)
     load_file(procedure.answers_model, example)
     assert (data_dir("assets") / "examples" / example.name).is_file()
+
+
+@pytest.mark.slow
+def test_the_wheel_alone_exports_ansible(wheel: Path, names: set[str], tmp_path: Path) -> None:
+    """`cloudrig export ansible` renders its templates from the unpacked wheel."""
+    from tui.export_ansible import FILES, TEMPLATES
+
+    shipped = {n.rsplit("/", 1)[1] for n in names
+               if n.startswith(f"tui/_data/templates/{TEMPLATES}/")}
+    assert set(FILES.values()) <= shipped, sorted(set(FILES.values()) - shipped)
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("external_address: db.example.com\n"
+                       "db_name: files\ndb_username: files\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1",
+           "CLOUDRIG_STATE_DIR": str(tmp_path / "state")}
+    run = subprocess.run(
+        [sys.executable, "-m", "tui", "export", "ansible", "carbonio", "--answers",
+         str(answers), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    written = {p.relative_to(tmp_path / "out").as_posix()
+               for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert written == set(FILES)

@@ -91,9 +91,14 @@ def _needed(procedure: Procedure, answers: Any) -> set[str]:
     from tui.secrets import SecretSource
     from tui.state import StateStore
 
-    source = SecretSource(procedure.id, secret_fields(procedure.answers_model),
-                          open_store=None, interactive=False)
-    source.available = lambda name: False  # type: ignore[method-assign]
+    class NoSecrets(SecretSource):
+        """A host with nothing yet: not even the exporting user's CLOUDRIG_SECRET_*."""
+
+        def available(self, name: str) -> bool:
+            return False
+
+    source = NoSecrets(procedure.id, secret_fields(procedure.answers_model),
+                       open_store=None, interactive=False)
     session = Session(procedure=procedure, answers=answers, secrets=source,
                       store=StateStore(Path("/nonexistent-cloudrig-export")), dry_run=True,
                       on_event=lambda e: None)
