@@ -34,8 +34,9 @@ started=$(date +%s)
 # tmux                      driving the real TUI in a terminal, as an operator would
 # cloud-init                its own config-drive reader reads CloudRig's ISOs back
 # chromium chromium-driver  a real headless browser on `cloudrig serve` (tests/test_browser.py)
+# openssh-server openssh-client  the TUI over a real `ssh -tt` login (tests/test_ssh_terminal.py)
 DEBIAN_PACKAGES="python3-venv python3-pip systemd postgresql genisoimage util-linux openssl tmux
-    cloud-init chromium chromium-driver"
+    cloud-init chromium chromium-driver openssh-server openssh-client"
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=""

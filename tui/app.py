@@ -26,8 +26,9 @@ ANSI_THEME = "ansi-dark"  # Textual 8's theme of the terminal's own 16 colours
 
 def pick_theme(environ: Mapping[str, str]) -> str | None:
     """The 16-colour theme on terminals that do not announce more (TERM=linux, vt100,
-    plain xterm over SSH), or when asked with CLOUDRIG_ANSI=1; else Textual's default."""
-    if environ.get("CLOUDRIG_ANSI") == "1":
+    plain xterm over SSH), under NO_COLOR (its colours are then stripped), or when asked
+    with CLOUDRIG_ANSI=1; else Textual's default."""
+    if environ.get("CLOUDRIG_ANSI") == "1" or "NO_COLOR" in environ:
         return ANSI_THEME
     if environ.get("COLORTERM") or environ.get("TEXTUAL_COLOR_SYSTEM") in ("truecolor", "256"):
         return None
@@ -48,7 +49,9 @@ class CloudRigApp(App[int]):
         root: Path | None = None,
         store: StateStore | None = None,
     ) -> None:
-        super().__init__()
+        # NO_COLOR: Textual strips every colour only with the terminal's own (ANSI) colours;
+        # otherwise it still paints 256-colour greys (Monochrome), which NO_COLOR forbids.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.workspace = Workspace(store or StateStore(), Path(root).resolve() if root else None)
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:

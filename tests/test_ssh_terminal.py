@@ -1,0 +1,386 @@
+"""CloudRig in a real terminal over SSH: OpenSSH's server on 127.0.0.1, `ssh -tt` into it
+from inside tmux at 80×24, the carbonio wizard driven with `tmux send-keys` and read
+back with `tmux capture-pane`, as an operator on a remote host would see it.
+
+Three terminals: TERM=xterm-256color, TERM=linux (the 16-colour console) and
+xterm-256color with NO_COLOR=1. Every captured screen is kept under
+`artifacts/ssh/<case>-<step>.txt` (and `.ansi.txt` with the escape sequences).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from fakes.consul import FakeConsul
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+NEEDED = {"sshd": SSHD, "ssh": shutil.which("ssh"), "ssh-keygen": shutil.which("ssh-keygen"),
+          "tmux": shutil.which("tmux")}
+MISSING = [name for name, path in NEEDED.items() if not path or not os.access(path, os.X_OK)]
+pytestmark = pytest.mark.skipif(
+    bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian: openssh-server "
+                          f"openssh-client tmux; scripts/test.sh installs them)")
+
+WIDTH, HEIGHT = 80, 24
+DEADLINE = 30.0  # seconds for any one screen to appear (2 shared cores, ssh start-up)
+ESCAPE_PROMPT = 1.0  # seconds: Escape must act at once, not after a multi-second delay
+ARTIFACTS = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / "ssh"
+
+# SGR parameters that set a colour: 30–39/40–49 (16 colours, 38/48 extended),
+# 90–97/100–107 (bright). Bold, dim, reverse and underline are not colour.
+SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+
+
+def colour_params(ansi: str) -> list[str]:
+    """Every colour-setting parameter in the SGR sequences of `ansi` (38;5;N counts once)."""
+    found = []
+    for match in SGR.finditer(ansi):
+        params = [p for p in re.split(r"[;:]", match.group(1)) if p]
+        i = 0
+        while i < len(params):
+            n = int(params[i])
+            if n in (38, 48):
+                kind = params[i + 1] if i + 1 < len(params) else ""
+                width = {"5": 3, "2": 5}.get(kind, 2)
+                found.append(";".join(params[i:i + width]))
+                i += width
+                continue
+            if 30 <= n <= 37 or 40 <= n <= 47 or 90 <= n <= 97 or 100 <= n <= 107:
+                found.append(str(n))
+            i += 1
+    return found
+
+
+# ---------------------------------------------------------------------- sshd
+
+
+@dataclass(frozen=True)
+class Sshd:
+    port: int
+    user: str
+    client_key: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_banner(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until sshd answers with its SSH-2.0 banner (or has died, with its log)."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"sshd exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                if conn.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"sshd did not answer on 127.0.0.1:{port}: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """OpenSSH's server on 127.0.0.1 as the current user, with throwaway keys and its own
+    config in a temp dir; killed at teardown."""
+    directory = tmp_path_factory.mktemp("sshd")
+    host_key, client_key = directory / "host_key", directory / "client_key"
+    for key in (host_key, client_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "cloudrig-test",
+                        "-f", str(key)], check=True, capture_output=True)
+    authorized = directory / "authorized_keys"
+    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    authorized.chmod(0o600)
+    if os.geteuid() == 0:
+        # sshd's privilege separation directory (Debian creates it at boot, not on install).
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+    port = _free_port()
+    config = directory / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+        f"PidFile {directory / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
+        "PermitRootLogin prohibit-password", "PubkeyAuthentication yes",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "StrictModes no", "UsePAM no", "PrintMotd no", "PrintLastLog no",
+        "LogLevel ERROR", "",
+    ]))
+    check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
+    if check.returncode != 0:
+        reason = check.stderr.strip().splitlines()[-1] if check.stderr.strip() else "?"
+        if os.geteuid() != 0:
+            pytest.skip(f"sshd cannot run as {getpass.getuser()} (not root): {reason}")
+        pytest.fail(f"sshd rejected its test config: {check.stderr}")
+    log = directory / "sshd.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_banner(port, proc, log)
+        yield Sshd(port=port, user=getpass.getuser(), client_key=client_key)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------- the terminal
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    term: str
+    no_color: bool = False
+
+
+CASES = [Case("xterm-256color", "xterm-256color"), Case("linux", "linux"),
+         Case("no-color", "xterm-256color", no_color=True)]
+
+
+class Terminal:
+    """A tmux session of one window: keys in with send-keys, the screen out with
+    capture-pane, every capture kept as an artefact named after the case and step."""
+
+    def __init__(self, socket_name: str, case: Case) -> None:
+        self.socket = socket_name
+        self.case = case
+        self.step = 0
+
+    def tmux(self, *args: str) -> str:
+        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=20)
+        if proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def keys(self, *keys: str) -> None:
+        """Named keys (Enter, Escape, Up, C-n, BTab…) as tmux spells them."""
+        self.tmux("send-keys", "-t", "main", *keys)
+
+    def type(self, text: str) -> None:
+        """Literal text, each character as typed."""
+        self.tmux("send-keys", "-t", "main", "-l", text)
+
+    def capture(self, escapes: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "main", *(["-e"] if escapes else []))
+
+    def size(self) -> tuple[int, int]:
+        out = self.tmux("display-message", "-p", "-t", "main", "#{pane_width} #{pane_height}")
+        width, height = out.split()
+        return int(width), int(height)
+
+    def keep(self, label: str) -> str:
+        """Capture the screen (text and escapes) into the artefacts; returns the text."""
+        self.step += 1
+        text, ansi = self.capture(), self.capture(escapes=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        stem = f"{self.case.name}-{self.step:02d}-{label}"
+        (ARTIFACTS / f"{stem}.txt").write_text(text, encoding="utf-8")
+        (ARTIFACTS / f"{stem}.ansi.txt").write_text(ansi, encoding="utf-8")
+        return text
+
+    def wait_for(self, label: str, ready: Callable[[str], bool],
+                 timeout: float = DEADLINE) -> str:
+        """Poll the screen until `ready(text)`; keep it as an artefact either way."""
+        end = time.monotonic() + timeout
+        while True:
+            text = self.capture()
+            if ready(text):
+                return self.keep(label)
+            if time.monotonic() > end:
+                self.keep(f"{label}-TIMEOUT")
+                raise AssertionError(f"{label}: the screen never matched within {timeout}s:\n"
+                                     f"{text}")
+            time.sleep(0.05)
+
+    def settle(self, label: str, quiet: float = 0.3) -> str:
+        """Until the screen has not changed for `quiet` seconds (a key's effect drawn)."""
+        seen = {"text": self.capture(), "since": time.monotonic()}
+
+        def quiet_for(text: str) -> bool:
+            if text != seen["text"]:
+                seen.update(text=text, since=time.monotonic())
+            return time.monotonic() - float(seen["since"]) >= quiet
+
+        return self.wait_for(label, quiet_for)
+
+    def wait_text(self, label: str, *needles: str, timeout: float = DEADLINE) -> str:
+        return self.wait_for(label, lambda text: all(n in text for n in needles), timeout)
+
+
+@pytest.fixture
+def fake_consul() -> Iterator[FakeConsul]:
+    fake = FakeConsul().start()
+    yield fake
+    fake.stop()
+
+
+def remote_command(tmp: Path, case: Case, consul: FakeConsul) -> str:
+    """What ssh runs on the "remote" host: `python -m tui` (= cloudrig) with a private
+    HOME and state dir and the file secret store. The two secrets come from a 0600 file
+    sourced there, as automation provides CLOUDRIG_SECRET_*, never from argv."""
+    home, state = tmp / "home", tmp / "state"
+    home.mkdir()
+    secrets = tmp / "secrets.env"
+    secrets.touch(mode=0o600)
+    secrets.write_text(f"CLOUDRIG_SECRET_CONSUL_TOKEN={shlex.quote(consul.management_token)}\n"
+                       "CLOUDRIG_SECRET_DB_PASSWORD='ssh-test-db-Pa55'\n")
+    env = {"TERM": case.term, "HOME": str(home), "CLOUDRIG_STATE_DIR": str(state),
+           "CLOUDRIG_SECRETS_BACKEND": "file", "XDG_STATE_HOME": str(home / ".local/state"),
+           "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local/share")}
+    if case.no_color:
+        env["NO_COLOR"] = "1"
+    for name in ("PYTHONPATH", "PYTHONSAFEPATH"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return (f"set -a; . {shlex.quote(str(secrets))}; set +a; "
+            f"exec env {assignments} {shlex.quote(sys.executable)} -m tui")
+
+
+@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
+def terminal(request: pytest.FixtureRequest, sshd: Sshd, tmp_path: Path,
+             fake_consul: FakeConsul) -> Iterator[Terminal]:
+    """`ssh -tt` into the test sshd from a detached 80×24 tmux session (no status line),
+    running cloudrig; the tmux server is killed at teardown."""
+    case: Case = request.param
+    term = Terminal(f"cloudrig-ssh-{uuid.uuid4().hex[:12]}", case)
+    ssh = ["ssh", "-tt", "-F", "/dev/null", "-p", str(sshd.port), "-i", str(sshd.client_key),
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{sshd.user}@127.0.0.1",
+           remote_command(tmp_path, case, fake_consul)]
+    conf = tmp_path / "tmux.conf"
+    # No status line: the pane is the whole 80×24. The pane stays after ssh exits, so a
+    # crash is still on screen for the failure message.
+    conf.write_text("set -g status off\nset -g remain-on-exit on\n"
+                    "set -g default-terminal tmux-256color\n")
+    term.tmux("-f", str(conf), "new-session", "-d", "-s", "main",
+              "-x", str(WIDTH), "-y", str(HEIGHT), shlex.join(ssh))
+    try:
+        yield term
+    finally:
+        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True)
+
+
+# ---------------------------------------------------------------------- the test
+
+
+def page_title(number: int, title: str) -> Callable[[str], bool]:
+    return lambda text: f"{number}/6 {title}" in text
+
+
+def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -> None:
+    t = terminal
+    home = t.wait_text("home", "CloudRig", "carbonio", "cloudcasa")
+    carbonio_row = next(line for line in t.capture(escapes=True).splitlines()
+                        if "carbonio" in line and "Carbonio Mesh" in line)
+    if t.case.no_color:  # without colour, the highlighted row is in reverse video
+        assert re.search(r"\x1b\[(?:[0-9]*;)*7(?:;[0-9]*)*m", carbonio_row), carbonio_row
+    assert t.size() == (WIDTH, HEIGHT)
+    assert len(home.splitlines()) <= HEIGHT
+
+    # Arrows move the highlighted row: the summary under the table follows it.
+    t.keys("Down")
+    t.wait_for("down", lambda s: s != home)
+    t.keys("Up")
+    t.wait_text("up", "carbonio")
+    t.keys("Enter")
+    t.wait_for("wizard-1", page_title(1, "Consul access"))
+
+    # The first page: the Consul URL replaces the default, Tab moves on.
+    t.keys("C-a", "C-k")
+    t.wait_text("wizard-1-cleared", "e.g. http://127.0.0.1:8500")
+    t.type(fake_consul.url)
+    filled = t.wait_text("wizard-1-filled", fake_consul.url)
+    assert "1/6 Consul access" in filled
+    t.keys("C-n")
+    t.wait_for("wizard-2", page_title(2, "Setup and security"))
+
+    # Escape goes back at once (no multi-second ESC delay), the typed URL still there,
+    # and forward again.
+    started = time.monotonic()
+    t.keys("Escape")
+    back = t.wait_for("back-to-1", page_title(1, "Consul access"), timeout=5)
+    took = time.monotonic() - started
+    assert took < ESCAPE_PROMPT, f"Escape took {took:.2f}s to act"
+    assert fake_consul.url in back
+    t.keys("C-n")
+    t.wait_for("forward-2", page_title(2, "Setup and security"))
+    t.keys("C-n")
+    t.wait_for("wizard-3", page_title(3, "The external service"))
+    t.keys("Tab")  # from the service name (kept) to the database host
+    t.settle("wizard-3-host")
+    t.type("db.example.com")
+    t.wait_text("wizard-3-filled", "▊  db.example.com ")
+    for number, title in ((4, "Services scheduling"), (5, "systemd service"), (6, "Database")):
+        t.keys("C-n")
+        t.wait_for(f"wizard-{number}", page_title(number, title))
+    t.keys("C-n")  # db_name and db_username are required: the page refuses
+    t.wait_text("wizard-6-refused", "marked field")
+    t.type("files")
+    t.wait_text("wizard-6-name", "▊  files ")
+    t.keys("Tab")
+    t.settle("wizard-6-tab")
+    t.type("filesuser")
+    t.wait_text("wizard-6-user", "▊  filesuser ")
+    t.keys("C-n")
+    preview = t.wait_text("preview", "policies.json")
+    assert fake_consul.management_token not in preview
+    assert [r for r in fake_consul.log if r.method != "GET"] == []  # the preview only reads
+    check_colours(t, t.capture(escapes=True))
+
+    # A bigger window redraws to fill it, and back to 80×24 again.
+    t.tmux("resize-window", "-t", "main", "-x", "100", "-y", "30")
+    big = t.wait_for("resized-100x30", lambda s: _fills(s, 100, 30))
+    assert "policies.json" in big
+    t.tmux("resize-window", "-t", "main", "-x", str(WIDTH), "-y", str(HEIGHT))
+    small = t.wait_for("resized-80x24", lambda s: _fills(s, WIDTH, HEIGHT)
+                       and max(map(len, s.splitlines())) <= WIDTH)
+    assert "policies.json" in small
+
+    # Escape from the preview goes back to the last page promptly.
+    started = time.monotonic()
+    t.keys("Escape")
+    t.wait_for("preview-back", page_title(6, "Database"), timeout=5)
+    took = time.monotonic() - started
+    assert took < ESCAPE_PROMPT, f"Escape took {took:.2f}s to act"
+
+
+def _fills(screen: str, width: int, height: int) -> bool:
+    """The app has redrawn for width×height: its footer on the last row, a line as wide."""
+    lines = screen.rstrip("\n").split("\n")
+    return (len(lines) == height and "Quit" in lines[-1]
+            and any(len(line.rstrip()) > WIDTH for line in lines) == (width > WIDTH))
+
+
+def check_colours(t: Terminal, ansi: str) -> None:
+    """NO_COLOR: no colour at all; TERM=linux: only the 16 colours; xterm-256color: the
+    extended palette. Never a replacement character for a box or block glyph."""
+    text = t.capture()
+    assert "\ufffd" not in text and "?" * 3 not in text
+    colours = colour_params(ansi)
+    if t.case.no_color:
+        assert colours == [], f"NO_COLOR screen still sets colours: {sorted(set(colours))}"
+    elif t.case.term == "linux":
+        assert colours, "TERM=linux should still have the 16 colours"
+        extended = [c for c in colours if c.startswith(("38", "48"))]
+        assert extended == [], f"TERM=linux got 256/true colours: {sorted(set(extended))}"
+    else:
+        assert any(c.startswith(("38;5", "48;5", "38;2", "48;2")) for c in colours)
