@@ -7,6 +7,7 @@ whole model and opens the preview. Secrets typed here stay in memory.
 
 from __future__ import annotations
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -25,6 +26,9 @@ class WizardScreen(Screen):
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
         Binding("escape", "back", "Back"),
+        # Before the Input sees Enter (priority), for the same reason as the app's Tab:
+        # Input.Submitted arrives as a message, after keys typed straight after Enter.
+        Binding("enter", "enter", show=False, priority=True),
     ]
 
     def __init__(self, workspace: Workspace, form: FormState, index: int) -> None:
@@ -99,9 +103,13 @@ class WizardScreen(Screen):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._changed(event.text_area, event.text_area.text)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter moves on: to the next field, or to the next page from the last one."""
-        if event.input.id == f"field-{self.page.fields[-1]}":
+    def action_enter(self) -> None:
+        """Enter in a text field moves on: to the next field, or to the next page from the
+        last one. Elsewhere (a list, a switch, a choice) Enter keeps its own meaning."""
+        field = self.focused
+        if not isinstance(field, Input):
+            raise SkipAction()
+        if field.id == f"field-{self.page.fields[-1]}":
             self.action_next()
         else:
             self.focus_next()

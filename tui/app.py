@@ -40,7 +40,14 @@ class CloudRigApp(App[int]):
     CSS_PATH = str(data_dir("assets") / "cloudrig.tcss")
     TITLE = "CloudRig"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Tab moves focus before the next key is read: as Textual's screen binding it
+        # runs only after the key has bubbled up from the focused field, so text typed
+        # right after Tab (type-ahead over SSH) landed in the field just left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+    ]
 
     def __init__(
         self,
