@@ -282,6 +282,12 @@ def terminal(request: pytest.FixtureRequest, sshd: Sshd, tmp_path: Path,
 # ---------------------------------------------------------------------- the test
 
 
+def shows(*values: str) -> Callable[[str], bool]:
+    """Each value is the whole content of a field on screen (inside its left border:
+    ▊ for Textual's tall border, │ for the Linux console's plain one)."""
+    return lambda text: all(re.search(rf"[▊│]  {re.escape(v)} +[▎│]", text) for v in values)
+
+
 def page_title(number: int, title: str) -> Callable[[str], bool]:
     return lambda text: f"{number}/6 {title}" in text
 
@@ -309,7 +315,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     t.keys("C-a", "C-k")
     t.type(fake_consul.url + "x")
     t.keys("BSpace")
-    filled = t.wait_text("wizard-1-filled", f"▊  {fake_consul.url} ")
+    filled = t.wait_for("wizard-1-filled", shows(fake_consul.url))
     assert "1/6 Consul access" in filled
     t.keys("C-n")
     t.wait_for("wizard-2", page_title(2, "Setup and security"))
@@ -330,8 +336,8 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     # the text in the field Tab left (the service name keeps its default).
     t.keys("Tab")
     t.type("db.example.com")
-    filled3 = t.wait_text("wizard-3-filled", "▊  db.example.com ")
-    assert "▊  carbonio-files-db " in filled3
+    filled3 = t.wait_for("wizard-3-filled", shows("db.example.com"))
+    assert shows("carbonio-files-db")(filled3)
     for number, title in ((4, "Services scheduling"), (5, "systemd service"), (6, "Database")):
         t.keys("C-n")
         t.wait_for(f"wizard-{number}", page_title(number, title))
@@ -340,7 +346,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     t.type("files")  # and Enter moves on to the next field just as promptly
     t.keys("Enter")
     t.type("filesuser")
-    typed = t.wait_text("wizard-6-typed", "▊  files ", "▊  filesuser ")
+    typed = t.wait_for("wizard-6-typed", shows("files", "filesuser"))
     assert "filesfilesuser" not in typed
     t.keys("C-n")
     preview = t.wait_text("preview", "policies.json")
@@ -384,5 +390,8 @@ def check_colours(t: Terminal, ansi: str) -> None:
         assert colours, "TERM=linux should still have the 16 colours"
         extended = [c for c in colours if c.startswith(("38", "48"))]
         assert extended == [], f"TERM=linux got 256/true colours: {sorted(set(extended))}"
+        # The console font has ┌─┐ but not the eighth blocks of Textual's tall borders.
+        missing = sorted(set(text) & set("▔▁▊▎╭╮╰╯┏┓┗┛"))
+        assert missing == [], f"TERM=linux screen uses glyphs its font lacks: {missing}"
     else:
         assert any(c.startswith(("38;5", "48;5", "38;2", "48;2")) for c in colours)

@@ -63,6 +63,8 @@ class CloudRigApp(App[int]):
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:
             self.workspace.answers[procedure_id] = answers
+        if os.environ.get("TERM", "").startswith("linux"):
+            self.add_class("-console")  # box lines its font has (assets/cloudrig.tcss)
         theme = pick_theme(os.environ)
         if theme:
             self.theme = theme
