@@ -40,6 +40,9 @@ DEADLINE = 30.0  # seconds for any one screen to appear (2 shared cores, ssh sta
 ESCAPE_PROMPT = 1.0  # seconds: Escape must act at once, not after a multi-second delay
 ARTIFACTS = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / "ssh"
 
+# Border glyphs the Linux console's font does not have (it draws them as diamonds).
+CONSOLE_LACKS = "▔▁▊▎╭╮╰╯┏┓┗┛"
+
 # SGR parameters that set a colour: 30–39/40–49 (16 colours, 38/48 extended),
 # 90–97/100–107 (bright). Bold, dim, reverse and underline are not colour.
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
@@ -193,6 +196,11 @@ class Terminal:
         stem = f"{self.case.name}-{self.step:02d}-{label}"
         (ARTIFACTS / f"{stem}.txt").write_text(text, encoding="utf-8")
         (ARTIFACTS / f"{stem}.ansi.txt").write_text(ansi, encoding="utf-8")
+        if self.case.term == "linux":
+            # The console font has ┌─┐ but not the eighth blocks of Textual's tall borders.
+            missing = sorted(set(text) & set(CONSOLE_LACKS))
+            assert missing == [], f"{stem}: TERM=linux screen uses glyphs its font lacks: " \
+                                  f"{missing}"
         return text
 
     def wait_for(self, label: str, ready: Callable[[str], bool],
@@ -390,8 +398,5 @@ def check_colours(t: Terminal, ansi: str) -> None:
         assert colours, "TERM=linux should still have the 16 colours"
         extended = [c for c in colours if c.startswith(("38", "48"))]
         assert extended == [], f"TERM=linux got 256/true colours: {sorted(set(extended))}"
-        # The console font has ┌─┐ but not the eighth blocks of Textual's tall borders.
-        missing = sorted(set(text) & set("▔▁▊▎╭╮╰╯┏┓┗┛"))
-        assert missing == [], f"TERM=linux screen uses glyphs its font lacks: {missing}"
     else:
         assert any(c.startswith(("38;5", "48;5", "38;2", "48;2")) for c in colours)

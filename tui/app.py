@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from screens.home import HomeScreen
 from screens.workspace import Workspace
@@ -34,6 +36,11 @@ def pick_theme(environ: Mapping[str, str]) -> str | None:
         return None
     term = environ.get("TERM", "")
     return None if "256color" in term or "truecolor" in term else ANSI_THEME
+
+
+def on_linux_console(environ: Mapping[str, str]) -> bool:
+    """TERM=linux: the kernel's console, whose font has box lines but no eighth blocks."""
+    return environ.get("TERM", "").startswith("linux")
 
 
 class CloudRigApp(App[int]):
@@ -63,7 +70,7 @@ class CloudRigApp(App[int]):
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:
             self.workspace.answers[procedure_id] = answers
-        if os.environ.get("TERM", "").startswith("linux"):
+        if on_linux_console(os.environ):
             self.add_class("-console")  # box lines its font has (assets/cloudrig.tcss)
         theme = pick_theme(os.environ)
         if theme:
@@ -99,11 +106,21 @@ class CloudRigApp(App[int]):
         self.exit(0)
 
 
+class ConsoleScrollBarRender(ScrollBarRender):
+    """Whole-cell scrollbar thumbs: the Linux console's font lacks the eighth blocks
+    (▁▂▃ ▉▊▋) Textual draws a thumb's fractional ends with."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
 def run_app(
     procedure_id: str | None = None,
     answers: BaseModel | None = None,
     root: Path | None = None,
 ) -> int:
     """Run the TUI; the exit code is 0 (errors are shown on screen, not raised)."""
+    if on_linux_console(os.environ):
+        ScrollBar.renderer = ConsoleScrollBarRender  # process-wide: one app per process
     app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root)
     return app.run() or 0
