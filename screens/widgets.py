@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
@@ -15,6 +16,22 @@ class TitleBar(Static):
 
     def __init__(self, *parts: str) -> None:
         super().__init__(" › ".join(("CloudRig", *parts)), classes="titlebar", markup=False)
+
+
+class FieldInput(Input):
+    """An Input that runs its own editing keys (Home/ctrl+a, ctrl+k, Backspace…) as they
+    arrive. Textual runs a focused widget's bindings only when the key has bubbled up to
+    the app, after printable keys read in the same burst were already inserted: over SSH,
+    where keys arrive together, ctrl+a ctrl+k then a URL left the field empty."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        for key in event.aliases:
+            bindings = self._bindings.key_to_bindings.get(key)
+            if bindings:
+                event.stop()
+                event.prevent_default()  # not Input._on_key, nor the bubbled binding
+                await self.run_action(bindings[0].action)
+                return
 
 
 def field_widget(spec: FieldSpec, value: object) -> Widget:
@@ -33,12 +50,12 @@ def field_widget(spec: FieldSpec, value: object) -> Widget:
         case "mapping":
             return _text_area(wid, value, "YAML: key: value per line")
         case "int":
-            return Input(str(value or ""), type="integer", placeholder=placeholder, id=wid)
+            return FieldInput(str(value or ""), type="integer", placeholder=placeholder, id=wid)
         case "secret":
-            return Input(str(value or ""), password=True, id=wid,
+            return FieldInput(str(value or ""), password=True, id=wid,
                          placeholder="secret: used for this session only, never saved")
         case _:
-            return Input(str(value or ""), placeholder=placeholder, id=wid)
+            return FieldInput(str(value or ""), placeholder=placeholder, id=wid)
 
 
 def _text_area(wid: str, value: object, how: str) -> TextArea:

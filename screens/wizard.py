@@ -7,6 +7,7 @@ whole model and opens the preview. Secrets typed here stay in memory.
 
 from __future__ import annotations
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,17 +23,18 @@ from tui.answers import AnswersError
 
 
 class WizardScreen(Screen):
-    # Tab, shift+tab and ctrl+n are priority bindings: the app runs them as their key
-    # arrives, before it hands the next keys to the focused input. As ordinary
-    # bindings they ran only once the key had bubbled up from the input, so text typed
-    # or pasted right after them (a fast typist, a slow SSH link delivering keys in one
-    # burst) landed in the field or page being left (found by tests/test_ssh_terminal.py).
+    # ctrl+n (and Enter below; Tab and shift+tab in the app) are priority bindings: the
+    # app runs them as their key arrives, before it hands the next keys to the focused
+    # input. As ordinary bindings they ran only once the key had bubbled up from the
+    # input, so text typed or pasted right after them (a fast typist, a slow SSH link
+    # delivering keys in one burst) landed in the field or page being left (found by
+    # tests/test_ssh_terminal.py).
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("escape", "back", "Back"),
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False,
-                priority=True),
+        # Before the Input sees Enter (priority), for the same reason as the app's Tab:
+        # Input.Submitted arrives as a message, after keys typed straight after Enter.
+        Binding("enter", "enter", show=False, priority=True),
     ]
 
     def __init__(self, workspace: Workspace, form: FormState, index: int) -> None:
@@ -107,9 +109,13 @@ class WizardScreen(Screen):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._changed(event.text_area, event.text_area.text)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter moves on: to the next field, or to the next page from the last one."""
-        if event.input.id == f"field-{self.page.fields[-1]}":
+    def action_enter(self) -> None:
+        """Enter in a text field moves on: to the next field, or to the next page from the
+        last one. Elsewhere (a list, a switch, a choice) Enter keeps its own meaning."""
+        field = self.focused
+        if not isinstance(field, Input):
+            raise SkipAction()
+        if field.id == f"field-{self.page.fields[-1]}":
             self.action_next()
         else:
             self.focus_next()

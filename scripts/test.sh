@@ -32,9 +32,9 @@ started=$(date +%s)
 # util-linux                blkid (volume labels of config drives)
 # openssl                   test certificates for TLS
 # tmux                      driving the real TUI in a terminal, as an operator would
-# openssh-server/-client    ... logged in over SSH (sshd on 127.0.0.1, throwaway keys)
 # cloud-init                its own config-drive reader reads CloudRig's ISOs back
 # chromium chromium-driver  a real headless browser on `cloudrig serve` (tests/test_browser.py)
+# openssh-server openssh-client  the TUI over a real `ssh -tt` login (tests/test_ssh_terminal.py)
 DEBIAN_PACKAGES="python3-venv python3-pip systemd postgresql genisoimage util-linux openssl tmux
     cloud-init chromium chromium-driver openssh-server openssh-client"
 

@@ -260,6 +260,7 @@ async def test_dashboard_from_home_without_state(tmp_path: Path, state_dir: Path
         ({"TERM": "xterm"}, ANSI_THEME),
         ({"TERM": "xterm-256color", "CLOUDRIG_ANSI": "1"}, ANSI_THEME),
         ({"TEXTUAL_COLOR_SYSTEM": "truecolor"}, None),
+        ({"TERM": "xterm-256color", "COLORTERM": "truecolor", "NO_COLOR": "1"}, ANSI_THEME),
     ],
 )
 def test_theme_follows_the_terminal(environ: dict[str, str], theme: str | None) -> None:

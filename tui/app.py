@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from screens.home import HomeScreen
 from screens.workspace import Workspace
@@ -31,8 +32,9 @@ ANSI_THEME = "ansi-dark"  # Textual 8's theme of the terminal's own 16 colours
 
 def pick_theme(environ: Mapping[str, str]) -> str | None:
     """The 16-colour theme on terminals that do not announce more (TERM=linux, vt100,
-    plain xterm over SSH), or when asked with CLOUDRIG_ANSI=1; else Textual's default."""
-    if environ.get("CLOUDRIG_ANSI") == "1":
+    plain xterm over SSH), under NO_COLOR (its colours are then stripped), or when asked
+    with CLOUDRIG_ANSI=1; else Textual's default."""
+    if environ.get("CLOUDRIG_ANSI") == "1" or "NO_COLOR" in environ:
         return ANSI_THEME
     if environ.get("COLORTERM") or environ.get("TEXTUAL_COLOR_SYSTEM") in ("truecolor", "256"):
         return None
@@ -40,11 +42,23 @@ def pick_theme(environ: Mapping[str, str]) -> str | None:
     return None if "256color" in term or "truecolor" in term else ANSI_THEME
 
 
+def on_linux_console(environ: Mapping[str, str]) -> bool:
+    """TERM=linux: the kernel's console, whose font has box lines but no eighth blocks."""
+    return environ.get("TERM", "").startswith("linux")
+
+
 class CloudRigApp(App[int]):
     CSS_PATH = str(data_dir("assets") / "cloudrig.tcss")
     TITLE = "CloudRig"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Tab moves focus before the next key is read: as Textual's screen binding it
+        # runs only after the key has bubbled up from the focused field, so text typed
+        # right after Tab (type-ahead over SSH) landed in the field just left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -53,12 +67,16 @@ class CloudRigApp(App[int]):
         root: Path | None = None,
         store: StateStore | None = None,
     ) -> None:
-        super().__init__()
+        # NO_COLOR: Textual strips every colour only with the terminal's own (ANSI) colours;
+        # otherwise it still paints 256-colour greys (Monochrome), which NO_COLOR forbids.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.workspace = Workspace(store.directory if store else state_dir(),
                                    Path(root).resolve() if root else None, _store=store)
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:
             self.workspace.answers[procedure_id] = answers
+        if on_linux_console(os.environ):
+            self.add_class("-console")  # box lines its font has (assets/cloudrig.tcss)
         theme = pick_theme(os.environ)
         if theme:
             self.theme = theme
@@ -93,11 +111,21 @@ class CloudRigApp(App[int]):
         self.exit(0)
 
 
+class ConsoleScrollBarRender(ScrollBarRender):
+    """Whole-cell scrollbar thumbs: the Linux console's font lacks the eighth blocks
+    (▁▂▃ ▉▊▋) Textual draws a thumb's fractional ends with."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
 def run_app(
     procedure_id: str | None = None,
     answers: BaseModel | None = None,
     root: Path | None = None,
 ) -> int:
     """Run the TUI; the exit code is 0 (errors are shown on screen, not raised)."""
+    if on_linux_console(os.environ):
+        ScrollBar.renderer = ConsoleScrollBarRender  # process-wide: one app per process
     app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root)
     return app.run() or 0
