@@ -40,8 +40,14 @@ class CloudFormation:
                 "creating the CloudFormation stack needs boto3: install the extra with "
                 "`pip install 'cloudrig[aws]'`, or answer `cloudformation: browser` to "
                 "launch the stack from the AWS console instead") from None
+        import httpx
+
+        from tui.http import default_timeout
+
+        # 30 s per read (5 s to connect), or CLOUDRIG_HTTP_TIMEOUT as for every other API.
+        timeout = default_timeout(httpx.Timeout(30.0, connect=5.0))
         config = Config(retries={"max_attempts": 5, "mode": "standard"},
-                        connect_timeout=5, read_timeout=30)
+                        connect_timeout=timeout.connect, read_timeout=timeout.read)
         try:
             self.client = boto3.client("cloudformation", region_name=region, config=config)
         except Exception as exc:  # botocore.exceptions.NoRegionError and friends
@@ -112,7 +118,15 @@ def _sentence(exc: Exception, doing: str) -> RemoteError:
     if kind == "NoRegionError":
         return RemoteError(f"AWS CloudFormation could not {doing}: no AWS region configured; "
                            "answer aws_region (for example us-east-1) or set AWS_REGION")
-    if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"):
+    if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                "ConnectionClosedError"):
         return RemoteError(f"AWS CloudFormation could not {doing}: cannot reach AWS ({exc}); "
-                           "check the network and proxy settings")
+                           "check the network and proxy settings, then rerun")
+    if kind == "SSLError":
+        return RemoteError(f"AWS CloudFormation could not {doing}: the endpoint's TLS "
+                           f"certificate is not trusted ({exc}); set AWS_CA_BUNDLE to the CA "
+                           "bundle that signed it")
+    if kind == "ResponseParserError":
+        return RemoteError(f"AWS CloudFormation could not {doing}: the answer was not AWS's "
+                           "(unreadable XML); check AWS_ENDPOINT_URL and any proxy in between")
     return RemoteError(f"AWS CloudFormation could not {doing}: {kind}: {exc}")
