@@ -129,3 +129,15 @@ def run_app(
         ScrollBar.renderer = ConsoleScrollBarRender  # process-wide: one app per process
     app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root)
     return app.run() or 0
+
+
+def serve_in_browser(command: str, host: str, port: int) -> None:
+    """`cloudrig serve`: textual-serve runs COMMAND (this TUI) per browser page over a
+    websocket, until interrupted. Here, not in the CLI: only this module and screens/
+    import Textual's packages."""
+    from textual_serve.server import Server
+
+    # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
+    # xterm.js terminal, and the app inherits this environment (textual-serve copies it).
+    os.environ.pop("NO_COLOR", None)
+    Server(command, host=host, port=port, title="CloudRig").serve()

@@ -557,15 +557,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     f"can reach {url} runs CloudRig as {_user()} on this host; put an "
                     "authenticating proxy in front of it or use an SSH tunnel instead",
                     "33", sys.stderr), file=sys.stderr, flush=True)
-    from textual_serve.server import Server
+    from tui.app import serve_in_browser
 
-    # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
-    # xterm.js terminal, and the app inherits this environment (textual-serve copies it).
-    os.environ.pop("NO_COLOR", None)
-    command = f"{shlex.quote(sys.executable)} -m tui"
     print(f"serving CloudRig on {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
     try:
-        Server(command, host=args.host, port=args.port, title="CloudRig").serve()
+        serve_in_browser(f"{shlex.quote(sys.executable)} -m tui", args.host, args.port)
     except OSError as exc:
         raise OperatorError(
             f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose a free "

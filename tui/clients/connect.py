@@ -4,7 +4,7 @@ configuration (account, products, product templates, marketplaces).
 Written from cloudblue/connect-python-openapi-client (`constants.py`, `fluent.py`,
 `exceptions.py`, `models/iterators.py`) and connect-cli's fixtures. Quirks kept in mind:
 - the API key goes verbatim into `Authorization`, *including* its `ApiKey ` prefix
-  (`ApiKey SU-000-000-000:xxxx`), never as `Bearer`;
+  (`ApiKey SU-XXX-XXX-XXX:<key>`), never as `Bearer`;
 - errors are `{"error_code": "AUTH_001", "errors": ["API request is unauthorized."]}`;
   an unknown id answers 404;
 - collections page with `limit`/`offset` and say how many there are in
@@ -34,7 +34,7 @@ def authorization(api_key: str) -> str:
     bare = key.removeprefix("ApiKey ").strip()
     if not KEY_PATTERN.fullmatch(bare):
         raise ValueError("is not a Connect API key; copy it from Integrations > Tokens > "
-                         "API Key, e.g. 'ApiKey SU-123-456-789:0123456789abcdef'")
+                         "API Key, e.g. 'ApiKey SU-XXX-XXX-XXX:<key>'")
     return f"ApiKey {bare}"
 
 

@@ -131,7 +131,7 @@ class CloudBlueAnswers(Answers):
         title="Connect API key", secret=True,
         help="The Connect API key, 'ApiKey SU-…:…' (Integrations > Tokens > API Key). "
              "CloudRig reads Connect with it and types it into cloudblue-password-manager.",
-        example="ApiKey SU-123-456-789:0123456789abcdef")
+        example="ApiKey SU-XXX-XXX-XXX:<key>")
     vap_token: SecretStr | None = ask(
         title="Application Management admin token", secret=True,
         help="The access token of the platform's admin user, typed into "
