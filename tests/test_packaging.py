@@ -100,22 +100,29 @@ def test_wheel_has_the_code_and_the_console_script(wheel: Path, names: set[str])
     assert "cloudrig = tui.cli:main" in text
 
 
-@pytest.mark.slow
-def test_the_wheel_alone_lists_and_renders(wheel: Path, tmp_path: Path) -> None:
-    """Unpacked away from the checkout, the wheel's own code finds its own templates."""
+def _unpacked(wheel: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """The wheel unpacked under TMP_PATH/site (away from the checkout), a carbonio
+    answers file, and an environment that imports only the unpacked code."""
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
     answers = tmp_path / "answers.yaml"
     answers.write_text("external_address: db.example.com\n"
                        "db_name: files\ndb_username: files\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1",
+           "CLOUDRIG_STATE_DIR": str(tmp_path / "state")}
+    return site, answers, env
+
+
+@pytest.mark.slow
+def test_the_wheel_alone_lists_and_renders(wheel: Path, tmp_path: Path) -> None:
+    """Unpacked away from the checkout, the wheel's own code finds its own templates."""
+    site, answers, env = _unpacked(wheel, tmp_path)
     script = (
         "import sys, tui, tui.resources as r; from tui.cli import main\n"
         "print(tui.__file__); print(r.data_dir('templates'))\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1",
-           "CLOUDRIG_STATE_DIR": str(tmp_path / "state")}
     run = subprocess.run(
         [sys.executable, "-c", script, "render", "carbonio", "--answers", str(answers),
          "--out", str(tmp_path / "out")],
@@ -165,14 +172,7 @@ def test_the_wheel_alone_exports_ansible(wheel: Path, names: set[str], tmp_path:
     shipped = {n.rsplit("/", 1)[1] for n in names
                if n.startswith(f"tui/_data/templates/{TEMPLATES}/")}
     assert set(FILES.values()) <= shipped, sorted(set(FILES.values()) - shipped)
-    site = tmp_path / "site"
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(site)
-    answers = tmp_path / "answers.yaml"
-    answers.write_text("external_address: db.example.com\n"
-                       "db_name: files\ndb_username: files\n")
-    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1",
-           "CLOUDRIG_STATE_DIR": str(tmp_path / "state")}
+    _, answers, env = _unpacked(wheel, tmp_path)
     run = subprocess.run(
         [sys.executable, "-m", "tui", "export", "ansible", "carbonio", "--answers",
          str(answers), "-o", str(tmp_path / "out")],

@@ -295,12 +295,20 @@ def mapping_from_text(text: str) -> Any:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "it cannot be read"
-        raise ValueError(f"is not valid YAML{where} ({problem}); write one `key: value` "
+        where, problem = yaml_problem(exc, column=False)
+        raise ValueError(f"is not valid YAML{where} ({problem or 'it cannot be read'}); "
+                         "write one `key: value` "
                          "per line, nested values indented under their key") from None
     return value if isinstance(value, dict) else text
+
+
+def yaml_problem(exc: yaml.YAMLError, column: bool = True) -> tuple[str, str]:
+    """(" at line L[, column C]", PyYAML's problem) of a parse error, each possibly ""."""
+    mark = getattr(exc, "problem_mark", None)
+    where = ""
+    if mark:
+        where = f" at line {mark.line + 1}" + (f", column {mark.column + 1}" if column else "")
+    return where, getattr(exc, "problem", None) or ""
 
 
 def mapping_text(value: Any) -> str:
@@ -333,10 +341,9 @@ def load_file(model: type[BaseModel], path: Path) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UsageError(f"{source} is not valid YAML{where}: {problem}") from None
+        where, problem = yaml_problem(exc)
+        raise UsageError(f"{source} is not valid YAML{where}: {problem or 'invalid YAML'}"
+                         ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
