@@ -15,7 +15,9 @@ import contextlib
 import io
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,9 +86,24 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+class _ThisThread(io.StringIO):
+    """Keeps what this thread writes; passes other threads' writes to FALLBACK.
+    redirect_stderr swaps sys.stderr for the whole process, and a thread left by
+    another test in this worker (a fake server, a browser driver) may print there."""
+
+    def __init__(self, fallback: Any) -> None:
+        super().__init__()
+        self.thread, self.fallback = threading.get_ident(), fallback
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() != self.thread:
+            return self.fallback.write(text)
+        return super().write(text)
+
+
 def _run(argv: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    err = _ThisThread(sys.stderr)
+    with contextlib.redirect_stdout(_ThisThread(sys.stdout)), contextlib.redirect_stderr(err):
         code = main(argv)
     return code, err.getvalue()
 
