@@ -16,7 +16,9 @@ that has prompts. The rules, which procedures rely on:
 * **Prompts** (`pty_answers`: a secret by name; `pty_replies`: public text) are
   regular expressions, each answered once, when it matches the output not yet
   consumed; when several match, the one appearing first in the output is answered
-  first, and only the output up to its end is consumed. Old and new wordings of one
+  first, and the output is consumed up to the end of the line the match is on (the
+  rest of that line belongs to the prompt: "…for provider: (Should be a list)"; later
+  lines stay for the next prompts). Old and new wordings of one
   question are one pattern with alternatives (`procedure.prompt_forms`). Patterns see
   the output as a terminal shows it — ANSI escapes and control characters removed,
   carriage returns dropped — accumulated across reads, so a prompt split between
@@ -207,7 +209,9 @@ class _Dialogue:
         found = _next(self.prompts, self.transcript.pending)
         if found:
             prompt, match = found
-            self.transcript.consume(match.end())
+            pending = self.transcript.pending
+            line_end = pending.find("\n", match.end())
+            self.transcript.consume(line_end if line_end != -1 else len(pending))
             prompt.answered = True
             secret = prompt.secret is not None
             self.type(self.secret_of(prompt.secret) if prompt.secret else prompt.text, secret)
