@@ -231,9 +231,9 @@ class _Dialogue:
         if state is child_session.Waiting.TERMINAL:
             # It reads, so all it printed before is in the pty: take it, and let the
             # next turn answer it if it is known.
-            before = self.transcript.text
+            before = self.transcript.dropped + len(self.transcript.text)
             self.read(0)
-            if self.transcript.text != before:
+            if self.transcript.dropped + len(self.transcript.text) != before:
                 return None
         pending = self.transcript.pending
         asked = bool(pending.strip())
