@@ -752,6 +752,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from tui.redact import redact
 
+        if getattr(args, "json", False) and hasattr(exc, "as_json"):
+            emit_json(exc.as_json())  # invalid answers: the same messages, as data
         print(paint(f"cloudrig: {redact(exc.sentence)}", "31", sys.stderr), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
