@@ -204,20 +204,34 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
-def http_transport(verify: ssl.SSLContext | bool = True) -> httpx.HTTPTransport:
-    """httpx's transport over a connection pool whose sockets keep the deadline.
+def http_transport(verify: ssl.SSLContext | bool = True,
+                   proxy: str | None = None) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool whose sockets keep the deadline (through
+    an http(s) PROXY when one is given).
 
     httpx.HTTPTransport takes no network backend, so its pool (`_pool`, the one
     attribute its handle_request and close use) is replaced by an httpcore pool built
     the same way with the deadline backend. tests/test_http.py proves the trickle ends."""
     transport = httpx.HTTPTransport(verify=verify, retries=0)
     limits = httpx.Limits()
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(verify=verify),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        retries=0, network_backend=_DeadlineBackend())
+    shared: dict[str, Any] = {
+        "ssl_context": httpx.create_ssl_context(verify=verify),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "network_backend": _DeadlineBackend()}
+    if proxy is None:
+        transport._pool = httpcore.ConnectionPool(retries=0, **shared)
+        return transport
+    via = httpx.Proxy(proxy)
+    if via.url.scheme not in ("http", "https"):
+        raise UsageError(f"proxy {redact(proxy)} is not an http:// or https:// proxy; "
+                         "CloudRig goes through HTTP proxies only")
+    transport._pool = httpcore.HTTPProxy(
+        proxy_url=httpcore.URL(scheme=via.url.raw_scheme, host=via.url.raw_host,
+                               port=via.url.port, target=via.url.raw_path),
+        proxy_auth=via.raw_auth, proxy_headers=via.headers.raw,
+        proxy_ssl_context=via.ssl_context, **shared)
     return transport
 
 
