@@ -64,17 +64,14 @@ def deadline_seconds() -> float:
 
 
 def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
-    """The per-operation timeouts (FALLBACK: 10 s per read, 5 s to connect), none longer
-    than $CLOUDRIG_HTTP_TIMEOUT when it is set (the whole exchange cannot take longer)."""
+    """The per-operation timeouts: FALLBACK (10 s per read, 5 s to connect), or
+    $CLOUDRIG_HTTP_TIMEOUT seconds for each (5 s at most to connect) when it is set: a
+    slow link or a loaded API server needs more, a test of timeouts much less. The
+    whole exchange has the same number of seconds (deadline_seconds)."""
     if not os.environ.get(TIMEOUT_VARIABLE, "").strip():
         return fallback
     seconds = deadline_seconds()
-
-    def capped(value: float | None) -> float:
-        return seconds if value is None else min(value, seconds)
-
-    return httpx.Timeout(connect=capped(fallback.connect), read=capped(fallback.read),
-                         write=capped(fallback.write), pool=capped(fallback.pool))
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
 # ---------------------------------------------------------------- deadline and size cap
