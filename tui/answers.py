@@ -469,8 +469,8 @@ class Positions:
                 mark = (node.start_mark.line + 1, node.start_mark.column + 1)
             else:
                 return mark, None
-        if isinstance(node, yaml.ScalarNode):
-            raw = node.value if node.style is None else f"{node.style}{node.value}{node.style}"
+        if isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
+            raw = f"{node.style or ''}{node.value}{node.style or ''}"
         return mark, raw
 
 
