@@ -218,3 +218,16 @@ def test_json_errors_carry_line_and_column_of_nested_and_syntax_problems(
     [problem] = json.loads(result.stdout)["problems"]
     assert problem["line"] is not None and problem["column"] is not None
     assert "is not valid YAML at line" in result.stderr
+
+
+def test_yaml_merge_keys_are_not_duplicates_but_nested_repeats_are() -> None:
+    """`<<: *base` then a key of base overridden is YAML's merge, not a repeat; a key
+    repeated inside a nested mapping is one, named by its path."""
+    from tui.answers import DuplicateKey, read_yaml
+
+    data, where = read_yaml("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 3\n")
+    assert data["use"] == {"x": 3, "y": 2}
+    assert where.find(("use", "x")) == ((4, 3), "3")
+    with pytest.raises(DuplicateKey) as dup:
+        read_yaml("templates:\n  PRD-1:\n    grant: a\n    grant: b\n")
+    assert (dup.value.path, dup.value.first, dup.value.line) == ("templates.PRD-1.grant", 3, 4)

@@ -457,7 +457,8 @@ class Positions:
         node, mark, raw = self.root, None, None
         for part in path:
             if isinstance(node, yaml.MappingNode):
-                match = next(((k, v) for k, v in node.value
+                # The last: PyYAML puts `<<` merged pairs first, and the explicit key wins.
+                match = next(((k, v) for k, v in reversed(node.value)
                               if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
                 if match is None:
                     return mark, None
