@@ -3,50 +3,33 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from private_cli import private_env, run_cloudrig
 
-# The shape of openstack-ansible's playbooks/vars/configs/haproxy_config.yml
-# (abridged to four services; the procedure must copy whatever is there).
-OSA_HAPROXY = """\
----
-haproxy_default_services:
-  - service:
-      haproxy_service_name: galera
-      haproxy_backend_nodes: "{{ [groups['galera_all'][0]] | default([]) }}"
-      haproxy_bind: "{{ [internal_lb_vip_address] }}"
-      haproxy_port: 3306
-      haproxy_balance_type: tcp
-      haproxy_timeout_client: 5000s
-      haproxy_backend_options:
-        - "mysql-check user {{ galera_monitoring_user }}"
-      haproxy_whitelist_networks: "{{ haproxy_galera_whitelist_networks }}"
-  - service:
-      haproxy_service_name: keystone_service
-      haproxy_backend_nodes: "{{ groups['keystone_all'] | default([]) }}"
-      haproxy_port: 5000
-      haproxy_ssl: "{{ haproxy_ssl }}"
-      haproxy_balance_type: "http"
-      haproxy_backend_options:
-        - "httpchk HEAD /"
-  - service:
-      haproxy_service_name: keystone_admin
-      haproxy_backend_nodes: "{{ groups['keystone_all'] | default([])  }}"
-      haproxy_port: 35357
-      haproxy_balance_type: "http"
-      haproxy_backend_options:
-        - "httpchk HEAD /"
-      haproxy_whitelist_networks: "{{ haproxy_keystone_admin_whitelist_networks }}"
-  - service:
-      haproxy_service_name: nova_api_os_compute
-      haproxy_backend_nodes: "{{ groups['nova_api_os_compute'] | default([]) }}"
-      haproxy_ssl: "{{ haproxy_ssl }}"
-      haproxy_port: 8774
-      haproxy_balance_type: http
-"""
+# Abridged files of openstack-ansible checkouts at tags 14.0.0, 15.0.0, 16.0.0, 18.0.0
+# and 19.0.0, each with its source in its header (tests/fixtures/osa/<major>/, laid out
+# as on a deployment host: opt/openstack-ansible/…, and usr/local/bin for 19).
+OSA_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "osa"
+OSA_RELEASES = (14, 15, 16, 18, 19)
+
+
+def osa_checkout(tmp: Path, major: int) -> Path:
+    """A copy of the OSA `major` checkout fixture under `tmp` (its osa_dir)."""
+    target = tmp / f"osa-{major}" / "openstack-ansible"
+    if not target.exists():
+        shutil.copytree(OSA_FIXTURES / str(major) / "opt" / "openstack-ansible", target)
+    return target
+
+
+def stage_osa(root: Path, major: int) -> None:
+    """The OSA `major` fixture staged under --root DIR, as the deployment host has it
+    (/opt/openstack-ansible, and /usr/local/bin/openstack-ansible where it exists)."""
+    shutil.copytree(OSA_FIXTURES / str(major), root, dirs_exist_ok=True)
+
 
 RUNBOOK_OPENRC = """\
 export OS_AUTH_URL=https://jetstreamtestcloud.cyverse.org:5000/v3
@@ -71,10 +54,8 @@ ATMO_PASSWORD = "atmo-s3cret pass'word"
 PROVIDER_SECRET = "a-provider-secret-that-is-long-enough-1234"
 
 
-def base_answers(tmp: Path, **changes: object) -> dict[str, object]:
-    haproxy = tmp / "osa" / "haproxy_config.yml"
-    haproxy.parent.mkdir(parents=True, exist_ok=True)
-    haproxy.write_text(OSA_HAPROXY)
+def base_answers(tmp: Path, osa: int = 18, **changes: object) -> dict[str, object]:
+    """Answers for the runbook's cloud, with an OSA `osa` checkout (18: Rocky) as osa_dir."""
     answers: dict[str, object] = {
         "host_role": "osa-deploy",
         "export_dir": str(tmp / "export"),
@@ -84,7 +65,7 @@ def base_answers(tmp: Path, **changes: object) -> dict[str, object]:
         "tls_ca": "/etc/ssl/mycert-ca.crt",
         "atmosphere_networks": ["192.168.0.0/16", "10.0.0.0/8", "128.196.0.0/16"],
         "osa_config_dir": str(tmp / "openstack_deploy"),
-        "osa_haproxy_config": str(haproxy),
+        "osa_dir": str(osa_checkout(tmp, osa)),
         "auth_url": "https://cloud.example.org:5000/v3",
         "dns_zone": "cloud.example.org",
         "floating_ip_range": "192.0.2.2-62",

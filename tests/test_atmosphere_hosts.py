@@ -143,7 +143,9 @@ def rig(tmp_path):
     make_atmosphere(atmo)
     cli = Cli(tmp_path, secrets={"atmo_admin_password": ATMO_PASSWORD,
                                  "provider_secret": PROVIDER_SECRET})
-    answers = base_answers(tmp_path, atmosphere_dir=str(atmo), atmosphere_python=sys.executable)
+    # admin_url and user_role answered: the provider JSON needs no Keystone here.
+    answers = base_answers(tmp_path, atmosphere_dir=str(atmo), atmosphere_python=sys.executable,
+                           admin_url="https://cloud.example.org:5000", user_role="member")
     return cli, answers, tmp_path, atmo
 
 
@@ -203,7 +205,7 @@ def test_on_osa_deploy_atmosphere_steps_are_exported_and_shown_to_run_there(rig)
     assert merged.startswith("[atmosphere-old]\nvm9.old.example.org")
     assert merged.count("# BEGIN CloudRig atmosphere my-awesome-cloud") == 1
     assert "vm62.cloud.example.org ansible_host=192.0.2.62" in merged
-    assert (hosts.parent / "group_vars/my-awesome-cloud").exists()
+    assert (hosts.parent / "group_vars/atmosphere-my-awesome-cloud").exists()
     status = json.loads(cli("status", "atmosphere", "--json").stdout)
     steps = {s["step"]: s for s in status["steps"]}
     for step in ATMO_STEPS:

@@ -98,7 +98,7 @@ def test_admin_without_the_admin_role_gets_403_sentence(rig):
                  "--root", str(tmp / "root"), "--step", "keystone")
     assert result.returncode == 1
     assert "403 Forbidden: You are not authorized to perform the requested action: " \
-           "identity:list_domains" in result.stderr
+           "identity:get_domain" in result.stderr
     assert "needs the admin role" in result.stderr
 
 

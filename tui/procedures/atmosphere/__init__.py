@@ -96,12 +96,14 @@ PAGES = (
     Page("OpenStack APIs and TLS", "Public endpoints by name over https; the keystone admin "
          "API opened to Atmosphere.",
          ("cloud_fqdn", "tls_cert", "tls_key", "tls_ca", "keystone_admin_port",
-          "atmosphere_networks", "public_services", "osa_config_dir", "osa_haproxy_config")),
+          "atmosphere_networks", "public_services", "osa_config_dir", "osa_dir", "osa_release",
+          "osa_haproxy_config")),
     Page("Keystone", "The admin credentials CloudRig calls Keystone with, and the account it "
          "creates for Atmosphere.",
          ("auth_url", "admin_url", "region_name", "os_admin_user", "os_admin_project",
-          "os_user_domain", "os_ca_file", "os_admin_password", "audit_strict", "atmo_admin",
-          "atmo_admin_password", "admin_role", "user_role", "domain")),
+          "os_user_domain", "os_project_domain", "os_project_domain_id", "os_ca_file",
+          "os_admin_password", "audit_strict", "atmo_admin", "atmo_admin_password",
+          "admin_role", "user_role", "domain")),
     Page("Provider", "What add_new_provider.py --from-json is given.",
          ("provider_name", "platform", "public_router", "network_name", "dns_nameservers",
           "topology", "provider_secret", "provider_json", "atmosphere_users",
