@@ -50,7 +50,7 @@ PAGES = (
     Page("CloudFormation", "The stack that gives CloudCasa its role in your AWS account.",
          ("features", "stack_name", "cloudformation", "aws_region")),
     Page("Clusters", "Agents for the Kubernetes clusters CloudCasa discovers.",
-         ("install_agents", "clusters", "kube_context")),
+         ("install_agents", "clusters", "kube_context", "kube_contexts")),
     Page("Waiting", "How often and how long CloudRig waits for CloudCasa and AWS.",
          ("poll_interval", "poll_timeout")),
 )
