@@ -13,7 +13,8 @@ from private_cli import private_env, run_cloudrig
 # Abridged files of openstack-ansible checkouts at tags 14.0.0, 15.0.0, 16.0.0, 18.0.0
 # and 19.0.0, each with its source in its header (tests/fixtures/osa/<major>/, laid out
 # as on a deployment host: opt/openstack-ansible/…, and usr/local/bin for 19).
-OSA_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "osa"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+OSA_FIXTURES = FIXTURES / "osa"
 OSA_RELEASES = (14, 15, 16, 18, 19)
 
 
@@ -29,6 +30,126 @@ def stage_osa(root: Path, major: int) -> None:
     """The OSA `major` fixture staged under --root DIR, as the deployment host has it
     (/opt/openstack-ansible, and /usr/local/bin/openstack-ansible where it exists)."""
     shutil.copytree(OSA_FIXTURES / str(major), root, dirs_exist_ok=True)
+
+
+# add_new_provider.py of a stand-in Atmosphere: the upstream version's prompts
+# (scripts/upstream_prompts.py, a fixture), then what the real one stores: a Provider
+# named by the JSON or the answer (here in db.json), with the secret and platform.
+ADD_NEW_PROVIDER = r'''
+import argparse, builtins, json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import upstream_prompts
+_input = builtins.input
+def _asked(prompt=""):
+    with open(os.path.join(here, "..", "prompts.log"), "a") as log:
+        log.write(prompt + "\n")  # every prompt the release asked, in order
+    return _input(prompt)
+upstream_prompts.input = _asked
+db_path = os.path.join(here, "..", "db.json")
+with open(os.path.join(here, "..", "calls.log"), "a") as log:
+    log.write("add_new_provider " + " ".join(sys.argv[1:]) + "\n")
+assert os.environ.get("DJANGO_SETTINGS_MODULE") == "atmosphere.settings"
+parser = argparse.ArgumentParser()
+parser.add_argument("--from-json", dest="json")
+args = parser.parse_args()
+with open(args.json) as fp:
+    info = json.loads(fp.read())  # the runbook's `#` comments would fail here
+sections = [info.get(k, {}) for k in ("provider", "admin", "credential", "cloud_config")]
+if not upstream_prompts.collect(*sections):
+    sys.exit(1)
+provider, admin, credential, cloud_config = sections
+name = provider["name"]
+db = json.load(open(db_path)) if os.path.exists(db_path) else {"providers": {}}
+if name in db["providers"]:
+    print("Found existing provider with name %s: %s" % (name, name))
+else:
+    db["providers"][name] = {"id": 4 + len(db["providers"]),
+                             "secret": cloud_config["user"]["secret"],
+                             "platform": provider["platform"], "admin": admin["username"]}
+    json.dump(db, open(db_path, "w"))
+    print("Created a new provider: %s" % name)
+print("You still need to create an AllocationStrategy.")
+'''
+
+ADD_NEW_ACCOUNTS = r'''
+import json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "..", "calls.log"), "a") as log:
+    log.write("add_new_accounts " + " ".join(sys.argv[1:]) + "\n")
+db = json.load(open(os.path.join(here, "..", "db.json")))
+pid = int(sys.argv[sys.argv.index("--provider") + 1])
+if pid not in [p["id"] for p in db["providers"].values()]:
+    print("Provider %s does not exist" % pid); sys.exit(1)
+'''
+
+MANAGE = r'''
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+assert sys.argv[1:3] == ["shell", "-c"], sys.argv
+exec(sys.argv[3])
+'''
+
+MODELS = r'''
+import json, os
+_db = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "db.json")
+
+class _Row:
+    def __init__(self, id, location):
+        self.id, self.location = id, location
+
+class _Query:
+    def __init__(self, rows):
+        self.rows = rows
+    def first(self):
+        return self.rows[0] if self.rows else None
+    def update(self, **fields):
+        data = json.load(open(_db))
+        for row in self.rows:
+            data["providers"][row.location].update(
+                {k: str(v) if k == "end_date" else v for k, v in fields.items()})
+        json.dump(data, open(_db, "w"))
+        return len(self.rows)
+
+class _Manager:
+    def filter(self, location):
+        data = json.load(open(_db)) if os.path.exists(_db) else {"providers": {}}
+        found = data["providers"].get(location)
+        return _Query([_Row(found["id"], location)] if found else [])
+
+class Provider:
+    objects = _Manager()
+'''
+
+MONITORING = r'''
+import os
+_log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "calls.log")
+def _record(name, pid):
+    with open(_log, "a") as log:
+        log.write("%s %s\n" % (name, pid))
+def monitor_sizes_for(pid): _record("monitor_sizes_for", pid)
+def monitor_machines_for(pid): _record("monitor_machines_for", pid)
+def monitor_instances_for(pid): _record("monitor_instances_for", pid)
+'''
+
+
+def make_atmosphere(directory: Path, version: str = "v37-5") -> None:
+    """A stand-in Atmosphere checkout whose add_new_provider.py asks the prompts of that
+    upstream tag (tests/fixtures/atmosphere/add_new_provider_<version>.py)."""
+    prompts = (FIXTURES / "atmosphere" / f"add_new_provider_{version}.py").read_text()
+    files = {"scripts/add_new_provider.py": ADD_NEW_PROVIDER,
+             "scripts/upstream_prompts.py": prompts,
+             "scripts/add_new_accounts.py": ADD_NEW_ACCOUNTS, "manage.py": MANAGE,
+             "core/__init__.py": "", "core/models.py": MODELS, "service/__init__.py": "",
+             "service/tasks/__init__.py": "", "service/tasks/monitoring.py": MONITORING,
+             "django/__init__.py": "", "django/utils/__init__.py": "",
+             "django/utils/timezone.py": "import datetime\n"
+                                         "def now():\n"
+                                         "    return datetime.datetime.now(datetime.UTC)\n"}
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 RUNBOOK_OPENRC = """\

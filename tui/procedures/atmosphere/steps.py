@@ -690,6 +690,23 @@ MONITOR = ("from service.tasks.monitoring import monitor_machines_for, monitor_i
            "monitor_instances_for({id}); print('monitored provider {id}')")
 
 
+def provider_prompts(name: str, platform: str) -> list[tuple[str, str]]:
+    """What add_new_provider.py --from-json may still ask, answered by the patterns of
+    the old and the current script (cyverse/atmosphere scripts/add_new_provider.py at
+    17-y-y-3, and since commit 6a5dcab4, tag 17-z-z, through v37-5; fixtures in
+    tests/fixtures/atmosphere/). The name is in the JSON, so neither version asks it;
+    its two prompts are here for a JSON written before CloudRig put it there."""
+    return [(r"Name of new provider: |What is the name of your new provider\? : ", name),
+            (r"Select a platform type \(\[1\]/2\): ", platform),  # 17-y-y only
+            (r"default_security_rules for provider: \(Should be a list\)", ""),
+            (r"Does everything above look correct\? \[Yes\]/No", "Yes")]
+
+
+# Both versions ask it only when the JSON's secret is under 32 characters.
+SECRET_PROMPT = (r"What secret would you like to use to create user accounts\? "
+                 r"\(32 character minimum\) ")
+
+
 def lookup_command(a: AtmosphereAnswers) -> Command:
     return Command(argv=django(a, f"{a.atmosphere_dir}/manage.py", "shell", "-c",
                                LOOKUP.format(name=a.provider_name)),
@@ -718,12 +735,8 @@ class Provider(Step):
         add = Command(
             argv=django(a, f"{a.atmosphere_dir}/scripts/add_new_provider.py", "--from-json",
                         provider_json_path(a)),
-            pty_replies=[(r"Name of new provider:", a.provider_name),
-                         (r"Select a platform type \(\[1\]/2\):", platform),
-                         (r"default_security_rules for provider:", ""),
-                         (r"Does everything above look correct\? \[Yes\]/No", "Yes")],
-            pty_answers=[(r"What secret would you like to use to create user accounts\?",
-                          PROVIDER_SECRET)],
+            pty_replies=provider_prompts(a.provider_name, platform),
+            pty_answers=[(SECRET_PROMPT, PROVIDER_SECRET)],
             timeout=600, description=f"add provider {a.provider_name} (interactive mode is "
                                      "broken: --from-json, prompts answered)")
         accounts = Command(
