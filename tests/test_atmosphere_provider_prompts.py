@@ -83,3 +83,30 @@ def test_a_json_without_the_name_is_answered_by_either_release_s_prompt(tmp_path
                    "v37-5": "What is the name of your new provider? : "}[version]
     assert (atmo / "prompts.log").read_text().splitlines()[0] == name_prompt
     assert PROVIDER_SECRET not in result.stdout  # the echoed secret is masked
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_prompt_cloudrig_does_not_know_ends_the_step_at_once_quoting_it(tmp_path, version):
+    """A provider JSON without deploy.hostname_format (edited by hand): each release then
+    asks "hostname_format for the provider …", which CloudRig has no answer for. The step
+    ends at once with the prompt quoted — not after the command's 600 s timeout (the
+    CLI run here would be cut off after 180 s)."""
+    atmo = tmp_path / "atmosphere"
+    make_atmosphere(atmo, version)
+    cli = Cli(tmp_path, secrets={"atmo_admin_password": ATMO_PASSWORD,
+                                 "provider_secret": PROVIDER_SECRET})
+    answers = str(cli.write(answers_for(tmp_path, atmo)))
+    assert cli("apply", "atmosphere", "--answers", answers, "--yes",
+               "--step", "provider-json").returncode == 0
+    path = tmp_path / "provider" / "my-awesome-cloud.json"
+    data = json.loads(path.read_text())
+    del data["cloud_config"]["deploy"]["hostname_format"]
+    path.write_text(json.dumps(data))
+    result = cli("apply", "atmosphere", "--answers", answers, "--yes", "--step", "provider")
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("provider: `env DJANGO_SETTINGS_MODULE=atmosphere.settings")
+    assert ('asked "hostname_format for the provider (Default: <Use IP Address>):", a prompt '
+            "CloudRig has no answer for") in line
+    assert "did not finish within" not in result.stderr
+    assert not (atmo / "db.json").exists()  # nothing was added

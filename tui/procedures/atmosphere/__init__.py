@@ -63,7 +63,11 @@ Where CloudRig departs from the runbook, and why:
   of `!`s; provider_secret must have ≥ 32 characters and is generated (48 random
   URL-safe characters) when not given, then kept in the secret store.
 - add_new_provider.py: its interactive mode is broken (the runbook); CloudRig runs
-  `--from-json` and answers the remaining prompts on a pseudo-terminal. The
+  `--from-json` and answers the remaining prompts on a pseudo-terminal, by the wording
+  of both the old script (tag 17-y-y-3: "Name of new provider: ", a platform prompt)
+  and the current one (commit 6a5dcab4, tag 17-z-z on: "What is the name of your new
+  provider? : ", no platform prompt); the JSON carries the name, so neither asks it.
+  A prompt CloudRig does not know ends the step at once, quoted. The
   runbook's `source activate; cd; export …` lines become one `env
   DJANGO_SETTINGS_MODULE=… PYTHONPATH=… <venv python> …` argv (no shell).
 - The provider id: the runbook says "typically 4" in one place and uses 8 in

@@ -27,6 +27,7 @@ from tui.procedure import (
     PlanItem,
     Status,
     Step,
+    prompt_forms,
 )
 from tui.redact import MASK
 from tui.redact import register as register_secret
@@ -691,20 +692,22 @@ MONITOR = ("from service.tasks.monitoring import monitor_machines_for, monitor_i
 
 
 def provider_prompts(name: str, platform: str) -> list[tuple[str, str]]:
-    """What add_new_provider.py --from-json may still ask, answered by the patterns of
-    the old and the current script (cyverse/atmosphere scripts/add_new_provider.py at
-    17-y-y-3, and since commit 6a5dcab4, tag 17-z-z, through v37-5; fixtures in
+    """What add_new_provider.py --from-json may still ask, as printed by its old and its
+    current version (cyverse/atmosphere scripts/add_new_provider.py at 17-y-y-3, and
+    since commit 6a5dcab4, tag 17-z-z, through v37-5; fixtures in
     tests/fixtures/atmosphere/). The name is in the JSON, so neither version asks it;
-    its two prompts are here for a JSON written before CloudRig put it there."""
-    return [(r"Name of new provider: |What is the name of your new provider\? : ", name),
-            (r"Select a platform type \(\[1\]/2\): ", platform),  # 17-y-y only
-            (r"default_security_rules for provider: \(Should be a list\)", ""),
-            (r"Does everything above look correct\? \[Yes\]/No", "Yes")]
+    its two wordings are here for a JSON written before CloudRig put it there. Any
+    other prompt ends the step at once, quoted (tui.prompts)."""
+    return [(prompt_forms("Name of new provider:",
+                          "What is the name of your new provider? :"), name),
+            (prompt_forms("Select a platform type ([1]/2):"), platform),  # 17-y-y only
+            (prompt_forms("default_security_rules for provider: (Should be a list)"), ""),
+            (prompt_forms("Does everything above look correct? [Yes]/No"), "Yes")]
 
 
 # Both versions ask it only when the JSON's secret is under 32 characters.
-SECRET_PROMPT = (r"What secret would you like to use to create user accounts\? "
-                 r"\(32 character minimum\) ")
+SECRET_PROMPT = prompt_forms(
+    "What secret would you like to use to create user accounts? (32 character minimum)")
 
 
 def lookup_command(a: AtmosphereAnswers) -> Command:
