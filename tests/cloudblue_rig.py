@@ -22,6 +22,8 @@ from private_cli import ProcedureRig, private_env
 CLOUDBLUE_TOKEN = "ApiKey SU-123-456-789:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 VAP_TOKEN = "vap-admin-7c1f0e9d8b2a4c6e"
 REVOKE = "Access to Application Management Platform has been revoked"
+PPU = {"schema": "QT", "dynamic": False, "future": False}
+"""Pay-as-you-go on, as connect-cli's capabilities sync sets it."""
 PROGRAMS = ["cloudblue-fulfillments", "cloudblue-usage", "cloudblue-usage-files"]
 
 PASSWORD_MANAGER = """#!@PYTHON@
@@ -43,9 +45,14 @@ if getpass.getpass("Repeat the token: ") != token:
     print("tokens differ")
     sys.exit(4)
 db = sqlite3.connect(os.path.join(os.environ["FAKE_CONNECTOR_DIR"], "passwords_db.sqlite3"))
-db.execute("CREATE TABLE IF NOT EXISTS passwords (name TEXT PRIMARY KEY, value TEXT)")
+if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passwords'").fetchone():
+    db.execute("CREATE TABLE passwords (name TEXT PRIMARY KEY, value TEXT)")
 # "Encrypted": stored reversed, so the test can prove what arrived without the
-# clear token ever being on disk.
+# clear token ever being on disk. The same value again is not written again.
+row = db.execute("SELECT value FROM passwords WHERE name = ?", (name,)).fetchone()
+if row and row[0] == token[::-1]:
+    print(f"{name} token unchanged")
+    sys.exit(0)
 db.execute("INSERT OR REPLACE INTO passwords VALUES (?, ?)", (name, token[::-1]))
 db.commit()
 print(f"{name} token saved")
@@ -128,8 +135,10 @@ def started_rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake Connect API, the stand-in executables, and the connector's examples
     installed both under --root and in the host directory."""
     fake = FakeConnect(CLOUDBLUE_TOKEN).start()
-    fake.add_product("PRD-576-330-536", "TL-757-345-804", "TL-111-222-333")
-    fake.add_product("PRD-276-377-545", "TL-551-876-782")
+    fake.add_product("PRD-576-330-536", "TL-757-345-804", "TL-111-222-333",
+                     ("TL-559-508-354", "tier1", None), ("TL-139-014-284", "asset", "inquire"),
+                     ("TL-222-333-444", "asset", "pending"))
+    fake.add_product("PRD-276-377-545", "TL-551-876-782", ppu=PPU)
     fake.add_marketplace("MP-43209")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
