@@ -148,6 +148,14 @@ def test_gateway_starts_registers_and_routes_and_the_unit_step_waits_for_it(host
                 "--step", "unit").returncode == 0
     calls = (tmp / "argv.log").read_text().splitlines()
     assert [c for c in calls if not c.startswith("is-")] == []
+    # The entry routes the service with another SNI: the gateway step says so.
+    link = fake.config[("terminating-gateway", ME)]["Services"][0]
+    link["SNI"] = "other.example.com"
+    unit = next(s for s in json.loads(_cli(env, "status", "carbonio", "--json").stdout)
+                ["steps"] if s["step"] == "unit")
+    assert unit["status"] == "drifted"
+    assert "routes carbonio-files-db with CAFile/SNI -/other.example.com" in unit["detail"]
+    del link["SNI"]
     # The agent's probe fails: the dashboard says the gateway is not passing.
     for check in fake.agent_checks.values():
         check.update(Status="critical", Output="dial tcp 127.0.0.1:8443: connection refused")

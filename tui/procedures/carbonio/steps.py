@@ -627,7 +627,7 @@ def gateway_state(ctx: Context) -> CheckResult:
     if not links:
         return CheckResult(status=Status.PENDING,
                            detail=f"{gateway} does not route {a.service_name} "
-                                  "(/v1/catalog/gateway-services lists it not)")
+                                  "(/v1/catalog/gateway-services does not list it)")
     link = links[0]
     have = (link.get("CAFile") or None, link.get("SNI") or None)
     if have != (a.ca_file, a.sni):
