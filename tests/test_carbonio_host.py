@@ -61,13 +61,38 @@ sys.path.insert(0, @TESTS@)
 from fakes.consul_envoy import main
 sys.exit(main(sys.argv[1:]))
 """
-SERVICE_DISCOVER = """#!/usr/bin/env python3
-import sys
-password = sys.stdin.readline().rstrip("\\n")
-if sys.argv[1:] != ["bootstrap-token", "--setup"] or password != "cluster s3cret":
-    print("wrong password", file=sys.stderr)
+# zextras/service-discover `bootstrap-token --setup` as its source has it
+# (pkg/command/bootstrap_token.go @4364bced, pkg/term/term_unix.go): term.New refuses a
+# stdin that is not a terminal ("the provided file descriptor (0) is not a terminal",
+# printed by kong as "service-discover: error: …", exit 1) before any fallback; then
+# MakeRaw and x/term's ReadPassword with the prompt "" (nothing printed), whose line
+# ends only at CR (keyEnter; LF is not printable and is dropped); the token is printed
+# with fmt.Fprint, no newline.
+SERVICE_DISCOVER = """#!@PYTHON@
+import os, sys, termios, tty
+if sys.argv[1:] != ["bootstrap-token", "--setup"]:
+    sys.exit(2)
+if not os.isatty(0):
+    print("service-discover: error: the provided file descriptor (0) is not a terminal",
+          file=sys.stderr)
     sys.exit(1)
-print("@TOKEN@")
+old = termios.tcgetattr(0)
+tty.setraw(0, termios.TCSANOW)
+password = b""
+while True:
+    key = os.read(0, 1)
+    if not key:
+        sys.exit(1)
+    if key == b"\\r":
+        break
+    if key >= b" ":
+        password += key
+termios.tcsetattr(0, termios.TCSANOW, old)
+if password.decode() != "cluster s3cret":
+    print("service-discover: error: wrong password", file=sys.stderr)
+    sys.exit(1)
+sys.stdout.write("@TOKEN@")
+sys.stdout.flush()
 """
 TESTS = Path(__file__).resolve().parent
 # The account that runs the gateway: this test's own user, so chown needs no root.
@@ -190,13 +215,22 @@ def test_runbook_policy_leaves_envoy_failing_and_apply_says_why(host):
 
 
 def test_bootstrap_token_from_service_discover_goes_to_the_secret_store(host):
+    """service-discover reads the cluster password from a terminal only and prints no
+    prompt (the stub refuses a pipe, as the real tool does): CloudRig types it on a
+    pty, keeps the token it prints in the secret store, and shows neither."""
     tmp, fake, answers, env = host
     env["CLOUDRIG_SECRET_CLUSTER_PASSWORD"] = "cluster s3cret"
+    piped = subprocess.run([str(tmp / "bin" / "service-discover"), "bootstrap-token",
+                            "--setup"], input="cluster s3cret\n", capture_output=True,
+                           text=True, timeout=60)
+    assert piped.returncode == 1 and "is not a terminal" in piped.stderr
     result = _cli(env, "apply", "carbonio", "--answers", str(answers), "--yes",
                   "--step", "management-token", "--step", "policy")
     assert result.returncode == 0, result.stderr
+    assert "management token kept in the encrypted file" in result.stderr
     assert fake.policy_named(f"{ME}-policy") is not None
     assert fake.management_token not in result.stdout + result.stderr
+    assert "cluster s3cret" not in result.stdout + result.stderr
     listed = _cli(env, "secrets", "list")
     assert "carbonio.consul_token" in listed.stdout
     store = (tmp / "state" / "secrets.cfg").read_text()

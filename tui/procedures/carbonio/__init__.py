@@ -6,6 +6,13 @@ Where CloudRig departs from it, and why:
 - Consul is driven through its HTTP API, not the `consul` CLI, and every change is
   create-or-update: a second apply creates nothing (the policy is compared by rules,
   the gateway token in `<config_dir>/token` is reused while Consul still accepts it).
+- The runbook's `export CONSUL_HTTP_TOKEN=$(service-discover bootstrap-token --setup)`
+  has the operator type the cluster password. service-discover reads it from a
+  terminal only — a pipe is refused ("the provided file descriptor (0) is not a
+  terminal", zextras/service-discover pkg/term/term_unix.go) — and `--setup` prints
+  no prompt, so CloudRig runs it on a pseudo-terminal and types the password when
+  the tool turns echo off (raw mode, Enter as CR for Go's x/term); the token it
+  prints goes to the secret store, never to the environment or a file.
 - Step 2 of the runbook creates the policy before a token exists to create it with;
   here the management token is the first step: obtained and verified (it must carry
   global-management) before anything is written on this host or in Consul.

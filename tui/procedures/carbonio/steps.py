@@ -221,10 +221,16 @@ class ManagementToken(Step):
                             changes_remote=False, description="verify the management token",
                             execute=lambda: _verify_management(ctx))]
         if self._bootstrap_possible(ctx):
+            # zextras/service-discover pkg/command/bootstrap_token.go (@4364bced): the
+            # password is read from a terminal only (pkg/term/term_unix.go `New` refuses
+            # a stdin that is not one, "the provided file descriptor (0) is not a
+            # terminal"), in raw mode with x/term's ReadPassword, and `--setup` prints
+            # no prompt: it is typed on a pty as soon as the tool turns echo off.
             return [Command(argv=["service-discover", "bootstrap-token", "--setup"],
-                            stdin_secret="cluster_password",
-                            description="obtain the bootstrap token (kept in the secret store "
-                                        "only)")]
+                            pty_secret_input="cluster_password",
+                            description="obtain the bootstrap token, the cluster credential "
+                                        "password typed on its terminal (the token is kept "
+                                        "in the secret store only)")]
         return [Manual(text="Run `service-discover bootstrap-token --setup` with the cluster "
                             "credential password and store the token: `cloudrig secrets set "
                             "consul_token`")]
@@ -232,6 +238,8 @@ class ManagementToken(Step):
     def apply(self, ctx: Context) -> None:
         if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
             result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
+            # With --setup the token is printed alone, without a newline (bootstrap_token.go
+            # strips the terminal's "\r\n"); the last line of the transcript is it.
             token = (result.stdout.strip().splitlines() or [""])[-1].strip()
             if not token:
                 from tui.errors import OperatorError
