@@ -1,7 +1,8 @@
 """The cloudblue test rig: the fake Connect API, stand-in executables on PATH for
-cloudblue-password-manager (a getpass prompt that needs a terminal, writing a SQLite
-store), the three connector programs, systemctl and journalctl (the real ones would
-change this machine), and the CLI run as a subprocess against them."""
+cloudblue-password-manager (a getpass prompt on the controlling terminal, /dev/tty,
+which it insists on; writing a SQLite store), the three connector programs, systemctl
+and journalctl (the real ones would change this machine), and the CLI run as a
+subprocess against them."""
 
 from __future__ import annotations
 
@@ -36,11 +37,16 @@ with open(os.environ["FAKE_PM_SEEN"], "a") as seen:
 if len(sys.argv) != 2 or sys.argv[1] not in flags:
     print("usage: cloudblue-password-manager [-h] [--set-cloudblue-token] [--set-vap-token]")
     sys.exit(2)
-if not os.isatty(0):
-    print("error: a terminal is needed to type the token", file=sys.stderr)
+# Like many password prompts (sudo, ssh, passwd), it reads from the controlling
+# terminal, /dev/tty, and will not take a token from anywhere else.
+try:
+    os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+except OSError as error:
+    print(f"error: a terminal is required to enter tokens ({error.strerror})",
+          file=sys.stderr)
     sys.exit(3)
 name = flags[sys.argv[1]]
-token = getpass.getpass(f"Enter {name} token: ")
+token = getpass.getpass(f"Enter {name} token: ")  # getpass reads /dev/tty first
 if getpass.getpass("Repeat the token: ") != token:
     print("tokens differ")
     sys.exit(4)

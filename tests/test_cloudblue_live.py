@@ -373,3 +373,23 @@ def test_key_without_its_prefix_reaches_connect_and_the_store_in_one_form(rig):
     assert sent == {CLOUDBLUE_TOKEN}
     assert stored_tokens(rig.host_dir)["cloudblue"] == CLOUDBLUE_TOKEN
     scan(rig, [CLOUDBLUE_TOKEN, VAP_TOKEN])
+
+
+def test_the_password_manager_stand_in_needs_a_controlling_terminal(rig):
+    """The stand-in refuses what a /dev/tty reader refuses: a pty given only as stdin
+    (no controlling terminal, as a runner that does not make it one leaves it)."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(rig.tmp / "bin" / "cloudblue-password-manager"),
+                               "--set-vap-token"], stdin=slave, capture_output=True,
+                              text=True, start_new_session=True, timeout=60,
+                              env=rig.env())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 3
+    assert "a terminal is required to enter tokens" in proc.stderr
