@@ -27,8 +27,9 @@ Where CloudRig departs from it, and why:
   sources: connect-cli tests/fixtures/{product,templates}_response.json and
   connect/cli/plugins/product/sync/capabilities.py.
 - `cloudblue-password-manager` is driven as the runbook says, but on a
-  pseudo-terminal: it asks with a prompt, and the tokens never go on a command line
-  or into a log. It runs when passwords_db.sqlite3 is absent, or when the step is
+  pseudo-terminal that is its controlling terminal (a prompt that reads /dev/tty, as
+  getpass does first, gets it; tui/prompts.py): it asks with a prompt, and the tokens
+  never go on a command line or into a log. It runs when passwords_db.sqlite3 is absent, or when the step is
   named (`--step tokens`, e.g. after rotating a token), and says for each token
   whether the store changed; a store left as it was (the value was already there)
   is not a failure.
