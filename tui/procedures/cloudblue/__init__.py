@@ -29,8 +29,9 @@ Where CloudRig departs from it, and why:
 - `cloudblue-password-manager` is driven as the runbook says, but on a
   pseudo-terminal that is its controlling terminal (a prompt that reads /dev/tty, as
   getpass does first, gets it; tui/prompts.py): it asks with a prompt, and the tokens
-  never go on a command line or into a log. It runs when passwords_db.sqlite3 is absent, or when the step is
-  named (`--step tokens`, e.g. after rotating a token), and says for each token
+  never go on a command line or into a log. It runs when passwords_db.sqlite3 is
+  absent, or when the step is named (`--step tokens`, e.g. after rotating a token),
+  and says for each token
   whether the store changed; a store left as it was (the value was already there)
   is not a failure.
 - One form of the Connect key: it is accepted with or without its `ApiKey ` prefix
