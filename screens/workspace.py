@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tui.statefile import peek_last_run
+from tui.statefile import peek_last_run, run_word
 
 # Only annotations: home, the first paint, must not wait for pydantic and the engine.
 if TYPE_CHECKING:
@@ -113,11 +113,13 @@ def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
 
 def state_word(directory: Path, procedure_id: str) -> str:
     """One word for the home screen, from the state file only (no checks, no models:
-    home must be instant)."""
+    home must be instant): "running" only while the run's process lives."""
     run = peek_last_run(directory, procedure_id)
     if run is None:
         return "not applied"
-    outcome = run.get("outcome")
+    word = run_word(run)
+    if word == "running":
+        return "running"
     if run.get("kind") == "teardown":
-        return "removed" if outcome == "done" else "failed"
-    return {"done": "done", "failed": "failed"}.get(str(outcome), "interrupted")
+        return "removed" if word == "done" else str(word)
+    return {"done": "done", "failed": "failed"}.get(str(word), "interrupted")

@@ -261,11 +261,24 @@ def _finish(result: Any) -> int:
     return result.exit_code
 
 
+def _refuse_if_running(session: Session) -> None:
+    """Exit 1 at once, before planning or asking anything, when another CloudRig runs
+    this procedure (the engine's lock refuses it anyway; this only saves the wait)."""
+    from tui.runlock import Busy, running
+
+    if session.dry_run:
+        return
+    holder = running(session.store.directory, session.procedure.id)
+    if holder is not None and holder.pid != os.getpid():
+        raise Busy(holder, session.procedure.id)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
+    _refuse_if_running(session)
     if not _require_confirmation(
             args, "apply", f"Apply {procedure.id} now?",
             lambda: print_plan(session.plan_view(session.plan(args.step or ())))):
@@ -304,6 +317,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug, purge=args.purge, restore=args.restore)
+    _refuse_if_running(session)
 
     def show() -> None:
         print_plan(session.plan_view(session.teardown_plan()))
@@ -364,6 +378,7 @@ def cmd_action(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
+    _refuse_if_running(session)
     planned = session.action_plan(action)
     print_plan(session.plan_view([planned]))
     if planned.error:
@@ -399,7 +414,8 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dic
                   "actions": actions_report(procedure)}
         return lambda: report
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
-    last = state.last_run.model_dump(mode="json") if state and state.last_run else None
+    last = last_run_view(state.last_run.model_dump(mode="json")
+                         if state and state.last_run else None)
 
     def checked() -> dict[str, Any]:
         return {"procedure": procedure_id, "title": procedure.title, "applied": True,
@@ -407,6 +423,19 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dic
                 "steps": [c.model_dump(mode="json") for c in session.check()],
                 "actions": actions_report(procedure)}
     return checked
+
+
+def last_run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A last_run record as status reports it: its outcome as it reads now ("running"
+    only while its process lives; else "interrupted"), and that in one sentence."""
+    if run is None:
+        return None
+    from tui.statefile import run_sentence, run_word
+
+    return {**run, "outcome": run_word(run), "detail": run_sentence(run)}
+
+
+RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -446,6 +475,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for report in reports:
             print(paint(f"{report['title']} ({report['procedure']})", "1"))
+            last = report.get("last_run")
+            if last:
+                print(f"  {paint('last run'.ljust(8), RUN_COLORS.get(last['outcome'], '0'))} "
+                      f"{last['detail']}")
             for step in report["steps"]:
                 status = step["status"]
                 print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "

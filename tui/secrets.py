@@ -11,6 +11,7 @@ Every value resolved is registered for redaction.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -78,20 +79,29 @@ class _BackendStore:
     def get(self, key: str) -> str | None:
         return self.backend.get_password(SERVICE, key)  # type: ignore[attr-defined]
 
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """The store's brief lock: `secrets set` and a run keeping a bootstrap token
+        never rewrite the store (or its index) at the same moment."""
+        from tui.runlock import brief_lock
+
+        return brief_lock(self.index.path.parent, "secrets")
+
     def set(self, key: str, value: str) -> None:
-        self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
-        self.index.add(key)
+        with self._writing():
+            self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
+            self.index.add(key)
 
     def delete(self, key: str) -> bool:
         import keyring.errors
 
-        try:
-            self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
-        except keyring.errors.PasswordDeleteError:
+        with self._writing():
+            try:
+                self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
+            except keyring.errors.PasswordDeleteError:
+                self.index.remove(key)
+                return False
             self.index.remove(key)
-            return False
-        self.index.remove(key)
-        return True
+            return True
 
     def names(self) -> list[str]:
         return self.index.read()
@@ -171,8 +181,9 @@ class _FileStore(_BackendStore):
             ) from None
 
     def set(self, key: str, value: str) -> None:
-        super().set(key, value)
-        os.chmod(self.backend.file_path, 0o600)  # type: ignore[attr-defined]
+        with self._writing():
+            super().set(key, value)
+            os.chmod(self.backend.file_path, 0o600)  # type: ignore[attr-defined]
 
 
 class SecretSource:
