@@ -34,7 +34,8 @@ class Workspace:
     root: Path | None = None
     answers: dict[str, BaseModel] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
-    running: set[threading.Event] = field(default_factory=set)
+    viewers: set[threading.Event] = field(default_factory=set)
+    """Each progress screen's "stop viewing" event: set on quit (the runs go on)."""
     refresh_seconds: float = field(default_factory=lambda: refresh_from_env(os.environ))
     _store: StateStore | None = None
 
@@ -75,10 +76,10 @@ class Workspace:
             root=root, dry_run=dry_run, on_event=on_event or (lambda event: None),
         )
 
-    def cancel_all(self) -> None:
-        """Ask every running apply to stop between items (on quit)."""
-        for cancel in list(self.running):
-            cancel.set()
+    def stop_viewers(self) -> None:
+        """Stop following runs (on quit): each run is a process of its own and goes on."""
+        for stop in list(self.viewers):
+            stop.set()
 
 
 def refresh_from_env(environ: Mapping[str, str]) -> int:

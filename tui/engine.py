@@ -25,6 +25,7 @@ from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
+from tui.journal import Journal, journal_path
 from tui.procedure import (
     Action,
     ApiCall,
@@ -126,11 +127,13 @@ class Session:
     purge: bool = False
     restore: bool = False
     detached: bool = False
-    """Runs in a process of its own, with no terminal to lose: SIGHUP is ignored."""
+    """Runs in a process of its own (`apply --detach`, the TUI): SIGHUP is ignored."""
     on_started: Callable[[], None] | None = None
-    """Called once a run is under way: lock held, secrets had, last_run written."""
+    """Called once a run is under way: lock held, secrets had, last_run and the journal
+    written (a detached run's parent waits for this before it says "applying")."""
     runner: CommandRunner = field(init=False)
     ctx: Context = field(init=False)
+    _journal: Journal | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.runner = CommandRunner(dry_run=self.dry_run, root=self.root)
@@ -150,6 +153,11 @@ class Session:
         if event.kind != "poll":  # each attempt of a wait: shown live, never logged
             where = f"[{event.step}] " if event.step else ""
             self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
+        journal = self._journal
+        if journal is not None:  # every event, polls too: a viewer shows the live wait
+            record = event.model_dump(mode="json")
+            record["message"] = redact(record["message"])
+            journal.event(record)
         self.on_event(event)
 
     def _emit(self, step: Step | None, kind: str, message: str) -> None:
@@ -327,7 +335,7 @@ class Session:
              digest: str = "") -> RunResult:
         """The one loop apply, teardown and actions share: hold the procedure's run lock
         (a second run is refused at once), get every secret (PREPARE), record the run
-        (pid and host in last_run), then WORK each unit with the
+        (pid and host in last_run, the events journal), then WORK each unit with the
         stopping signals turned into a stop at the next safe point. Any failure ends the
         run as one recorded sentence; state is written by reload-and-merge, so what
         others record meanwhile (a confirmation) survives."""
@@ -361,6 +369,8 @@ class Session:
                     result.outcome = "interrupted"
                     self._record(lambda state: setattr(state, "last_run", run))
                 raise
+            finally:
+                self._end(result)
 
     @contextlib.contextmanager
     def _exclusive(self, kind: RunKind, action: str | None) -> Iterator[None]:
@@ -379,7 +389,8 @@ class Session:
     def _begin(self, run: RunRecord | None, units: Sequence[Step | Action],
                begin: Callable[[ProcedureState], None] | None) -> None:
         """Record the run's start (under the lock, after its secrets were had): what the
-        steps' checks read from state is reloaded now, and last_run names this process."""
+        steps' checks read from state is reloaded now, last_run names this process, and
+        a new events journal starts."""
         def start(state: ProcedureState) -> None:
             self.ctx.previous = dict(state.steps)
             self.ctx.confirmations = dict(state.confirmations)
@@ -392,8 +403,22 @@ class Session:
             start(self._state())
         else:
             self.store.update(self.procedure.id, start)
+        if run is not None and not self.dry_run:
+            self._journal = Journal(journal_path(self.store.directory, self.procedure.id))
+            self._journal.start({
+                "run": run.kind, "procedure": self.procedure.id, "pid": run.pid,
+                "host": run.host, "process_start": run.process_start,
+                "started": run.started.isoformat(),
+                "steps": [[unit.id, unit.title] for unit in units]})
         if self.on_started is not None:
             self.on_started()
+
+    def _end(self, result: RunResult) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.end({"outcome": result.outcome, "exit_code": result.exit_code,
+                         "failed_step": result.failed_step, "message": result.message,
+                         "steps": result.steps, "at": now().isoformat()})
 
     def _unit(self, unit: Step | Action, run: RunRecord | None, result: RunResult,
               work: Callable[[Step | Action, RunRecord | None, RunResult], None]) -> None:

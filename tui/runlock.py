@@ -115,6 +115,8 @@ class Busy(OperatorError):
         else:
             sentence = (f"another cloudrig (pid {holder.pid}, started {holder.since()}) "
                         f"{holder.doing()}; wait for it to finish")
+            if holder.kind != "action":
+                sentence += f" (`cloudrig attach {procedure}` follows it)"
         super().__init__(sentence)
         self.holder = holder
 

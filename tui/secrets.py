@@ -132,8 +132,16 @@ _ASKING = threading.Lock()
 _TYPED: dict[Path, str] = {}  # passphrases typed at the prompt in this process, by store file
 
 
-def open_store(state_dir: Path, interactive: bool) -> SecretStore:
-    """Open the secret store; raises SecretMissing when the file store has no passphrase."""
+def known_passphrase(state_dir: Path) -> str | None:
+    """The file store's passphrase as this process has it (the environment, or typed at
+    the prompt), for a detached run that cannot ask (it gets it through a pipe)."""
+    return os.environ.get(PASSPHRASE_ENV) or _TYPED.get(state_dir / "secrets.cfg")
+
+
+def open_store(state_dir: Path, interactive: bool,
+               passphrase: str | None = None) -> SecretStore:
+    """Open the secret store; raises SecretMissing when the file store has no passphrase
+    (PASSPHRASE: given by the process that started this one, before the environment)."""
     index = _Index(state_dir / "secret-keys.json")
     backend = system_keyring()
     if backend is not None and os.environ.get(BACKEND_ENV) != "file":
@@ -141,7 +149,7 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
     from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
     path = state_dir / "secrets.cfg"
-    passphrase = os.environ.get(PASSPHRASE_ENV)
+    passphrase = passphrase or os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
         if not interactive:
             raise SecretMissing(
@@ -218,6 +226,24 @@ class SecretSource:
                 self._store_error = exc.sentence
                 return None
         return self._store.get(f"{self.procedure_id}.{name}") or self._store.get(name)
+
+    def resolved(self) -> dict[str, str]:
+        """Every secret field this source has without asking anyone (resolved already,
+        the environment, the wizard, or the store when the run's secrets opened it), with
+        its value: for a detached run, which gets them through a pipe and has no one to
+        ask. The store is not opened here: a passphrase is asked only when a secret the
+        run needs is there."""
+        found = {}
+        for name in sorted(self.fields):
+            value = (self._cache.get(name) or os.environ.get(env_name(name))
+                     or self.overrides.get(name))
+            if not value and self._store is not None:
+                value = (self._store.get(f"{self.procedure_id}.{name}")
+                         or self._store.get(name))
+            if value:
+                redact.register(value)
+                found[name] = value
+        return found
 
     def available(self, name: str) -> bool:
         """Whether `name` can be had without asking anyone (for read-only planning)."""
