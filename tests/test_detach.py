@@ -228,3 +228,57 @@ def test_a_killed_detached_run_reads_interrupted_everywhere(
     _out, err = follower.communicate(timeout=DEADLINE)
     assert follower.returncode == 130, err
     assert f"the run (pid {pid} on" in err and "ended without recording how" in err
+
+
+async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
+        cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proof 5 (TUI): the dashboard says `running (pid N on HOST since HH:MM)` while the
+    run lives; once it was SIGKILLed, home and the dashboard say interrupted."""
+    from textual.widgets import DataTable, Static
+
+    from screens.dashboard import DashboardScreen
+    from screens.home import HomeScreen
+    from screens.workspace import saved_run
+    from tui.app import CloudRigApp
+    from tui.procedure import get_procedure
+    from tui.state import StateStore
+
+    for name, value in cli.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CLOUDRIG_REFRESH", "0")
+    hold = consul.hold("PUT", REGISTER)
+    pid = detach(cli, answers_file, tmp_path / "root")
+    procedure = get_procedure("carbonio")
+
+    async def dashboard_summary(app: CloudRigApp) -> str:
+        saved = saved_run(app.workspace.store, procedure)
+        await app.push_screen(DashboardScreen(app.workspace, procedure, saved.answers,
+                                              saved.root, saved.problem))
+        await app.workers.wait_for_complete()
+        return str(app.screen.query_one("#dash-summary", Static).content)
+
+    try:
+        assert hold.wait(DEADLINE)
+        app = CloudRigApp(store=StateStore(cli.state))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            summary = await dashboard_summary(app)
+            await pilot.pause()
+            assert re.search(rf"Last run: apply running \(pid {pid} on \S+ since "
+                             r"\d\d:\d\d\)", summary), summary
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(pid)
+    finally:
+        hold.release()
+    app = CloudRigApp(store=StateStore(cli.state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "interrupted"
+        summary = await dashboard_summary(app)
+        await pilot.pause()
+        summary = str(app.screen.query_one("#dash-summary", Static).content)
+        assert "Last run: apply interrupted after gateway-token: its process (pid " \
+               f"{pid} on" in summary, summary
+        assert "running" not in summary
