@@ -72,15 +72,20 @@ def journal(cli: Cli) -> list[dict]:
 @pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux (Debian: tmux)")
 def test_detached_apply_outlives_its_pane_and_attach_follows_it(
         cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
-    """Proof 2: `apply --detach` from a tmux pane; the pane is killed; `attach` (no
-    PROC: the one running) prints every step and exits 0 when the run ends; a second
-    apply meanwhile is refused by the lock."""
+    """Proof 2: `apply --detach` from a tmux pane — which asks there for the secret
+    store's passphrase, the database password being in the store — then the pane is
+    killed; `attach` (no PROC: the one running) prints every step and exits 0 when the
+    run ends; a second apply meanwhile is refused by the lock."""
     root = tmp_path / "root"
+    stored = cli("secrets", "set", "db_password", input=DB_PASSWORD,
+                 env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}, timeout=DEADLINE)
+    assert stored.returncode == 0, stored.output
     hold = consul.hold("PUT", REGISTER)
-    env_file = tmp_path / "env.sh"  # the pane's environment, secrets included (0600)
+    env_file = tmp_path / "env.sh"  # the pane's environment, the Consul token in it (0600)
     env_file.touch(mode=0o600)
-    env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n"
-                                for k, v in {**cli.env, **HELD}.items()))
+    pane_env = {k: v for k, v in {**cli.env, **HELD}.items()
+                if k != "CLOUDRIG_SECRET_DB_PASSWORD"}
+    env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in pane_env.items()))
     said = tmp_path / "said.txt"
     command = (f". {shlex.quote(str(env_file))}; cd {shlex.quote(str(cli.cwd))}; "
                f"{shlex.quote(sys.executable)} -m tui apply carbonio --answers "
@@ -89,8 +94,20 @@ def test_detached_apply_outlives_its_pane_and_attach_follows_it(
     server = f"cloudrig-detach-{uuid.uuid4().hex[:12]}"
     subprocess.run(["tmux", "-L", server, "-f", "/dev/null", "new-session", "-d", "-s", "main",
                     "-x", "80", "-y", "24", command], check=True, timeout=60)
+    def pane() -> str:
+        return subprocess.run(["tmux", "-L", server, "capture-pane", "-p", "-t", "main"],
+                              capture_output=True, text=True, timeout=60).stdout
+
     try:
         end = time.monotonic() + DEADLINE
+        while "CloudRig secret store passphrase:" not in pane():  # asked before detaching
+            assert time.monotonic() < end, f"no passphrase prompt: {pane()}"
+            time.sleep(0.05)
+        assert not said.read_text().strip() and not hold.arrived.is_set()  # nothing yet
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "main", "-l", PASSPHRASE],
+                       check=True, timeout=60)
+        subprocess.run(["tmux", "-L", server, "send-keys", "-t", "main", "Enter"], check=True,
+                       timeout=60)
         while "follow it with" not in (text := said.read_text() if said.exists() else ""):
             assert time.monotonic() < end, f"apply --detach never said it was applying: {text}"
             assert "cloudrig:" not in text, text
@@ -119,6 +136,7 @@ def test_detached_apply_outlives_its_pane_and_attach_follows_it(
         assert f"{title}: applied" in err, f"attach did not print {title}"
     wait_gone(pid)
     assert state(cli)["last_run"]["outcome"] == "done"
+    assert consul.kv["carbonio-files/db-password"] == DB_PASSWORD.encode()  # from the store
     records = journal(cli)
     assert records[0]["type"] == "run" and records[0]["pid"] == pid
     assert records[-1] == {**records[-1], "type": "end", "outcome": "done", "exit_code": 0}
@@ -185,6 +203,13 @@ def test_no_secret_reaches_the_detached_process_or_its_journal(
     pid = int(re.search(r"as pid (\d+)", started.stdout)[1])  # type: ignore[index]
     try:
         assert hold.wait(DEADLINE)
+        viewer = attach(cli, "carbonio")  # Ctrl+C stops following, not the run
+        assert viewer.stderr is not None
+        assert viewer.stderr.readline().startswith("carbonio: apply started ")
+        viewer.send_signal(signal.SIGINT)
+        _out, stopped = viewer.communicate(timeout=DEADLINE)
+        assert viewer.returncode == 130
+        assert "stopped following; the carbonio run goes on" in stopped, stopped
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
         assert "tui.detach" in cmdline and "CLOUDRIG_STATE_DIR=" in environ
@@ -199,7 +224,7 @@ def test_no_secret_reaches_the_detached_process_or_its_journal(
     assert follower.returncode == 0, err
     wait_gone(pid)
     assert consul.kv["carbonio-files/db-password"] == DB_PASSWORD.encode()  # it had both
-    scanned = assert_no_secret(secrets, [started.stdout + started.stderr, out + err],
+    scanned = assert_no_secret(secrets, [started.stdout + started.stderr, out + err, stopped],
                                cli.state, root, holders=("token", "secrets.cfg"))
     assert scanned >= 3  # state, journal, log at least
     assert (cli.state / "carbonio.events.jsonl").exists()

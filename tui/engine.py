@@ -361,12 +361,13 @@ class Session:
                     run.outcome, run.finished = "done", now()
                     self._record(lambda state: setattr(state, "last_run", run))
                 return result
-            except BaseException:
+            except BaseException as exc:
                 # A second Ctrl+C between steps, or --debug re-raising: the run must not
                 # stay "running" in state while this process goes on (or exits).
                 if run is not None and run.outcome == "running":
-                    run.outcome, run.finished = "interrupted", now()
-                    result.outcome = "interrupted"
+                    ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    run.outcome, run.finished = ended, now()
+                    result.outcome = ended
                     self._record(lambda state: setattr(state, "last_run", run))
                 raise
             finally:
