@@ -260,6 +260,7 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof 5 (TUI): the dashboard says `running (pid N on HOST since HH:MM)` while the
     run lives; once it was SIGKILLed, home and the dashboard say interrupted."""
+    from textual.pilot import Pilot
     from textual.widgets import DataTable, Static
 
     from screens.dashboard import DashboardScreen
@@ -276,20 +277,25 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
     pid = detach(cli, answers_file, tmp_path / "root")
     procedure = get_procedure("carbonio")
 
-    async def dashboard_summary(app: CloudRigApp) -> str:
+    async def dashboard_summary(app: CloudRigApp, pilot: Pilot) -> str:
+        """The dashboard's summary once its checks have been shown."""
         saved = saved_run(app.workspace.store, procedure)
         await app.push_screen(DashboardScreen(app.workspace, procedure, saved.answers,
                                               saved.root, saved.problem))
-        await app.workers.wait_for_complete()
-        return str(app.screen.query_one("#dash-summary", Static).content)
+        for _ in range(2000):  # the checks' worker, then its result message
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            summary = str(app.screen.query_one("#dash-summary", Static).content)
+            if "steps done" in summary:
+                return summary
+        raise AssertionError(f"the dashboard never showed its checks: {summary}")
 
     try:
         assert hold.wait(DEADLINE)
         app = CloudRigApp(store=StateStore(cli.state))
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            summary = await dashboard_summary(app)
-            await pilot.pause()
+            summary = await dashboard_summary(app, pilot)
             assert re.search(rf"Last run: apply running \(pid {pid} on \S+ since "
                              r"\d\d:\d\d\)", summary), summary
         os.kill(pid, signal.SIGKILL)
@@ -301,9 +307,7 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
         assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "interrupted"
-        summary = await dashboard_summary(app)
-        await pilot.pause()
-        summary = str(app.screen.query_one("#dash-summary", Static).content)
+        summary = await dashboard_summary(app, pilot)
         assert "Last run: apply interrupted after gateway-token: its process (pid " \
                f"{pid} on" in summary, summary
         assert "running" not in summary

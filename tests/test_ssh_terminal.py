@@ -39,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 WIDTH, HEIGHT = 80, 24
 DEADLINE = 30.0  # seconds for any one screen to appear (2 shared cores, ssh start-up)
+RUN_DEADLINE = 300.0  # seconds for an apply's steps to show (a detached process, loaded cores)
 ESCAPE_PROMPT = 1.0  # seconds: Escape must act at once, not after a multi-second delay
 ARTIFACTS = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / "ssh"
 
@@ -449,10 +450,12 @@ def test_apply_survives_the_dropped_link_and_a_new_login_attaches(
         first.wait_text("drop-applying", "ACL policy")
         assert policy.wait(DEADLINE), "the apply never reached the policy"
         first.wait_text("drop-background", "Applying in the background (pid")
-        ssh_pid = int(first.tmux("display-message", "-p", "-t", "main", "#{pane_pid}"))
-        os.kill(ssh_pid, signal.SIGKILL)  # the link drops
-        first.wait_for("drop-dropped", lambda text: "Pane is dead" in text
-                       or "Applying" not in text)
+        # The link drops: the ssh client (and the shell tmux started it from, the pane's
+        # process group) is killed outright.
+        pane = int(first.tmux("display-message", "-p", "-t", "main", "#{pane_pid}"))
+        os.killpg(pane, signal.SIGKILL)
+        first.wait_for("drop-dropped", lambda text: first.tmux(
+            "display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1")
     finally:
         first.close()
     pid = json.loads((state / "carbonio.json").read_text())["last_run"]["pid"]
@@ -465,12 +468,12 @@ def test_apply_survives_the_dropped_link_and_a_new_login_attaches(
                         is not None)
         second.keys("Enter")
         # The whole run so far, from before this login: steps done, the one held running.
+        marks = (r"✓ ACL policy +done", r"✓ Gateway token +done",
+                 r"▶ External service +running")
         second.wait_for("again-attached", lambda text: f"(pid {pid})" in text and all(
-            re.search(line, text) for line in (
-                r"✓ ACL policy +done", r"✓ Gateway token +done",
-                r"▶ External service +running")))
+            re.search(mark, text) for mark in marks), timeout=RUN_DEADLINE)
         register.release()
-        done = second.wait_text("again-done", "Done:")
+        done = second.wait_text("again-done", "Done:", timeout=RUN_DEADLINE)
         assert fake_consul.management_token not in done
         second.keys("Escape")
         second.wait_for("again-home-done", lambda text: re.search(r"carbonio .* done", text)
