@@ -86,7 +86,7 @@ def test_a_second_run_is_refused_at_once_naming_the_first(
     assert state(cli)["last_run"]["outcome"] == "done"
 
 
-def test_the_state_lock_lets_one_writer_at_a_time(tmp_path: Path) -> None:
+def test_the_temp_file_sweep_runs_only_under_a_lock(tmp_path: Path) -> None:
     """The temp-file sweep runs only under a lock: without one, a temp file beside a
     target may be another run's write in flight, and stays."""
     from tui import files
