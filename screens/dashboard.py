@@ -222,7 +222,18 @@ class DashboardScreen(Screen):
         summary.remove_class("-error")
         every = self.workspace.refresh_seconds
         again = f"checked again every {every:g} s; r now" if every > 0 else "r checks again"
-        summary.update(f"{done} of {len(checks)} steps done; {again}." + self.note)
+        summary.update(f"{done} of {len(checks)} steps done; {again}." + self.note
+                       + self._run_note())
+
+    def _run_note(self) -> str:
+        """The last run, when it is going on or was cut short: "running (pid N on HOST
+        since HH:MM)" only while its process lives, else "interrupted"."""
+        from tui.statefile import peek_last_run, run_sentence, run_word
+
+        run = peek_last_run(self.workspace.directory, self.procedure.id)
+        if run is None or run_word(run) not in ("running", "interrupted"):
+            return ""
+        return f"\nLast run: {run_sentence(run)}."
 
     def action_back(self) -> None:
         self.app.pop_screen()

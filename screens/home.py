@@ -1,4 +1,8 @@
-"""Home: every registered procedure with a one-word state; Enter runs its wizard."""
+"""Home: every registered procedure with a one-word state; Enter runs its wizard.
+
+A procedure whose run is going on (detached: the TUI that started it may be gone)
+reads "running"; Enter or d on it attaches to the run instead.
+"""
 
 from __future__ import annotations
 
@@ -75,8 +79,19 @@ class HomeScreen(Screen):
         self._show_summary()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
+        if event.row_key.value and not self.attach(event.row_key.value):
             self.open_wizard(event.row_key.value)
+
+    def attach(self, procedure_id: str) -> bool:
+        """A procedure with a run going on: follow it (its log so far, then live) instead
+        of opening its wizard or dashboard. Whether it was running."""
+        if state_word(self.workspace.directory, procedure_id) != "running":
+            return False
+        from screens.progress import ProgressScreen
+        from tui.procedure import get_procedure
+
+        self.app.push_screen(ProgressScreen(self.workspace, get_procedure(procedure_id)))
+        return True
 
     def open_wizard(self, procedure_id: str) -> None:
         from screens.form import FormState
@@ -98,7 +113,7 @@ class HomeScreen(Screen):
         from tui.procedure import get_procedure
 
         procedure_id = self._highlighted()
-        if procedure_id is None:
+        if procedure_id is None or self.attach(procedure_id):
             return
         procedure = get_procedure(procedure_id)
         saved = saved_run(self.workspace.store, procedure)

@@ -19,6 +19,7 @@ STATUS_STYLES = {
     "not applied": "dim",
     "interrupted": "yellow",
     "removed": "dim",
+    "running": "bold cyan",
 }
 ACTION_STYLES = {"create": "green", "update": "yellow", "unchanged": "dim"}
 EVENT_STYLES = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tui.statefile import peek_last_run
+from tui.statefile import peek_last_run, run_word
 
 # Only annotations: home, the first paint, must not wait for pydantic and the engine.
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ class Workspace:
     root: Path | None = None
     answers: dict[str, BaseModel] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
-    running: set[threading.Event] = field(default_factory=set)
+    viewers: set[threading.Event] = field(default_factory=set)
+    """Each progress screen's "stop viewing" event: set on quit (the runs go on)."""
     refresh_seconds: float = field(default_factory=lambda: refresh_from_env(os.environ))
     _store: StateStore | None = None
 
@@ -75,10 +76,10 @@ class Workspace:
             root=root, dry_run=dry_run, on_event=on_event or (lambda event: None),
         )
 
-    def cancel_all(self) -> None:
-        """Ask every running apply to stop between items (on quit)."""
-        for cancel in list(self.running):
-            cancel.set()
+    def stop_viewers(self) -> None:
+        """Stop following runs (on quit): each run is a process of its own and goes on."""
+        for stop in list(self.viewers):
+            stop.set()
 
 
 def refresh_from_env(environ: Mapping[str, str]) -> int:
@@ -113,11 +114,13 @@ def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
 
 def state_word(directory: Path, procedure_id: str) -> str:
     """One word for the home screen, from the state file only (no checks, no models:
-    home must be instant)."""
+    home must be instant): "running" only while the run's process lives."""
     run = peek_last_run(directory, procedure_id)
     if run is None:
         return "not applied"
-    outcome = run.get("outcome")
+    word = run_word(run)
+    if word == "running":
+        return "running"
     if run.get("kind") == "teardown":
-        return "removed" if outcome == "done" else "failed"
-    return {"done": "done", "failed": "failed"}.get(str(outcome), "interrupted")
+        return "removed" if word == "done" else str(word)
+    return {"done": "done", "failed": "failed"}.get(str(word), "interrupted")

@@ -10,10 +10,12 @@ xterm-256color with NO_COLOR=1. Every captured screen is kept under
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, closed_port
 from fakes.consul import FakeConsul
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 WIDTH, HEIGHT = 80, 24
 DEADLINE = 30.0  # seconds for any one screen to appear (2 shared cores, ssh start-up)
+RUN_DEADLINE = 300.0  # seconds for an apply's steps to show (a detached process, loaded cores)
 ESCAPE_GUARD = 5.0  # seconds: a hang guard only (a lone ESC must act, not wait for more
                     # keys); no assertion on how fast: these machines are shared and noisy
 ARTIFACTS = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / "ssh"
@@ -232,6 +235,9 @@ class Terminal:
     def wait_text(self, label: str, *needles: str, timeout: float = DEADLINE) -> str:
         return self.wait_for(label, lambda text: all(n in text for n in needles), timeout)
 
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
 
 @pytest.fixture
 def fake_consul() -> Iterator[FakeConsul]:
@@ -240,12 +246,14 @@ def fake_consul() -> Iterator[FakeConsul]:
     fake.stop()
 
 
-def remote_command(tmp: Path, case: Case, consul: FakeConsul) -> str:
-    """What ssh runs on the "remote" host: `python -m tui` (= cloudrig) with a private
-    HOME and state dir and the file secret store. The two secrets come from a 0600 file
-    sourced there, as automation provides CLOUDRIG_SECRET_*, never from argv."""
+def remote_command(tmp: Path, case: Case, consul: FakeConsul, *args: str,
+                   **extra: str) -> str:
+    """What ssh runs on the "remote" host: `python -m tui ARGS` (= cloudrig) with a
+    private HOME and state dir, the file secret store and EXTRA variables. The two
+    secrets come from a 0600 file sourced there, as automation provides
+    CLOUDRIG_SECRET_*, never from argv."""
     home, state = tmp / "home", tmp / "state"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     secrets = tmp / "secrets.env"
     secrets.touch(mode=0o600)
     secrets.write_text(f"CLOUDRIG_SECRET_CONSUL_TOKEN={shlex.quote(consul.management_token)}\n"
@@ -253,7 +261,7 @@ def remote_command(tmp: Path, case: Case, consul: FakeConsul) -> str:
     env = {"TERM": case.term, "HOME": str(home), "CLOUDRIG_STATE_DIR": str(state),
            "CLOUDRIG_SECRETS_BACKEND": "file", "XDG_STATE_HOME": str(home / ".local/state"),
            "XDG_CONFIG_HOME": str(home / ".config"),
-           "XDG_DATA_HOME": str(home / ".local/share")}
+           "XDG_DATA_HOME": str(home / ".local/share"), **extra}
     if case.no_color:
         env["NO_COLOR"] = "1"
     for name in ("PYTHONPATH", "PYTHONSAFEPATH"):
@@ -261,31 +269,38 @@ def remote_command(tmp: Path, case: Case, consul: FakeConsul) -> str:
             env[name] = os.environ[name]
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return (f"set -a; . {shlex.quote(str(secrets))}; set +a; "
-            f"exec env {assignments} {shlex.quote(sys.executable)} -m tui")
+            f"exec env {assignments} {shlex.quote(sys.executable)} -m tui "
+            + shlex.join(args))
 
 
-@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
-def terminal(request: pytest.FixtureRequest, sshd: Sshd, tmp_path: Path,
-             fake_consul: FakeConsul) -> Iterator[Terminal]:
+def login(sshd: Sshd, tmp: Path, case: Case, consul: FakeConsul, *args: str,
+          **extra: str) -> Terminal:
     """`ssh -tt` into the test sshd from a detached 80×24 tmux session (no status line),
-    running cloudrig; the tmux server is killed at teardown."""
-    case: Case = request.param
+    running `cloudrig ARGS` there; kill its tmux server when done (`Terminal.close`)."""
     term = Terminal(f"cloudrig-ssh-{uuid.uuid4().hex[:12]}", case)
     ssh = ["ssh", "-tt", "-F", "/dev/null", "-p", str(sshd.port), "-i", str(sshd.client_key),
            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{sshd.user}@127.0.0.1",
-           remote_command(tmp_path, case, fake_consul)]
-    conf = tmp_path / "tmux.conf"
+           remote_command(tmp, case, consul, *args, **extra)]
+    conf = tmp / "tmux.conf"
     # No status line: the pane is the whole 80×24. The pane stays after ssh exits, so a
     # crash is still on screen for the failure message.
     conf.write_text("set -g status off\nset -g remain-on-exit on\n"
                     "set -g default-terminal tmux-256color\n")
     term.tmux("-f", str(conf), "new-session", "-d", "-s", "main",
               "-x", str(WIDTH), "-y", str(HEIGHT), shlex.join(ssh))
+    return term
+
+
+@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
+def terminal(request: pytest.FixtureRequest, sshd: Sshd, tmp_path: Path,
+             fake_consul: FakeConsul) -> Iterator[Terminal]:
+    """cloudrig's home over ssh in tmux, for each terminal case."""
+    term = login(sshd, tmp_path, request.param, fake_consul)
     try:
         yield term
     finally:
-        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True)
+        term.close()
 
 
 # ---------------------------------------------------------------------- the test
@@ -395,3 +410,73 @@ def check_colours(t: Terminal, ansi: str) -> None:
         assert extended == [], f"TERM=linux got 256/true colours: {sorted(set(extended))}"
     else:
         assert any(c.startswith(("38;5", "48;5", "38;2", "48;2")) for c in colours)
+
+
+# ---------------------------------------------------------------------- a dropped link
+
+
+def test_apply_survives_the_dropped_link_and_a_new_login_attaches(
+        sshd: Sshd, tmp_path: Path, fake_consul: FakeConsul) -> None:
+    """The operator applies carbonio from the TUI over ssh; mid-apply the ssh client dies
+    (the link drops). The run goes on; the operator logs in again, home shows it
+    running, Enter attaches with the log so far, and it ends done, every request made.
+
+    The fake Consul is made slow at two points: it holds the policy's creation (the
+    link drops there) and the catalog registration (still held at the second login)."""
+    case = CASES[0]
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(json.dumps({
+        "consul_url": fake_consul.url, "external_address": "db.example.com",
+        "external_port": closed_port(), "db_name": "files", "db_username": "filesuser"}))
+    root, state = tmp_path / "root", tmp_path / "state"
+    policy = fake_consul.hold("PUT", "/v1/acl/policy")
+    register = fake_consul.hold("PUT", "/v1/catalog/register")
+    slow = {"CLOUDRIG_HTTP_TIMEOUT": "900"}  # the held calls must not time out
+    first = login(sshd, tmp_path, case, fake_consul, "wizard", "carbonio", "--answers",
+                  str(answers), "--root", str(root), **slow)
+    try:
+        first.wait_for("drop-wizard", page_title(1, "Consul access"))
+        for number in range(2, 7):
+            first.keys("C-n")
+            first.wait_for(f"drop-wizard-{number}", lambda text, n=number: f"{n}/6 " in text)
+        first.keys("C-n")
+        first.wait_text("drop-preview", "Press a to apply")
+        first.keys("a")
+        first.wait_text("drop-applying", "ACL policy")
+        assert policy.wait(DEADLINE), "the apply never reached the policy"
+        first.wait_text("drop-background", "Applying in the background (pid")
+        # The link drops: the ssh client (and the shell tmux started it from, the pane's
+        # process group) is killed outright.
+        pane = int(first.tmux("display-message", "-p", "-t", "main", "#{pane_pid}"))
+        os.killpg(pane, signal.SIGKILL)
+        first.wait_for("drop-dropped", lambda text: first.tmux(
+            "display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1")
+    finally:
+        first.close()
+    pid = json.loads((state / "carbonio.json").read_text())["last_run"]["pid"]
+    policy.release()
+    assert register.wait(DEADLINE), "the run did not go on after the link dropped"
+
+    second = login(sshd, tmp_path, case, fake_consul, **slow)
+    try:
+        second.wait_for("again-home", lambda text: re.search(r"carbonio .* running", text)
+                        is not None)
+        second.keys("Enter")
+        # The whole run so far, from before this login: steps done, the one held running.
+        marks = (r"✓ ACL policy +done", r"✓ Gateway token +done",
+                 r"▶ External service +running")
+        second.wait_for("again-attached", lambda text: f"(pid {pid})" in text and all(
+            re.search(mark, text) for mark in marks), timeout=RUN_DEADLINE)
+        register.release()
+        done = second.wait_text("again-done", "Done:", timeout=RUN_DEADLINE)
+        assert fake_consul.management_token not in done
+        second.keys("Escape")
+        second.wait_for("again-home-done", lambda text: re.search(r"carbonio .* done", text)
+                        is not None)
+    finally:
+        second.close()
+    saved = json.loads((state / "carbonio.json").read_text())
+    assert saved["last_run"]["outcome"] == "done" and saved["last_run"]["pid"] == pid
+    assert len(fake_consul.kv) == 3  # the rest of the run's requests reached Consul
+    assert [r for r in fake_consul.log if r.path == "/v1/config" and r.method == "PUT"]
+    assert len([r for r in fake_consul.log if r.path == "/v1/catalog/register"]) == 1

@@ -6,7 +6,7 @@ Waits are on workers (`app.workers.wait_for_complete()`), never on time.
 from __future__ import annotations
 
 import asyncio
-import threading
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from fakes.consul import FakeConsul
 from textual.widgets import DataTable, Static
 from tui_helpers import FINAL_PATHS, answers, consul, files_under, state_dir
 
-import tui.files
 from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
 from screens.home import HomeScreen
@@ -23,11 +22,20 @@ from screens.progress import ProgressScreen
 from screens.wizard import WizardScreen
 from tui.app import ANSI_THEME, CloudRigApp, pick_theme
 from tui.procedure import get_procedure
+from tui.runlock import process_start
 from tui.state import StateStore
 
 __all__ = ["consul", "state_dir"]  # the fixtures, imported for pytest
 
 SECRET = "S3cret-Sauce-42"
+REGISTER = "/v1/catalog/register"
+
+
+def run_pid(state_dir: Path) -> int:
+    """The pid the running (or last) apply recorded in state."""
+    saved = StateStore(state_dir).load("carbonio")
+    assert saved is not None and saved.last_run is not None and saved.last_run.pid
+    return saved.last_run.pid
 
 
 def text_of(widget: Static) -> str:
@@ -184,17 +192,12 @@ async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Pat
 async def test_cancel_stops_between_items_and_rerun_resumes(
     tmp_path: Path, state_dir: Path, consul: FakeConsul, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The apply runs detached; Escape (then y) on its progress screen sends it SIGINT:
+    the request under way finishes, the run stops before the next step, and a rerun from
+    the TUI resumes there."""
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "900")  # the held call must not time out
     root = tmp_path / "root"
-    inside, release = threading.Event(), threading.Event()
-    real_apply_file = tui.files.apply_file
-
-    def held_apply_file(item, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if item.path == FINAL_PATHS[1]:  # the external service's file, after the policy
-            inside.set()
-            release.wait(30)
-        return real_apply_file(item, *args, **kwargs)
-
-    monkeypatch.setattr(tui.files, "apply_file", held_apply_file)
+    hold = consul.hold("PUT", REGISTER)
     procedure = get_procedure("carbonio")
     app = CloudRigApp(root=root)
     async with app.run_test() as pilot:
@@ -202,25 +205,29 @@ async def test_cancel_stops_between_items_and_rerun_resumes(
         await app.push_screen(ProgressScreen(app.workspace, procedure, answers(consul.url)))
         progress = app.screen
         assert isinstance(progress, ProgressScreen)
-        assert await asyncio.to_thread(inside.wait, 30)
+        assert await asyncio.to_thread(hold.wait)
+        pid = run_pid(state_dir)
+        assert process_start(pid) is not None and pid != os.getpid()  # a process of its own
 
         await pilot.press("escape")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        assert app.screen is progress and not progress.session.ctx.cancel.is_set()
+        assert app.screen is progress and progress.running
         await pilot.press("ctrl+c")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        assert progress.session.ctx.cancel.is_set()
-        release.set()
+        assert "Cancelling" in str(progress.query_one("#outcome", Static).content)
+        hold.release()
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert progress.result is not None
         assert progress.result.outcome == "interrupted"
-        # Stopped after the external service's file, before its registration.
-        assert progress.result.failed_step == "external-service"
-        assert not [r for r in consul.log if r.path == "/v1/catalog/register"]
+        # The registration under way finished; the run stopped before the next step.
+        assert progress.result.failed_step == "gateway-config"
+        assert len([r for r in consul.log if r.path == REGISTER]) == 1
         assert "Interrupted" in str(progress.query_one("#outcome", Static).content)
+        assert "■ Terminating gateway config entry" in str(
+            progress.query_one("#steps", Static).content)
         assert (root / FINAL_PATHS[1].lstrip("/")).is_file()
         assert not (root / FINAL_PATHS[2].lstrip("/")).exists()
         saved = StateStore(state_dir).load("carbonio")
@@ -234,11 +241,57 @@ async def test_cancel_stops_between_items_and_rerun_resumes(
         await pilot.pause()
         assert isinstance(rerun, ProgressScreen)
         assert rerun.result is not None and rerun.result.outcome == "done"
-        assert any("ACL policy: done in the interrupted run" in m for m in rerun.messages)
+        assert any("External service: done in the interrupted run" in m
+                   for m in rerun.messages)
         assert len([r for r in consul.log if r.path == "/v1/acl/token"]) == 1
-        assert len([r for r in consul.log if r.path == "/v1/catalog/register"]) == 1
+        assert len([r for r in consul.log if r.path == REGISTER]) == 1
         for path in FINAL_PATHS:
             assert (root / path.lstrip("/")).is_file()
+
+
+async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
+    tmp_path: Path, state_dir: Path, consul: FakeConsul, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+q mid-apply ends the TUI, not the run; a new TUI shows it running on home,
+    Enter follows it (the log so far, then live) to its end."""
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "900")
+    root = tmp_path / "root"
+    hold = consul.hold("PUT", REGISTER)
+    app = CloudRigApp(root=root)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
+                                             answers(consul.url)))
+        assert await asyncio.to_thread(hold.wait)
+        await pilot.press("ctrl+q")
+    pid = run_pid(state_dir)
+    assert process_start(pid) is not None, "the run ended with the TUI"
+
+    again = CloudRigApp(root=root)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = again.screen.query_one(DataTable)
+        assert str(table.get_row_at(0)[2]) == "running"
+        await pilot.press("enter")  # attaches instead of opening the wizard
+        viewer = again.screen
+        assert isinstance(viewer, ProgressScreen) and viewer.answers is None
+        for _ in range(2000):  # the journal's events so far reach the screen
+            if any("Gateway token: applied" in m for m in viewer.messages):
+                break
+            await pilot.pause(0.05)
+        assert any("ACL policy: applied" in m for m in viewer.messages)
+        assert viewer.running
+        assert f"pid {pid}" in str(viewer.query_one("#outcome", Static).content)
+        hold.release()
+        await again.workers.wait_for_complete()
+        await pilot.pause()
+        assert viewer.result is not None and viewer.result.outcome == "done", viewer.result
+        assert "Done" in str(viewer.query_one("#outcome", Static).content)
+        assert any("Database credentials in Consul KV: applied" in m for m in viewer.messages)
+        await pilot.press("escape")
+        assert isinstance(again.screen, HomeScreen)
+        assert str(again.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+    assert len(consul.kv) == 3
 
 
 async def test_dashboard_from_home_without_state(tmp_path: Path, state_dir: Path) -> None:
@@ -268,14 +321,10 @@ def test_theme_follows_the_terminal(environ: dict[str, str], theme: str | None) 
 
 
 async def test_failed_step_is_named_in_red(
-    tmp_path: Path, state_dir: Path, consul: FakeConsul, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, state_dir: Path, consul: FakeConsul
 ) -> None:
-    from tui.errors import OperatorError
-
-    def broken(item, root, dry_run=False):  # type: ignore[no-untyped-def]
-        raise OperatorError(f"cannot write {item.path}: no space left on device")
-
-    monkeypatch.setattr(tui.files, "apply_file", broken)
+    consul.fail(403, "Permission denied: token with AccessorID 'x' lacks permission "
+                "'acl:write'", path_prefix="/v1/acl/policy", method="PUT")
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test() as pilot:
         await pilot.pause()
@@ -287,7 +336,7 @@ async def test_failed_step_is_named_in_red(
         assert isinstance(progress, ProgressScreen)
         assert progress.result is not None and progress.result.failed_step == "policy"
         outcome = progress.query_one("#outcome", Static).content
-        assert "Failed at ACL policy: cannot write" in str(outcome)
+        assert "Failed at ACL policy: " in str(outcome) and "acl:write" in str(outcome)
         assert "red" in str(outcome.style)
         assert "✗ ACL policy" in str(progress.query_one("#steps", Static).content)
         await pilot.press("d")

@@ -106,8 +106,9 @@ class CloudRigApp(App[int]):
             screen.set_focus(first)
 
     async def action_quit(self) -> None:
-        """Quit; a running apply is asked to stop between items (state saved, resumable)."""
-        self.workspace.cancel_all()
+        """Quit; a running apply is a process of its own and goes on (`cloudrig attach`
+        or home follows it again); only the viewers stop."""
+        self.workspace.stop_viewers()
         self.exit(0)
 
 

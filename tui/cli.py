@@ -261,16 +261,42 @@ def _finish(result: Any) -> int:
     return result.exit_code
 
 
+def _refuse_if_running(session: Session) -> None:
+    """Exit 1 at once, before planning or asking anything, when another CloudRig runs
+    this procedure (the engine's lock refuses it anyway; this only saves the wait)."""
+    from tui.runlock import Busy, running
+
+    if session.dry_run:
+        return
+    holder = running(session.store.directory, session.procedure.id)
+    if holder is not None and holder.pid != os.getpid():
+        raise Busy(holder, session.procedure.id)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
+    if args.detach and (args.dry_run or args.json):
+        from tui.errors import UsageError
+
+        raise UsageError(f"--detach runs the apply in the background: drop "
+                         f"{'--dry-run' if args.dry_run else '--json'} "
+                         f"(`cloudrig attach {procedure.id}` shows how the run ends)")
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
+    _refuse_if_running(session)
     if not _require_confirmation(
             args, "apply", f"Apply {procedure.id} now?",
             lambda: print_plan(session.plan_view(session.plan(args.step or ())))):
         print("nothing applied", file=sys.stderr)
         return 1
+    if args.detach:
+        from tui.detach import launch, order_for
+
+        pid = launch(order_for(session, args.step or ()))
+        print(f"applying {procedure.id} as pid {pid}; follow it with: "
+              f"cloudrig attach {procedure.id}")
+        return 0
     if not args.json:
         return _finish(session.apply(args.step or ()))
     before = _check_statuses(procedure, answers, args)
@@ -304,6 +330,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug, purge=args.purge, restore=args.restore)
+    _refuse_if_running(session)
 
     def show() -> None:
         print_plan(session.plan_view(session.teardown_plan()))
@@ -364,6 +391,7 @@ def cmd_action(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=args.dry_run,
                            debug=args.debug)
+    _refuse_if_running(session)
     planned = session.action_plan(action)
     print_plan(session.plan_view([planned]))
     if planned.error:
@@ -399,7 +427,8 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dic
                   "actions": actions_report(procedure)}
         return lambda: report
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
-    last = state.last_run.model_dump(mode="json") if state and state.last_run else None
+    last = last_run_view(state.last_run.model_dump(mode="json")
+                         if state and state.last_run else None)
 
     def checked() -> dict[str, Any]:
         return {"procedure": procedure_id, "title": procedure.title, "applied": True,
@@ -407,6 +436,19 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dic
                 "steps": [c.model_dump(mode="json") for c in session.check()],
                 "actions": actions_report(procedure)}
     return checked
+
+
+def last_run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A last_run record as status reports it: its outcome as it reads now ("running"
+    only while its process lives; else "interrupted"), and that in one sentence."""
+    if run is None:
+        return None
+    from tui.statefile import run_sentence, run_word
+
+    return {**run, "outcome": run_word(run), "detail": run_sentence(run)}
+
+
+RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -446,6 +488,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for report in reports:
             print(paint(f"{report['title']} ({report['procedure']})", "1"))
+            last = report.get("last_run")
+            if last:
+                print(f"  {paint('last run'.ljust(8), RUN_COLORS.get(last['outcome'], '0'))} "
+                      f"{last['detail']}")
             for step in report["steps"]:
                 status = step["status"]
                 print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "
@@ -500,6 +546,97 @@ def cmd_secrets(args: argparse.Namespace) -> int:
         raise UsageError(f"an empty value for {args.key}; nothing stored")
     store.set(args.key, value)
     print(f"{args.key}: stored in the {store.description}", file=sys.stderr)
+    return 0
+
+
+def _attach_target(args: argparse.Namespace, directory: Path) -> str:
+    """PROC, or the one procedure running now, or the one that ran last."""
+    from tui.errors import OperatorError, UsageError
+    from tui.journal import journal_path
+    from tui.registry import REGISTRY
+    from tui.runlock import running
+
+    if args.procedure:
+        return load_procedure(args.procedure).id
+    live = [pid for pid in REGISTRY if running(directory, pid)]
+    if len(live) > 1:
+        raise UsageError(f"{len(live)} runs are going on ({', '.join(live)}): name one, "
+                         f"e.g. `cloudrig attach {live[0]}`")
+    if live:
+        return live[0]
+    ran = [(journal_path(directory, pid).stat().st_mtime, pid) for pid in REGISTRY
+           if journal_path(directory, pid).exists()]
+    if not ran:
+        raise OperatorError("no run to attach to: nothing has been applied here yet "
+                            "(`cloudrig apply PROC --answers FILE --detach` starts one)")
+    return max(ran)[1]
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """Follow a run through its journal: the events so far, then as they come; exit with
+    the run's code. Ctrl+C leaves the run going."""
+    from types import SimpleNamespace
+
+    from tui.journal import follow, journal_path
+    from tui.runlock import clock
+    from tui.statefile import peek_last_run, run_sentence, run_word, state_dir
+
+    directory = state_dir()
+    procedure = _attach_target(args, directory)
+    path = journal_path(directory, procedure)
+    if not path.exists():  # a run from before journals: its state says how it ended
+        run = peek_last_run(directory, procedure)
+        if run is None:
+            from tui.errors import OperatorError
+
+            raise OperatorError(f"{procedure} has not been applied here yet; nothing to "
+                                "attach to")
+        print(f"{procedure}: last {run_sentence(run)}", file=sys.stderr)
+        return {"done": 0, "failed": 1}.get(str(run_word(run)), 130)
+    end: dict[str, Any] = {}
+    try:
+        for record in follow(path):
+            kind = record.get("type")
+            if kind == "run":
+                print(paint(f"{procedure}: {record.get('run')} started "
+                            f"{clock(str(record.get('started')))} as pid {record.get('pid')} "
+                            f"on {record.get('host')}", "1", sys.stderr), file=sys.stderr,
+                      flush=True)
+            elif kind == "event":
+                progress_printer(SimpleNamespace(  # type: ignore[arg-type]
+                    kind=record.get("kind"), step=record.get("step"),
+                    message=str(record.get("message"))))
+            elif kind == "end":
+                end = record
+    except KeyboardInterrupt:
+        print(f"cloudrig: stopped following; the {procedure} run goes on "
+              f"(`cloudrig attach {procedure}` follows it again, `cloudrig cancel "
+              f"{procedure}` stops it)", file=sys.stderr)
+        return 130
+    result = SimpleNamespace(outcome=end.get("outcome", "interrupted"),
+                             failed_step=end.get("failed_step"), message=end.get("message"),
+                             waiting=[s for s, w in (end.get("steps") or {}).items()
+                                      if w == "manual"],
+                             exit_code=int(end.get("exit_code", 130)))
+    if result.outcome != "done" and not result.failed_step:
+        result.failed_step = procedure
+    return _finish(result)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Ask the running PROC to stop at its next safe point (it records `interrupted`)."""
+    from tui.detach import cancel
+    from tui.errors import OperatorError
+    from tui.statefile import state_dir
+
+    procedure = load_procedure(args.procedure)
+    holder = cancel(state_dir(), procedure.id)
+    if holder is None:
+        raise OperatorError(f"no {procedure.id} run is going on here; `cloudrig status "
+                            f"{procedure.id}` says how the last one ended")
+    print(f"asked the {procedure.id} run (pid {holder.pid}, started {holder.since()}) to "
+          f"stop at its next safe point; `cloudrig attach {procedure.id}` shows when it has",
+          file=sys.stderr)
     return 0
 
 
@@ -676,7 +813,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print a summary on stdout: outcome, and each step's check before "
                    "and after (changed: whether any differs)")
+    p.add_argument("--detach", action="store_true",
+                   help="ask everything here, then run in the background, immune to a "
+                   "dropped link; `cloudrig attach PROC` follows it")
     p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("attach", help="follow a running (or the last) apply; exits with "
+                       "its code (Ctrl+C leaves it running)")
+    p.add_argument("procedure", nargs="?",
+                   help="default: the one procedure running now (or the last to run)")
+    p.set_defaults(func=cmd_attach)
+
+    p = sub.add_parser("cancel", help="stop a running apply at its next safe point "
+                       "(it records interrupted, exit 130; a rerun resumes)")
+    p.add_argument("procedure")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("status", help="the dashboard as text: every step's check")
     p.add_argument("procedure", nargs="?")

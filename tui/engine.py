@@ -8,8 +8,10 @@ failed run resumes where it stopped, and every event is logged with secrets mask
 
 from __future__ import annotations
 
+import contextlib
+import os
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from tui.commands import CommandRunner, display
 from tui.errors import Interrupted, OperatorError
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
+from tui.journal import Journal, journal_path
 from tui.procedure import (
     Action,
     ApiCall,
@@ -40,7 +43,9 @@ from tui.procedure import (
     Step,
 )
 from tui.redact import redact
+from tui.runlock import process_start, run_lock, this_host
 from tui.secrets import SecretSource, env_name
+from tui.signals import stop_on_signals
 from tui.state import (
     ActionRecord,
     ProcedureState,
@@ -50,6 +55,8 @@ from tui.state import (
     answers_digest,
     now,
 )
+
+RunKind = Literal["apply", "teardown", "action"]
 
 
 class StepPlan(BaseModel):
@@ -119,8 +126,14 @@ class Session:
     debug: bool = False
     purge: bool = False
     restore: bool = False
+    detached: bool = False
+    """Runs in a process of its own (`apply --detach`, the TUI): SIGHUP is ignored."""
+    on_started: Callable[[], None] | None = None
+    """Called once a run is under way: lock held, secrets had, last_run and the journal
+    written (a detached run's parent waits for this before it says "applying")."""
     runner: CommandRunner = field(init=False)
     ctx: Context = field(init=False)
+    _journal: Journal | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.runner = CommandRunner(dry_run=self.dry_run, root=self.root)
@@ -140,6 +153,11 @@ class Session:
         if event.kind != "poll":  # each attempt of a wait: shown live, never logged
             where = f"[{event.step}] " if event.step else ""
             self.store.log(f"{self.procedure.id} {event.kind} {where}{redact(event.message)}")
+        journal = self._journal
+        if journal is not None:  # every event, polls too: a viewer shows the live wait
+            record = event.model_dump(mode="json")
+            record["message"] = redact(record["message"])
+            journal.event(record)
         self.on_event(event)
 
     def _emit(self, step: Step | None, kind: str, message: str) -> None:
@@ -259,40 +277,32 @@ class Session:
 
     def _apply(self, only: Sequence[str] = ()) -> RunResult:
         self.ctx.only = tuple(only)
-        self.resolve_secrets(self.active_steps(only))
+        steps = self.active_steps(only)
         public = public_answers(self.answers)
         root = str(self.root) if self.root else None
         digest = answers_digest(public, root)
-        state = self._state()
-        resumable = set(state.resumable(digest)) if not only else set()
-        run = RunRecord(kind="apply", answers_digest=digest)
-        if not self.dry_run:
-            state.answers, state.root, state.last_run = public, root, run
-            self.store.save(state)
-        result = RunResult(outcome="done")
-        for step in self.active_steps(only):
-            self.ctx.step_id = step.id
-            skipped: list[bool] = []
+        resumable: set[str] = set()
 
-            def run_step(step: Step = step, skipped: list[bool] = skipped) -> None:
-                if step.id in resumable and self._check(step, self.ctx).status is Status.DONE:
-                    skipped.append(True)
-                    return
-                self._emit(step, "start", step.title)
-                self.ctx.manual = []
-                if self.elsewhere(step):
-                    self.ctx.execute(self.step_plan(step))
-                else:
-                    step.apply(self.ctx)
+        def begin(state: ProcedureState) -> None:
+            resumable.update(state.resumable(digest) if not only else ())
+            state.answers, state.root = public, root
 
-            stopped = self._guarded(step, state, run, result, run_step, "rerun to resume")
-            if stopped:
-                return stopped
+        def apply_step(step: Step | Action, run: RunRecord | None, result: RunResult) -> None:
+            assert isinstance(step, Step) and run is not None
+            if step.id in resumable and self._check(step, self.ctx).status is Status.DONE:
+                run.completed.append(step.id)
+                result.steps[step.id] = "done"
+                self._record(lambda state: setattr(state, "last_run", run))
+                self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
+                return
+            self._emit(step, "start", step.title)
+            self.ctx.manual = []
+            if self.elsewhere(step):
+                self.ctx.execute(self.step_plan(step))
+            else:
+                step.apply(self.ctx)
             run.completed.append(step.id)
             result.steps[step.id] = "done"
-            if skipped:
-                self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
-                continue
             status, detail = Status.DONE, "applied"
             host = self.elsewhere(step)
             if host:
@@ -303,23 +313,123 @@ class Session:
                 result.steps[step.id] = "manual"
             if self.dry_run:
                 detail = "dry run: nothing changed"
-            state.steps[step.id] = StepRecord(status=status, detail=detail)
-            self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
-            if not self.dry_run:
-                self.store.save(state)
-        self.ctx.step_id = None
-        run.outcome, run.finished = "done", now()
-        if not self.dry_run:
-            self.store.save(state)
-        return result
+            record = StepRecord(status=status, detail=detail)
 
-    def _guarded(self, step: Step, state: ProcedureState, run: RunRecord, result: RunResult,
-                 action: Callable[[], None], resume_hint: str) -> RunResult | None:
-        """Run one step's work; any failure ends the run as one recorded sentence."""
-        failure = self._attempt(step, action, resume_hint)
-        if failure is None:
-            return None
-        return self._stop(state, run, result, step, *failure)
+            def done(state: ProcedureState) -> None:
+                state.steps[step.id] = record
+                state.last_run = run
+
+            self._record(done)
+            self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
+
+        return self._run("apply", steps, prepare=lambda: self.resolve_secrets(steps),
+                         begin=begin, work=apply_step, resume_hint="rerun to resume",
+                         digest=digest)
+
+    # ------------------------------------------------------------ the guarded loop
+
+    def _run(self, kind: RunKind, units: Sequence[Step | Action], *,
+             prepare: Callable[[], None],
+             work: Callable[[Step | Action, RunRecord | None, RunResult], None],
+             resume_hint: str, begin: Callable[[ProcedureState], None] | None = None,
+             digest: str = "") -> RunResult:
+        """The one loop apply, teardown and actions share: hold the procedure's run lock
+        (a second run is refused at once), get every secret (PREPARE), record the run
+        (pid and host in last_run, the events journal), then WORK each unit with the
+        stopping signals turned into a stop at the next safe point. Any failure ends the
+        run as one recorded sentence; state is written by reload-and-merge, so what
+        others record meanwhile (a confirmation) survives."""
+        result = RunResult(outcome="done")
+        action = units[0].id if kind == "action" and units else None
+        with self._exclusive(kind, action):
+            prepare()
+            run = None if kind == "action" else RunRecord(
+                kind=kind, answers_digest=digest, pid=os.getpid(), host=this_host(),
+                process_start=process_start(os.getpid()))
+            self._begin(run, units, begin)
+            try:
+                with self._signals():
+                    for unit in units:
+                        self.ctx.step_id = unit.id
+                        failure = self._attempt(
+                            unit, lambda unit=unit: self._unit(unit, run, result, work),
+                            resume_hint)
+                        if failure is not None:
+                            return self._stop(run, result, unit, *failure)
+                self.ctx.step_id = None
+                if run is not None:
+                    run.outcome, run.finished = "done", now()
+                    self._record(lambda state: setattr(state, "last_run", run))
+                return result
+            except BaseException as exc:
+                # A second Ctrl+C between steps, or --debug re-raising: the run must not
+                # stay "running" in state while this process goes on (or exits).
+                if run is not None and run.outcome == "running":
+                    ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    run.outcome, run.finished = ended, now()
+                    result.outcome = ended
+                    self._record(lambda state: setattr(state, "last_run", run))
+                raise
+            finally:
+                self._end(result)
+
+    @contextlib.contextmanager
+    def _exclusive(self, kind: RunKind, action: str | None) -> Iterator[None]:
+        """The procedure's run lock, except under --dry-run (which changes nothing)."""
+        if self.dry_run:
+            yield
+            return
+        with run_lock(self.store.directory, self.procedure.id, kind, action):
+            yield
+
+    def _signals(self) -> contextlib.AbstractContextManager[None]:
+        if self.dry_run:
+            return contextlib.nullcontext()
+        return stop_on_signals(self.ctx, detached=self.detached)
+
+    def _begin(self, run: RunRecord | None, units: Sequence[Step | Action],
+               begin: Callable[[ProcedureState], None] | None) -> None:
+        """Record the run's start (under the lock, after its secrets were had): what the
+        steps' checks read from state is reloaded now, last_run names this process, and
+        a new events journal starts."""
+        def start(state: ProcedureState) -> None:
+            self.ctx.previous = dict(state.steps)
+            self.ctx.confirmations = dict(state.confirmations)
+            if begin is not None:
+                begin(state)
+            if run is not None:
+                state.last_run = run
+
+        if self.dry_run:
+            start(self._state())
+        else:
+            self.store.update(self.procedure.id, start)
+        if run is not None and not self.dry_run:
+            self._journal = Journal(journal_path(self.store.directory, self.procedure.id))
+            self._journal.start({
+                "run": run.kind, "procedure": self.procedure.id, "pid": run.pid,
+                "host": run.host, "process_start": run.process_start,
+                "started": run.started.isoformat(),
+                "steps": [[unit.id, unit.title] for unit in units]})
+        if self.on_started is not None:
+            self.on_started()
+
+    def _end(self, result: RunResult) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.end({"outcome": result.outcome, "exit_code": result.exit_code,
+                         "failed_step": result.failed_step, "message": result.message,
+                         "steps": result.steps, "at": now().isoformat()})
+
+    def _unit(self, unit: Step | Action, run: RunRecord | None, result: RunResult,
+              work: Callable[[Step | Action, RunRecord | None, RunResult], None]) -> None:
+        self.ctx.checkpoint()  # a safe point: asked to stop, the next unit does not start
+        work(unit, run, result)
+
+    def _record(self, change: Callable[[ProcedureState], None]) -> None:
+        """Merge CHANGE into the saved state (never under --dry-run)."""
+        if not self.dry_run:
+            self.store.update(self.procedure.id, change)
 
     def _attempt(self, who: Step | Action, work: Callable[[], None], resume_hint: str,
                  ) -> tuple[Literal["failed", "interrupted"], str] | None:
@@ -328,9 +438,8 @@ class Session:
             work()
         except (KeyboardInterrupt, Interrupted) as exc:
             # A step may say what it left behind (e.g. a remote job still running).
-            message = (exc.sentence if isinstance(exc, Interrupted)
-                       and not exc.sentence.startswith("interrupted by the operator")
-                       else f"interrupted by the operator; {resume_hint}")
+            said = exc.sentence if isinstance(exc, Interrupted) else "interrupted by Ctrl+C"
+            message = said if not said.startswith("interrupted by ") else f"{said}; {resume_hint}"
             return "interrupted", message
         except OperatorError as exc:
             return "failed", exc.sentence
@@ -341,17 +450,27 @@ class Session:
             return "failed", internal_error(who, exc)
         return None
 
-    def _stop(self, state: ProcedureState, run: RunRecord, result: RunResult, step: Step,
+    def _stop(self, run: RunRecord | None, result: RunResult, unit: Step | Action,
               outcome: Literal["failed", "interrupted"], message: str) -> RunResult:
         message = redact(message)
-        self._emit(step, "failed", f"{step.title}: {message}")
-        run.outcome, run.finished, run.failed_step, run.message = outcome, now(), step.id, message
-        state.steps[step.id] = StepRecord(status=Status.FAILED, detail=message.splitlines()[0])
-        if not self.dry_run:
-            self.store.save(state)
+        self._emit(unit, "failed", f"{unit.title}: {message}")
+        if run is not None:
+            run.outcome, run.finished, run.failed_step, run.message = (outcome, now(), unit.id,
+                                                                      message)
+        first = message.splitlines()[0] if message else outcome
+
+        def stopped(state: ProcedureState) -> None:
+            if isinstance(unit, Action):
+                state.actions[unit.id] = ActionRecord(outcome=outcome, detail=first)
+            else:
+                state.steps[unit.id] = StepRecord(status=Status.FAILED, detail=first)
+            if run is not None:
+                state.last_run = run
+
+        self._record(stopped)
         self.ctx.step_id = None
-        result.outcome, result.failed_step, result.message = outcome, step.id, message
-        result.steps[step.id] = outcome
+        result.outcome, result.failed_step, result.message = outcome, unit.id, message
+        result.steps[unit.id] = outcome
         return result
 
     # ------------------------------------------------------------ check
@@ -442,43 +561,34 @@ class Session:
 
     def _teardown(self) -> RunResult:
         steps = self.active_steps()
-        self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
-                              and not self.elsewhere(s)], undo=True)
-        state = self._state()
-        run = RunRecord(kind="teardown")
-        result = RunResult(outcome="done")
-        for step in reversed(steps):
-            self.ctx.step_id = step.id
-            nothing: list[bool] = []
+        undone = list(reversed(steps))
 
-            def undo_step(step: Step = step, nothing: list[bool] = nothing) -> None:
-                items = self.undo_items(step)
-                if not items:
-                    nothing.append(True)
-                    return
-                self._emit(step, "start", f"undo {step.title}")
-                self.ctx.execute(items)
+        def prepare() -> None:
+            self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
+                                  and not self.elsewhere(s)], undo=True)
 
-            stopped = self._guarded(step, state, run, result, undo_step,
-                                    "rerun teardown to finish")
-            if stopped:
-                return stopped
-            if nothing:
-                continue
+        def undo_step(step: Step | Action, run: RunRecord | None, result: RunResult) -> None:
+            assert isinstance(step, Step) and run is not None
+            items = self.undo_items(step)
+            if not items:
+                return
+            self._emit(step, "start", f"undo {step.title}")
+            self.ctx.execute(items)
             run.completed.append(step.id)
             result.steps[step.id] = "removed"
-            state.steps.pop(step.id, None)
-            # What the operator confirmed by hand is what was just undone (or what the
-            # undo's manual lines tell them to remove): the confirmation no longer holds.
-            state.confirmations.pop(step.id, None)
-            self._emit(step, "done", f"undo {step.title}: done")
-        self.ctx.step_id = None
-        run.outcome, run.finished = "done", now()
-        if not self.dry_run:
-            state.last_run = run
-            self.store.save(state)
-        return result
 
+            def removed(state: ProcedureState) -> None:
+                state.steps.pop(step.id, None)
+                # What the operator confirmed by hand is what was just undone (or what the
+                # undo's manual lines tell them to remove): the confirmation no longer holds.
+                state.confirmations.pop(step.id, None)
+                state.last_run = run
+
+            self._record(removed)
+            self._emit(step, "done", f"undo {step.title}: done")
+
+        return self._run("teardown", undone, prepare=prepare, work=undo_step,
+                         resume_hint="rerun teardown to finish")
 
     # ------------------------------------------------------------ actions
 
@@ -494,30 +604,24 @@ class Session:
 
     def run_action(self, action: Action) -> RunResult:
         """Run an operator action and record how it ended (not under --dry-run). It is
-        not a run of the steps: an interrupted apply still resumes afterwards."""
-        try:
-            self.require_secrets(action.needs_secrets(self.ctx))
-            self.ctx.step_id = action.id
+        not a run of the steps: an interrupted apply still resumes afterwards. It holds
+        the procedure's run lock like apply does."""
+        def execute(unit: Step | Action, run: RunRecord | None, result: RunResult) -> None:
             self._event(Event(step=action.id, kind="start", message=action.title))
-            failure = self._attempt(action, lambda: action.execute(self.ctx),
-                                    "rerun the action")
+            action.execute(self.ctx)
+            message = "dry run: nothing changed" if self.dry_run else "done"
+            result.steps[action.id] = "done"
+            self._record(lambda state: state.actions.__setitem__(
+                action.id, ActionRecord(outcome="done", detail=message)))
+            self._event(Event(step=action.id, kind="done", message=f"{action.title}: {message}"))
+
+        try:
+            return self._run("action", [action],
+                             prepare=lambda: self.require_secrets(action.needs_secrets(self.ctx)),
+                             work=execute, resume_hint="rerun the action")
         finally:
             self.ctx.step_id = None
             self.ctx.close()
-        outcome, message = failure or ("done", "dry run: nothing changed" if self.dry_run
-                                       else "done")
-        message = redact(message)
-        self._event(Event(step=action.id, kind="failed" if failure else "done",
-                          message=f"{action.title}: {message}"))
-        if not self.dry_run:
-            state = self._state()
-            state.actions[action.id] = ActionRecord(outcome=outcome,
-                                                    detail=message.splitlines()[0])
-            self.store.save(state)
-        result = RunResult(outcome=outcome, steps={action.id: outcome})
-        if failure:
-            result.failed_step, result.message = action.id, message
-        return result
 
 
 def confirm_step(procedure: Procedure, store: StateStore, step_id: str,
@@ -525,16 +629,19 @@ def confirm_step(procedure: Procedure, store: StateStore, step_id: str,
     """Record (or withdraw) the operator's word that a manual step is done.
 
     CloudRig cannot see work done by hand in another system (an admin panel), so the
-    operator's confirmation, with its time, is what that step's check reports."""
+    operator's confirmation, with its time, is what that step's check reports. Merged
+    into the saved state under its brief lock: an apply running meanwhile keeps it."""
     step = procedure.step(step_id)  # unknown step: UsageError naming the known ones
-    state = store.load(procedure.id) or ProcedureState(procedure=procedure.id)
-    if undo:
-        state.confirmations.pop(step.id, None)
-        store.log(f"{procedure.id} info [{step.id}] confirmation withdrawn")
-    else:
-        state.confirmations[step.id] = now()
-        store.log(f"{procedure.id} info [{step.id}] confirmed by the operator")
-    store.save(state)
+
+    def change(state: ProcedureState) -> None:
+        if undo:
+            state.confirmations.pop(step.id, None)
+        else:
+            state.confirmations[step.id] = now()
+
+    state = store.update(procedure.id, change)
+    store.log(f"{procedure.id} info [{step.id}] "
+              + ("confirmation withdrawn" if undo else "confirmed by the operator"))
     return state
 
 

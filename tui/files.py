@@ -17,6 +17,8 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -140,10 +142,31 @@ def _same_owner(source: os.stat_result, target: Path) -> None:
         os.chown(target, source.st_uid, source.st_gid)
 
 
+# How many locks this process holds under which no other CloudRig writes the files it
+# writes (a procedure's run lock, a brief state lock): only then is a temp file beside
+# a target stale rather than another run's write in flight (tui/runlock.py).
+_SWEEP_HOLDS = 0
+_SWEEP_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def sweeping() -> Iterator[None]:
+    """Allow `remove_stale_temps` for the body (entered by tui/runlock.py's locks)."""
+    global _SWEEP_HOLDS
+    with _SWEEP_LOCK:
+        _SWEEP_HOLDS += 1
+    try:
+        yield
+    finally:
+        with _SWEEP_LOCK:
+            _SWEEP_HOLDS -= 1
+
+
 def remove_stale_temps(target: Path) -> None:
     """Temp files of TARGET (and of its backups) left by a run that was killed (SIGKILL,
-    power loss) between writing and renaming them."""
-    if not target.parent.is_dir():
+    power loss) between writing and renaming them. Only while a lock is held
+    (`sweeping`): without one, a temp file may be another run's write in flight."""
+    if not _SWEEP_HOLDS or not target.parent.is_dir():
         return
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         with contextlib.suppress(FileNotFoundError):

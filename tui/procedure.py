@@ -222,6 +222,9 @@ class Context:
     dry_run: bool = False
     on_event: Callable[[Event], None] = lambda event: None
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None
+    """Why the run is asked to stop (e.g. "SIGTERM"), set by tui/signals.py's handler;
+    the next safe point (`checkpoint`) stops the run, as a set `cancel` does."""
     step_id: str | None = None
     purge: bool = False
     """Teardown also removes what the runbook keeps by default (tokens, policies, keys)."""
@@ -261,6 +264,16 @@ class Context:
                 self.resources[name] = make()
             return self.resources[name]
 
+    def checkpoint(self) -> None:
+        """A safe point: stop here (Interrupted) when the run was asked to stop. Between
+        plan items and between steps, never inside one (a token created and not yet
+        written to its file would be lost)."""
+        if self.stop_reason is None and not self.cancel.is_set():
+            return
+        from tui.errors import Interrupted
+
+        raise Interrupted(f"interrupted by {self.stop_reason or 'the operator'}")
+
     def secret(self, name: str) -> str:
         """The value of secret field `name` (environment, store, or prompt)."""
         return self.secrets.get(name)
@@ -293,10 +306,7 @@ class Context:
     def execute(self, items: Sequence[PlanItem]) -> None:
         """Carry out plan items in order (the default `apply`)."""
         for item in items:
-            if self.cancel.is_set():
-                from tui.errors import Interrupted
-
-                raise Interrupted("interrupted by the operator; rerun to resume")
+            self.checkpoint()
             match item:
                 case FileWrite():
                     self.write_file(item)

@@ -12,6 +12,7 @@ Every value resolved is registered for redaction.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -80,20 +81,29 @@ class _BackendStore:
     def get(self, key: str) -> str | None:
         return self.backend.get_password(SERVICE, key)  # type: ignore[attr-defined]
 
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """The store's brief lock: `secrets set` and a run keeping a bootstrap token
+        never rewrite the store (or its index) at the same moment."""
+        from tui.runlock import brief_lock
+
+        return brief_lock(self.index.path.parent, "secrets")
+
     def set(self, key: str, value: str) -> None:
-        self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
-        self.index.add(key)
+        with self._writing():
+            self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
+            self.index.add(key)
 
     def delete(self, key: str) -> bool:
         import keyring.errors
 
-        try:
-            self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
-        except keyring.errors.PasswordDeleteError:
+        with self._writing():
+            try:
+                self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
+            except keyring.errors.PasswordDeleteError:
+                self.index.remove(key)
+                return False
             self.index.remove(key)
-            return False
-        self.index.remove(key)
-        return True
+            return True
 
     def names(self) -> list[str]:
         return self.index.read()
@@ -124,16 +134,24 @@ _ASKING = threading.Lock()
 _TYPED: dict[Path, str] = {}  # passphrases typed at the prompt in this process, by store file
 
 
-def open_store(state_dir: Path, interactive: bool) -> SecretStore:
+def known_passphrase(state_dir: Path) -> str | None:
+    """The file store's passphrase as this process has it (the environment, or typed at
+    the prompt), for a detached run that cannot ask (it gets it through a pipe)."""
+    return os.environ.get(PASSPHRASE_ENV) or _TYPED.get(state_dir / "secrets.cfg")
+
+
+def open_store(state_dir: Path, interactive: bool,
+               passphrase: str | None = None) -> SecretStore:
     """Open the secret store; raises SecretMissing when the file store has no passphrase,
     UsageError when the passphrase does not open it, StoreDamaged (OperatorError) when
-    its file is not a whole store."""
+    its file is not a whole store. PASSPHRASE: given by the process that started this
+    one (a detached run's launcher, through a pipe), before the environment."""
     backend = system_keyring()
     if backend is not None and os.environ.get(BACKEND_ENV) != "file":
         index = _Index(state_dir / "secret-keys.json")
         return _BackendStore(backend, index, f"system keyring ({type(backend).__name__})")
     path = state_dir / "secrets.cfg"
-    passphrase = os.environ.get(PASSPHRASE_ENV)
+    passphrase = passphrase or os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
         if not interactive:
             raise SecretMissing(
@@ -182,6 +200,24 @@ class SecretSource:
                 self._store_error = exc.sentence
                 return None
         return self._store.get(f"{self.procedure_id}.{name}") or self._store.get(name)
+
+    def resolved(self) -> dict[str, str]:
+        """Every secret field this source has without asking anyone (resolved already,
+        the environment, the wizard, or the store when the run's secrets opened it), with
+        its value: for a detached run, which gets them through a pipe and has no one to
+        ask. The store is not opened here: a passphrase is asked only when a secret the
+        run needs is there."""
+        found = {}
+        for name in sorted(self.fields):
+            value = (self._cache.get(name) or os.environ.get(env_name(name))
+                     or self.overrides.get(name))
+            if not value and self._store is not None:
+                value = (self._store.get(f"{self.procedure_id}.{name}")
+                         or self._store.get(name))
+            if value:
+                redact.register(value)
+                found[name] = value
+        return found
 
     def available(self, name: str) -> bool:
         """Whether `name` can be had without asking anyone (for read-only planning)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tui.files import atomic_write
 from tui.procedure import Status
+from tui.runlock import brief_lock
 from tui.statefile import state_dir, state_path
 
 __all__ = [
@@ -46,6 +48,11 @@ class StepRecord(BaseModel):
 class RunRecord(BaseModel):
     kind: Literal["apply", "teardown"] = "apply"
     started: datetime = Field(default_factory=now)
+    # Which process runs it: a record still "running" whose process is gone (SIGKILL,
+    # a reboot) reads "interrupted" (tui/runlock.py `alive`), never "running".
+    pid: int | None = None
+    host: str | None = None
+    process_start: int | None = None
     finished: datetime | None = None
     outcome: Literal["running", "done", "failed", "interrupted"] = "running"
     failed_step: str | None = None
@@ -111,8 +118,25 @@ class StateStore:
             return None
 
     def save(self, state: ProcedureState) -> None:
+        """Write STATE whole (under the brief lock: never beside another's write)."""
+        with brief_lock(self.directory, state.procedure):
+            self._write(state)
+
+    def _write(self, state: ProcedureState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(self.path(state.procedure), state.model_dump_json(indent=2).encode(), 0o600)
+
+    def update(self, procedure_id: str,
+               change: Callable[[ProcedureState], None]) -> ProcedureState:
+        """Reload, CHANGE, save, under the brief lock: each writer changes only what is
+        its own (a run its steps and last_run, `confirm` a confirmation), so a
+        confirmation made during an apply survives the apply's next save."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with brief_lock(self.directory, procedure_id):
+            state = self.load(procedure_id) or ProcedureState(procedure=procedure_id)
+            change(state)
+            self._write(state)
+        return state
 
     def log(self, line: str) -> None:
         """Append one (already redacted) line to the run log."""

@@ -39,3 +39,40 @@ def peek_last_run(directory: Path, procedure_id: str) -> dict[str, object] | Non
         return None
     run = data.get("last_run") if isinstance(data, dict) else None
     return run if isinstance(run, dict) else None
+
+
+def run_word(run: dict[str, object] | None) -> str | None:
+    """How a `last_run` record reads now: "running" only while its process lives (on
+    this host; on another, as recorded); a run still marked running whose process is
+    gone (SIGKILL, a reboot) is "interrupted". None without a record."""
+    if run is None:
+        return None
+    outcome = str(run.get("outcome"))
+    if outcome != "running":
+        return outcome
+    from tui.runlock import alive
+
+    return "interrupted" if alive(run.get("pid"), run.get("process_start"),
+                                  run.get("host")) is False else "running"
+
+
+def run_sentence(run: dict[str, object]) -> str:
+    """`running (pid N on HOST since HH:MM)`, `interrupted at STEP: …`, `done at HH:MM`."""
+    from tui.runlock import clock
+
+    word = run_word(run)
+    what = "teardown" if run.get("kind") == "teardown" else "apply"
+    if word == "running":
+        return (f"{what} running (pid {run.get('pid')} on {run.get('host')} since "
+                f"{clock(str(run.get('started')))})")
+    step = f" at {run['failed_step']}" if run.get("failed_step") else ""
+    message = str(run.get("message") or "").split("\n")[0]
+    if word == "interrupted" and run.get("outcome") == "running":
+        done = run.get("completed") or []
+        after = f" after {done[-1]}" if isinstance(done, list) and done else ""
+        return (f"{what} interrupted{after}: its process (pid {run.get('pid')} on "
+                f"{run.get('host')}) is gone without recording its end; rerun {what} to "
+                "resume")
+    if word in ("failed", "interrupted"):
+        return f"{what} {word}{step}" + (f": {message}" if message else "")
+    return f"{what} {word} at {clock(str(run.get('finished') or run.get('started')))}"

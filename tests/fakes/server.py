@@ -1,7 +1,8 @@
 """A threaded HTTP server on 127.0.0.1 with fault injection, shared by the fakes.
 
 Faults are queued and consumed by the next matching requests: a status with a
-body, a slow reply, or a connection reset — the failures real services have.
+body, a slow reply, or a connection reset — the failures real services have — or a
+hold, which keeps a request waiting until the test releases it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,23 @@ from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
+class Hold:
+    """One request held until the test releases it: the deterministic "the run is now
+    exactly here" a test needs to start a second run, confirm, or send a signal while
+    the first is mid-apply (never a sleep). `arrived` is set when the request is in."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    limit: float = 900.0  # a test that never releases does not hang the server forever
+
+    def wait(self, timeout: float = 600.0) -> bool:
+        return self.arrived.wait(timeout)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class Fault:
     status: int | None = None
     body: str = ""
@@ -28,6 +46,7 @@ class Fault:
     content_type: str = "text/plain"
     path_prefix: str = ""
     method: str | None = None
+    hold: Hold | None = None
     trickle: float = 0.0  # seconds between single bytes of a body that never ends
     flood: int = 0  # bytes of a body without length, sent until the client hangs up
 
@@ -94,6 +113,12 @@ class FakeService:
         for _ in range(times):
             self.faults.append(Fault(reset=True, **kwargs))
 
+    def hold(self, method: str | None = None, path_prefix: str = "") -> Hold:
+        """Hold the next matching request (then answer it as usual) until released."""
+        hold = Hold()
+        self.faults.append(Fault(hold=hold, method=method, path_prefix=path_prefix))
+        return hold
+
     def trickle(self, interval: float, times: int = 1, **kwargs: Any) -> None:
         """200 with its headers at once, then one byte of the body every INTERVAL
         seconds (a stalled proxy, a server under a slowloris-like fault): each read
@@ -153,6 +178,9 @@ class FakeService:
                 if service.latency:
                     time.sleep(service.latency)
                 fault = service._take_fault(request.method, request.path)
+                if fault and fault.hold:
+                    fault.hold.arrived.set()
+                    fault.hold.released.wait(fault.hold.limit)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 if fault and fault.reset:
@@ -223,6 +251,9 @@ class FakeService:
         return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
+        for fault in self.faults:
+            if fault.hold:
+                fault.hold.release()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
