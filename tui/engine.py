@@ -34,6 +34,7 @@ from tui.procedure import (
     FileRestore,
     FileWrite,
     Manual,
+    Ownership,
     PlanItem,
     Procedure,
     Status,
@@ -133,6 +134,24 @@ class Session:
         if state is not None:
             self.ctx.previous = dict(state.steps)
             self.ctx.confirmations = dict(state.confirmations)
+        self.ctx.ownership = self.store.load_owned(self.procedure.id)
+        self.ctx.on_owned = self._save_ownership
+
+    def _save_ownership(self) -> None:
+        """Write the ownership record now (not under --dry-run): what was just created
+        is known even if the run dies before its step ends."""
+        if not self.dry_run and self.ctx.ownership is not None:
+            self.store.save_owned(self.procedure.id, self.ctx.ownership)
+
+    def require_ownership(self) -> None:
+        """`teardown --purge` removes what CloudRig recorded creating; with no record at
+        all it cannot tell CloudRig's objects from someone else's of the same name."""
+        if self.purge and self.ctx.ownership is None:
+            raise OperatorError(
+                f"refusing teardown --purge: there is no record of what CloudRig created for "
+                f"{self.procedure.id} here ({self.store.owned_path(self.procedure.id)} is "
+                "missing), so it cannot tell its own policies, tokens and keys from another's "
+                "of the same name; remove them by hand, or run teardown without --purge")
 
     # ------------------------------------------------------------ events
 
@@ -214,14 +233,16 @@ class Session:
                         "description": item.description, "body": body,
                         "skipped": "dry run" if self.dry_run and item.changes_remote else None}
             case FileRemove():
-                from tui.files import host_path
+                from tui.files import remove_view
 
-                data = {"kind": "remove", "path": item.path,
-                        "exists": host_path(item.path, self.root).exists()}
+                removal = remove_view(item, self.ctx.owned_file(item.path), self.root)
+                data = removal.model_dump() | {"kind": "remove",
+                                               "exists": removal.action != "absent"}
             case FileRestore():
                 from tui.files import restore_view
 
-                planned = restore_view(item.path, self.root)
+                owned = self.ctx.owned_file(item.path)
+                planned = restore_view(item.path, self.root, owned.backup if owned else None)
                 data = planned.model_dump() | {"kind": "restore", "text": planned.sentence()}
             case Manual():
                 data = {"kind": "manual", "text": item.text}
@@ -269,6 +290,9 @@ class Session:
         if not self.dry_run:
             state.answers, state.root, state.last_run = public, root, run
             self.store.save(state)
+            if self.ctx.ownership is None:  # from now on, what is created is recorded
+                self.ctx.ownership = Ownership()
+                self._save_ownership()
         result = RunResult(outcome="done")
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
@@ -427,6 +451,7 @@ class Session:
 
     def teardown_plan(self) -> list[StepPlan]:
         """What teardown would do, step by step in its (reverse) order: the preview."""
+        self.require_ownership()
         plans = []
         for step in reversed(self.active_steps()):
             self.ctx.step_id = step.id
@@ -441,6 +466,7 @@ class Session:
         return plans
 
     def _teardown(self) -> RunResult:
+        self.require_ownership()
         steps = self.active_steps()
         self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
                               and not self.elsewhere(s)], undo=True)

@@ -142,7 +142,9 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
         with _ASKING:
             passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
             _TYPED[path] = passphrase
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from tui.files import make_dirs
+
+    make_dirs(state_dir, 0o700)  # modes set explicitly, whatever the umask
     backend = CryptFileKeyring()
     backend.file_path = str(path)
     try:

@@ -244,9 +244,11 @@ class EndpointAudit(Step):
 # ---------------------------------------------------------------- 3. keystone
 
 
-# The descriptions CloudRig gives what it creates: teardown --purge deletes only those.
+# The descriptions CloudRig gives what it creates (shown in Keystone); what teardown
+# --purge deletes is what the ownership record names (Context.created), by id.
 PROJECT_MARK = "Atmosphere's admin project (CloudRig)"
 USER_MARK = "Atmosphere's admin user (CloudRig)"
+PROJECT, USER = "keystone-project", "keystone-user"
 
 
 class KeystoneAccount(Step):
@@ -288,15 +290,23 @@ class KeystoneAccount(Step):
         items: list[PlanItem] = []
         if ids["project"] is None:
             def create_project() -> None:
+                ctx.creating(PROJECT, name)
                 ids["project"] = client.create_project(name, ids["domain"], PROJECT_MARK)["id"]
+                ctx.created(PROJECT, ids["project"], name)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/projects"),
                                  body={"project": {"name": name, "domain_id": ids["domain"]}},
                                  description=f"create project {name}",
                                  execute=create_project))
+        else:
+            ctx.adopt(PROJECT, name, ids["project"])  # the one a killed run was creating
+        if ids["user"] is not None:
+            ctx.adopt(USER, name, ids["user"])
         if ids["user"] is None:
             def create_user() -> None:
+                ctx.creating(USER, name)
                 ids["user"] = client.create_user(name, ids["domain"], ctx.secret(ATMO_PASSWORD),
                                                  ids["project"], USER_MARK)["id"]
+                ctx.created(USER, ids["user"], name)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/users"),
                                  body={"user": {"name": name, "domain_id": ids["domain"],
                                                 "password": MASK}},
@@ -337,8 +347,8 @@ class KeystoneAccount(Step):
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """With --purge: revoke the grant, delete the user, delete the project — each only
-        if CloudRig created it (its description, or a user whose default project is
-        CloudRig's). Objects the operator made are named with the command to remove
+        if CloudRig created it (its id is in the ownership record). Objects the operator
+        made, even with CloudRig's description, are named with the command to remove
         them, never deleted."""
         if not ctx.purge:
             return []
@@ -347,10 +357,8 @@ class KeystoneAccount(Step):
         domain = client.domain_id(a.os_user_domain)
         project = client.find_project(a.atmo_admin, domain)
         user = client.find_user(a.atmo_admin, domain)
-        ours_project = project is not None and project.get("description") == PROJECT_MARK
-        ours_user = user is not None and (
-            user.get("description") == USER_MARK
-            or (ours_project and user.get("default_project_id") == project["id"]))
+        ours_project = project is not None and ctx.adopt(PROJECT, a.atmo_admin, project["id"])
+        ours_user = user is not None and ctx.adopt(USER, a.atmo_admin, user["id"])
         items: list[PlanItem] = []
         role = client.find_role(a.admin_role)
         if (project and user and role and (ours_project or ours_user)
@@ -362,20 +370,30 @@ class KeystoneAccount(Step):
                 execute=lambda: client.revoke_role(pid, uid, rid)))
         if user and ours_user:
             uid = user["id"]
+
+            def delete_user() -> None:
+                client.delete_user(uid)
+                ctx.forget(USER, uid)
+
             items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/users/{uid}"),
                                  description=f"delete user {a.atmo_admin}",
-                                 execute=lambda: client.delete_user(uid)))
+                                 execute=delete_user))
         if project and ours_project:
             pid = project["id"]
+
+            def delete_project() -> None:
+                client.delete_project(pid)
+                ctx.forget(PROJECT, pid)
+
             items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/projects/{pid}"),
                                  description=f"delete project {a.atmo_admin}",
-                                 execute=lambda: client.delete_project(pid)))
+                                 execute=delete_project))
         for kind, found, ours in (("user", user, ours_user), ("project", project, ours_project)):
             if found and not ours:
                 items.append(Manual(text=(
-                    f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (no CloudRig "
-                    f"description), so it stays; to remove it: openstack {kind} delete "
-                    f"--domain {a.os_user_domain} {a.atmo_admin}")))
+                    f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (its "
+                    f"ownership record does not name it), so it stays; to remove it: "
+                    f"openstack {kind} delete --domain {a.os_user_domain} {a.atmo_admin}")))
         return items
 
 
@@ -710,8 +728,8 @@ class AnsibleHosts(Step):
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """CloudRig's hosts block goes (other entries kept; the file only if nothing else
-        is in it); group_vars/<provider> goes unless it replaced the operator's file,
-        which is then named with the command that restores it."""
+        is in it); group_vars/<provider> goes if CloudRig created it, and is put back from
+        its first backup if it replaced the operator's file (the ownership record)."""
         a = answers(ctx)
         base = f"{a.atmosphere_ansible_dir}/ansible"
         items: list[PlanItem] = []
@@ -731,15 +749,8 @@ class AnsibleHosts(Step):
         group_vars = f"{base}/group_vars/{a.provider_name}"
         target = host_path(group_vars, ctx.root)
         if target.exists():
-            backups = sorted(target.parent.glob(f"{target.name}.cloudrig-*.bak"))
-            if backups:
-                first = f"{base}/group_vars/{backups[0].name}"
-                items.append(Manual(text=(
-                    f"{group_vars} replaced your own file, so it stays; to restore yours: "
-                    f"mv {first} {group_vars}")))
-            else:
-                items.append(FileRemove(path=group_vars,
-                                        description=f"variables of group {a.provider_name}"))
+            items.append(FileRemove(path=group_vars,
+                                    description=f"variables of group {a.provider_name}"))
         return items
 
 

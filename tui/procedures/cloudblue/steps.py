@@ -574,7 +574,7 @@ class RotateVapToken(Action):
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         command = next(c for c in token_commands() if VAP_TOKEN in dict(c.pty_answers).values())
-        return [FileRemove(path=path_in(answers(ctx), KEY_FILE),
+        return [FileRemove(path=path_in(answers(ctx), KEY_FILE), recorded_only=False,
                            description="the connector's key: a new key and token follow"),
                 command]
 

@@ -29,6 +29,7 @@ from tui.procedure import (
 from .answers import FEATURES, CloudCasaAnswers
 
 KEY = "api_key"
+ACCOUNT = "cloudcasa-account"  # what CloudRig records creating (Context.created)
 PENDING, ACTIVE = "PENDING", "ACTIVE"
 REGISTERED = {PENDING, ACTIVE}
 CAPABILITIES = ["CAPABILITY_IAM"]
@@ -151,9 +152,12 @@ class Account(CasaStep):
         # A create that timed out may have happened: look again before posting.
         existing = find_account(ctx)
         if existing is not None:
+            ctx.adopt(ACCOUNT, existing.name, existing.id)  # a killed run's own
             ctx.emit(f"cloud account {existing.name} exists ({existing.id}); not created again")
             return existing
+        ctx.creating(ACCOUNT, body["name"])  # recorded first: a killed run's is adopted
         doc = casa(ctx).create("cloudaccounts", body)
+        ctx.created(ACCOUNT, doc.id, body["name"])
         ctx.emit(f"created cloud account {body['name']} with id {doc.id}")
         return doc
 
@@ -166,9 +170,15 @@ class Account(CasaStep):
                            detail=f"account {name} ({doc.id}) is {state_of(doc)}")
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """The account goes only if CloudRig created it (its id is in the ownership
+        record); an account of the same name made otherwise stays, named."""
         doc = find_account(ctx)
         if doc is None:
             return []
+        if not ctx.adopt(ACCOUNT, doc.name, doc.id):
+            return [Manual(text=f"cloud account {doc.name} ({doc.id}) was not created by "
+                                "CloudRig (its ownership record does not name it), so it "
+                                "stays; delete it in CloudCasa if it should go")]
         return [ApiCall(method="DELETE", url=url(ctx, f"cloudaccounts/{doc.id}"),
                         description=f"delete cloud account {doc.name} (If-Match: a fresh etag)",
                         execute=lambda: self._delete(ctx, doc))]
@@ -185,6 +195,7 @@ class Account(CasaStep):
                     "in use" in said or "in-use" in said):
                 raise OperatorError(in_use_sentence(ctx, doc, exc)) from None
             raise
+        ctx.forget(ACCOUNT, doc.id)
         ctx.emit(f"deleted cloud account {doc.name} ({doc.id})")
 
 
