@@ -136,12 +136,14 @@ def make_dirs(path: Path, mode: int, parents_mode: int = DIR_MODE) -> None:
 
 def _open_root(root: Path | None, create: bool) -> tuple[int, str] | None:
     base = os.path.realpath(root) if root is not None else "/"
-    if create and root is not None and not os.path.isdir(base):
-        make_dirs(Path(base), DIR_MODE)
     try:
+        if create and root is not None and not os.path.isdir(base):
+            make_dirs(Path(base), DIR_MODE)
         return os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), base
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise os_error(exc, f"the --root directory {base}", "create") from None
 
 
 def open_dir(final: str, root: Path | None, create: int | None = None) -> int | None:
@@ -203,7 +205,7 @@ def open_dir(final: str, root: Path | None, create: int | None = None) -> int | 
                         os.close(stack.pop()[0])
                     if root is not None:
                         dest = os.path.relpath(os.path.normpath(dest), base)
-                todo.extendleft(reversed(dest.split("/")))
+                todo.extendleft(reversed([p for p in dest.split("/") if p not in ("", ".")]))
                 continue
             if shown in made:
                 os.fchmod(nfd, create if not todo else DIR_MODE)  # explicit, umask aside
