@@ -172,3 +172,24 @@ def test_carbonio_plans_no_recursive_chown(cli, answers_file, tmp_path):
     commands = [item["command"] for step in json.loads(plan.stdout)["steps"]
                 for item in step["items"] if item["kind"] == "command"]
     assert not [c for c in commands if c.startswith("chown")], commands
+
+
+def test_cloudblue_never_merges_a_planted_config_json(tmp_path: Path) -> None:
+    """cloudblue reads config.json to keep the keys it does not manage: that read, too,
+    refuses a link (the merged file would otherwise carry the link target's bytes)."""
+    from cloudblue_rig import started_rig
+
+    with started_rig(tmp_path) as rig:
+        shadow = outside_file(tmp_path)
+        config = rig.root / "etc/cloudblue-connector/config.json"
+        config.symlink_to(shadow)
+        plan = rig.cli("plan", "cloudblue", "--answers", str(rig.write_answers()), "--root",
+                       str(rig.root))
+        assert "refusing /etc/cloudblue-connector/config.json: it is a symbolic link" in \
+            plan.stdout + plan.stderr
+        assert "SECRET-HASH" not in plan.stdout + plan.stderr
+        applied = rig.apply()
+        assert applied.returncode == 1 and "Traceback" not in applied.stderr
+        assert "refusing /etc/cloudblue-connector/config.json" in applied.stderr
+        assert config.is_symlink() and shadow.read_text() == SHADOW
+        assert "SECRET-HASH" not in everything_under(rig.root)

@@ -272,7 +272,7 @@ async def test_failed_step_is_named_in_red(
 ) -> None:
     from tui.errors import OperatorError
 
-    def broken(item, root, dry_run=False):  # type: ignore[no-untyped-def]
+    def broken(item, root, dry_run=False, **kwargs):  # type: ignore[no-untyped-def]
         raise OperatorError(f"cannot write {item.path}: no space left on device")
 
     monkeypatch.setattr(tui.files, "apply_file", broken)

@@ -14,7 +14,7 @@ import yaml
 from tui.clients.keystone import KeystoneClient
 from tui.commands import display
 from tui.errors import OperatorError
-from tui.files import check_files, host_path, read_current
+from tui.files import check_files, host_path, read_current, read_path
 from tui.procedure import (
     ApiCall,
     CheckResult,
@@ -733,8 +733,7 @@ class AnsibleHosts(Step):
         a = answers(ctx)
         base = f"{a.atmosphere_ansible_dir}/ansible"
         items: list[PlanItem] = []
-        hosts = host_path(f"{base}/hosts", ctx.root)
-        current = hosts.read_text(encoding="utf-8", errors="replace") if hosts.exists() else ""
+        current = (read_path(f"{base}/hosts", ctx.root) or b"").decode("utf-8", "replace")
         kept = remove_block(current, a.provider_name)
         if kept != current:
             items.append(FileWrite(path=f"{base}/hosts", content=kept,
