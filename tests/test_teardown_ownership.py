@@ -153,3 +153,49 @@ def test_the_record_is_written_before_the_file_changes(tmp_path: Path) -> None:
     assert (tmp_path / first.lstrip("/")).read_text() == "operator's\n"
     assert record["/etc/new.conf"].created is True and record["/etc/new.conf"].step == "unit"
     assert saved == [1, 2]  # saved once per new record, never for the second write
+
+
+def test_create_records_before_the_call_and_takes_back_a_refusal(tmp_path: Path) -> None:
+    """`Context.create`: what the server names is recorded as being created before the
+    call (so a run killed before the answer is adopted next time, by its label); a
+    4xx refusal (nothing made) takes the record back; any other failure keeps it."""
+    import pytest
+
+    from tui.errors import OperatorError
+    from tui.procedure import Context
+
+    class Refused(OperatorError):
+        status = 409
+
+    ctx = Context(procedure=None, answers=None, secrets=None, runner=None,  # type: ignore[arg-type]
+                  step_id="policy")
+    seen: list[list[tuple[str, str | None]]] = []
+
+    def snapshot() -> list[tuple[str, str | None]]:
+        return [(o.label, o.id) for o in ctx.ownership.objects]  # type: ignore[union-attr]
+
+    def make() -> dict[str, str]:
+        seen.append(snapshot())
+        return {"ID": "p-1"}
+
+    assert ctx.create("policy", "gw-policy", make, id_of=lambda made: made["ID"]) == {"ID": "p-1"}
+    assert seen == [[("gw-policy", None)]]  # before the call: being created
+    assert snapshot() == [("gw-policy", "p-1")] and ctx.owns("policy", "p-1")
+
+    def refused() -> None:
+        raise Refused("409 conflict")
+
+    with pytest.raises(Refused):
+        ctx.create("kv", "a/b", refused, id="a/b")
+    assert not ctx.owns("kv", "a/b")
+
+    def dropped() -> None:
+        raise OperatorError("connection reset")  # it may have been made: kept
+
+    with pytest.raises(OperatorError):
+        ctx.create("token", "Token for gw", dropped, id_of=lambda made: made)
+    assert ("Token for gw", None) in snapshot()
+    assert ctx.adopt("token", "Token for gw", "acc-9") and ctx.owns("token", "acc-9")
+    assert not ctx.adopt("token", "Token for gw", "acc-10")  # only the one being created
+    ctx.forget("token", "acc-9")
+    assert not ctx.owns("token", "acc-9")

@@ -127,11 +127,12 @@ def make_dirs(path: Path, mode: int, parents_mode: int = DIR_MODE) -> None:
         missing.append(probe)
         probe = probe.parent
     for directory in reversed(missing):
+        wanted = mode if directory == path else parents_mode
         try:
-            os.mkdir(directory, 0o700)
+            os.mkdir(directory, wanted)
         except FileExistsError:
             continue
-        os.chmod(directory, mode if directory == path else parents_mode)
+        os.chmod(directory, wanted)  # mkdir's mode went through the umask
 
 
 def _open_root(root: Path | None, create: bool) -> tuple[int, str] | None:
@@ -178,8 +179,8 @@ def open_dir(final: str, root: Path | None, create: int | None = None) -> int | 
             except FileNotFoundError:
                 if create is None:
                     return None
-                try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
+                try:  # the mode again on the open directory below: the umask aside
+                    os.mkdir(part, create if not todo else DIR_MODE, dir_fd=fd)
                     made.add(shown)
                 except FileExistsError:
                     pass  # made meanwhile: opened (and judged) like any other

@@ -340,6 +340,37 @@ class Context:
                                               step=self.step_id))
         self.on_owned()
 
+    def create(self, kind: str, label: str, call: Callable[[], T], *,
+               id: str | None = None, id_of: Callable[[T], str] | None = None) -> T:
+        """Make the KIND named LABEL with CALL, recorded as CloudRig's before the call:
+        by ID when it is known up front (a KV key, a config entry's name), else as being
+        created, then by the id the server gave (ID_OF of CALL's result). A run killed
+        in between leaves the record, and the next run adopts what it finds. A call the
+        server refused outright (a 4xx: nothing was made) takes the record back."""
+        if id is not None:
+            fresh = not self.owns(kind, id)
+            self.created(kind, id, label)
+        else:
+            fresh = True
+            self.creating(kind, label)
+        try:
+            result = call()
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if fresh and isinstance(status, int) and 400 <= status < 500:
+                self._take_back(kind, id, label)
+            raise
+        if id_of is not None:
+            self.created(kind, id_of(result), label)
+        return result
+
+    def _take_back(self, kind: str, id: str | None, label: str) -> None:
+        if self.dry_run or self.ownership is None:
+            return
+        self.ownership.objects = [o for o in self.ownership.objects if not (
+            o.kind == kind and o.id == id and (id is not None or o.label == label))]
+        self.on_owned()
+
     def adopt(self, kind: str, label: str, id: str) -> bool:
         """Whether the KIND with ID, found by LABEL, is CloudRig's: recorded so, or the
         one a killed run was creating (then recorded now)."""

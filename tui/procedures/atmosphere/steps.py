@@ -290,9 +290,10 @@ class KeystoneAccount(Step):
         items: list[PlanItem] = []
         if ids["project"] is None:
             def create_project() -> None:
-                ctx.creating(PROJECT, name)
-                ids["project"] = client.create_project(name, ids["domain"], PROJECT_MARK)["id"]
-                ctx.created(PROJECT, ids["project"], name)
+                ids["project"] = ctx.create(
+                    PROJECT, name, lambda: client.create_project(name, ids["domain"],
+                                                                 PROJECT_MARK)["id"],
+                    id_of=str)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/projects"),
                                  body={"project": {"name": name, "domain_id": ids["domain"]}},
                                  description=f"create project {name}",
@@ -303,10 +304,11 @@ class KeystoneAccount(Step):
             ctx.adopt(USER, name, ids["user"])
         if ids["user"] is None:
             def create_user() -> None:
-                ctx.creating(USER, name)
-                ids["user"] = client.create_user(name, ids["domain"], ctx.secret(ATMO_PASSWORD),
-                                                 ids["project"], USER_MARK)["id"]
-                ctx.created(USER, ids["user"], name)
+                ids["user"] = ctx.create(
+                    USER, name, lambda: client.create_user(name, ids["domain"],
+                                                           ctx.secret(ATMO_PASSWORD),
+                                                           ids["project"], USER_MARK)["id"],
+                    id_of=str)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/users"),
                                  body={"user": {"name": name, "domain_id": ids["domain"],
                                                 "password": MASK}},

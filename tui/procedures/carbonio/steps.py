@@ -171,9 +171,9 @@ class Policy(FileStep):
         existing = client.policy_by_name(name)
         body = {"Name": name, "Description": description, "Rules": rules}
         if existing is None:
-            def create() -> None:
-                ctx.creating(POLICY, name)  # recorded first: a killed run's is adopted
-                ctx.created(POLICY, client.create_policy(name, description, rules)["ID"], name)
+            def create() -> None:  # recorded first: a killed run's policy is adopted
+                ctx.create(POLICY, name, lambda: client.create_policy(name, description, rules),
+                           id_of=lambda made: made["ID"])
 
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/acl/policy"), body=body,
                                  description=f"create ACL policy {name}", execute=create))
@@ -361,9 +361,9 @@ class GatewayToken(Step):
             body = {"Description": description, "Policies": [{"Name": policy}], "Local": False}
 
             def create() -> None:
-                ctx.creating(TOKEN_KIND, description)
-                token = client.create_token(description, [policy])
-                ctx.created(TOKEN_KIND, token["AccessorID"], description)
+                token = ctx.create(TOKEN_KIND, description,
+                                   lambda: client.create_token(description, [policy]),
+                                   id_of=lambda made: made["AccessorID"])
                 ctx.write_file(self._token_file(ctx, token["SecretID"]))
 
             call = ApiCall(method="PUT", url=_url(ctx, "/v1/acl/token"), body=body,
@@ -460,8 +460,10 @@ class ExternalService(FileStep):
 
             def register() -> None:
                 if registered is Status.PENDING:  # absent: CloudRig's from now on
-                    ctx.created(CATALOG, self._key(ctx))
-                consul(ctx).catalog_register(body)
+                    ctx.create(CATALOG, self._key(ctx),
+                               lambda: consul(ctx).catalog_register(body), id=self._key(ctx))
+                else:
+                    consul(ctx).catalog_register(body)
 
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/register"), body=body,
                                  description="register the external service",
@@ -544,9 +546,11 @@ class GatewayConfig(FileStep):
             entry = gateway_entry(answers(ctx))
 
             def put() -> None:
+                key = f"{entry['Kind']}/{entry['Name']}"
                 if remote is Status.PENDING:  # absent: CloudRig's from now on
-                    ctx.created(CONFIG_ENTRY, f"{entry['Kind']}/{entry['Name']}")
-                consul(ctx).config_put(entry)
+                    ctx.create(CONFIG_ENTRY, key, lambda: consul(ctx).config_put(entry), id=key)
+                else:
+                    consul(ctx).config_put(entry)
 
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/config"), body=entry,
                                  description="write the terminating-gateway config entry",
@@ -700,8 +704,9 @@ class Credentials(Step):
 
             def put(key: str = key, value: bytes = value, new: bool = now is None) -> None:
                 if new:  # absent: CloudRig's from now on (recorded before it exists)
-                    ctx.created(KV_KEY, key)
-                client.kv_put(key, value)
+                    ctx.create(KV_KEY, key, lambda: client.kv_put(key, value), id=key)
+                else:
+                    client.kv_put(key, value)
 
             items.append(ApiCall(method="PUT", url=_url(ctx, f"/v1/kv/{key}"), body=shown,
                                  description=f"set {key}", execute=put))

@@ -155,9 +155,9 @@ class Account(CasaStep):
             ctx.adopt(ACCOUNT, existing.name, existing.id)  # a killed run's own
             ctx.emit(f"cloud account {existing.name} exists ({existing.id}); not created again")
             return existing
-        ctx.creating(ACCOUNT, body["name"])  # recorded first: a killed run's is adopted
-        doc = casa(ctx).create("cloudaccounts", body)
-        ctx.created(ACCOUNT, doc.id, body["name"])
+        # Recorded first: an account a killed run created is adopted by the next run.
+        doc = ctx.create(ACCOUNT, body["name"], lambda: casa(ctx).create("cloudaccounts", body),
+                         id_of=lambda made: made.id)
         ctx.emit(f"created cloud account {body['name']} with id {doc.id}")
         return doc
 
