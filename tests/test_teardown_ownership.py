@@ -199,3 +199,18 @@ def test_create_records_before_the_call_and_takes_back_a_refusal(tmp_path: Path)
     assert not ctx.adopt("token", "Token for gw", "acc-10")  # only the one being created
     ctx.forget("token", "acc-9")
     assert not ctx.owns("token", "acc-9")
+
+
+def test_a_damaged_record_is_never_overwritten(cli, consul, answers_file, tmp_path):
+    root = tmp_path / "root"
+    assert cli("apply", "carbonio", "--answers", answers_file, "--root", root,
+               "--yes").returncode == 0
+    record = cli.state / "carbonio.owned.json"
+    record.write_text('{"files": {"/etc/x": ')  # cut short by a hand or a bad disk
+    again = cli("apply", "carbonio", "--answers", answers_file, "--root", root, "--yes")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert f"{record} (CloudRig's record of what it created) cannot be read" in again.stderr
+    assert record.read_text() == '{"files": {"/etc/x": '
+    purge = cli("teardown", "carbonio", "--answers", answers_file, "--root", root, "--yes",
+                "--purge")
+    assert purge.returncode == 1 and "refusing teardown --purge" in purge.stderr

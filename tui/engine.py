@@ -150,8 +150,9 @@ class Session:
             raise OperatorError(
                 f"refusing teardown --purge: there is no record of what CloudRig created for "
                 f"{self.procedure.id} here ({self.store.owned_path(self.procedure.id)} is "
-                "missing), so it cannot tell its own policies, tokens and keys from another's "
-                "of the same name; remove them by hand, or run teardown without --purge")
+                "missing or unreadable), so it cannot tell its own policies, tokens and keys "
+                "from another's of the same name; remove them by hand, or run teardown "
+                "without --purge")
 
     # ------------------------------------------------------------ events
 
@@ -288,6 +289,12 @@ class Session:
         resumable = set(state.resumable(digest)) if not only else set()
         run = RunRecord(kind="apply", answers_digest=digest)
         if not self.dry_run:
+            owned = self.store.owned_path(self.procedure.id)
+            if self.ctx.ownership is None and owned.exists():  # never overwritten unseen
+                raise OperatorError(
+                    f"{owned} (CloudRig's record of what it created) cannot be read; keep a "
+                    "copy elsewhere and remove it to go on (teardown then keeps whatever it "
+                    "has no record of)")
             state.answers, state.root, state.last_run = public, root, run
             self.store.save(state)
             if self.ctx.ownership is None:  # from now on, what is created is recorded
