@@ -1,7 +1,8 @@
 """The cloudblue test rig: the fake Connect API, stand-in executables on PATH for
-cloudblue-password-manager (a getpass prompt that needs a terminal, writing a SQLite
-store), the three connector programs, systemctl and journalctl (the real ones would
-change this machine), and the CLI run as a subprocess against them."""
+cloudblue-password-manager (a getpass prompt on the controlling terminal, /dev/tty,
+which it insists on; writing a SQLite store), the three connector programs, systemctl
+and journalctl (the real ones would change this machine), and the CLI run as a
+subprocess against them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from private_cli import ProcedureRig, private_env
 CLOUDBLUE_TOKEN = "ApiKey SU-123-456-789:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 VAP_TOKEN = "vap-admin-7c1f0e9d8b2a4c6e"
 REVOKE = "Access to Application Management Platform has been revoked"
+PPU = {"schema": "QT", "dynamic": False, "future": False}
+"""Pay-as-you-go on, as connect-cli's capabilities sync sets it."""
 PROGRAMS = ["cloudblue-fulfillments", "cloudblue-usage", "cloudblue-usage-files"]
 
 PASSWORD_MANAGER = """#!@PYTHON@
@@ -34,18 +37,28 @@ with open(os.environ["FAKE_PM_SEEN"], "a") as seen:
 if len(sys.argv) != 2 or sys.argv[1] not in flags:
     print("usage: cloudblue-password-manager [-h] [--set-cloudblue-token] [--set-vap-token]")
     sys.exit(2)
-if not os.isatty(0):
-    print("error: a terminal is needed to type the token", file=sys.stderr)
+# Like many password prompts (sudo, ssh, passwd), it reads from the controlling
+# terminal, /dev/tty, and will not take a token from anywhere else.
+try:
+    os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+except OSError as error:
+    print(f"error: a terminal is required to enter tokens ({error.strerror})",
+          file=sys.stderr)
     sys.exit(3)
 name = flags[sys.argv[1]]
-token = getpass.getpass(f"Enter {name} token: ")
+token = getpass.getpass(f"Enter {name} token: ")  # getpass reads /dev/tty first
 if getpass.getpass("Repeat the token: ") != token:
     print("tokens differ")
     sys.exit(4)
 db = sqlite3.connect(os.path.join(os.environ["FAKE_CONNECTOR_DIR"], "passwords_db.sqlite3"))
-db.execute("CREATE TABLE IF NOT EXISTS passwords (name TEXT PRIMARY KEY, value TEXT)")
+if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passwords'").fetchone():
+    db.execute("CREATE TABLE passwords (name TEXT PRIMARY KEY, value TEXT)")
 # "Encrypted": stored reversed, so the test can prove what arrived without the
-# clear token ever being on disk.
+# clear token ever being on disk. The same value again is not written again.
+row = db.execute("SELECT value FROM passwords WHERE name = ?", (name,)).fetchone()
+if row and row[0] == token[::-1]:
+    print(f"{name} token unchanged")
+    sys.exit(0)
 db.execute("INSERT OR REPLACE INTO passwords VALUES (?, ?)", (name, token[::-1]))
 db.commit()
 print(f"{name} token saved")
@@ -128,8 +141,10 @@ def started_rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake Connect API, the stand-in executables, and the connector's examples
     installed both under --root and in the host directory."""
     fake = FakeConnect(CLOUDBLUE_TOKEN).start()
-    fake.add_product("PRD-576-330-536", "TL-757-345-804", "TL-111-222-333")
-    fake.add_product("PRD-276-377-545", "TL-551-876-782")
+    fake.add_product("PRD-576-330-536", "TL-757-345-804", "TL-111-222-333",
+                     ("TL-559-508-354", "tier1", None), ("TL-139-014-284", "asset", "inquire"),
+                     ("TL-222-333-444", "asset", "pending"))
+    fake.add_product("PRD-276-377-545", "TL-551-876-782", ppu=PPU)
     fake.add_marketplace("MP-43209")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

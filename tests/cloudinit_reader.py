@@ -29,6 +29,23 @@ print(json.dumps({
 }))
 """
 
+NETWORK_READER = r"""
+import json, os, sys, tempfile
+from cloudinit import helpers
+from cloudinit.sources.DataSourceConfigDrive import DataSourceConfigDrive
+cloud = tempfile.mkdtemp()
+paths = helpers.Paths({"cloud_dir": cloud, "run_dir": os.path.join(cloud, "run")})
+os.makedirs(paths.seed_dir)
+os.symlink(sys.argv[1], os.path.join(paths.seed_dir, "config_drive"))
+ds = DataSourceConfigDrive({}, None, paths)
+assert ds._get_data(), "cloud-init did not take the drive"
+ds.known_macs = json.loads(sys.argv[2])  # the guest's NICs, MAC -> name
+print(json.dumps({"network_config": ds.network_config,
+                  "instance_id": ds.get_instance_id()}))
+"""
+"""cloud-init's ConfigDrive datasource, given the drive as its seed directory: the
+network configuration it hands on (None: cloud-init falls back to DHCP)."""
+
 
 def need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
@@ -75,3 +92,38 @@ def blkid_label(iso: Path) -> str:
     need("blkid")
     return subprocess.run(["blkid", "-o", "value", "-s", "LABEL", str(iso)], check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def cloud_init_network(iso: Path, workdir: Path,
+                       nics: dict[str, str] | None = None) -> dict[str, Any]:
+    """What cloud-init's DataSourceConfigDrive makes of the drive's network data, in a
+    guest whose NICs are NICS (MAC -> interface name)."""
+    need("isoinfo", SYSTEM_PYTHON)
+    check = subprocess.run([SYSTEM_PYTHON, "-c", "import cloudinit"], capture_output=True)
+    if check.returncode != 0:
+        pytest.skip("needs Debian's cloud-init package")
+    extract(iso, workdir)
+    result = subprocess.run([SYSTEM_PYTHON, "-c", NETWORK_READER, str(workdir.resolve()),
+                             json.dumps(nics or {})], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def module_frequencies(*modules: str) -> dict[str, dict[str, Any]]:
+    """`meta` frequency and activating keys of cloud-init's own config modules."""
+    need(SYSTEM_PYTHON)
+    code = ("import importlib, json, sys\n"
+            "out = {}\n"
+            "for name in sys.argv[1:]:\n"
+            "    meta = importlib.import_module('cloudinit.config.' + name).meta\n"
+            "    out[name] = {'frequency': meta['frequency'],\n"
+            "                 'keys': meta.get('activate_by_schema_keys') or []}\n"
+            "from cloudinit.handlers import INCLUSION_TYPES_MAP\n"
+            "out['mime'] = {'types': sorted(INCLUSION_TYPES_MAP.values())}\n"
+            "print(json.dumps(out))\n")
+    result = subprocess.run([SYSTEM_PYTHON, "-c", code, *modules], capture_output=True,
+                            text=True)
+    if result.returncode != 0 and "No module named 'cloudinit'" in result.stderr:
+        pytest.skip("needs Debian's cloud-init package")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -15,7 +15,6 @@ import pytest
 import yaml
 from atmosphere_rig import (
     ATMO_PASSWORD,
-    OSA_HAPROXY,
     PROVIDER_SECRET,
     RUNBOOK_OPENRC,
     Cli,
@@ -154,42 +153,30 @@ def test_user_variables_parse_and_keep_osa_jinja_literal(tmp_path):
     for service in ("rabbitmq", "horizon", "haproxy", "keystone"):
         assert data[f"{service}_user_ssl_cert"] == "/etc/ssl/mycert.crt"
         assert data[f"{service}_user_ssl_ca_cert"] == "/etc/ssl/mycert-ca.crt"
-    # haproxy_default_services: OSA's whole list, only keystone_admin changed as intended.
-    osa = yaml.safe_load(OSA_HAPROXY)["haproxy_default_services"]
-    ours = data["haproxy_default_services"]
-    assert len(ours) == len(osa)
-    for mine, theirs in zip(ours, osa, strict=True):
-        if theirs["service"]["haproxy_service_name"] != "keystone_admin":
-            assert mine == theirs
-            continue
-        changed = {k for k in mine["service"] if mine["service"].get(k) != theirs["service"]
-                   .get(k)}
-        assert changed == {"haproxy_ssl", "haproxy_whitelist_networks"}
-        assert mine["service"]["haproxy_ssl"] == "{{ haproxy_ssl }}"
-        assert mine["service"]["haproxy_whitelist_networks"] == [
-            "192.168.0.0/16", "10.0.0.0/8", "128.196.0.0/16"]
+    # OSA 18 (Rocky, the rig's checkout): keystone_admin's whitelist is one variable.
+    assert data["haproxy_keystone_admin_whitelist_networks"] == [
+        "192.168.0.0/16", "10.0.0.0/8", "128.196.0.0/16"]
+    assert "haproxy_default_services" not in data
 
 
 def test_user_variables_warns_about_duplicate_keys_in_other_user_files(tmp_path):
     config = tmp_path / "openstack_deploy"
     config.mkdir()
-    (config / "user_variables.yml").write_text("keystone_service_adminuri_proto: http\n"
-                                               "haproxy_default_services: []\nother: 1\n")
+    (config / "user_variables.yml").write_text(
+        "keystone_service_adminuri_proto: http\n"
+        "haproxy_keystone_admin_whitelist_networks: []\nother: 1\n")
     s = session(tmp_path, base_answers(tmp_path))
     views = {v["step"]: v for v in s.plan_view(s.plan(["user-variables"]))}
     warnings = [i["text"] for i in views["user-variables"]["items"] if i["kind"] == "manual"]
-    assert any(f"{config}/user_variables.yml also defines haproxy_default_services, "
-               "keystone_service_adminuri_proto" in w for w in warnings)
-
-
-def test_missing_osa_haproxy_config_is_one_sentence(tmp_path):
-    s = session(tmp_path, base_answers(tmp_path, osa_haproxy_config="/nonexistent/h.yml"))
-    plan = {p.step: p for p in s.plan(["user-variables"])}
-    assert "/nonexistent/h.yml does not exist here" in plan["user-variables"].error
+    assert any(f"{config}/user_variables.yml also defines "
+               "haproxy_keystone_admin_whitelist_networks, keystone_service_adminuri_proto"
+               in w for w in warnings)
 
 
 def test_provider_json_is_json_and_0600(tmp_path):
-    data = base_answers(tmp_path, host_role="atmosphere")
+    # admin_url and user_role answered: written without Keystone (no admin password here).
+    data = base_answers(tmp_path, host_role="atmosphere", admin_url="https://cloud.example.org:5000",
+                        user_role="member")
     cli = Cli(tmp_path, secrets={"atmo_admin_password": ATMO_PASSWORD,
                                  "provider_secret": PROVIDER_SECRET})
     root = tmp_path / "root"
@@ -201,13 +188,15 @@ def test_provider_json_is_json_and_0600(tmp_path):
     provider = json.loads(path.read_text())
     assert provider["admin"] == {"username": "atmoadmin", "password": ATMO_PASSWORD,
                                  "tenant": "atmoadmin"}
+    # Every add_new_provider.py skips its name prompt when the JSON has the name.
+    assert provider["provider"] == {"name": "my-awesome-cloud", "public": True}
     assert provider["credential"] == {
-        "admin_url": "https://cloud.example.org:35357",
+        "admin_url": "https://cloud.example.org:5000",
         "auth_url": "https://cloud.example.org:5000", "public_routers": "public_router",
         "network_name": "selfservice", "region_name": "RegionOne",
         "ex_force_auth_version": "3.x_password"}
     assert provider["cloud_config"]["user"] == {"admin_role_name": "admin",
-                                                "user_role_name": "_member_",
+                                                "user_role_name": "member",
                                                 "domain": "default", "secret": PROVIDER_SECRET}
     assert provider["cloud_config"]["deploy"]["hostname_format"] == \
         "vm%(four)s.cloud.example.org"
@@ -239,14 +228,81 @@ def test_ansible_hosts_parse_with_ansible_inventory_and_keep_other_entries(tmp_p
                                  "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path)})
     assert listed.returncode == 0, listed.stderr
     data = json.loads(listed.stdout)
-    assert sorted(data["atmosphere"]["children"]) == ["atmosphere-old", "my-awesome-cloud"]
-    names = data["my-awesome-cloud"]["hosts"]
+    assert sorted(data["atmosphere"]["children"]) == ["atmosphere-my-awesome-cloud",
+                                                      "atmosphere-old"]
+    names = data["atmosphere-my-awesome-cloud"]["hosts"]
     assert len(names) == 62 and names[0] == "vm1.cloud.example.org"
     assert "vm9.old.example.org" in data["atmosphere-old"]["hosts"]
     hostvars = data["_meta"]["hostvars"]["vm62.cloud.example.org"]
     assert hostvars["ansible_host"] == "192.0.2.62"
-    assert hostvars["ansible_port"] == 22  # from group_vars/my-awesome-cloud
-    assert hostvars["atmosphere_provider"] == "my-awesome-cloud"
+    # From group_vars/atmosphere-my-awesome-cloud: what atmosphere-ansible's roles read.
+    assert hostvars["ansible_port"] == 22
+    assert hostvars["NTP_SERVERS"] == ["0.ubuntu.pool.ntp.org", "1.ubuntu.pool.ntp.org",
+                                       "2.ubuntu.pool.ntp.org"]
+    assert hostvars["F2B_IGNOREIP"] == ["127.0.0.1/8"]
+    assert hostvars["SSH_ALLOW_GROUPS"] == "users root"
+
+
+# The variables atmosphere-ansible's roles read from group_vars, as its examples set them
+# (cyverse/atmosphere-ansible ansible/group_vars/atmosphere-example @6aaa7da, cyverse/clank
+# dist_files/group_vars/atmosphere-provider1): atmo-ntp templates/ntp.conf.j2 (NTP_SERVERS),
+# atmo-fail2ban templates/*jail.local.j2 (F2B_IGNOREIP), atmo-common
+# templates/etc_timezone.j2 (TIMEZONE), atmo-ssh-setup defaults/main.yml and
+# tasks/root-setup.yml (SSH_ALLOW_GROUPS, SSHKEYS); ansible_port is Ansible's own.
+ATMOSPHERE_ANSIBLE_VARS = {"ansible_port", "NTP_SERVERS", "F2B_IGNOREIP", "TIMEZONE",
+                           "SSH_ALLOW_GROUPS", "SSHKEYS"}
+KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ4c3hnb2V6dWx0b2ZkYWx0b2ZkYWx0b2ZkYWx0b2Zk "
+       "admin@site")
+
+
+def test_group_vars_hold_what_atmosphere_ansible_reads_named_as_upstream(tmp_path):
+    s = session(tmp_path, base_answers(
+        tmp_path, host_role="atmosphere", hostname_format="vm%(four)s.%(domain)s",
+        ntp_servers=["ntp1.example.org", "192.0.2.123"], f2b_ignoreip=["127.0.0.1/8",
+                                                                       "128.196.0.0/16"],
+        timezone="/usr/share/zoneinfo/UTC", ssh_allow_groups="users root admins",
+        ssh_keys=[KEY]))
+    files = files_of(s, "atmosphere-ansible")
+    base = f"{tmp_path}/atmosphere-ansible/ansible"
+    data = yaml.safe_load(files[f"{base}/group_vars/atmosphere-my-awesome-cloud"])
+    assert set(data) == ATMOSPHERE_ANSIBLE_VARS
+    assert data == {"ansible_port": 22, "NTP_SERVERS": ["ntp1.example.org", "192.0.2.123"],
+                    "F2B_IGNOREIP": ["127.0.0.1/8", "128.196.0.0/16"],
+                    "TIMEZONE": "/usr/share/zoneinfo/UTC",
+                    "SSH_ALLOW_GROUPS": "users root admins", "SSHKEYS": [KEY]}
+    hosts = files[f"{base}/hosts"]
+    # %(domain)s is Atmosphere's INSTANCE_HOSTNAMING_DOMAIN, rendered as dns_zone.
+    assert "[atmosphere-my-awesome-cloud]\nvm2.cloud.example.org ansible_host=192.0.2.2\n" \
+        in hosts
+    assert "[atmosphere:children]\natmosphere-my-awesome-cloud\n" in hosts
+    # No SSHKEYS at all when none are given (atmo-ssh-setup: `when: SSHKEYS is defined`).
+    s = session(tmp_path, base_answers(tmp_path, host_role="atmosphere"))
+    data = yaml.safe_load(files_of(s, "atmosphere-ansible")[
+        f"{base}/group_vars/atmosphere-my-awesome-cloud"])
+    assert "SSHKEYS" not in data and set(data) < ATMOSPHERE_ANSIBLE_VARS
+
+
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    ("ssh_keys", ["not a key"], "is not an OpenSSH public key line"),
+    ("f2b_ignoreip", ["10.0.0.0/33"], "is not an IP address, a network (CIDR) or a host name"),
+    ("ntp_servers", ["ntp server"], "is not a host name or IP address"),
+])
+def test_bad_group_vars_answers_name_the_field(tmp_path, field, value, needle):
+    problems = field_problems(AtmosphereAnswers, base_answers(tmp_path, **{field: value}), field)
+    assert problems and needle in problems[0]
+
+
+def test_an_earlier_cloudrig_group_vars_file_is_replaced_by_upstreams_name(tmp_path):
+    base = tmp_path / "atmosphere-ansible/ansible"
+    legacy = base / "group_vars/my-awesome-cloud"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text("---\n# Written by CloudRig (procedure `atmosphere`): variables for the "
+                      "instances\nansible_port: 22\natmosphere_provider: my-awesome-cloud\n")
+    operator = base / "group_vars/someone-else"
+    operator.write_text("---\nNTP_SERVERS: [ntp.example.org]\n")
+    s = session(tmp_path, base_answers(tmp_path, host_role="atmosphere"))
+    [plan] = s.plan(["atmosphere-ansible"])
+    assert [i.path for i in plan.items if i.kind == "remove"] == [str(legacy)]
 
 
 def test_merge_block_appends_then_replaces():

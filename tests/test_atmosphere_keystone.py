@@ -98,7 +98,7 @@ def test_admin_without_the_admin_role_gets_403_sentence(rig):
                  "--root", str(tmp / "root"), "--step", "keystone")
     assert result.returncode == 1
     assert "403 Forbidden: You are not authorized to perform the requested action: " \
-           "identity:list_domains" in result.stderr
+           "identity:get_domain" in result.stderr
     assert "needs the admin role" in result.stderr
 
 
@@ -188,3 +188,157 @@ def test_unreachable_keystone_is_one_sentence(rig):
     assert result.returncode == 1
     assert f"cannot connect to POST http://127.0.0.1:{dead}/v3/auth/tokens" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- the real Keystone's rules
+
+
+def provider_json(cli: Cli, answers: dict, tmp) -> tuple[object, dict | None]:
+    """Apply provider-json (exported for the Atmosphere server) and read the JSON."""
+    root = tmp / "root"
+    result = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--root",
+                 str(root), "--yes", "--step", "provider-json")
+    staged = (root / str(tmp / "export/atmosphere/files").lstrip("/")
+              / str(tmp / "provider/my-awesome-cloud.json").lstrip("/"))
+    return result, json.loads(staged.read_text()) if staged.exists() else None
+
+
+def test_atmoadmin_is_created_in_the_domain_atmosphere_logs_in_with(rig):
+    """The admin is in domain Corp (openrc with OS_PROJECT_DOMAIN_NAME): atmoadmin still
+    goes to the default domain, where Atmosphere's openstack_manager logs it in."""
+    fake, cli, answers, tmp = rig
+    corp = fake.add_domain("Corp")
+    project = fake.add_project("cloudops", corp["id"])
+    admin = fake.add_user("corp-admin", ADMIN_PASSWORD, corp["id"])
+    fake.grants.add((project["id"], admin["id"], fake.role_named("admin")["id"]))
+    openrc = tmp / "openrc"
+    openrc.write_text(f"export OS_AUTH_URL={fake.url}/v3\nexport OS_USERNAME=corp-admin\n"
+                      "export OS_PROJECT_NAME=cloudops\nexport OS_USER_DOMAIN_NAME=Corp\n"
+                      "export OS_PROJECT_DOMAIN_NAME=Corp\n")
+    for key in ("auth_url", "os_admin_user", "os_admin_project"):
+        answers.pop(key, None)
+    answers["openrc"] = str(openrc)
+    result = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--root",
+                 str(tmp / "root"), "--yes", "--step", "keystone")
+    assert result.returncode == 0, result.stderr
+    assert fake.user_named("atmoadmin")["domain_id"] == "default"
+    assert fake.project_named("atmoadmin")["domain_id"] == "default"
+    token = next(r.json() for r in fake.log if r.path == "/v3/auth/tokens")
+    assert token["auth"]["scope"]["project"] == {"name": "cloudops",
+                                                 "domain": {"name": "Corp"}}
+    # A `domain` Atmosphere would not log in with is refused before anything is made.
+    answers["domain"] = "Corp"
+    before = len(fake.log)
+    refused = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--root",
+                  str(tmp / "root"), "--yes", "--step", "keystone")
+    assert refused.returncode == 1
+    assert (f"domain 'Corp' is Keystone domain {corp['id']}, not the default domain: "
+            "Atmosphere logs its admin in with user and project domain 'default'") \
+        in refused.stderr
+    assert _changes(fake, before) == []
+
+
+def test_project_domain_id_from_openrc_scopes_the_admin_token(rig):
+    fake, cli, answers, tmp = rig
+    openrc = tmp / "openrc"
+    openrc.write_text("export OS_PROJECT_DOMAIN_ID=default\n")
+    answers["openrc"] = str(openrc)
+    result = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--root",
+                 str(tmp / "root"), "--yes", "--step", "keystone")
+    assert result.returncode == 0, result.stderr
+    token = next(r.json() for r in fake.log if r.path == "/v3/auth/tokens")
+    assert token["auth"]["scope"]["project"]["domain"] == {"id": "default"}
+
+
+def test_user_role_is_the_member_role_keystone_has_and_an_unknown_one_is_refused(rig):
+    fake, cli, answers, tmp = rig
+    # Keystone 30's bootstrap roles (the fake's): `member`, no `_member_`.
+    result, provider = provider_json(cli, answers, tmp)
+    assert result.returncode == 0, result.stderr
+    assert provider["cloud_config"]["user"]["user_role_name"] == "member"
+    answers["user_role"] = "_member_"
+    refused = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--root",
+                  str(tmp / "root"), "--yes", "--step", "keystone")
+    assert refused.returncode == 1
+    assert ("Keystone has no role named '_member_' (user_role); it has admin, manager, member, "
+            "reader, service") in refused.stderr
+    assert _changes(fake, 0) == []
+
+
+def test_an_older_keystone_without_member_gets_its_member_role(tmp_path):
+    fake = FakeKeystone(admin_password=ADMIN_PASSWORD, roles=("admin", "_member_")).start()
+    try:
+        fake.add_endpoint("keystone", "identity", "public", f"{fake.url}/v3")
+        cli = Cli(tmp_path, secrets={"os_admin_password": ADMIN_PASSWORD,
+                                     "atmo_admin_password": ATMO_PASSWORD,
+                                     "provider_secret": PROVIDER_SECRET})
+        answers = base_answers(tmp_path, host_role="workstation", auth_url=f"{fake.url}/v3")
+        result, provider = provider_json(cli, answers, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert provider["cloud_config"]["user"]["user_role_name"] == "_member_"
+    finally:
+        fake.stop()
+
+
+def test_provider_urls_come_from_the_catalog_and_must_agree_with_it(rig):
+    fake, cli, answers, tmp = rig
+    port = fake.url.rsplit(":", 1)[1]
+    result, provider = provider_json(cli, answers, tmp)
+    assert result.returncode == 0, result.stderr
+    # The identity admin endpoint of the catalog (the rig's), without /v3 as the runbook.
+    assert provider["credential"]["admin_url"] == f"http://127.0.0.1:{port}"
+    assert provider["credential"]["auth_url"] == fake.url
+    # An answered admin_url that the catalog contradicts is a sentence, not a JSON.
+    answers["admin_url"] = "https://cloud.example.org:35357"
+    refused, _ = provider_json(cli, answers, tmp)
+    assert refused.returncode == 1
+    assert (f"admin_url https://cloud.example.org:35357 is not Keystone's identity admin "
+            f"endpoint in RegionOne (http://127.0.0.1:{port}/v3), and Atmosphere "
+            "authenticates with it") in refused.stderr
+    # The public identity endpoint moved (the playbooks were rerun): auth_url disagrees.
+    del answers["admin_url"]
+    public = next(e for e in fake.endpoints.values() if e["interface"] == "public")
+    public["url"] = "https://cloud.example.org:5000/v3"
+    refused, _ = provider_json(cli, answers, tmp)
+    assert refused.returncode == 1
+    assert (f"auth_url {fake.url}/v3 is not Keystone's public identity endpoint in RegionOne "
+            "(https://cloud.example.org:5000/v3)") in refused.stderr
+
+
+def test_checks_never_log_in_as_atmoadmin_and_apply_logs_in_once(tmp_path):
+    """With lockout_failure_attempts=2, status and plan (any number) make no failed login;
+    apply makes exactly one, then sets the password with the admin's token."""
+    fake = FakeKeystone(admin_password=ADMIN_PASSWORD, lockout=2).start()
+    try:
+        fake.add_endpoint("keystone", "identity", "public", f"{fake.url}/v3")
+        project = fake.add_project("atmoadmin")
+        user = fake.add_user("atmoadmin", "an older password")
+        fake.grants.add((project["id"], user["id"], fake.role_named("admin")["id"]))
+        cli = Cli(tmp_path, secrets={"os_admin_password": ADMIN_PASSWORD,
+                                     "atmo_admin_password": ATMO_PASSWORD,
+                                     "provider_secret": PROVIDER_SECRET})
+        answers = base_answers(tmp_path, host_role="workstation", auth_url=f"{fake.url}/v3")
+        path = str(cli.write(answers))
+        root = str(tmp_path / "root")
+        for _ in range(3):
+            status = json.loads(cli("status", "atmosphere", "--answers", path, "--json").stdout)
+            keystone = next(s for s in status["steps"] if s["step"] == "keystone")
+            assert keystone["status"] == "done", keystone
+            assert "never by a check" in keystone["detail"]
+        assert cli("plan", "atmosphere", "--answers", path, "--step", "keystone").returncode == 0
+        assert fake.failed_logins == []
+        result = cli("apply", "atmosphere", "--answers", path, "--root", root, "--yes",
+                     "--step", "keystone")
+        assert result.returncode == 0, result.stderr
+        assert fake.failed_logins == [user["id"]]
+        assert "atmoadmin's password differed from atmo_admin_password; set it" in result.stderr
+        assert fake.passwords[user["id"]] == ATMO_PASSWORD and user["id"] not in fake.failed
+        # Already locked (by someone else's tries): the PATCH enables it again.
+        fake.passwords[user["id"]] = "changed behind CloudRig's back"
+        fake.failed[user["id"]] = 2
+        again = cli("apply", "atmosphere", "--answers", path, "--root", root, "--yes",
+                    "--step", "keystone")
+        assert again.returncode == 0, again.stderr
+        assert user["id"] not in fake.failed and fake.passwords[user["id"]] == ATMO_PASSWORD
+    finally:
+        fake.stop()

@@ -57,7 +57,7 @@ def written(tmp: Path, root: Path) -> dict[str, Path]:
             "dns": staged(root, tmp / "export/dns/cloud.example.org.zone-fragment"),
             "hosts": staged(root, tmp / "atmosphere-ansible/ansible/hosts"),
             "group_vars": staged(root, tmp / "atmosphere-ansible/ansible/group_vars/"
-                                             "my-awesome-cloud")}
+                                             "atmosphere-my-awesome-cloud")}
 
 
 def test_teardown_removes_cloudrigs_files_and_keeps_the_operators(rig):
@@ -132,8 +132,8 @@ def test_purge_keeps_a_keystone_account_the_operator_made(rig):
     assert deletes(fake) == []
     assert project["id"] in fake.projects and user["id"] in fake.users
     assert "Keystone user atmoadmin was not created by CloudRig" in result.stderr
-    assert "openstack user delete --domain Default atmoadmin" in result.stderr
-    assert "openstack project delete --domain Default atmoadmin" in result.stderr
+    assert "openstack user delete --domain default atmoadmin" in result.stderr
+    assert "openstack project delete --domain default atmoadmin" in result.stderr
 
 
 def test_teardown_without_yes_and_without_a_terminal_changes_nothing(rig):

@@ -18,11 +18,14 @@ from psycopg import connect
 
 CONFIG = "etc/carbonio/gateway/service-discover"
 DB_PASSWORD = "pa'ss \"$word\\ ${x}"
-RUNBOOK_RULES = {
+RULES = {
     "key_prefix": [{"carbonio-gateway/": {"policy": "read"}}],
     "node_prefix": [{"": {"policy": "read"}}],
     "service": [{"carbonio-gateway": {"policy": "write"},
                  "carbonio-files-db": {"policy": "write"}}],
+    # Beyond the runbook: Consul's terminating-gateway token documentation.
+    "service_prefix": [{"": {"policy": "read"}}],
+    "agent_prefix": [{"": {"policy": "read"}}],
 }
 
 
@@ -63,7 +66,7 @@ def test_apply_creates_exactly_and_twice_creates_nothing(rig):
     fake = rig.consul
     policies = [p for p in fake.policies.values() if p["Name"] != "global-management"]
     assert [p["Name"] for p in policies] == ["carbonio-gateway-policy"]
-    assert json.loads(policies[0]["Rules"]) == RUNBOOK_RULES
+    assert json.loads(policies[0]["Rules"]) == RULES
     tokens = [t for t in fake.tokens.values() if t["SecretID"] != fake.management_token]
     assert len(tokens) == 1
     assert tokens[0]["Policies"] == [{"ID": policies[0]["ID"], "Name": "carbonio-gateway-policy"}]
@@ -125,7 +128,44 @@ def test_forbidden_token_is_one_sentence(rig):
     assert "ACL not found" in result.stderr and "token" in result.stderr
     state = json.loads((rig.state / "carbonio.json").read_text())
     assert state["last_run"]["outcome"] == "failed"
-    assert state["last_run"]["failed_step"] == "policy"
+    assert state["last_run"]["failed_step"] == "management-token"
+
+
+def test_a_token_without_global_management_stops_before_anything_is_written(rig):
+    """The management token is obtained and verified first: a valid token that may
+    not manage ACLs changes nothing, on this host or in Consul."""
+    fake = rig.consul
+    fake.policies["reader"] = fake._policy_record("reader", "reader", "", '{"node_prefix": '
+                                                  '[{"": {"policy": "read"}}]}')
+    weak = fake._add_token("11111111-2222-3333-4444-555555555555",
+                           [{"ID": "reader", "Name": "reader"}], "operator's own token")
+    rig.secrets["consul_token"] = weak["SecretID"]
+    result = rig.apply()
+    assert result.returncode == 1
+    assert "lacks the global-management policy" in result.stderr
+    state = json.loads((rig.state / "carbonio.json").read_text())
+    assert state["last_run"]["failed_step"] == "management-token"
+    assert _mutations(fake, 0) == []
+    assert not rig.root.exists()
+
+
+def test_the_gateway_token_may_do_what_consul_connect_envoy_does(rig):
+    """The token CloudRig writes, used as the unit uses it: `consul connect envoy
+    -register` (the stand-in making the real command's calls) against the fake's ACLs."""
+    from fakes.consul_envoy import main as consul
+
+    assert rig.apply().returncode == 0
+    token_file = rig.root / CONFIG / "token"
+    argv = ["connect", "envoy", "-token-file", str(token_file), "-http-addr",
+            rig.consul.url, "-admin-bind", "localhost:0", "-gateway=terminating",
+            "-register", "-service", "carbonio-gateway"]
+    assert consul(argv) == 0
+    assert rig.consul.agent_services["carbonio-gateway"]["Kind"] == "terminating-gateway"
+    # With the runbook's rules alone, the real command stops at /v1/agent/self.
+    policy = rig.consul.policy_named("carbonio-gateway-policy")
+    runbook = {k: v for k, v in RULES.items() if k in ("key_prefix", "node_prefix", "service")}
+    policy["Rules"] = json.dumps(runbook)
+    assert consul(argv) == 1
 
 
 def test_two_500s_then_success(rig):
@@ -215,7 +255,7 @@ def test_status_uses_saved_answers_and_reports_drift(rig):
     assert DB_PASSWORD not in result.stdout
     # The next apply puts both back.
     assert rig.apply().returncode == 0
-    assert json.loads(rig.consul.policy_named("carbonio-gateway-policy")["Rules"]) == RUNBOOK_RULES
+    assert json.loads(rig.consul.policy_named("carbonio-gateway-policy")["Rules"]) == RULES
     assert rig.consul.kv["carbonio-files/db-password"] == DB_PASSWORD.encode()
 
 

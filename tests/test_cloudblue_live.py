@@ -18,6 +18,7 @@ from cloudblue_rig import (
     VAP_TOKEN,
     scan,
     started_rig,
+    stored_tokens,
 )
 from fakes.connect import FakeConnect
 
@@ -86,6 +87,19 @@ def test_root_apply_end_to_end_in_runbook_order_and_twice_changes_nothing(rig):
                                         "revoke": "TL-757-345-804"}}},
      "template TL-757-345-804 (revoke for PRD-276-377-545)"),
     ({"test_marketplace_id": "MP-99999"}, "marketplace MP-99999"),
+    ({"templates": {"PRD-576-330-536": {"grant": "TL-559-508-354", "revoke": REVOKE},
+                    "PRD-276-377-545": {"grant": "TL-551-876-782", "revoke": REVOKE}}},
+     "template TL-559-508-354 (grant for PRD-576-330-536): is a tier1-scope template, "
+     "not an asset-scope fulfillment template"),
+    ({"templates": {"PRD-576-330-536": {"grant": "TL-757-345-804",
+                                        "revoke": "TL-222-333-444"},
+                    "PRD-276-377-545": {"grant": "TL-551-876-782", "revoke": REVOKE}}},
+     "template TL-222-333-444 (revoke for PRD-576-330-536): is an asset pending template"),
+    ({"templates": {"PRD-576-330-536": {"grant": "TL-139-014-284", "revoke": REVOKE},
+                    "PRD-276-377-545": {"grant": "TL-551-876-782", "revoke": REVOKE}}},
+     "template TL-139-014-284 (grant for PRD-576-330-536): is an asset inquire template"),
+    ({"report_usage": ["PRD-576-330-536"]},
+     "product PRD-576-330-536 (in report_usage): pay-as-you-go is not enabled"),
 ])
 def test_unknown_ids_exit_1_naming_the_id_and_nothing_is_written(rig, change, named):
     rig.answers.update(change)
@@ -328,3 +342,54 @@ def test_unreadable_existing_config_is_refused_untouched(rig):
     assert "Traceback" not in result.stderr
     assert (cfg_dir / "config.json").read_text() == '{"products": [PRD-1,]}'
     assert not list(cfg_dir.glob("*.bak"))
+
+
+def test_reentering_unchanged_tokens_is_not_a_failure_and_says_so(rig):
+    """The password manager need not rewrite its store for a value it already holds:
+    `--step tokens` with the same tokens succeeds and says what happened."""
+    rig.answers["config_dir"] = str(rig.host_dir)
+    assert rig.apply(root=False).returncode == 0
+    store = (rig.host_dir / "passwords_db.sqlite3").read_bytes()
+    again = rig.apply("--step", "tokens", root=False)
+    assert again.returncode == 0, again.stderr
+    assert (rig.host_dir / "passwords_db.sqlite3").read_bytes() == store
+    assert again.stderr.count("unchanged (it already held this value)") == 2
+    assert "the Connect API key: typed in;" in again.stderr
+    rig.secrets["vap_token"] = VAP_TOKEN + "-new"
+    changed = rig.apply("--step", "tokens", root=False)
+    assert changed.returncode == 0, changed.stderr
+    assert "the Application Management admin token: typed in and stored in" in changed.stderr
+    assert "the Connect API key: typed in; " in changed.stderr
+
+
+def test_key_without_its_prefix_reaches_connect_and_the_store_in_one_form(rig):
+    """The key is accepted with or without `ApiKey `; CloudRig's own Connect calls and
+    the connector's password store get the same canonical value."""
+    rig.answers["config_dir"] = str(rig.host_dir)
+    rig.secrets["cloudblue_token"] = CLOUDBLUE_TOKEN.removeprefix("ApiKey ")
+    result = rig.apply(root=False)
+    assert result.returncode == 0, result.stderr
+    sent = {r.headers["authorization"] for r in rig.connect.log}
+    assert sent == {CLOUDBLUE_TOKEN}
+    assert stored_tokens(rig.host_dir)["cloudblue"] == CLOUDBLUE_TOKEN
+    scan(rig, [CLOUDBLUE_TOKEN, VAP_TOKEN])
+
+
+def test_the_password_manager_stand_in_needs_a_controlling_terminal(rig):
+    """The stand-in refuses what a /dev/tty reader refuses: a pty given only as stdin
+    (no controlling terminal, as a runner that does not make it one leaves it)."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(rig.tmp / "bin" / "cloudblue-password-manager"),
+                               "--set-vap-token"], stdin=slave, capture_output=True,
+                              text=True, start_new_session=True, timeout=60,
+                              env=rig.env())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 3
+    assert "a terminal is required to enter tokens" in proc.stderr

@@ -21,12 +21,16 @@ def test_runbook_defaults():
     assert a.api_url == "https://api.cloudcasa.io/api/v1"
     assert a.features == ["EKS", "EBSVolumeSnapshot", "RDS", "SecurityScan"]
     assert (a.provider_type, a.cloudformation, a.install_agents) == ("aws", "boto3", True)
-    assert stack_parameters(a, "60214c31bb86d8108fcff9e8") == {
+    assert stack_parameters(a, "60214c31bb86d8108fcff9e8") == ({
         "CCAccountId": "60214c31bb86d8108fcff9e8", "EKS": "true", "EBSVolumeSnapshot": "true",
-        "RDS": "true", "SecurityScan": "true"}
+        "RDS": "true", "SecurityScan": "true"}, [])
     off = _load(features=["EKS", "EKS", "EBSVolumeSnapshot"])
     assert off.features == ["EKS", "EBSVolumeSnapshot"]
-    assert stack_parameters(off, "x")["RDS"] == "false"
+    assert stack_parameters(off, "x")[0]["RDS"] == "false"
+    # Only what the template declares is sent; a feature it lacks is named, not sent.
+    params, left_out = stack_parameters(a, "x", ["CCAccountId", "EKS", "RDS"])
+    assert params == {"CCAccountId": "x", "EKS": "true", "RDS": "true"}
+    assert left_out == ["EBSVolumeSnapshot", "SecurityScan"]
 
 
 @pytest.mark.parametrize("tags", [{"team": "platform", "env": "prod"},

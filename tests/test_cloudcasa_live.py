@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import time
@@ -42,11 +43,16 @@ def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):  # noqa: 
     clusters = {c["name"]: c for c in casa.clusters_of(account["_id"])}
     assert {n: c["status"]["state"] for n, c in clusters.items()} == {
         "prod-eks": "ACTIVE", "dev-eks": "ACTIVE"}
+    # Each agent through its own cluster's context (its ARN), and running there.
     calls = rig.kubectl_log.read_text().splitlines()
-    assert sorted(calls) == sorted(f"--context test-ctx apply -f {c['status']['agentURL']}"
-                                   for c in clusters.values())
+    assert sorted(calls) == sorted(
+        f"--context {c['status']['awsekscluster_arn']} apply -f {c['status']['agentURL']}"
+        for c in clusters.values())
+    assert rig.running_agents() == {"prod-eks": "prod-eks", "dev-eks": "dev-eks"}
     assert sorted(casa.agents_fetched) == ["dev-eks", "prod-eks"]
-    assert casa.inventories[account["_id"]] == 2  # the automatic one and the requested one
+    # The one started at ACTIVE (the clusters step's request joined it; the inventory
+    # step asks for no second one in the same run).
+    assert casa.inventories[account["_id"]] == 1
     # Every wait shows its progress with the elapsed time.
     err = result.stderr
     for what in ("cloud account prod-aws to reach PENDING", "stack cloudcasa to be created",
@@ -138,8 +144,11 @@ def test_a_wait_that_times_out_says_so_and_the_browser_path_resumes(rig):  # noq
     assert "open in a browser signed in to AWS: https://console.aws.amazon.com/cloudformation/" \
            "home#/stacks/create/review?templateURL=" in err
     assert "▀" in err or "█" in err  # the QR code, for a phone over SSH
-    assert ("active: gave up waiting for cloud account prod-aws to become ACTIVE after 1s "
-            "(last seen: PENDING); nothing is lost: rerun apply to resume waiting") in err
+    # How long the wait lasted depends on the machine's load (the last poll may end
+    # after the limit): only its form is checked, never the seconds.
+    assert re.search(r"active: gave up waiting for cloud account prod-aws to become ACTIVE "
+                     r"after \d+s \(last seen: PENDING\); nothing is lost: rerun apply to "
+                     r"resume waiting", err), err
     assert stacks(rig.aws) == []  # CloudRig never touched AWS
     state = rig.run_state()
     assert state["steps"]["cloudformation"]["status"] == "manual"
@@ -186,7 +195,6 @@ def test_an_api_url_without_the_api_is_a_404_sentence(rig):  # noqa: F811
 
 def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
     assert rig.apply().returncode == 0
-    account = rig.casa.account_named("prod-aws")
     refused = rig.teardown()
     assert refused.returncode == 1
     line = _one_sentence(refused.stderr)
@@ -195,17 +203,14 @@ def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
             "(ACTIVE), dev-eks (ACTIVE)") in line
     assert "then rerun teardown" in line
     assert rig.casa.account_named("prod-aws") is not None
-    # The operator removes the agents in CloudCasa; teardown then deletes the account.
-    for cluster in rig.casa.clusters_of(account["_id"]):
-        cluster["status"]["state"] = "DISCOVERED"
-    done = rig.teardown()
-    assert done.returncode == 0, done.stderr
-    assert rig.casa.account_named("prod-aws") is None
-    deletes = [r for r in rig.casa.log if r.method == "DELETE"]
-    assert len(deletes) == 2 and all(d.headers.get("if-match") for d in deletes)
-    before = len(rig.casa.log)
-    again = rig.teardown()
-    assert again.returncode == 0 and rig.changes(before) == []
+    # What stays is said: the agents, and the stack with CloudCasa's IAM role.
+    assert "the CloudCasa agents stay on prod-eks (context arn:aws:eks:us-east-1:" \
+           "727923484692:cluster/prod-eks)" in refused.stderr
+    assert "`cloudrig teardown cloudcasa --purge` uninstalls them" in refused.stderr
+    assert ("the CloudFormation stack cloudcasa stays in AWS with CloudCasa's cross-account "
+            "IAM role; delete it with `aws cloudformation delete-stack --stack-name cloudcasa "
+            "--region us-east-1` or `cloudrig teardown cloudcasa --purge`") in refused.stderr
+    assert rig.running_agents() and len(stacks(rig.aws)) == 1
 
 
 def test_the_api_key_never_appears_in_output_state_or_logs(rig):  # noqa: F811
@@ -306,15 +311,16 @@ def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(ri
 
 
 def test_a_failing_kubectl_is_one_sentence_and_the_rerun_installs_the_agents(rig):  # noqa: F811
-    rig.answers["kube_context"] = "missing"
+    rig.answers["kube_contexts"] = {"prod-eks": "missing"}
     failed = rig.apply()
     assert failed.returncode == 1
     line = failed.stderr.strip().splitlines()
-    assert "Traceback" not in failed.stderr
-    assert any(ln.startswith("agents: `kubectl --context missing apply -f http://") and
-               "exited with status 1; last output:" in ln for ln in line)
+    assert "Traceback" not in failed.stderr, failed.stderr
+    # The agent URL is shown with its token masked (hence shell-quoted).
+    assert any(ln.startswith("agents: `kubectl --context missing apply -f 'http://") and
+               "exited with status 1; last output:" in ln for ln in line), failed.stderr
     assert 'error: context "missing" does not exist' in failed.stderr
-    rig.answers["kube_context"] = "test-ctx"
+    rig.answers["kube_contexts"] = {"prod-eks": "prod"}
     before = len(rig.casa.log)
     fixed = rig.apply()
     assert fixed.returncode == 0, fixed.stderr

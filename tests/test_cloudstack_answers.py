@@ -81,3 +81,47 @@ def test_every_answer_is_on_a_wizard_page():
 
     on_pages = [name for page in PROCEDURE.pages for name in page.fields]
     assert sorted(on_pages) == sorted(CloudStackAnswers.model_fields)
+
+
+def test_guest_text_matches_cloud_inits_own_module_frequencies():
+    """What the help, plan and messages say cloud-init runs once per instance (or at
+    every boot) is read back from cloud-init's own modules, so the text stays honest."""
+    from cloudinit_reader import module_frequencies
+
+    from tui.procedures.cloudstack import guest
+
+    once = sorted({*guest.ONCE_PER_INSTANCE.values(), guest.SCRIPT_MODULE})
+    every = sorted(guest.EVERY_BOOT.values())
+    seen = module_frequencies(*once, *every)
+    for module in once:
+        assert seen[module]["frequency"] == "once-per-instance", module
+    for module in every:
+        assert seen[module]["frequency"] == "always", module
+    for key, module in {**guest.ONCE_PER_INSTANCE, **guest.EVERY_BOOT}.items():
+        keys = seen[module]["keys"]
+        assert not keys or key in keys, f"{key} does not activate {module}: {keys}"
+    assert guest.PER_BOOT_PART in seen["mime"]["types"]
+    help_text = field_spec(CloudStackAnswers, "restart").help
+    assert "once per instance" in help_text and "cloud-init clean --reboot" in help_text
+    assert "a stopped instance is left stopped" in help_text
+
+
+def test_guest_note_names_only_the_once_per_instance_parts():
+    from tui.procedures.cloudstack import guest
+
+    assert guest.once_only("#cloud-config\nbootcmd: [x]\nruncmd: [y]\nusers: []\n") == [
+        "runcmd", "users"]
+    assert guest.once_only("#!/bin/sh\necho hi\n") == ["its #! script"]
+    assert guest.once_only("#cloud-config\nbootcmd: [x]\n") == []
+    assert guest.note("#cloud-config\nbootcmd: [x]\n") is None
+
+
+def test_empty_user_data_is_refused_naming_cloudstacks_answer(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    found = problems({**BASE, "user_data": None, "user_data_file": str(empty)})
+    assert f"{empty} is empty" in found["user_data_file"]
+    assert "User data is too short" in found["user_data_file"]
+    from tui.procedures.cloudstack.answers import user_data_problem
+
+    assert "User data is too short" in (user_data_problem("") or "")

@@ -130,8 +130,92 @@ def test_network_without_userdata_provider_is_exit_1_without_change(rig):
     rig.answers["vm"] = "bare"
     result = rig.apply()
     assert result.returncode == 1
-    assert "no UserData service (neither VirtualRouter nor ConfigDrive)" in result.stderr
+    assert "offer no UserData service" in result.stderr
     assert rig.fake.changes() == []
+
+
+def test_vm_on_a_vpc_tier_gets_its_user_data_from_the_vpc_router(rig):
+    """VPC tiers serve UserData through VpcVirtualRouter (CloudStack's Network.Provider)."""
+    tier = rig.fake.add_network("web-tier", "VpcVirtualRouter", vpc="vpc-1")
+    vm = rig.fake.add_vm("vpc-web", [tier])
+    rig.answers["vm"] = "vpc-web"
+    result = rig.apply()
+    assert result.returncode == 0, result.stderr
+    assert rig.fake.changes() == ["updateVirtualMachine"]
+    assert rig.user_data(vm) == USER_DATA
+    assert "user data served by VpcVirtualRouter on web-tier" in result.stderr
+    report = json.loads(rig.cli("status", "cloudstack", "--json").stdout)
+    detail = {s["step"]: s["detail"] for s in report["steps"]}
+    assert "user data by VpcVirtualRouter" in detail["instance"]
+
+
+def test_the_fake_offers_userdata_only_through_providers_cloudstack_has():
+    fake = FakeCloudStack()
+    with pytest.raises(ValueError, match="doesn't support service UserData"):
+        fake.add_network("srx", "JuniperSRX")
+    with pytest.raises(ValueError, match="VpcVirtualRouter"):
+        fake.add_network("tier", "VirtualRouter", vpc="vpc-1")
+    tier = fake.add_network("tier", "VpcVirtualRouter", vpc="vpc-1")
+    assert {p["name"] for s in tier["service"] for p in s["provider"]} == {"VpcVirtualRouter"}
+    assert tier["vpcname"] == "vpc-1"
+
+
+def test_restart_leaves_a_stopped_instance_stopped(rig):
+    rig.fake.vm["state"] = "Stopped"
+    rig.answers["restart"] = True
+    result = rig.apply()
+    assert result.returncode == 0, result.stderr
+    assert rig.fake.changes() == ["updateVirtualMachine"]
+    assert rig.fake.vm["state"] == "Stopped"
+    assert rig.user_data(rig.fake.vm) == USER_DATA
+    assert "web-1 is Stopped: user data set, and it stays that way" in result.stderr
+
+
+def test_empty_user_data_is_refused_before_any_request(rig, tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    del rig.answers["user_data"]
+    rig.answers["user_data_file"] = str(empty)
+    result = rig.apply()
+    assert result.returncode == 2
+    assert f"user_data_file: {empty} is empty" in result.stderr
+    assert "User data is too short" in result.stderr
+    rig.answers.pop("user_data_file")
+    rig.answers["user_data"] = ""  # an empty answer is "not given": refused as well
+    assert rig.apply().returncode == 2
+    assert rig.fake.log == []
+
+
+def test_the_fake_refuses_empty_user_data_as_cloudstack_does(rig):
+    from tui.clients.cloudstack import CloudStackClient
+    from tui.errors import OperatorError
+
+    api = CloudStackClient(rig.fake.url + "/client/api", rig.fake.api_key,
+                           rig.fake.secret_key)
+    try:
+        with pytest.raises(OperatorError, match="User data is too short"):
+            api.call("updateVirtualMachine", {"id": rig.fake.vm["id"], "userdata": ""},
+                     changes=True)
+    finally:
+        api.close()
+
+
+def test_plan_and_apply_say_what_cloud_init_will_not_run_again(rig):
+    """runcmd and write_files run once per instance: the plan and the message after
+    apply say so, and name the ways that work."""
+    rig.answers["user_data"] = ("#cloud-config\nbootcmd: [echo boot]\nruncmd: [touch /x]\n"
+                                "write_files:\n- path: /etc/y\n  content: y\n")
+    rig.answers["restart"] = True
+    plan = rig.cli("plan", "cloudstack", "--answers", str(rig.write_answers()))
+    assert plan.returncode == 0, plan.stderr
+    flat = " ".join(plan.stdout.split())
+    assert "runs runcmd, write_files once per instance" in flat
+    assert "cloud-init clean --reboot" in flat and "bootcmd" in flat
+    assert "bootcmd," not in flat.split("runs ", 1)[1].split(" once")[0]
+    result = rig.apply()
+    assert result.returncode == 0, result.stderr
+    assert "runs runcmd, write_files once per instance" in result.stderr
+    assert "text/x-shellscript-per-boot" in result.stderr
 
 
 def test_failed_job_is_exit_1_naming_the_job(rig):

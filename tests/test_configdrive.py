@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cloudinit_reader import blkid_label, cloud_init_read, iso_tree, need
+from cloudinit_reader import blkid_label, cloud_init_network, cloud_init_read, iso_tree, need
 
 from tui.configdrive import ConfigDriveData, build_iso, layout, read_iso
 
@@ -33,7 +33,7 @@ def test_layout_is_configdrivebuilders():
     assert files["openstack/latest/user_data"] == files["cloudstack/userdata/user_data.txt"]
     assert files["cloudstack/password/vm_password.txt"] == b"Pa55-w0rd!"
     assert files["cloudstack/metadata/instance-id.txt"] == b"i-2-5-VM"
-    assert files["openstack/latest/network_data.json"] == b"{}"
+    assert "openstack/latest/network_data.json" not in files  # no NIC described
     meta = json.loads(files["openstack/latest/meta_data.json"])
     assert list(meta) == ["availability_zone", "hostname", "uuid", "keys", "public_keys"]
     assert meta["uuid"] == "6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f"
@@ -130,3 +130,48 @@ def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
                              capture_output=True, text=True).stdout.strip()
         digests.add(out)
     assert digests == {hashlib.sha256(build_iso(data())).hexdigest()}
+
+
+def test_without_network_data_cloud_init_falls_back_to_dhcp(tmp_path):
+    """No NIC in the answers: the drive carries no network_data.json, so cloud-init's
+    ConfigDrive datasource gives no network config and the guest falls back to DHCP.
+    The `{}` CloudStack's builder writes for a NIC without Dhcp/Dns would instead be
+    converted by cloud-init into an empty config: no interface configured at all."""
+    iso = tmp_path / "drive.iso"
+    iso.write_bytes(build_iso(data()))
+    seen = cloud_init_network(iso, tmp_path / "ours")
+    assert seen["instance_id"] == "6b2e8f1c-1d2f-4c7a-9a55-0a1b2c3d4e5f"
+    assert seen["network_config"] is None
+    # The same drive with `{}` added, as genisoimage would lay it out.
+    tree = tmp_path / "empty-json"
+    for path, content in {**layout(data()), "openstack/latest/network_data.json": b"{}"}.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(content)
+    theirs = tmp_path / "empty-json.iso"
+    need("genisoimage")
+    subprocess.run(["genisoimage", "-o", str(theirs), "-quiet", "-J", "-r", "-V", "config-2",
+                    str(tree)], check=True)
+    assert cloud_init_network(theirs, tmp_path / "theirs")["network_config"] == {
+        "version": 1, "config": []}
+
+
+def test_given_network_data_goes_on_the_drive_as_cloud_init_reads_it(tmp_path):
+    """When network data is given (as CloudStack's builder writes it for a NIC with
+    Dhcp), cloud-init reads and converts it."""
+    mac = "02:00:4c:5e:00:01"
+    network = {"links": [{"ethernet_mac_address": mac, "id": "eth0", "mtu": 1500,
+                          "type": "phy"}],
+               "networks": [{"id": "eth0", "ip_address": "10.1.1.10", "link": "eth0",
+                             "netmask": "255.255.255.0", "network_id": "n-1",
+                             "type": "ipv4", "routes": [{"gateway": "10.1.1.1",
+                                                         "netmask": "0.0.0.0",
+                                                         "network": "0.0.0.0"}]}]}
+    files = layout(data(network_data=network))
+    assert json.loads(files["openstack/latest/network_data.json"]) == network
+    iso = tmp_path / "net.iso"
+    iso.write_bytes(build_iso(data(network_data=network)))
+    config = cloud_init_network(iso, tmp_path / "mnt", {mac: "ens3"})["network_config"]
+    assert config["version"] == 1
+    physical = [c for c in config["config"] if c["type"] == "physical"]
+    assert physical and physical[0]["mac_address"] == mac and physical[0]["name"] == "ens3"
+    assert physical[0]["subnets"][0]["address"] == "10.1.1.10"

@@ -363,13 +363,19 @@ def render_carbonio(answers: CarbonioAnswers) -> dict[str, str]:
     sni=st.one_of(st.none(), hostname),
     gateway_name=unix_name, service_name=consul_name, external_node=consul_name,
     external_address=address, external_port=st.integers(1, 65535),
+    consul_url=st.sampled_from([None, "http://127.0.0.1:8500", "http://10.0.0.5:8500",
+                                "https://consul.example.com:8501"]),
+    consul_ca_file=st.one_of(st.none(), paths),
 )
 def test_every_carbonio_file_parses_back_to_the_answers(
     config_dir: str, unit_dir: str, ca_file: str, give_ca: bool, sni: str | None,
     gateway_name: str,
     service_name: str, external_node: str, external_address: str, external_port: int,
+    consul_url: str | None, consul_ca_file: str | None,
 ) -> None:
     data = {
+        "consul_url": consul_url,
+        "consul_ca_file": ("/" + consul_ca_file) if consul_ca_file is not None else None,
         "config_dir": "/" + config_dir, "unit_dir": "/" + unit_dir,
         "ca_file": ("/" + ca_file) if give_ca else None,
         "sni": sni, "gateway_name": gateway_name, "service_name": service_name,
@@ -397,6 +403,12 @@ def test_every_carbonio_file_parses_back_to_the_answers(
     assert policy["node_prefix"] == [{"": {"policy": "read"}}]
     assert policy["service"] == [{gateway_name: {"policy": "write"},
                                   service_name: {"policy": "write"}}]
+    # Consul's terminating-gateway token docs: read on every service and the agent.
+    assert policy["service_prefix"] == [{"": {"policy": "read"}}]
+    assert policy["agent_prefix"] == [{"": {"policy": "read"}}]
+    writes = [(kind, name) for kind, blocks in policy.items() for block in blocks
+              for name, rule in block.items() if rule["policy"] == "write"]
+    assert set(writes) == {("service", gateway_name), ("service", service_name)}
 
     external = json.loads(files[f"{base}/{service_name}-external.json"])
     assert external == {
@@ -418,8 +430,13 @@ def test_every_carbonio_file_parses_back_to_the_answers(
 
     unit_text = files[f"{answers.unit_dir}/{gateway_name}.service"]
     service = unit_settings(unit_text)["Service"]
+    # Envoy's registration goes to the agent CloudRig configured: -http-addr unless
+    # it is the local default, -ca-file when a CA bundle is given.
+    agent = ["-http-addr", answers.consul_url] if answers.consul_url != (
+        "http://127.0.0.1:8500") else []
+    agent += ["-ca-file", answers.consul_ca_file] if answers.consul_ca_file else []
     assert exec_argv(service["ExecStart"][0]) == [
-        "/usr/bin/consul", "connect", "envoy", "-token-file", f"{base}/token",
+        "/usr/bin/consul", "connect", "envoy", "-token-file", f"{base}/token", *agent,
         "-admin-bind", "localhost:0", "-gateway=terminating", "-register", "-service",
         gateway_name,
     ]

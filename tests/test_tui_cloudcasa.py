@@ -38,7 +38,8 @@ def casa_env(rig: Rig, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     for name, value in aws_env(rig.aws).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{rig.tmp / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("KUBECTL_LOG", str(rig.kubectl_log))
+    for name, value in rig.kube_env().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("CLOUDRIG_SECRET_API_KEY", raising=False)
     return rig
 
@@ -104,7 +105,9 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
         await pilot.press("ctrl+n")
         await field(pilot, app, "aws_region", *REGION)
         await pilot.press("ctrl+n")
-        await field(pilot, app, "kube_context", *"test-ctx")
+        # One cluster through a named context, the other through its ARN (the default).
+        await field(pilot, app, "kube_contexts", *"prod-eks: prod")
+        assert static(app.screen, "#error-kube_contexts") == ""
         await pilot.press("ctrl+n")
         await field(pilot, app, "poll_interval", "ctrl+a", "ctrl+k", *"0.05")
         await field(pilot, app, "poll_timeout", "ctrl+a", "ctrl+k", *"60")

@@ -295,7 +295,8 @@ async def test_failed_step_is_named_in_red(
         await app.workers.wait_for_complete()
         await pilot.pause()
         table = app.screen.query_one("#checks", DataTable)
-        assert [str(c) for c in table.get_row_at(1)[:2]] == ["ACL policy", "pending"]
+        row = [c.step for c in app.screen.checks].index("policy")
+        assert [str(c) for c in table.get_row_at(row)[:2]] == ["ACL policy", "pending"]
 
 
 async def test_dashboard_checks_again_on_its_own_and_says_when(
@@ -312,10 +313,11 @@ async def test_dashboard_checks_again_on_its_own_and_says_when(
         await app.workers.wait_for_complete()
         await pilot.pause()
         table = app.screen.query_one("#checks", DataTable)
-        assert str(table.get_row_at(1)[:2][1]) == "done"
-        first = app.screen.checks[1].checked_at
+        row = [c.step for c in app.screen.checks].index("policy")
+        assert str(table.get_row_at(row)[:2][1]) == "done"
+        first = app.screen.checks[row].checked_at
         assert first is not None
-        assert str(table.get_row_at(1)[2]) == first.astimezone().strftime("%H:%M:%S")
+        assert str(table.get_row_at(row)[2]) == first.astimezone().strftime("%H:%M:%S")
         assert "every 0.2 s" in text_of(app.screen.query_one("#dash-summary", Static))
 
         policy = next(p for p in consul.policies.values()
@@ -324,7 +326,7 @@ async def test_dashboard_checks_again_on_its_own_and_says_when(
         for _ in range(100):  # the interval fires; wait for its worker, not for a time
             await pilot.pause(0.05)
             await app.workers.wait_for_complete()
-            if app.screen.checks[1].status.value == "drifted":
+            if app.screen.checks[row].status.value == "drifted":
                 break
-        assert app.screen.checks[1].checked_at > first, "not checked again"
-        assert app.screen.checks[1].status.value == "drifted", app.screen.checks[1]
+        assert app.screen.checks[row].checked_at > first, "not checked again"
+        assert app.screen.checks[row].status.value == "drifted", app.screen.checks[row]

@@ -20,7 +20,15 @@ Layout (ConfigDriveBuilder.buildConfigDrive, apache/cloudstack):
   "#cloud-config\n…"}` snippet with `password`, `ssh_pwauth` and
   `chpasswd.expire: false`, which cloud-init's ConfigDrive source hands to
   set_passwords;
-- `openstack/latest/network_data.json`: `{}` (no NIC is described here);
+- `openstack/latest/network_data.json`: only when network data is given. CloudStack
+  writes the NIC's links (its MAC), networks and DNS there (writeNetworkData); the
+  answers describe no NIC, and an empty `{}` would not be harmless: cloud-init's
+  `openstack.convert_net_json({})` makes it `{"version": 1, "config": []}`, which
+  DataSourceConfigDrive.network_config hands on as *the* network configuration, so a
+  VM booted from the ISO would configure no interface at all. Without the file
+  cloud-init falls back to DHCP on the first NIC (canonical/cloud-init
+  cloudinit/sources/DataSourceConfigDrive.py, helpers/openstack.py; checked with
+  Debian's 22.4.2 in the tests);
 - volume label `config-2`, Rock Ridge and Joliet (genisoimage `-J -r`).
 """
 
@@ -64,6 +72,9 @@ class ConfigDriveData(BaseModel):
         default_factory=dict, description="metadata file name (without .txt) → content")
     password: str | None = Field(default=None, repr=False)
     vendor_data: VendorVariant = "empty"
+    network_data: dict[str, Any] | None = Field(
+        default=None, description="network_data.json (links, networks, services); None: "
+        "no file, so cloud-init falls back to DHCP")
     label: str = LABEL
 
 
@@ -98,8 +109,9 @@ def layout(data: ConfigDriveData) -> dict[str, bytes]:
     files: dict[str, bytes] = {
         "openstack/latest/vendor_data.json": vendor_data(data.password,
                                                          data.vendor_data).encode(),
-        "openstack/latest/network_data.json": b"{}",
     }
+    if data.network_data:
+        files["openstack/latest/network_data.json"] = _gson(data.network_data).encode()
     if data.user_data:
         files["cloudstack/userdata/user_data.txt"] = data.user_data
     for name in _ordered(data.metadata):

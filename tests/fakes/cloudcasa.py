@@ -11,12 +11,24 @@ guide and Eve's conventions.
 - a new cloud account shows no `status` for `pending_after` reads, then
   `status.state` PENDING and `aws.awsaccount.status.cfLaunchURL` (when embedded);
   it becomes ACTIVE once a CloudFormation stack with its id as CCAccountId is
-  CREATE_COMPLETE in AWS (moto here, asked through boto3 like the real service's
-  callback would learn it) and `hold_active` is not set;
-- becoming ACTIVE runs the inventory: the `discoverable` clusters appear as
-  DISCOVERED kubeclusters with an `agentURL` served by this fake; fetching that
-  URL (what `kubectl apply -f` does) moves the cluster to PENDING, and it turns
-  ACTIVE after `agent_after` more reads;
+  CREATE_COMPLETE (or UPDATE_COMPLETE, updated to trust it) in AWS (moto here, asked
+  through boto3 like the real service's callback would learn it) and `hold_active` is
+  not set;
+- becoming ACTIVE starts an inventory job, and so does `POST …/action/inventory`
+  unless one is running (the runbook: "This will create a cloud inventory job if it
+  is not already running"); the job runs asynchronously — the runbook lists clusters
+  only "after the cloud inventory job is complete" — and ends after `discover_after`
+  reads of the account's kubeclusters, when the `discoverable` clusters appear as
+  DISCOVERED kubeclusters with their `awsekscluster_arn` and an `agentURL` served by
+  this fake (`…/kubeclusteragents/<token>.yaml`, a manifest labelled with the
+  cluster's name);
+- a cluster's agent runs when its manifest was applied in that very cluster:
+  `agents()` says which agent each (physical) cluster runs (the stand-in kubectl's
+  state; one cloudcasa-io namespace per cluster, so the last manifest applied wins).
+  Without `agents`, fetching the URL counts as installing it. A read of a cluster
+  whose agent runs moves DISCOVERED to PENDING and, `agent_after` reads later, to
+  ACTIVE; a cluster whose agent is gone reads DISCOVERED again (CloudCasa's state for
+  that is not documented; "no agent" is what the fake says);
 - DELETE of an account used by a cluster with an agent answers 409 "in use" (the
   runbook says only that it "would fail"; 409 is Eve's status for a conflict).
 """
@@ -60,8 +72,13 @@ def _dotted(doc: dict[str, Any], path: str) -> Any:
 
 class FakeCloudCasa(FakeService):
     def __init__(self, api_key: str | None = None,
-                 stack_params: Callable[[], list[dict[str, str]]] | None = None) -> None:
+                 stack_params: Callable[[], list[dict[str, str]]] | None = None,
+                 agents: Callable[[], dict[str, str]] | None = None) -> None:
         super().__init__()
+        self.agents = agents
+        self.template_url = TEMPLATE_URL
+        self.discover_after = 2
+        self.jobs: dict[str, int] = {}  # account id → kubeclusters reads until its job ends
         self.api_key = api_key or "cc-" + secrets.token_urlsafe(24)
         # Returns [{"status": ..., "params": {...}}, ...] for the stacks in AWS.
         self.stack_params = stack_params or (lambda: [])
@@ -116,20 +133,36 @@ class FakeCloudCasa(FakeService):
             doc["status"] = {"state": "PENDING"}
             doc["_aws"]["status"] = {"cfLaunchURL": (
                 "https://console.aws.amazon.com/cloudformation/home#/stacks/create/review?"
-                f"templateURL={TEMPLATE_URL}&stackName=cloudcasa-v015"
+                f"templateURL={self.template_url}&stackName=cloudcasa-v015"
                 f"&param_CCAccountId={doc_id}")}
             self._stamp(doc)
         elif state == "PENDING" and not self.hold_active and self._stack_complete(doc_id):
             doc["status"]["state"] = "ACTIVE"
             self._stamp(doc)
-            self._discover(doc_id)
+            self.start_inventory(doc_id)
 
     def _stack_complete(self, account_id: str) -> bool:
-        return any(s["status"] == "CREATE_COMPLETE" and s["params"].get("CCAccountId")
-                   == account_id for s in self.stack_params())
+        return any(s["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+                   and s["params"].get("CCAccountId") == account_id for s in self.stack_params())
+
+    def start_inventory(self, account_id: str) -> bool:
+        """A new inventory job, unless one is running for the account."""
+        if account_id in self.jobs:
+            return False
+        self.jobs[account_id] = self.discover_after
+        self.inventories[account_id] = self.inventories.get(account_id, 0) + 1
+        return True
+
+    def _inventory_read(self, account_id: str) -> None:
+        """A read of the account's kubeclusters: its running job gets closer to done."""
+        if account_id not in self.jobs:
+            return
+        self.jobs[account_id] -= 1
+        if self.jobs[account_id] <= 0:
+            del self.jobs[account_id]
+            self._discover(account_id)
 
     def _discover(self, account_id: str) -> None:
-        self.inventories[account_id] = self.inventories.get(account_id, 0) + 1
         known = {c["name"] for c in self.clusters_of(account_id)}
         for name in self.discoverable:
             if name in known:
@@ -141,8 +174,28 @@ class FakeCloudCasa(FakeService):
                 "cloudaccount": account_id, "version": "1.21",
                 "agentURL": f"{self.url}/kubeclusteragents/{token}=.yaml"}})
 
+    def agent_running(self, cluster: dict[str, Any]) -> bool:
+        if self.agents is None:
+            return bool(cluster.get("_fetched"))
+        return self.agents().get(cluster["name"]) == cluster["name"]
+
+    def _sync_cluster(self, doc: dict[str, Any]) -> None:
+        """A cluster whose agent is gone has no agent any more."""
+        if doc["status"].get("state") not in (None, "DISCOVERED") \
+                and not self.agent_running(doc):
+            doc["status"]["state"] = "DISCOVERED"
+            doc.pop("_agent_reads", None)
+            doc.pop("_fetched", None)
+            self._stamp(doc)
+
     def _advance_cluster(self, doc: dict[str, Any]) -> None:
-        if doc["status"]["state"] == "PENDING":
+        self._sync_cluster(doc)
+        if not self.agent_running(doc):
+            return
+        if doc["status"].get("state") == "DISCOVERED":
+            doc["status"]["state"] = "PENDING"
+            self._stamp(doc)
+        elif doc["status"].get("state") == "PENDING":
             doc["_agent_reads"] = doc.get("_agent_reads", 0) + 1
             if doc["_agent_reads"] > self.agent_after:
                 doc["status"]["state"] = "ACTIVE"
@@ -150,7 +203,7 @@ class FakeCloudCasa(FakeService):
 
     def _public(self, resource: str, doc: dict[str, Any],
                 embedded: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in doc.items() if k not in ("_aws", "_agent_reads")}
+        out = {k: v for k, v in doc.items() if k not in ("_aws", "_agent_reads", "_fetched")}
         if resource == "cloudaccounts" and embedded.get("aws.awsaccount"):
             out["aws"] = {"awsaccount": doc["_aws"]}
         elif resource == "cloudaccounts":
@@ -186,7 +239,7 @@ class FakeCloudCasa(FakeService):
         if len(parts) == 4 and parts[2] == "action" and request.method == "POST":
             if parts[3] != "inventory" or resource != "cloudaccounts":
                 return eve_error(404, "The requested URL was not found on the server.")
-            self.inventories[doc["_id"]] = self.inventories.get(doc["_id"], 0) + 1
+            self.start_inventory(doc["_id"])
             return Reply.json({"_status": "OK"})
         if len(parts) != 2:
             return eve_error(404, "The requested URL was not found on the server.")
@@ -219,6 +272,10 @@ class FakeCloudCasa(FakeService):
             return eve_error(400, "Unable to parse `where` clause")
         page = int(request.arg("page") or 1)
         size = int(request.arg("max_results") or 25)
+        if resource == "kubeclusters" and "status.cloudaccount" in where:
+            self._inventory_read(str(where["status.cloudaccount"]))
+            for cluster in self.clusters_of(str(where["status.cloudaccount"])):
+                self._sync_cluster(cluster)
         matching = [d for d in self.docs[resource].values()
                     if all(_dotted(d, k) == v for k, v in where.items())]
         chunk = matching[(page - 1) * size: page * size]
@@ -269,8 +326,7 @@ class FakeCloudCasa(FakeService):
 
     def _delete(self, resource: str, doc: dict[str, Any]) -> Reply:
         if resource == "cloudaccounts":
-            users = [c for c in self.clusters_of(doc["_id"])
-                     if c["status"]["state"] != "DISCOVERED"]
+            users = [c for c in self.clusters_of(doc["_id"]) if self.agent_running(c)]
             if users:
                 return eve_error(409, f"Cloud account is in use by {len(users)} cluster(s)")
             for cluster in self.clusters_of(doc["_id"]):
@@ -283,7 +339,8 @@ class FakeCloudCasa(FakeService):
         for cluster in self.docs["kubeclusters"].values():
             if cluster["status"].get("agentURL") == wanted:
                 self.agents_fetched.append(cluster["name"])
-                if cluster["status"]["state"] == "DISCOVERED":
+                if self.agents is None and not cluster.get("_fetched"):
+                    cluster["_fetched"] = True  # no cluster to run it in: fetched = installed
                     cluster["status"]["state"] = "PENDING"
                     self._stamp(cluster)
                 manifest = (f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cloudcasa-io\n"

@@ -7,8 +7,11 @@
   and/or request signature";
 - errors carry the HTTP status = CloudStack error code and
   `{"<command>response": {"uuidList": [], "errorcode", "cserrorcode", "errortext"}}`;
-- user data (UserDataManagerImpl.validateUserData): must be base64, GET requests
-  refuse base64 of 4096 characters or more, and `vm.userdata.max.length` caps it;
+- user data (apache/cloudstack engine/userdata/.../UserDataManagerImpl.java
+  `validateUserData` @42ef7c07): must be base64, GET requests refuse base64 of 4096
+  characters or more, `vm.userdata.max.length` caps it, and nothing (decoded length
+  0) is "User data is too short";
+- networks name the provider of each service; a VPC tier's are `VpcVirtualRouter`;
 - stop/start are async: they answer a jobid whose `queryAsyncJobResult` stays
   pending (jobstatus 0) for `job_polls` polls, then succeeds (1) or fails (2).
 """
@@ -27,6 +30,11 @@ from urllib.parse import parse_qs, quote
 
 from fakes.server import FakeService, Reply, Request
 
+USERDATA_PROVIDERS = {"VirtualRouter", "VpcVirtualRouter", "ConfigDrive", "Tungsten"}
+"""Providers whose network element implements UserDataServiceProvider in
+apache/cloudstack (VirtualRouterElement, VpcVirtualRouterElement, ConfigDriveNetworkElement,
+TungstenElement); `Network.Provider` in api/src/main/java/com/cloud/network/Network.java
+names them. An offering cannot give UserData to any other provider."""
 AUTH_ERROR = "unable to verify user credentials and/or request signature"
 ASYNC = {"stopVirtualMachine", "startVirtualMachine"}
 CHANGES = {"updateVirtualMachine", *ASYNC}
@@ -69,12 +77,25 @@ class FakeCloudStack(FakeService):
 
     # ------------------------------------------------------------ fixtures
 
-    def add_network(self, name: str, provider: str | None) -> dict[str, Any]:
-        services = [{"name": "Dhcp", "provider": [{"name": "VirtualRouter"}]}]
+    def add_network(self, name: str, provider: str | None,
+                    vpc: str | None = None) -> dict[str, Any]:
+        """A guest network as listNetworks shows it. `provider` serves its UserData
+        service (None: the offering has no UserData). `vpc` makes it a tier of that
+        VPC: every service of a VPC tier is the VPC router's, `VpcVirtualRouter`."""
+        if provider is not None and provider not in USERDATA_PROVIDERS:
+            raise ValueError(f"Provider {provider} doesn't support service UserData "
+                             "(createNetworkOffering refuses it)")
+        router = "VpcVirtualRouter" if vpc else "VirtualRouter"
+        if vpc and provider == "VirtualRouter":
+            raise ValueError("a VPC tier's services are provided by VpcVirtualRouter")
+        services = [{"name": "Dhcp", "provider": [{"name": router}]},
+                    {"name": "Dns", "provider": [{"name": router}]}]
         if provider:
             services.append({"name": "UserData", "provider": [{"name": provider}]})
         net = {"id": str(uuid.uuid4()), "name": name, "zoneid": self.zone["id"],
                "service": services}
+        if vpc:
+            net.update(vpcid=str(uuid.uuid5(uuid.NAMESPACE_DNS, vpc)), vpcname=vpc)
         self.networks[net["id"]] = net
         return net
 
@@ -237,6 +258,12 @@ class FakeCloudStack(FakeService):
         return {"jobid": job["id"], "id": vm["id"]}
 
     def _validate_userdata(self, value: str, method: str) -> str:
+        """UserDataManagerImpl.validateUserData, in its order: base64 first, then the
+        per-method and configured lengths, then at least one decoded byte."""
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(431, "User data is not base64 encoded") from None
         if method == "GET" and len(value) >= 4096:
             raise ApiError(431, "User data is too long for an http GET request")
         if len(value) >= 1048576:
@@ -244,10 +271,8 @@ class FakeCloudStack(FakeService):
         limit = int(self.config["vm.userdata.max.length"])
         if len(value) > limit:
             raise ApiError(431, f"User data has exceeded configurable max length : {limit}")
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(431, "User data is not base64 encoded") from None
+        if len(decoded) < 1:
+            raise ApiError(431, "User data is too short")
         return base64.b64encode(decoded).decode()
 
 

@@ -6,7 +6,11 @@ behaviour (connect-python-openapi-client, connect-cli fixtures, the OpenAPI spec
 - `Authorization` must carry the key verbatim, `ApiKey SU-…:…`; missing or wrong →
   401 `{"error_code": "AUTH_001", "errors": ["API request is unauthorized."]}`;
 - unknown ids → 404 with the same error shape; collections honour `limit`/`offset`
-  and answer `Content-Range: items <first>-<last>/<count>`.
+  and answer `Content-Range: items <first>-<last>/<count>`;
+- templates carry `scope` (asset, tier1, tier2) and, for asset scope, `type`
+  (fulfillment, pending, inquire); products carry `capabilities.ppu`, null unless
+  pay-as-you-go is enabled (connect-cli tests/fixtures/{product,templates}_response.json
+  @5b107754 / @862ab4a6).
 Faults (status, slowness, resets) come from FakeService.
 """
 
@@ -34,16 +38,36 @@ class FakeConnect(FakeService):
         self.marketplaces: dict[str, dict[str, Any]] = {}
         self.account = {"id": "VA-392-495", "name": "Vendor", "type": "vendor"}
 
-    def add_product(self, product_id: str, *templates: str) -> None:
+    def add_product(self, product_id: str, *templates: str | tuple[str, str, str | None],
+                    ppu: dict[str, Any] | None = None) -> None:
+        """A product with its templates: an id alone is an asset-scope fulfillment
+        template; (id, scope, type) gives another kind (tier1/tier2 templates have no
+        type, as in connect-cli's templates_response.json). `ppu` is the pay-as-you-go
+        capability: None (disabled, as Connect shows `"ppu": null`) or e.g.
+        `{"schema": "QT", "dynamic": False, "future": False}` (connect-cli
+        plugins/product/sync/capabilities.py)."""
         self.products[product_id] = {
             "id": product_id, "name": f"Product {product_id}", "status": "published",
             "owner": {"id": self.account["id"], "name": self.account["name"]},
+            "capabilities": {
+                "ppu": ppu, "reservation": {"consumption": False},
+                "cart": {"validation": False}, "inquiring": {"validation": False},
+                "tiers": {"updates": False, "configs": None, "validation": False},
+                "subscription": {"hold": False, "schema": "evergreen"}},
             "visibility": {"owner": True, "listing": True, "syndication": False,
                            "catalog": True}}
-        self.templates[product_id] = [
-            {"id": t, "title": f"Template {t}", "name": f"Template {t}", "scope": "asset",
-             "type": "fulfillment", "body": "Access granted to {{ asset.id }}",
-             "position": 10000 + i} for i, t in enumerate(templates)]
+        listed = []
+        for i, template in enumerate(templates):
+            tid, scope, kind = (template, "asset", "fulfillment") if isinstance(
+                template, str) else template
+            record: dict[str, Any] = {
+                "id": tid, "title": f"Template {tid}", "name": f"Template {tid}",
+                "scope": scope, "body": "Access granted to {{ asset.id }}",
+                "position": 10000 * (i + 1)}
+            if kind is not None:
+                record["type"] = kind
+            listed.append(record)
+        self.templates[product_id] = listed
 
     def add_marketplace(self, marketplace_id: str) -> None:
         self.marketplaces[marketplace_id] = {"id": marketplace_id, "name": "Test marketplace"}

@@ -11,7 +11,22 @@ config entries, KV and agent deregistration — with Consul's behaviour:
   lacks permission '…'` for anything but reading itself;
 - every PUT replaces the whole object; policy updates require Name;
 - KV PUT takes raw bytes; GET returns base64 in JSON unless `?raw`; missing → 404
-  with an empty body; config entry missing → 404.
+  with an empty body; config entry missing → 404;
+- ACLs with `default_policy = "deny"` (as Carbonio Mesh runs): a token that is not a
+  management token may do only what its policies' rules grant, evaluated as Consul's
+  acl/policy_authorizer.go does — an exact rule (`service "x"`) beats a prefix rule,
+  the longest prefix wins, `write` implies `read`, no rule denies. A denial answers
+  403 `Permission denied: token with AccessorID '…' lacks permission 'service:write'
+  on "x"` (acl/errors.go PermissionDeniedByACL). Rules are JSON or HCL. Each route's
+  permission is the one its api-docs page lists ("ACL Required");
+- the local agent: `GET /v1/agent/self` (agent:read), service registration as
+  `consul connect envoy -register` does it (`PUT /v1/agent/service/register`,
+  service:write), its services in the catalog and in `/v1/health/service/:name`,
+  their checks `critical` until the agent's probe passes (`mark_passing`, or
+  `pass_on_register` for an Envoy that listens at once);
+- `GET /v1/catalog/gateway-services/:gateway` lists the terminating gateway's linked
+  services from its config entry, with CAFile/SNI when set (api-docs/catalog.mdx
+  "List Services for Gateway").
 """
 
 from __future__ import annotations
@@ -29,6 +44,9 @@ from fakes.server import FakeService, Reply, Request
 
 GLOBAL_MANAGEMENT_ID = "00000000-0000-0000-0000-000000000001"
 POLICY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+AGENT_NODE = "carbonio-mesh-1"
+ACCESS = {"deny": 0, "read": 1, "list": 2, "write": 3}
+SCALAR_RULES = ("acl", "operator", "keyring", "mesh", "peering")
 CONFIG_KINDS = {"terminating-gateway", "service-defaults", "proxy-defaults",
                 "ingress-gateway", "service-router", "service-resolver", "service-splitter",
                 "service-intentions", "mesh"}
@@ -44,6 +62,9 @@ class FakeConsul(FakeService):
         self.config: dict[tuple[str, str], dict[str, Any]] = {}
         self.kv: dict[str, bytes] = {}
         self.agent_services: dict[str, dict[str, Any]] = {}
+        self.agent_checks: dict[str, dict[str, Any]] = {}
+        self.pass_on_register = False
+        """Checks of services registered from now on pass at once (Envoy listening)."""
         self.management_token = management_token or str(uuid.uuid4())
         self.policies[GLOBAL_MANAGEMENT_ID] = self._policy_record(
             GLOBAL_MANAGEMENT_ID, "global-management", "Builtin Policy", "operator = \"write\"")
@@ -85,7 +106,7 @@ class FakeConsul(FakeService):
 
     @staticmethod
     def _is_management(token: dict[str, Any]) -> bool:
-        return any(p["ID"] == GLOBAL_MANAGEMENT_ID for p in token["Policies"])
+        return any(p["ID"] == GLOBAL_MANAGEMENT_ID for p in token.get("Policies") or [])
 
     # ------------------------------------------------------------ routing
 
@@ -96,14 +117,81 @@ class FakeConsul(FakeService):
         path = req.path
         if req.method == "GET" and path == "/v1/acl/token/self":
             return Reply.json(caller)
-        if not self._is_management(caller):
-            return Reply.text(f"Permission denied: token with AccessorID "
-                              f"'{caller['AccessorID']}' lacks permission 'acl:write'", 403)
         for pattern, method, handler in self.routes():
             match = re.fullmatch(pattern, path)
             if match and req.method == method:
-                return handler(req, *[unquote(g) for g in match.groups()])
+                args = [unquote(g) for g in match.groups()]
+                if not self._is_management(caller):
+                    needed = self.permission(req, handler.__name__, args)
+                    if needed is not None and not self.allowed(caller, *needed):
+                        resource, access, name = needed
+                        return Reply.text(
+                            f"Permission denied: token with AccessorID "
+                            f"'{caller['AccessorID']}' lacks permission "
+                            f"'{resource}:{access}' on {json.dumps(name)}", 403)
+                return handler(req, *args)
         return Reply.text(f"Unsupported path {req.method} {path}", 404)
+
+    # ------------------------------------------------------------ ACL rules
+
+    def permission(self, req: Request, route: str,
+                   args: list[str]) -> tuple[str, str, str] | None:
+        """(resource, access, name) a route needs, from the api-docs' "ACL Required"
+        column; None: the handler filters its results by the caller's rights."""
+        body = _json_or_none(req) if req.method == "PUT" else None
+        body = body if isinstance(body, dict) else {}
+        match route:
+            case "agent_self":
+                return ("agent", "read", AGENT_NODE)
+            case "agent_register":
+                return ("service", "write", str(body.get("Name", "")))
+            case "agent_service":
+                service = self.agent_services.get(args[0], {})
+                return ("service", "read", service.get("Service", args[0]))
+            case "agent_deregister":
+                service = self.agent_services.get(args[0], {})
+                return ("service", "write", service.get("Service", args[0]))
+            case "catalog_service" | "health_service" | "gateway_services":
+                return ("service", "read", args[0])
+            case "catalog_node":
+                return ("node", "read", args[0])
+            case "register" | "deregister":
+                return ("node", "write", str(body.get("Node", "")))
+            case "get_config":
+                if args[0] == "proxy-defaults":
+                    return None  # readable by any token (ProxyConfigEntry.CanRead)
+                return ("service", "read", args[1])
+            case "put_config" | "delete_config":
+                return ("operator", "write", "")
+            case "kv_get":
+                return ("key", "read", args[0])
+            case "kv_put" | "kv_delete":
+                return ("key", "write", args[0])
+            case "list_agent_services":
+                return None
+        return ("acl", "write" if req.method != "GET" else "read", "")
+
+    def rules_of(self, token: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for link in token.get("Policies") or []:
+            policy = self.policies.get(link["ID"])
+            if policy is not None:
+                out.append(_parse_rules(policy["Rules"]))
+        return out
+
+    def allowed(self, token: dict[str, Any], resource: str, access: str, name: str) -> bool:
+        """Consul's answer for one permission, merged over the token's policies (the
+        most permissive policy wins between policies; within one, exact beats prefix)."""
+        best = 0
+        for rules in self.rules_of(token):
+            if resource in SCALAR_RULES:
+                level = ACCESS.get(str(rules.get(resource) or "deny"), 0)
+                if resource == "mesh" and not level:
+                    level = ACCESS.get(str(rules.get("operator") or "deny"), 0)
+            else:
+                level = _lookup(rules, resource, name)
+            best = max(best, level)
+        return best >= ACCESS[access]
 
     def routes(self) -> list[tuple[str, str, Any]]:
         return [
@@ -121,8 +209,13 @@ class FakeConsul(FakeService):
             (r"/v1/catalog/deregister", "PUT", self.deregister),
             (r"/v1/catalog/service/(.+)", "GET", self.catalog_service),
             (r"/v1/catalog/node/(.+)", "GET", self.catalog_node),
+            (r"/v1/catalog/gateway-services/(.+)", "GET", self.gateway_services),
+            (r"/v1/health/service/(.+)", "GET", self.health_service),
+            (r"/v1/agent/self", "GET", self.agent_self),
             (r"/v1/agent/services", "GET", self.list_agent_services),
+            (r"/v1/agent/service/register", "PUT", self.agent_register),
             (r"/v1/agent/service/deregister/(.+)", "PUT", self.agent_deregister),
+            (r"/v1/agent/service/([^/]+)", "GET", self.agent_service),
             (r"/v1/config", "PUT", self.put_config),
             (r"/v1/config/([^/]+)/(.+)", "GET", self.get_config),
             (r"/v1/config/([^/]+)/(.+)", "DELETE", self.delete_config),
@@ -268,7 +361,11 @@ class FakeConsul(FakeService):
         return Reply.json(True)
 
     def catalog_service(self, req: Request, name: str) -> Reply:
-        out = []
+        out = [{"Node": AGENT_NODE, "Address": "127.0.0.1", "NodeMeta": {},
+                "ServiceID": s["ID"], "ServiceName": s["Service"], "ServiceKind": s["Kind"],
+                "ServicePort": s["Port"], "ServiceAddress": s["Address"],
+                "ServiceTags": s["Tags"], "ServiceMeta": s["Meta"]}
+               for s in self.agent_services.values() if s["Service"] == name]
         for node in self.nodes.values():
             for service in node["services"].values():
                 if service["Service"] == name:
@@ -290,14 +387,102 @@ class FakeConsul(FakeService):
                            "Services": dict(node["services"])})
 
     def list_agent_services(self, req: Request) -> Reply:
-        return Reply.json(self.agent_services)
+        caller = self._caller(req) or {}
+        visible = {sid: s for sid, s in self.agent_services.items()
+                   if self._is_management(caller)
+                   or self.allowed(caller, "service", "read", s.get("Service", sid))}
+        return Reply.json(visible)
 
     def agent_deregister(self, req: Request, sid: str) -> Reply:
         if sid not in self.agent_services:
             return Reply.text(f'Unknown service ID "{sid}". Ensure that the service ID is '
                               "passed, not the service name.", 404)
         del self.agent_services[sid]
+        self.agent_checks = {k: c for k, c in self.agent_checks.items()
+                             if c["ServiceID"] != sid}
         return Reply.json(None)
+
+    def agent_self(self, req: Request) -> Reply:
+        return Reply.json({"Config": {"Datacenter": "dc1", "NodeName": AGENT_NODE,
+                                      "NodeID": "8b1c4f2e-6d3a-4f0e-9b57-1a2b3c4d5e6f",
+                                      "Version": "1.15.4"},
+                           "Member": {"Name": AGENT_NODE, "Addr": "127.0.0.1"},
+                           "XDS": {"Ports": {"Plaintext": 8502, "TLS": -1}}})
+
+    def agent_register(self, req: Request) -> Reply:
+        """`PUT /v1/agent/service/register` (api-docs/agent/service.mdx): Name required,
+        ID defaults to it; a Check starts `critical` until the agent's probe passes."""
+        body = _json_or_none(req)
+        if not isinstance(body, dict):
+            return Reply.text("Request decode failed", 400)
+        name = body.get("Name") or ""
+        if not name:
+            return Reply.text("Invalid Service Meta: missing service name", 400)
+        sid = body.get("ID") or name
+        self.agent_services[sid] = {
+            "ID": sid, "Service": name, "Kind": body.get("Kind", ""),
+            "Port": body.get("Port", 0), "Address": body.get("Address", ""),
+            "Tags": body.get("Tags") or [], "Meta": body.get("Meta") or {},
+            "Proxy": body.get("Proxy") or {}, "Datacenter": "dc1"}
+        checks = body.get("Checks") or ([body["Check"]] if body.get("Check") else [])
+        for i, check in enumerate(checks):
+            cid = check.get("CheckID") or f"service:{sid}" + (f":{i + 1}" if len(checks) > 1
+                                                               else "")
+            passing = self.pass_on_register
+            self.agent_checks[cid] = {
+                "Node": AGENT_NODE, "CheckID": cid, "Name": check.get("Name") or cid,
+                "Status": "passing" if passing else "critical",
+                "Output": "TCP connect: Success" if passing else
+                          f"dial tcp {check.get('TCP', '')}: connect: connection refused",
+                "ServiceID": sid, "ServiceName": name}
+        return Reply.json(None)
+
+    def mark_passing(self, service_id: str) -> None:
+        """The agent's probe reached the service (Envoy listens): its checks pass."""
+        for check in self.agent_checks.values():
+            if check["ServiceID"] == service_id:
+                check.update(Status="passing", Output="TCP connect: Success")
+
+    def agent_service(self, req: Request, sid: str) -> Reply:
+        service = self.agent_services.get(sid)
+        if service is None:
+            return Reply.text(f"unknown service ID: {sid}", 404)
+        return Reply.json(service)
+
+    def health_service(self, req: Request, name: str) -> Reply:
+        out = []
+        for service in self.agent_services.values():
+            if service["Service"] != name:
+                continue
+            checks = [c for c in self.agent_checks.values() if c["ServiceID"] == service["ID"]]
+            checks.insert(0, {"Node": AGENT_NODE, "CheckID": "serfHealth",
+                              "Name": "Serf Health Status", "Status": "passing",
+                              "Output": "Agent alive and reachable", "ServiceID": "",
+                              "ServiceName": ""})
+            if "passing" in req.query and any(c["Status"] != "passing" for c in checks):
+                continue
+            out.append({"Node": {"Node": AGENT_NODE, "Address": "127.0.0.1",
+                                 "Datacenter": "dc1"},
+                        "Service": service, "Checks": checks})
+        return Reply.json(out)
+
+    def gateway_services(self, req: Request, gateway: str) -> Reply:
+        entry = self.config.get(("terminating-gateway", gateway))
+        out = []
+        for link in (entry or {}).get("Services") or []:
+            item: dict[str, Any] = {"Gateway": {"Name": gateway},
+                                    "Service": {"Name": link.get("Name")},
+                                    "GatewayKind": "terminating-gateway",
+                                    "CreateIndex": entry["CreateIndex"],
+                                    "ModifyIndex": entry["ModifyIndex"]}
+            for field in ("CAFile", "CertFile", "KeyFile", "SNI"):
+                if link.get(field):
+                    item[field] = link[field]
+            caller = self._caller(req) or {}
+            if self._is_management(caller) or self.allowed(caller, "service", "read",
+                                                           str(link.get("Name"))):
+                out.append(item)
+        return Reply.json(out)
 
     # ------------------------------------------------------------ config entries
 
@@ -375,3 +560,40 @@ def _rules_error(rules: str) -> str | None:
         except ValueError as exc:
             return f"Failed to parse ACL rules: {exc}"
     return None
+
+
+def _parse_rules(rules: str) -> dict[str, Any]:
+    """A policy's rules as a dict, from JSON or HCL (as Consul's acl.NewPolicyFromSource
+    takes either)."""
+    text = rules.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        return json.loads(text)
+    import hcl2
+
+    return hcl2.loads(text)
+
+
+def _entries(value: Any) -> dict[str, str]:
+    """`{"name": {"policy": "read"}}`, or a list of such objects (the form the runbook's
+    policies.json uses, and HCL blocks parse to) → name → policy."""
+    out: dict[str, str] = {}
+    for block in value if isinstance(value, list) else [value]:
+        if isinstance(block, dict):
+            for name, body in block.items():
+                policy = body.get("policy") if isinstance(body, dict) else body
+                out[str(name).strip('"')] = str(policy).strip('"')
+    return out
+
+
+def _lookup(rules: dict[str, Any], resource: str, name: str) -> int:
+    """Access level for `resource` `name`: exact rule, else the longest prefix rule."""
+    exact = _entries(rules.get(resource) or [])
+    if name in exact:
+        return ACCESS.get(exact[name], 0)
+    prefixes = _entries(rules.get(f"{resource}_prefix") or [])
+    matching = [p for p in prefixes if name.startswith(p)]
+    if not matching:
+        return 0
+    return ACCESS.get(prefixes[max(matching, key=len)], 0)

@@ -13,6 +13,15 @@ What it does as Keystone does:
   IDs only;
 - `DELETE /v3/users/{id}` / `/v3/projects/{id}` → 204 (404 when unknown), and the
   role assignments of what was deleted go with it;
+- `GET /v3/domains/{id}` → 200, 404 when unknown; `?name=` matches exactly;
+- roles: what `keystone-manage bootstrap` creates — admin, manager, member, reader,
+  service since keystone 24.0.0 (keystone/cmd/bootstrap.py; member and reader since
+  14.0.0); there is no `_member_` (pass `roles=` for an older cloud);
+- `[security_compliance] lockout_failure_attempts` (`lockout=N`): every login with a
+  wrong password counts (`failed_logins`); at N the account is locked and even the
+  right password answers 401 "The account is locked for user: <id>."; a PATCH with
+  `enabled: true` clears the count (keystone/identity/backends/sql.py,
+  sql_model.py `User.enabled`); a disabled user's login answers 401;
 - errors are `{"error": {"code", "title", "message"}}`.
 """
 
@@ -41,9 +50,16 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+BOOTSTRAP_ROLES = ("admin", "manager", "member", "reader", "service")
+
+
 class FakeKeystone(FakeService):
-    def __init__(self, admin_password: str = "devstacker") -> None:
+    def __init__(self, admin_password: str = "devstacker",
+                 roles: tuple[str, ...] = BOOTSTRAP_ROLES, lockout: int | None = None) -> None:
         super().__init__()
+        self.lockout = lockout
+        self.failed: dict[str, int] = {}  # user id → failed logins since the last reset
+        self.failed_logins: list[str] = []  # every failed login, by user id
         self.domains = {"default": {"id": "default", "name": "Default", "enabled": True}}
         self.projects: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
@@ -53,7 +69,7 @@ class FakeKeystone(FakeService):
         self.tokens: dict[str, dict[str, Any]] = {}
         self.services: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
-        for name in ("admin", "_member_", "member", "reader"):
+        for name in roles:
             rid = new_id()
             self.roles[rid] = {"id": rid, "name": name, "domain_id": None}
         admin_project = self.add_project("admin")
@@ -61,6 +77,11 @@ class FakeKeystone(FakeService):
         self.grants.add((admin_project["id"], admin["id"], self.role_named("admin")["id"]))
 
     # ------------------------------------------------------------ records
+
+    def add_domain(self, name: str) -> dict[str, Any]:
+        did = new_id()
+        self.domains[did] = {"id": did, "name": name, "enabled": True}
+        return self.domains[did]
 
     def add_project(self, name: str, domain_id: str = "default") -> dict[str, Any]:
         pid = new_id()
@@ -125,6 +146,7 @@ class FakeKeystone(FakeService):
         grant = r"/v3/projects/([^/]+)/users/([^/]+)/roles/([^/]+)"
         return [
             (r"/v3/domains", "GET", self.list_of(self.domains, "domains"), "list_domains"),
+            (r"/v3/domains/([^/]+)", "GET", self.get_domain, "get_domain"),
             (r"/v3/projects", "GET", self.list_of(self.projects, "projects"), "list_projects"),
             (r"/v3/projects", "POST", self.create_project, "create_project"),
             (r"/v3/users", "GET", self.list_of(self.users, "users"), "list_users"),
@@ -162,8 +184,17 @@ class FakeKeystone(FakeService):
             domain = self._domain(user_ref["domain"])
             user = next((u for u in self.users.values() if u["name"] == user_ref.get("name")
                          and domain and u["domain_id"] == domain["id"]), None)
-        if user is None or self.passwords.get(user["id"]) != password:
+        if user is None:
             return error(401, "The request you have made requires authentication.")
+        if self.lockout and self.failed.get(user["id"], 0) >= self.lockout:
+            return error(401, f"The account is locked for user: {user['id']}.")
+        if self.passwords.get(user["id"]) != password:
+            self.failed[user["id"]] = self.failed.get(user["id"], 0) + 1
+            self.failed_logins.append(user["id"])
+            return error(401, "The request you have made requires authentication.")
+        if not user.get("enabled", True):
+            return error(401, f"The account is disabled for user: {user['id']}.")
+        self.failed.pop(user["id"], None)
         scope = auth.get("scope") or {}
         roles: list[dict[str, str]] = []
         project = None
@@ -249,7 +280,17 @@ class FakeKeystone(FakeService):
         data = (req.json() or {}).get("user") or {}
         if "password" in data:
             self.passwords[user_id] = data["password"]
+        if "enabled" in data:
+            user["enabled"] = bool(data["enabled"])
+            if user["enabled"]:
+                self.failed.pop(user_id, None)
         return Reply.json({"user": user})
+
+    def get_domain(self, req: Request, domain_id: str) -> Reply:
+        domain = self.domains.get(domain_id)
+        if domain is None:
+            return error(404, f"Could not find domain: {domain_id}.")
+        return Reply.json({"domain": domain})
 
     def _grant_refs(self, project: str, user: str, role: str) -> Reply | None:
         for table, kind, ref in ((self.projects, "project", project),

@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from tui.http import ApiClient, RemoteError, default_timeout, json_body, make_client, request
-from tui.redact import redact
+from tui.redact import redact, register
 
 NO_RETRY = {"idempotent": False}
 PAGE_SIZE = 50
@@ -222,5 +222,13 @@ class CloudCasaClient(ApiClient):
 
 
 def agent_url(cluster: Document) -> str | None:
-    """`status.agentURL` (docs) or `status.agentUrl` (the Terraform provider's spelling)."""
-    return cluster.status.get("agentURL") or cluster.status.get("agentUrl")
+    """`status.agentURL` (docs) or `status.agentUrl` (the Terraform provider's spelling).
+    Its last path segment is a token (`…/kubeclusteragents/<token>.yaml`, the runbook):
+    whoever has the URL can register an agent as this cluster, so the token is masked
+    wherever CloudRig would show or log it."""
+    value = cluster.status.get("agentURL") or cluster.status.get("agentUrl")
+    if value:
+        token = str(value).rstrip("/").rsplit("/", 1)[-1].removesuffix(".yaml")
+        if len(token) >= 16:
+            register(token)
+    return value

@@ -6,6 +6,18 @@ operator's usual AWS configuration (environment, profile, instance role), as the
 runbook's boto3 example assumes; `AWS_ENDPOINT_URL` is honoured by boto3 itself.
 Requests go out through CloudRig's HTTP client (a deadline and a size cap; `_Sender`).
 Every AWS failure becomes one sentence.
+
+What CloudFormation does, from its API reference (docs.aws.amazon.com/AWSCloudFormation/
+latest/APIReference): CreateStack and UpdateStack refuse a parameter the template does
+not declare ("Parameters: [X] do not exist in the template", ValidationError), so the
+parameters to send come from GetTemplateSummary first; UpdateStack with nothing to
+change is a ValidationError "No updates are to be performed."; a stack whose change
+set was created but never executed stays REVIEW_IN_PROGRESS (CreateChangeSet with
+ChangeSetType CREATE, what the console's launch URL does); the cause of a rollback is
+in DescribeStackEvents (newest first: the oldest *_FAILED resource event is the cause,
+later ones say "Resource creation cancelled"), StackStatusReason only says that
+resources failed; DeleteStack ends in DELETE_COMPLETE (DescribeStacks by name then
+answers "does not exist").
 """
 
 from __future__ import annotations
@@ -21,6 +33,13 @@ from tui.http import RemoteError
 FAILED_STATES = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
                  "DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_COMPLETE"}
 READY_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
+# An update that failed and was rolled back: the stack works, with its old parameters.
+UPDATE_FAILED_STATES = {"UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE",
+                        "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED"}
+# A change set created (e.g. from the console's launch URL) but never executed.
+REVIEW = "REVIEW_IN_PROGRESS"
+# Tags CloudRig puts on the stacks it creates: teardown --purge deletes only those.
+OWNER_TAG = "cloudrig:procedure"
 
 
 class Stack(BaseModel):
@@ -29,6 +48,19 @@ class Stack(BaseModel):
     status: str
     reason: str = ""
     parameters: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+
+class StackEvent(BaseModel):
+    resource: str
+    resource_type: str = ""
+    status: str
+    reason: str = ""
+
+    @property
+    def sentence(self) -> str:
+        kind = f" ({self.resource_type})" if self.resource_type else ""
+        return f"{self.resource}{kind} {self.status}: {self.reason or 'no reason given'}"
 
 
 class CloudFormation:
@@ -73,17 +105,57 @@ class CloudFormation:
                 return _stack(raw)
         return None
 
+    def template_parameters(self, template_url: str) -> list[str]:
+        """The parameters the template declares (GetTemplateSummary)."""
+        try:
+            summary = self.client.get_template_summary(TemplateURL=template_url)
+        except Exception as exc:
+            raise _sentence(exc, f"read the template {template_url}") from None
+        return [str(p["ParameterKey"]) for p in summary.get("Parameters") or []]
+
     def create(self, name: str, template_url: str, parameters: dict[str, str],
-               capabilities: list[str]) -> str:
+               capabilities: list[str], tags: dict[str, str] | None = None) -> str:
         try:
             response = self.client.create_stack(
                 StackName=name, TemplateURL=template_url,
                 Parameters=[{"ParameterKey": k, "ParameterValue": v}
                             for k, v in parameters.items()],
-                Capabilities=capabilities)
+                Capabilities=capabilities,
+                Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
         except Exception as exc:
             raise _sentence(exc, f"create stack {name}") from None
         return str(response["StackId"])
+
+    def update(self, name: str, template_url: str, parameters: dict[str, str],
+               capabilities: list[str]) -> bool:
+        """UpdateStack; False when CloudFormation says there is nothing to update."""
+        try:
+            self.client.update_stack(
+                StackName=name, TemplateURL=template_url,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                            for k, v in parameters.items()],
+                Capabilities=capabilities)
+        except Exception as exc:
+            if "No updates are to be performed" in str(exc):
+                return False
+            raise _sentence(exc, f"update stack {name}") from None
+        return True
+
+    def first_failure(self, name: str) -> StackEvent | None:
+        """The event that caused a rollback: the oldest *_FAILED event of a resource
+        (DescribeStackEvents lists newest first)."""
+        try:
+            events = self.client.describe_stack_events(StackName=name).get("StackEvents") or []
+        except Exception as exc:
+            raise _sentence(exc, f"read the events of stack {name}") from None
+        for raw in reversed(events):
+            status = str(raw.get("ResourceStatus", ""))
+            if status.endswith("_FAILED") and raw.get("LogicalResourceId") != name:
+                return StackEvent(resource=str(raw.get("LogicalResourceId", "")),
+                                  resource_type=str(raw.get("ResourceType", "")),
+                                  status=status,
+                                  reason=str(raw.get("ResourceStatusReason") or ""))
+        return None
 
     def delete(self, name: str) -> None:
         try:
@@ -176,7 +248,8 @@ def _stack(raw: dict[str, Any]) -> Stack:
     return Stack(name=raw["StackName"], stack_id=raw["StackId"], status=raw["StackStatus"],
                  reason=raw.get("StackStatusReason") or "",
                  parameters={p["ParameterKey"]: p.get("ParameterValue", "")
-                             for p in raw.get("Parameters") or []})
+                             for p in raw.get("Parameters") or []},
+                 tags={t["Key"]: t.get("Value", "") for t in raw.get("Tags") or []})
 
 
 def _sentence(exc: Exception, doing: str) -> RemoteError:

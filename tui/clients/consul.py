@@ -1,7 +1,7 @@
 """Consul HTTP API client for the calls a terminating-gateway setup needs.
 
 Written from Consul's API docs (website/content/api-docs/{acl/policies,acl/tokens,
-catalog,config,kv}.mdx). Quirks kept in mind:
+catalog,config,health,kv}.mdx). Quirks kept in mind:
 - a missing or unknown token answers 403 "ACL not found" — and so does reading a
   policy by a name that does not exist, so the token is checked first
   (`GET /v1/acl/token/self`) and only then is that 403 read as "no such policy";
@@ -137,6 +137,17 @@ class ConsulClient(ApiClient):
     def agent_deregister(self, service_id: str) -> None:
         self._call("PUT", f"/v1/agent/service/deregister/{quote(service_id, safe='')}",
                    ok=(200, 404))
+
+    def health_service(self, name: str) -> list[dict[str, Any]]:
+        """Every instance of service `name` with its node and checks
+        (`GET /v1/health/service/:service`, api-docs/health.mdx)."""
+        return json_body(self._call("GET", f"/v1/health/service/{quote(name, safe='')}"))
+
+    def gateway_services(self, gateway: str) -> list[dict[str, Any]]:
+        """The services a gateway routes, with their CAFile/SNI
+        (`GET /v1/catalog/gateway-services/:gateway`, api-docs/catalog.mdx, Consul 1.8+)."""
+        return json_body(self._call(
+            "GET", f"/v1/catalog/gateway-services/{quote(gateway, safe='')}"))
 
     # ------------------------------------------------------------ config entries
 

@@ -10,7 +10,12 @@ Written from Keystone's api-ref (v3 authenticate, projects, users, roles, endpoi
   tested with `HEAD` on the same URL (204 granted, 404 not) and revoked with `DELETE`
   (204); `DELETE /v3/users/{id}` and `/v3/projects/{id}` answer 204;
 - errors are `{"error": {"code", "title", "message"}}`: the message is what the
-  operator reads.
+  operator reads;
+- a failed password login counts against the user when `[security_compliance]
+  lockout_failure_attempts` is set (keystone/identity/backends/sql.py
+  `_record_failed_auth`, `_is_account_locked`), and setting `enabled: true` clears the
+  count (sql_model.py `User.enabled` setter): CloudRig logs in as anyone but the admin
+  at most once per apply, never in a check.
 POSTs are never retried (a retried create could create twice); the token request
 is retried, since it creates nothing.
 """
@@ -18,7 +23,7 @@ is retried, since it creates nothing.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel
@@ -68,6 +73,7 @@ def keystone_error(exc: RemoteError, what: str) -> RemoteError:
 class KeystoneClient(ApiClient):
     def __init__(self, auth_url: str, *, username: str, password: str, project: str,
                  user_domain: str, project_domain: str | None = None,
+                 project_domain_id: str | None = None,
                  ca_file: str | None = None, transport: httpx.BaseTransport | None = None,
                  backoff: float = 0.25) -> None:
         self.auth_url = auth_url.rstrip("/")
@@ -75,19 +81,22 @@ class KeystoneClient(ApiClient):
             self.auth_url += "/v3"
         self.http = make_client(self.auth_url, ca_file=ca_file, transport=transport,
                                 backoff=backoff)
-        self._credentials = (username, password, project, user_domain,
-                             project_domain or user_domain)
+        # The project's domain: by id (OS_PROJECT_DOMAIN_ID), else by name
+        # (OS_PROJECT_DOMAIN_NAME), else the user's, as python-openstackclient does.
+        self._project_domain = ({"id": project_domain_id} if project_domain_id else
+                                {"name": project_domain or user_domain})
+        self._credentials = (username, password, project, user_domain)
         self.token_data: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ auth
 
     def authenticate(self) -> dict[str, Any]:
         """A project-scoped token; kept as the client's X-Auth-Token."""
-        username, password, project, user_domain, project_domain = self._credentials
+        username, password, project, user_domain = self._credentials
         body = {"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": username, "domain": {"name": user_domain}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"name": project_domain}}}}}
+            "scope": {"project": {"name": project, "domain": self._project_domain}}}}
         try:
             response = request(self.http, "POST", "auth/tokens", json=body, ok=(201,),
                                extensions={"idempotent": True})
@@ -117,11 +126,12 @@ class KeystoneClient(ApiClient):
         except RemoteError as exc:
             raise keystone_error(exc, what) from None
 
-    def password_works(self, username: str, password: str, domain: str) -> bool:
-        """Whether `username` (in domain `domain`) gets a token with `password`. Unscoped:
-        it works before any role is granted. Read-only: a token is issued, nothing else."""
+    def password_works(self, user_id: str, password: str) -> bool:
+        """Whether the user gets a token with `password` (unscoped: it works before any
+        role is granted). A failure counts towards Keystone's lockout, so this is for
+        apply only, once, never for a check."""
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": username, "domain": {"name": domain}, "password": password}}}}}
+            "id": user_id, "password": password}}}}}
         try:
             response = self.http.post("auth/tokens", json=body,
                                       headers={"X-Auth-Token": ""})
@@ -142,6 +152,19 @@ class KeystoneClient(ApiClient):
             raise RemoteError(f"Keystone at {self.auth_url} has no domain named {name!r}; "
                               "check os_user_domain")
         return str(domain["id"])
+
+    def find_domain(self, ref: str) -> dict[str, Any] | None:
+        """A domain by ID (`GET /v3/domains/{id}`), else by name: Atmosphere names its
+        domain `default`, which is the ID of Keystone's default domain (named Default)."""
+        response = self._call("GET", f"domains/{quote(ref, safe='')}", f"look up domain {ref}",
+                              ok=(200, 404))
+        if response.status_code == 200:
+            return json_body(response).get("domain")
+        return self._one("domains", "domains", f"look up domain {ref}", name=ref)
+
+    def role_names(self) -> list[str]:
+        return sorted(str(r.get("name")) for r in json_body(
+            self._call("GET", "roles", "list roles")).get("roles") or [])
 
     def find_project(self, name: str, domain_id: str) -> dict[str, Any] | None:
         return self._one("projects", "projects", f"look up project {name}", name=name,
@@ -178,7 +201,9 @@ class KeystoneClient(ApiClient):
         return json_body(response)["user"]
 
     def set_password(self, user_id: str, password: str) -> None:
-        body = {"user": {"password": password}}
+        """The password, and `enabled: true`, which also clears a lockout's failure
+        count (a locked account stays locked through a password change alone)."""
+        body = {"user": {"password": password, "enabled": True}}
         self._call("PATCH", f"users/{user_id}", "update the user's password", json=body)
 
     def assign_role(self, project_id: str, user_id: str, role_id: str) -> None:

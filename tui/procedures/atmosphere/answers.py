@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from tui.answers import AbsPath, Answers, Name, ask, is_hostname
+from tui.answers import AbsPath, Answers, Name, ask, check_host, is_hostname
 
 from .openrc import prefill
 
@@ -125,13 +125,16 @@ def _check_range(value: str) -> str:
     return value.strip()
 
 
-def render_hostname(fmt: str, ip: Any) -> str:
+def render_hostname(fmt: str, ip: Any, domain: str) -> str:
     """Atmosphere's `hostname_format` for one address: `%(one)s` … `%(four)s` are its
-    octets (service/instance code uses the same four keys)."""
+    octets and `%(domain)s` is settings.INSTANCE_HOSTNAMING_DOMAIN (cyverse/atmosphere
+    service/deploy.py `create_hostnaming_map`, tag v37-5), which CloudRig takes to be
+    `domain` (dns_zone: set INSTANCE_HOSTNAMING_DOMAIN to it)."""
     octets = str(ip).split(".")
     if len(octets) != 4:
         raise ValueError("hostname_format needs IPv4 floating addresses")
-    return fmt % dict(zip(("one", "two", "three", "four"), octets, strict=True))
+    return fmt % {**dict(zip(("one", "two", "three", "four"), octets, strict=True)),
+                  "domain": domain}
 
 
 def _check_secret_length(value: SecretStr | None) -> SecretStr | None:
@@ -154,6 +157,37 @@ ProviderName = Name(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}",
 UserName = Name(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}", "Atmosphere user name")
 
 
+def _f2b_address(value: str) -> str:
+    """An IP, a network (fail2ban's ignoreip takes `127.0.0.1/8`: host bits allowed) or a
+    host name."""
+    value = value.strip()
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return value
+    except ValueError:
+        pass
+    if is_hostname(value):
+        return value
+    raise ValueError(f"{value!r} is not an IP address, a network (CIDR) or a host name")
+
+
+def _ssh_key(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|"
+                        r"sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) "
+                        r"[A-Za-z0-9+/]+={0,3}( [^\n]*)?", value):
+        raise ValueError("is not an OpenSSH public key line (type, base64 key, comment)")
+    return value
+
+
+HostOrIp = Annotated[str, AfterValidator(check_host)]
+F2bAddress = Annotated[str, AfterValidator(_f2b_address)]
+SshKey = Annotated[str, AfterValidator(_ssh_key)]
+GroupNames = Name(r"[A-Za-z0-9_][A-Za-z0-9_.-]*( [A-Za-z0-9_][A-Za-z0-9_.-]*)*",
+                  "list of group names separated by spaces")
+Timezone = Name(r"[A-Za-z0-9_+/.-]{1,128}", "time zone (a zoneinfo path or name)")
+
+
 class AtmosphereAnswers(Answers):
     """What the atmosphere runbook asks of the operator (keys are the answers contract)."""
 
@@ -169,7 +203,8 @@ class AtmosphereAnswers(Answers):
     openrc: AbsPath | None = ask(
         None, title="openrc file",
         help="An openrc file to prefill auth_url, region_name, os_admin_project, "
-             "os_user_domain and os_admin_user from (read, never executed).",
+             "os_user_domain, os_project_domain(_id) and os_admin_user from (read, never "
+             "executed).",
         example="/root/openrc")
     cloud_fqdn: Fqdn = ask(
         title="Cloud API host name",
@@ -184,9 +219,11 @@ class AtmosphereAnswers(Answers):
     tls_ca: AbsPath = ask(
         title="TLS CA certificate", help="The CA chain of the certificate, on the OSA host.",
         example="/etc/ssl/mycert-ca.crt")
-    keystone_admin_port: int = ask(
-        35357, title="Keystone admin port", help="The Keystone admin API's port.",
-        example=35357, ge=1, le=65535)
+    keystone_admin_port: int | None = ask(
+        None, title="Keystone admin port",
+        help="Only to build admin_url by hand (https://cloud_fqdn:PORT) when it is not "
+             "given; normally admin_url comes from Keystone's catalog. OSA used 35357 up "
+             "to 17 (Queens) and 5000 from 18 (Rocky).", example=5000, ge=1, le=65535)
     atmosphere_networks: list[Cidr] = ask(
         ["192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/8"], title="Networks allowed to "
         "Keystone admin", help="CIDRs HAProxy lets reach the Keystone admin API: add the "
@@ -200,19 +237,30 @@ class AtmosphereAnswers(Answers):
         "/etc/openstack_deploy", title="OSA configuration directory",
         help="OSA reads every user_*.yml here; CloudRig writes user_variables_atmosphere.yml.",
         example="/etc/openstack_deploy")
-    osa_haproxy_config: AbsPath = ask(
-        "/opt/openstack-ansible/playbooks/vars/configs/haproxy_config.yml",
-        title="OSA haproxy_config.yml",
-        help="OSA's haproxy_default_services, copied whole (hash_behaviour=replace) with "
-             "only keystone_admin changed.",
+    osa_dir: AbsPath = ask(
+        "/opt/openstack-ansible", title="OSA checkout",
+        help="The openstack-ansible checkout on the deployment host; its release says how "
+             "the Keystone admin API is opened (read when this host has it).",
+        example="/opt/openstack-ansible")
+    osa_release: int | None = ask(
+        None, title="OSA release",
+        help="The major version of OpenStack-Ansible on the deployment host (14 Newton, "
+             "15 Ocata, …, 18 Rocky, 19 Stein, …); empty: read from osa_dir. Needed on a "
+             "workstation without a copy of the checkout.", example=19, ge=14, le=99)
+    osa_haproxy_config: AbsPath | None = ask(
+        None, title="OSA HAProxy settings file",
+        help="Only for OSA 14 (Newton), where haproxy_default_services is copied whole: a "
+             "copy of the release's file to read instead of the one in osa_dir.",
         example="/opt/openstack-ansible/playbooks/vars/configs/haproxy_config.yml")
     auth_url: Url = ask(
         title="Keystone auth URL", help="The public identity endpoint (OS_AUTH_URL).",
         example="https://cloud.example.org:5000/v3")
     admin_url: Url | None = ask(
         None, title="Keystone admin URL",
-        help="The Keystone admin endpoint; default https://cloud_fqdn:keystone_admin_port.",
-        example="https://cloud.example.org:35357")
+        help="The Keystone admin endpoint Atmosphere authenticates with; default: the "
+             "identity admin endpoint in Keystone's catalog (the public one where there is "
+             "none). When given, it must agree with the catalog.",
+        example="https://cloud.example.org:5000")
     region_name: OsName = ask("RegionOne", title="Region", help="OS_REGION_NAME.",
                               example="RegionOne")
     os_admin_user: OsName = ask("admin", title="OpenStack admin user",
@@ -221,8 +269,16 @@ class AtmosphereAnswers(Answers):
                                    help="The project that user's token is scoped to.",
                                    example="admin")
     os_user_domain: OsName = ask("Default", title="User domain",
-                                 help="The admin user's domain name (OS_USER_DOMAIN_NAME); "
-                                      "atmo_admin is created in it too.", example="Default")
+                                 help="The admin user's domain name (OS_USER_DOMAIN_NAME).",
+                                 example="Default")
+    os_project_domain: OsName | None = ask(
+        None, title="Admin project's domain",
+        help="The domain name of os_admin_project (OS_PROJECT_DOMAIN_NAME); empty: the user "
+             "domain.", example="Default")
+    os_project_domain_id: OsName | None = ask(
+        None, title="Admin project's domain ID",
+        help="The domain ID of os_admin_project (OS_PROJECT_DOMAIN_ID); wins over the name.",
+        example="default")
     os_ca_file: AbsPath | None = ask(
         None, title="CA bundle for Keystone", help="Optional PEM bundle to verify Keystone's "
         "certificate (default: the system trust store).", example="/etc/ssl/certs/ca.pem")
@@ -255,11 +311,15 @@ class AtmosphereAnswers(Answers):
         help="cloud_config.network.topology.", example="External Router Topology")
     admin_role: OsName = ask("admin", title="Admin role", help="Keystone's admin role name.",
                              example="admin")
-    user_role: OsName = ask("_member_", title="User role",
-                            help="Role of auto-created users (`member` on newer clouds).",
-                            example="_member_")
+    user_role: OsName | None = ask(
+        None, title="User role",
+        help="Role of the users Atmosphere creates (cloud_config.user.user_role_name); must "
+             "exist in Keystone. Empty: `member` (Keystone's bootstrap role since Rocky), "
+             "else `_member_` on older clouds.", example="member")
     domain: OsName = ask("default", title="Atmosphere user domain",
-                         help="cloud_config.user.domain.", example="default")
+                         help="cloud_config.user.domain: Keystone's default domain, where "
+                              "Atmosphere logs its admin in and atmo_admin is created.",
+                         example="default")
     dns_zone: Fqdn = ask(title="Instance DNS zone",
                          help="The zone holding a name for each floating IP.",
                          example="cloud.example.org")
@@ -268,8 +328,9 @@ class AtmosphereAnswers(Answers):
         example="192.0.2.2-62")
     hostname_format: str = ask(
         title="Instance host name format",
-        help="Atmosphere's deploy.hostname_format: %(one)s…%(four)s are the IP's octets; "
-             "must give names in dns_zone.", example="vm%(four)s.cloud.example.org")
+        help="Atmosphere's deploy.hostname_format: %(one)s…%(four)s are the IP's octets, "
+             "%(domain)s is INSTANCE_HOSTNAMING_DOMAIN (taken to be dns_zone); must give "
+             "names in dns_zone.", example="vm%(four)s.cloud.example.org")
     provider_name: ProviderName = ask(title="Provider name",
                                       help="The provider's name in Atmosphere.",
                                       example="my-awesome-cloud")
@@ -304,8 +365,34 @@ class AtmosphereAnswers(Answers):
              "resolvers).", example="192.0.2.53")
     atmosphere_ansible_dir: AbsPath = ask(
         "/opt/dev/atmosphere-ansible", title="atmosphere-ansible checkout",
-        help="ansible/hosts and ansible/group_vars/<provider_name> are written under it.",
-        example="/opt/dev/atmosphere-ansible")
+        help="ansible/hosts and ansible/group_vars/atmosphere-<provider_name> are written "
+             "under it.", example="/opt/dev/atmosphere-ansible")
+    # What atmosphere-ansible's roles read, as its group_vars examples set them
+    # (cyverse/atmosphere-ansible ansible/group_vars/atmosphere-example @6aaa7da; cyverse/clank
+    # dist_files/group_vars/atmosphere-provider1): atmo-ntp, atmo-fail2ban, atmo-common,
+    # atmo-ssh-setup.
+    ntp_servers: list[HostOrIp] = ask(
+        ["0.ubuntu.pool.ntp.org", "1.ubuntu.pool.ntp.org", "2.ubuntu.pool.ntp.org"],
+        title="NTP servers (instances)", help="NTP_SERVERS: the atmo-ntp role writes a "
+        "`server` line for each.", example=["0.ubuntu.pool.ntp.org", "1.ubuntu.pool.ntp.org"],
+        min_length=1)
+    f2b_ignoreip: list[F2bAddress] = ask(
+        ["127.0.0.1/8"], title="fail2ban ignore list",
+        help="F2B_IGNOREIP: addresses or networks fail2ban never bans on the instances (add "
+             "the Atmosphere server's).", example=["127.0.0.1/8", "128.196.0.0/16"],
+        min_length=1)
+    timezone: Timezone = ask(
+        "/usr/share/zoneinfo/US/Central", title="Instance time zone",
+        help="TIMEZONE: written to /etc/timezone by the atmo-common role (its examples give "
+             "a zoneinfo path).", example="/usr/share/zoneinfo/UTC")
+    ssh_allow_groups: GroupNames = ask(
+        "users root", title="SSH AllowGroups",
+        help="SSH_ALLOW_GROUPS: sshd's AllowGroups on the instances (atmo-ssh-setup).",
+        example="users root")
+    ssh_keys: list[SshKey] = ask(
+        [], title="Administrators' SSH keys",
+        help="SSHKEYS: public keys atmo-ssh-setup adds to root's authorized_keys on every "
+             "instance (none when empty).", example=["ssh-ed25519 AAAAC3Nza… admin@site"])
 
     @field_validator("provider_secret")
     @classmethod
@@ -322,10 +409,11 @@ class AtmosphereAnswers(Answers):
         ips = floating_ips(spec)
         for ip in (ips[0], ips[-1]):
             try:
-                name = render_hostname(value, ip)
+                name = render_hostname(value, ip, zone)
             except (KeyError, ValueError, TypeError) as exc:
                 raise ValueError(f"{value!r} cannot be rendered for {ip} ({exc!s}); use "
-                                 "%(one)s, %(two)s, %(three)s, %(four)s for the octets") from None
+                                 "%(one)s, %(two)s, %(three)s, %(four)s for the octets and "
+                                 "%(domain)s for dns_zone") from None
             if not is_hostname(name) or not name.lower().endswith("." + zone):
                 raise ValueError(f"{value!r} gives {name!r} for {ip}, which is not a valid "
                                  f"host name in {zone}")
@@ -357,13 +445,17 @@ class AtmosphereAnswers(Answers):
 
     # ------------------------------------------------------------ derived
 
-    @property
-    def keystone_admin_url(self) -> str:
-        return self.admin_url or f"https://{self.cloud_fqdn}:{self.keystone_admin_port}"
-
     def floating(self) -> list[Any]:
         return floating_ips(self.floating_ip_range)
 
     def hostnames(self) -> list[tuple[str, str]]:
         """(host name, IP) for every floating IP."""
-        return [(render_hostname(self.hostname_format, ip), str(ip)) for ip in self.floating()]
+        return [(render_hostname(self.hostname_format, ip, self.dns_zone), str(ip))
+                for ip in self.floating()]
+
+    @property
+    def ansible_group(self) -> str:
+        """The provider's group in atmosphere-ansible's inventory and its group_vars file,
+        named as upstream names them (`atmosphere-<provider>`: the runbook's
+        `atmosphere-mytestcloud`, cyverse/clank dist_files/hosts.dist)."""
+        return f"atmosphere-{self.provider_name}"

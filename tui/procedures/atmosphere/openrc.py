@@ -21,6 +21,8 @@ PREFILL = {
     "OS_REGION_NAME": "region_name",
     "OS_PROJECT_NAME": "os_admin_project",
     "OS_USER_DOMAIN_NAME": "os_user_domain",
+    "OS_PROJECT_DOMAIN_NAME": "os_project_domain",
+    "OS_PROJECT_DOMAIN_ID": "os_project_domain_id",
     "OS_USERNAME": "os_admin_user",
 }
 

@@ -8,6 +8,7 @@ import re
 import secrets as _secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -26,6 +27,7 @@ from tui.procedure import (
     PlanItem,
     Status,
     Step,
+    prompt_forms,
 )
 from tui.redact import MASK
 from tui.redact import register as register_secret
@@ -33,11 +35,20 @@ from tui.render import render
 from tui.steps import ManualStep, template_values
 
 from . import audit as endpoint_audit
+from . import osa
 from .answers import PUBLIC_SERVICES, AtmosphereAnswers
 
 OSA, ATMOSPHERE = "osa-deploy", "atmosphere"
-PLAYBOOKS = ("then rerun `openstack-ansible setup-infrastructure.yml` and `openstack-ansible "
-             "setup-openstack.yml` from /opt/openstack-ansible/playbooks")
+
+
+PLAYBOOK_NAMES = "setup-infrastructure.yml, setup-openstack.yml"
+
+
+def playbooks(a: AtmosphereAnswers) -> str:
+    return ("then rerun `openstack-ansible setup-infrastructure.yml` and `openstack-ansible "
+            f"setup-openstack.yml` from {a.osa_dir.rstrip('/')}/playbooks")
+
+
 ADMIN_PASSWORD, ATMO_PASSWORD, PROVIDER_SECRET = (
     "os_admin_password", "atmo_admin_password", "provider_secret")
 
@@ -73,30 +84,28 @@ def public_uris(a: AtmosphereAnswers) -> list[tuple[str, str]]:
     return uris
 
 
-def haproxy_services(a: AtmosphereAnswers, source: bytes | None) -> list[Any]:
-    """OSA's haproxy_default_services, whole, with keystone_admin changed as the
-    runbook says (whitelist networks and haproxy_ssl) and nothing else."""
-    where = a.osa_haproxy_config
-    if source is None:
-        raise OperatorError(f"{where} does not exist here; CloudRig copies "
-                            "haproxy_default_services from it. Run on the OSA deployment "
-                            "host or set osa_haproxy_config")
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise OperatorError(f"{where} is not valid YAML ({exc})") from None
-    services = data.get("haproxy_default_services") if isinstance(data, dict) else None
-    if not isinstance(services, list):
-        raise OperatorError(f"{where} has no haproxy_default_services list; check the path "
-                            "(playbooks/vars/configs/haproxy_config.yml in openstack-ansible)")
-    services = copy.deepcopy(services)
-    for entry in services:
-        service = entry.get("service") if isinstance(entry, dict) else None
-        if isinstance(service, dict) and service.get("haproxy_service_name") == "keystone_admin":
-            service["haproxy_ssl"] = "{{ haproxy_ssl }}"
-            service["haproxy_whitelist_networks"] = list(a.atmosphere_networks)
-            return services
-    raise OperatorError(f"{where} has no keystone_admin service in haproxy_default_services")
+def osa_release(ctx: Context) -> osa.OsaRelease:
+    """The OSA release the deployment host runs: the answer, else its checkout (read
+    once per run; staged under --root when it is there)."""
+    a = answers(ctx)
+    return ctx.shared("osa-release", lambda: osa.release(
+        a.osa_release, a.osa_dir, lambda path: read_host_file(path, ctx)))
+
+
+def haproxy_services(a: AtmosphereAnswers, rel: osa.OsaRelease, ctx: Context) -> list[Any]:
+    """OSA 14's haproxy_default_services, whole, with keystone_admin changed as the
+    runbook says (whitelist networks and haproxy_ssl) and nothing else. On later
+    releases the settings file is only checked, when it is here (osa.py)."""
+    where = a.osa_haproxy_config or f"{a.osa_dir.rstrip('/')}/{rel.haproxy_file}"
+    entries = osa.haproxy_settings(rel, where, read_host_file(where, ctx))
+    if rel.whitelist != "copy" or entries is None:
+        return []
+    entries = copy.deepcopy(entries)
+    service = osa.keystone_admin(entries)
+    assert service is not None  # haproxy_settings checked it
+    service["haproxy_ssl"] = "{{ haproxy_ssl }}"
+    service["haproxy_whitelist_networks"] = list(a.atmosphere_networks)
+    return entries
 
 
 class UserVariables(Step):
@@ -111,13 +120,14 @@ class UserVariables(Step):
 
     def files(self, ctx: Context) -> list[FileWrite]:
         a = answers(ctx)
+        rel = osa_release(ctx)
         content = render("atmosphere/user_variables_atmosphere.yml.j2",
                          **template_values(a), admin_uri=admin_uri(a),
-                         public_uris=public_uris(a),
-                         haproxy_default_services=haproxy_services(
-                             a, read_host_file(a.osa_haproxy_config, ctx)))
+                         public_uris=public_uris(a), osa=rel,
+                         haproxy_default_services=haproxy_services(a, rel, ctx))
         return [FileWrite(path=self.path(a), content=content,
-                          description="OSA reads every user_*.yml in its config dir")]
+                          description=f"OSA reads every user_*.yml in its config dir "
+                                      f"({rel.name}, from {rel.source})")]
 
     def duplicates(self, ctx: Context, ours: FileWrite) -> list[str]:
         """Other user_*.yml files that define our keys (one of them will lose)."""
@@ -144,18 +154,25 @@ class UserVariables(Step):
         for line in self.duplicates(ctx, files[0]):
             items.append(Manual(text=f"warning: {line}; remove them there so one value "
                                      "wins predictably"))
+        rel = osa_release(ctx)
+        if rel.whitelist == "none":
+            items.append(Manual(text=(
+                f"note: {rel.name} ({rel.source}) has no separate Keystone admin API "
+                "(keystone_service on port 5000 serves it since OSA 19), so nothing is "
+                "whitelisted and atmosphere_networks is not used")))
         if check_files(files, ctx.root).status is not Status.DONE:
-            items.append(Manual(text=PLAYBOOKS))
+            items.append(Manual(text=playbooks(answers(ctx))))
         return items
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """Only CloudRig's own user_variables_atmosphere.yml goes (the operator's
         user_variables.yml was never written); OSA forgets it on the next playbook run."""
-        path = self.path(answers(ctx))
+        a = answers(ctx)
+        path = self.path(a)
         if not host_path(path, ctx.root).exists():
             return []
         return [FileRemove(path=path, description="CloudRig's own user_*.yml"),
-                Manual(text=PLAYBOOKS + " so OSA drops the keystone admin https URI, the "
+                Manual(text=playbooks(a) + " so OSA drops the keystone admin https URI, the "
                             "public URIs by name and keystone_admin's haproxy whitelist "
                             "(TLS files and endpoints you changed by hand stay)")]
 
@@ -176,7 +193,9 @@ def keystone(ctx: Context) -> KeystoneClient:
     a = answers(ctx)
     return ctx.shared("keystone", lambda: KeystoneClient(
         a.auth_url, username=a.os_admin_user, password=ctx.secret(ADMIN_PASSWORD),
-        project=a.os_admin_project, user_domain=a.os_user_domain, ca_file=a.os_ca_file))
+        project=a.os_admin_project, user_domain=a.os_user_domain,
+        project_domain=a.os_project_domain, project_domain_id=a.os_project_domain_id,
+        ca_file=a.os_ca_file))
 
 
 def keystone_url(ctx: Context, path: str) -> str:
@@ -251,30 +270,88 @@ USER_MARK = "Atmosphere's admin user (CloudRig)"
 PROJECT, USER = "keystone-project", "keystone-user"
 
 
+ATMOSPHERE_DOMAIN = "default"
+
+
+def atmosphere_domain(ctx: Context) -> str:
+    """The Keystone domain atmo_admin must live in: the one Atmosphere logs it in with.
+
+    cyverse/atmosphere service/accounts/openstack_manager.py (tag v37-5) logs the
+    provider's admin in with `project_domain_name` and `user_domain_name` 'default'
+    (`_build_sdk_creds`) and, for its user manager, with cloud_config.user.domain
+    (`_build_user_creds`); lookups use `domain_id: 'default'` too. So the account goes
+    to Keystone's default domain (id `default`), whatever the admin's own domain is,
+    and `domain` (written as cloud_config.user.domain) must name that same domain."""
+    a = answers(ctx)
+    domain = keystone(ctx).find_domain(a.domain)
+    if domain is None:
+        raise OperatorError(f"Keystone has no domain {a.domain!r} (the answer domain, "
+                            "written as cloud_config.user.domain); Atmosphere logs its admin "
+                            "in with domain 'default': answer domain: default")
+    if domain.get("id") != ATMOSPHERE_DOMAIN:
+        raise OperatorError(
+            f"domain {a.domain!r} is Keystone domain {domain.get('id')}, not the default "
+            "domain: Atmosphere logs its admin in with user and project domain 'default' "
+            "(service/accounts/openstack_manager.py), so atmo_admin must be there and "
+            "cloud_config.user.domain must agree; answer domain: default")
+    return ATMOSPHERE_DOMAIN
+
+
+# What Keystone's bootstrap creates: `member` and `reader` from keystone 14.0.0 (Rocky,
+# keystone/cmd/bootstrap.py), plus `manager` and `service` from 24.0.0; before 14 only
+# the admin role, with `_member_` made on first use ([DEFAULT] member_role_name).
+MEMBER_ROLES = ("member", "_member_")
+
+
+def user_role(ctx: Context) -> str:
+    """The role Atmosphere gives the users it creates: the answer, which must exist,
+    else the member role this Keystone has (`member`, else the older `_member_`)."""
+    a = answers(ctx)
+
+    def resolve() -> str:
+        names = keystone(ctx).role_names()
+        if a.user_role is not None:
+            if a.user_role not in names:
+                raise OperatorError(f"Keystone has no role named {a.user_role!r} (user_role); "
+                                    f"it has {', '.join(names)}: answer one of them, or leave "
+                                    "user_role empty to use the member role it has")
+            return a.user_role
+        for candidate in MEMBER_ROLES:
+            if candidate in names:
+                return candidate
+        raise OperatorError(f"Keystone has neither a 'member' nor a '_member_' role (it has "
+                            f"{', '.join(names)}); answer user_role with the role Atmosphere "
+                            "should give its users")
+    return ctx.shared("user-role", resolve)
+
+
 class KeystoneAccount(Step):
     id = "keystone"
     title = "Keystone project, user and admin role"
-    summary = "Project and user atmo_admin, role admin_role on that project: each only if absent"
+    summary = ("Project and user atmo_admin in the default domain, role admin_role on that "
+               "project: each only if absent; user_role checked")
 
     def needs_secrets(self, ctx: Context) -> set[str]:
         return {ADMIN_PASSWORD, ATMO_PASSWORD}
 
     def _state(self, ctx: Context) -> dict[str, Any]:
+        """What Keystone has, read with the admin's token only: no login as atmo_admin
+        (on a Keystone with lockout_failure_attempts every failed one counts)."""
         a = answers(ctx)
         client = keystone(ctx)
-        domain = client.domain_id(a.os_user_domain)
+        domain = atmosphere_domain(ctx)
         role = client.find_role(a.admin_role)
         if role is None:
             raise OperatorError(f"Keystone has no role named {a.admin_role!r}; check "
                                 "admin_role")
+        user_role(ctx)
         project = client.find_project(a.atmo_admin, domain)
         user = client.find_user(a.atmo_admin, domain)
         granted = bool(project and user and client.has_role(project["id"], user["id"],
                                                              role["id"]))
-        password_ok = bool(user) and client.password_works(
-            a.atmo_admin, ctx.secret(ATMO_PASSWORD), a.os_user_domain)
         return {"domain": domain, "role": role["id"], "project": project and project["id"],
-                "user": user and user["id"], "granted": granted, "password_ok": password_ok}
+                "user": user and user["id"], "granted": granted,
+                "enabled": bool(user) and user.get("enabled", True) is not False}
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         a = answers(ctx)
@@ -314,12 +391,18 @@ class KeystoneAccount(Step):
                                                 "password": MASK}},
                                  description=f"create user {name} with atmo_admin_password",
                                  execute=create_user))
-        elif not ids["password_ok"]:
+        elif not ids["enabled"]:
             items.append(ApiCall(
                 method="PATCH", url=keystone_url(ctx, f"/users/{ids['user']}"),
-                body={"user": {"password": MASK}},
-                description=f"set {name}'s password to atmo_admin_password (it differs)",
+                body={"user": {"password": MASK, "enabled": True}},
+                description=f"enable {name} and set its password to atmo_admin_password",
                 execute=lambda: client.set_password(ids["user"], ctx.secret(ATMO_PASSWORD))))
+        else:
+            items.append(ApiCall(
+                method="POST", url=keystone_url(ctx, "/auth/tokens"),
+                description=(f"one login as {name} to verify atmo_admin_password; if it fails, "
+                             f"PATCH /users/{ids['user']} sets it (and clears a lockout)"),
+                execute=lambda: self._verify_password(ctx, client, ids["user"])))
         if not ids["granted"]:
             items.append(ApiCall(
                 method="PUT", url=keystone_url(ctx, "/projects/{project}/users/{user}/roles/"
@@ -327,6 +410,16 @@ class KeystoneAccount(Step):
                 description=f"grant role {a.admin_role} to {name} on project {name}",
                 execute=lambda: client.assign_role(ids["project"], ids["user"], ids["role"])))
         return items
+
+    def _verify_password(self, ctx: Context, client: KeystoneClient, user_id: str) -> None:
+        """At most one login as atmo_admin per apply; a failure is followed at once by
+        setting the password with the admin's token (which resets the failure count)."""
+        password = ctx.secret(ATMO_PASSWORD)
+        if client.password_works(user_id, password):
+            return
+        client.set_password(user_id, password)
+        ctx.emit(f"{answers(ctx).atmo_admin}'s password differed from atmo_admin_password; "
+                 "set it")
 
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
@@ -337,12 +430,12 @@ class KeystoneAccount(Step):
         if not ids["granted"]:
             return CheckResult(status=Status.PENDING,
                                detail=f"{a.atmo_admin} lacks role {a.admin_role}")
-        if not ids["password_ok"]:
-            return CheckResult(status=Status.DRIFTED,
-                               detail=f"{a.atmo_admin}'s password differs from "
-                                      "atmo_admin_password")
+        if not ids["enabled"]:
+            return CheckResult(status=Status.DRIFTED, detail=f"{a.atmo_admin} is disabled")
         return CheckResult(status=Status.DONE,
-                           detail=f"{a.atmo_admin} has {a.admin_role} on {a.atmo_admin}")
+                           detail=f"{a.atmo_admin} has {a.admin_role} on {a.atmo_admin} in "
+                                  f"domain {ids['domain']} (its password is verified by "
+                                  "apply, never by a check: no failed logins)")
 
     def undo_secrets(self, ctx: Context) -> set[str]:
         return {ADMIN_PASSWORD} if ctx.purge else set()  # nothing is removed without --purge
@@ -351,12 +444,20 @@ class KeystoneAccount(Step):
         """With --purge: revoke the grant, delete the user, delete the project — each only
         if CloudRig created it (its id is in the ownership record). Objects the operator
         made, even with CloudRig's description, are named with the command to remove
-        them, never deleted."""
+        them, never deleted. They are looked for in the default domain (where CloudRig
+        creates them) and in the admin's domain (where versions before it did)."""
         if not ctx.purge:
             return []
         a = answers(ctx)
         client = keystone(ctx)
-        domain = client.domain_id(a.os_user_domain)
+        items: list[PlanItem] = []
+        domains = dict.fromkeys([ATMOSPHERE_DOMAIN, client.domain_id(a.os_user_domain)])
+        for domain in domains:
+            items += self._undo_in(ctx, client, domain)
+        return items
+
+    def _undo_in(self, ctx: Context, client: KeystoneClient, domain: str) -> list[PlanItem]:
+        a = answers(ctx)
         project = client.find_project(a.atmo_admin, domain)
         user = client.find_user(a.atmo_admin, domain)
         ours_project = project is not None and ctx.adopt(PROJECT, a.atmo_admin, project["id"])
@@ -395,7 +496,7 @@ class KeystoneAccount(Step):
                 items.append(Manual(text=(
                     f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (its "
                     f"ownership record does not name it), so it stays; to remove it: "
-                    f"openstack {kind} delete --domain {a.os_user_domain} {a.atmo_admin}")))
+                    f"openstack {kind} delete --domain {domain} {a.atmo_admin}")))
         return items
 
 
@@ -424,22 +525,92 @@ def provider_secret(ctx: Context) -> str:
     return value
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """scheme, host and port of a URL: what two endpoints must share to be the same."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def catalog_identity(ctx: Context) -> dict[str, str]:
+    """interface → URL of the identity endpoints in region_name (Keystone's catalog,
+    read once per run)."""
+    a = answers(ctx)
+    endpoints = ctx.shared("catalog", lambda: keystone(ctx).endpoints())
+    found: dict[str, str] = {}
+    for e in endpoints:
+        if (e.service_type == "identity" and e.enabled and e.region in (None, a.region_name)
+                and e.interface not in found):
+            found[e.interface] = e.url
+    return found
+
+
+def provider_urls(ctx: Context) -> tuple[str, str]:
+    """credential.auth_url and admin_url of the provider JSON. Atmosphere authenticates
+    with them (openstack_manager.py uses admin_url as OS_AUTH_URL), so they are taken
+    from Keystone's catalog — the identity admin endpoint, or the public one on clouds
+    without an admin interface (OSA 19 on) — or, when answered, checked against it.
+    Without the admin password (no catalog) the answers are used as given."""
+    a = answers(ctx)
+    given_admin = a.admin_url or (f"https://{a.cloud_fqdn}:{a.keystone_admin_port}"
+                                  if a.keystone_admin_port else None)
+    if not ctx.secrets.available(ADMIN_PASSWORD):
+        if given_admin is None:
+            raise OperatorError("admin_url comes from Keystone's catalog: give "
+                                "os_admin_password, or answer admin_url")
+        return auth_root(a.auth_url), auth_root(given_admin)
+    catalog = catalog_identity(ctx)
+    public = catalog.get("public")
+    if public is None:
+        raise OperatorError(f"Keystone's catalog has no public identity endpoint in region "
+                            f"{a.region_name}; check region_name (`openstack endpoint list "
+                            "--service identity`)")
+    fix = (f"rerun the OSA playbooks if the endpoints are still to change ({PLAYBOOK_NAMES}), "
+           "or correct the answer")
+    if origin(public) != origin(a.auth_url):
+        raise OperatorError(f"auth_url {a.auth_url} is not Keystone's public identity endpoint "
+                            f"in {a.region_name} ({public}), and Atmosphere authenticates with "
+                            f"it: {fix}")
+    admin = catalog.get("admin") or public
+    if given_admin is not None and origin(admin) != origin(given_admin):
+        what = "admin_url" if a.admin_url else "https://cloud_fqdn:keystone_admin_port"
+        raise OperatorError(f"{what} {given_admin} is not Keystone's identity "
+                            f"{'admin' if 'admin' in catalog else 'public'} endpoint in "
+                            f"{a.region_name} ({admin}), and Atmosphere authenticates with it: "
+                            f"{fix}")
+    return auth_root(a.auth_url), auth_root(given_admin or admin)
+
+
+def needs_keystone(a: AtmosphereAnswers) -> bool:
+    """Whether the provider JSON can only be written with Keystone at hand."""
+    return a.user_role is None or not (a.admin_url or a.keystone_admin_port)
+
+
 class ProviderJson(Step):
     id = "provider-json"
     title = "Provider JSON for add_new_provider.py"
-    summary = "Valid JSON (no comments), 0600: it holds atmo_admin's password and the secret"
+    summary = ("Valid JSON (no comments), 0600: it holds atmo_admin's password and the secret; "
+               "URLs and the user role from Keystone")
     host = ATMOSPHERE
 
     def needs_secrets(self, ctx: Context) -> set[str]:
         given = {PROVIDER_SECRET} if ctx.secrets.available(PROVIDER_SECRET) else set()
-        return {ATMO_PASSWORD} | given  # a given provider secret is validated (≥ 32)
+        keystone_needed = {ADMIN_PASSWORD} if needs_keystone(answers(ctx)) else set()
+        return {ATMO_PASSWORD} | given | keystone_needed  # a given provider secret: ≥ 32
+
+    def _writable(self, ctx: Context) -> bool:
+        a = answers(ctx)
+        return ctx.secrets.available(ATMO_PASSWORD) and (
+            ctx.secrets.available(ADMIN_PASSWORD) or not needs_keystone(a))
 
     def files(self, ctx: Context) -> list[FileWrite]:
-        if not ctx.secrets.available(ATMO_PASSWORD):
-            return []  # nothing to write without it (`render` never asks for secrets)
+        if not self._writable(ctx):
+            return []  # nothing to write without them (`render` never asks for secrets)
         a = answers(ctx)
-        values = {**template_values(a), "admin_url": auth_root(a.keystone_admin_url),
-                  "auth_root": auth_root(a.auth_url)}
+        auth_url, admin_url = provider_urls(ctx)
+        role = (user_role(ctx) if ctx.secrets.available(ADMIN_PASSWORD) else a.user_role)
+        values = {**template_values(a), "admin_url": admin_url, "auth_root": auth_url,
+                  "user_role": role}
         content = render("atmosphere/provider.json.j2", **values,
                          atmo_admin_password=ctx.secret(ATMO_PASSWORD),
                          provider_secret=provider_secret(ctx))
@@ -448,15 +619,16 @@ class ProviderJson(Step):
                           description="add_new_provider.py --from-json input")]
 
     def plan(self, ctx: Context) -> list[PlanItem]:
-        if not ctx.secrets.available(ATMO_PASSWORD):
+        if not self._writable(ctx):
             path = provider_json_path(answers(ctx))
-            return [Manual(text=f"{path} (0600) is written once atmo_admin_password is given "
-                                "(CLOUDRIG_SECRET_ATMO_ADMIN_PASSWORD or `cloudrig secrets set "
-                                "atmo_admin_password`)")]
+            return [Manual(text=f"{path} (0600) is written once atmo_admin_password and "
+                                "os_admin_password are given (admin_url and user_role come "
+                                "from Keystone unless answered): CLOUDRIG_SECRET_<NAME> or "
+                                "`cloudrig secrets set <name>`")]
         return list(self.files(ctx))
 
     def check(self, ctx: Context) -> CheckResult:
-        if not (ctx.secrets.available(ATMO_PASSWORD) and ctx.secrets.available(PROVIDER_SECRET)):
+        if not (self._writable(ctx) and ctx.secrets.available(PROVIDER_SECRET)):
             path = host_path(provider_json_path(answers(ctx)), ctx.root)
             return CheckResult(status=Status.DONE if path.exists() else Status.PENDING,
                                detail=f"{provider_json_path(answers(ctx))} "
@@ -539,6 +711,25 @@ MONITOR = ("from service.tasks.monitoring import monitor_machines_for, monitor_i
            "monitor_instances_for({id}); print('monitored provider {id}')")
 
 
+def provider_prompts(name: str, platform: str) -> list[tuple[str, str]]:
+    """What add_new_provider.py --from-json may still ask, as printed by its old and its
+    current version (cyverse/atmosphere scripts/add_new_provider.py at 17-y-y-3, and
+    since commit 6a5dcab4, tag 17-z-z, through v37-5; fixtures in
+    tests/fixtures/atmosphere/). The name is in the JSON, so neither version asks it;
+    its two wordings are here for a JSON written before CloudRig put it there. Any
+    other prompt ends the step at once, quoted (tui.prompts)."""
+    return [(prompt_forms("Name of new provider:",
+                          "What is the name of your new provider? :"), name),
+            (prompt_forms("Select a platform type ([1]/2):"), platform),  # 17-y-y only
+            (prompt_forms("default_security_rules for provider: (Should be a list)"), ""),
+            (prompt_forms("Does everything above look correct? [Yes]/No"), "Yes")]
+
+
+# Both versions ask it only when the JSON's secret is under 32 characters.
+SECRET_PROMPT = prompt_forms(
+    "What secret would you like to use to create user accounts? (32 character minimum)")
+
+
 def lookup_command(a: AtmosphereAnswers) -> Command:
     return Command(argv=django(a, f"{a.atmosphere_dir}/manage.py", "shell", "-c",
                                LOOKUP.format(name=a.provider_name)),
@@ -567,12 +758,8 @@ class Provider(Step):
         add = Command(
             argv=django(a, f"{a.atmosphere_dir}/scripts/add_new_provider.py", "--from-json",
                         provider_json_path(a)),
-            pty_replies=[(r"Name of new provider:", a.provider_name),
-                         (r"Select a platform type \(\[1\]/2\):", platform),
-                         (r"default_security_rules for provider:", ""),
-                         (r"Does everything above look correct\? \[Yes\]/No", "Yes")],
-            pty_answers=[(r"What secret would you like to use to create user accounts\?",
-                          PROVIDER_SECRET)],
+            pty_replies=provider_prompts(a.provider_name, platform),
+            pty_answers=[(SECRET_PROMPT, PROVIDER_SECRET)],
             timeout=600, description=f"add provider {a.provider_name} (interactive mode is "
                                      "broken: --from-json, prompts answered)")
         accounts = Command(
@@ -702,36 +889,67 @@ def merge_block(current: str, block: str, name: str) -> str:
     return current + ("\n" if current else "") + block
 
 
+LEGACY_MARK = "# Written by CloudRig (procedure `atmosphere`)"
+
+
 class AnsibleHosts(Step):
     id = "atmosphere-ansible"
     title = "atmosphere-ansible hosts and group_vars"
-    summary = "Every instance name with ansible_host under [atmosphere:children], and group_vars"
+    summary = ("Every instance name with ansible_host in group atmosphere-<provider> under "
+               "[atmosphere:children], and the group_vars atmosphere-ansible's roles read")
     host = ATMOSPHERE
+
+    def group_vars(self, a: AtmosphereAnswers) -> str:
+        return f"{a.atmosphere_ansible_dir}/ansible/group_vars/{a.ansible_group}"
+
+    def legacy_group_vars(self, ctx: Context) -> str | None:
+        """group_vars/<provider> as CloudRig named it before it followed upstream's
+        `atmosphere-<provider>`, when CloudRig wrote it (its header says so)."""
+        a = answers(ctx)
+        path = f"{a.atmosphere_ansible_dir}/ansible/group_vars/{a.provider_name}"
+        data = read_host_file(path, ctx) if ctx.exporting_to is None else None
+        return path if data is not None and data.startswith(b"---\n" + LEGACY_MARK.encode()) \
+            else None
 
     def files(self, ctx: Context) -> list[FileWrite]:
         a = answers(ctx)
         base = f"{a.atmosphere_ansible_dir}/ansible"
         hosts = f"{base}/hosts"
         block = render("atmosphere/hosts-block.j2", **template_values(a),
-                       records=a.hostnames())
+                       group=a.ansible_group, records=a.hostnames())
         current = (read_host_file(hosts, ctx) or b"").decode("utf-8", errors="replace")
         return [
             FileWrite(path=hosts, content=merge_block(current, block, a.provider_name),
                       description="instances of the provider (other entries kept)"),
-            FileWrite(path=f"{base}/group_vars/{a.provider_name}",
-                      content=render("atmosphere/group_vars.yml.j2", **template_values(a)),
-                      description=f"variables of group {a.provider_name}"),
+            FileWrite(path=self.group_vars(a),
+                      content=render("atmosphere/group_vars.yml.j2", **template_values(a),
+                                     group=a.ansible_group),
+                      description=f"variables of group {a.ansible_group}"),
         ]
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         if ctx.exporting_to is not None:
             return _exported_hosts_plan(self, ctx)
-        return list(self.files(ctx))
+        items: list[PlanItem] = list(self.files(ctx))
+        legacy = self.legacy_group_vars(ctx)
+        if legacy:
+            items.append(FileRemove(path=legacy, description="CloudRig's earlier name for "
+                                                             "this group's variables"))
+        return items
+
+    def check(self, ctx: Context) -> CheckResult:
+        result = check_files(self.files(ctx), ctx.root)
+        legacy = self.legacy_group_vars(ctx)
+        if legacy and result.status is Status.DONE:
+            return CheckResult(status=Status.DRIFTED, detail=f"{legacy} (CloudRig's earlier "
+                                                             "name) is still there")
+        return result
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """CloudRig's hosts block goes (other entries kept; the file only if nothing else
-        is in it); group_vars/<provider> goes if CloudRig created it, and is put back from
-        its first backup if it replaced the operator's file (the ownership record)."""
+        is in it); group_vars/atmosphere-<provider> goes if CloudRig created it, and is
+        put back from its first backup if it replaced the operator's file (the ownership
+        record)."""
         a = answers(ctx)
         base = f"{a.atmosphere_ansible_dir}/ansible"
         items: list[PlanItem] = []
@@ -747,11 +965,15 @@ class AnsibleHosts(Step):
         block = f"{base}/.cloudrig-{a.provider_name}.hosts"  # left by an exported merge
         if host_path(block, ctx.root).exists():
             items.append(FileRemove(path=block, description="CloudRig's exported hosts block"))
-        group_vars = f"{base}/group_vars/{a.provider_name}"
+        group_vars = self.group_vars(a)
         target = host_path(group_vars, ctx.root)
         if target.exists():
             items.append(FileRemove(path=group_vars,
-                                    description=f"variables of group {a.provider_name}"))
+                                    description=f"variables of group {a.ansible_group}"))
+        legacy = self.legacy_group_vars(ctx)
+        if legacy:
+            items.append(FileRemove(path=legacy, description="CloudRig's earlier name for "
+                                                             "this group's variables"))
         return items
 
 
@@ -783,7 +1005,8 @@ def _exported_hosts_plan(step: AnsibleHosts, ctx: Context) -> list[PlanItem]:
     a = answers(ctx)
     hosts, group_vars = step.files(ctx)
     block_path = f"{a.atmosphere_ansible_dir}/ansible/.cloudrig-{a.provider_name}.hosts"
-    block = render("atmosphere/hosts-block.j2", **template_values(a), records=a.hostnames())
+    block = render("atmosphere/hosts-block.j2", **template_values(a), group=a.ansible_group,
+                   records=a.hostnames())
     return [FileWrite(path=block_path, content=block, description="CloudRig's hosts block"),
             Command(argv=["python3", "-c", MERGE, hosts.path, block_path, a.provider_name],
                     description=f"merge the block into {hosts.path} (other entries kept)"),

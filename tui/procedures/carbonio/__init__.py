@@ -6,8 +6,24 @@ Where CloudRig departs from it, and why:
 - Consul is driven through its HTTP API, not the `consul` CLI, and every change is
   create-or-update: a second apply creates nothing (the policy is compared by rules,
   the gateway token in `<config_dir>/token` is reused while Consul still accepts it).
+- The runbook's `export CONSUL_HTTP_TOKEN=$(service-discover bootstrap-token --setup)`
+  has the operator type the cluster password. service-discover reads it from a
+  terminal only — a pipe is refused ("the provided file descriptor (0) is not a
+  terminal", zextras/service-discover pkg/term/term_unix.go) — and `--setup` prints
+  no prompt, so CloudRig runs it on a pseudo-terminal and types the password when
+  the tool turns echo off (raw mode, Enter as CR for Go's x/term); the token it
+  prints goes to the secret store, never to the environment or a file.
 - Step 2 of the runbook creates the policy before a token exists to create it with;
-  the management token is obtained first here (step order of the runbook's intent).
+  here the management token is the first step: obtained and verified (it must carry
+  global-management) before anything is written on this host or in Consul.
+- The gateway's policy adds what Consul's terminating-gateway token documentation
+  requires beyond the runbook's rules (developer.hashicorp.com/consul/docs/secure/acl/
+  token/terminating-gateway): `service_prefix "" read` (discover and route to
+  services), and `agent_prefix "" read` — `consul connect envoy` calls
+  `/v1/agent/self` and fails without it (hashicorp/consul command/connect/envoy/
+  envoy.go `generateConfig` @0009e068), so the runbook's policy leaves the unit in a
+  restart loop on current Consul. Write stays exactly where the runbook has it: the
+  gateway's own service and the linked service; node and key reads as the runbook.
 - The runbook says to register the external service "by sending a curl request" and
   never shows it: CloudRig sends `PUT /v1/catalog/register` with the JSON file.
 - `<service>-external.json`: the runbook sets `Service.ID` to the gateway's name,
@@ -19,6 +35,15 @@ Where CloudRig departs from it, and why:
 - The unit uses `Wants=network-online.target` (with `After=`), as systemd.special(7)
   recommends; the runbook's `Requires=` stops the gateway whenever that target is
   restarted. The runbook also never says `daemon-reload` / `enable --now` as commands.
+  Its ExecStart follows the answers: `-http-addr` when consul_url is not the local
+  default (http://127.0.0.1:8500) and `-ca-file` with consul_ca_file, so Envoy's
+  registration talks to the agent CloudRig configured (the runbook's line would use
+  the default address whatever the agent listens on).
+- The unit step is done only when the gateway works as Consul sees it, not when
+  systemd says "active": `<gateway>` registered with its check passing
+  (`/v1/health/service/<gateway>`) and `/v1/catalog/gateway-services/<gateway>`
+  listing the external service with its CAFile/SNI. apply waits for that (a unit
+  systemd reports failed ends the wait with its journal); the dashboard shows it.
 - The runbook's SQL grants SUPERUSER and uses two different passwords
   (`ScrtPsw9872` in the text, `ScrtPsw987^2` in the SQL). CloudRig creates a LOGIN
   role owning its database (least privilege) with the one `db_password` that also

@@ -59,7 +59,8 @@ class CarbonioAnswers(Answers):
     cluster_password: SecretStr | None = ask(
         title="Cluster credential password", secret=True,
         help="Only to obtain the management token: CloudRig runs `service-discover "
-             "bootstrap-token --setup` and passes this on its standard input.",
+             "bootstrap-token --setup` on a terminal and types this there (the tool reads "
+             "it from a terminal only and prints no prompt). Kept in the secret store only.",
         example="the cluster credential password")
     gateway_name: UnixName = ask(
         "carbonio-gateway", title="Gateway name",

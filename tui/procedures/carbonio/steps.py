@@ -11,6 +11,7 @@ from typing import Any
 from tui.clients import postgres
 from tui.clients.consul import ConsulClient
 from tui.files import check_files, host_path, read_current
+from tui.poll import poll
 from tui.procedure import (
     ApiCall,
     CheckResult,
@@ -247,10 +248,16 @@ class ManagementToken(Step):
                             changes_remote=False, description="verify the management token",
                             execute=lambda: _verify_management(ctx))]
         if self._bootstrap_possible(ctx):
+            # zextras/service-discover pkg/command/bootstrap_token.go (@4364bced): the
+            # password is read from a terminal only (pkg/term/term_unix.go `New` refuses
+            # a stdin that is not one, "the provided file descriptor (0) is not a
+            # terminal"), in raw mode with x/term's ReadPassword, and `--setup` prints
+            # no prompt: it is typed on a pty as soon as the tool turns echo off.
             return [Command(argv=["service-discover", "bootstrap-token", "--setup"],
-                            stdin_secret="cluster_password",
-                            description="obtain the bootstrap token (kept in the secret store "
-                                        "only)")]
+                            pty_secret_input="cluster_password",
+                            description="obtain the bootstrap token, the cluster credential "
+                                        "password typed on its terminal (the token is kept "
+                                        "in the secret store only)")]
         return [Manual(text="Run `service-discover bootstrap-token --setup` with the cluster "
                             "credential password and store the token: `cloudrig secrets set "
                             "consul_token`")]
@@ -258,6 +265,8 @@ class ManagementToken(Step):
     def apply(self, ctx: Context) -> None:
         if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
             result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
+            # With --setup the token is printed alone, without a newline (bootstrap_token.go
+            # strips the terminal's "\r\n"); the last line of the transcript is it.
             token = (result.stdout.strip().splitlines() or [""])[-1].strip()
             if not token:
                 from tui.errors import OperatorError
@@ -586,10 +595,16 @@ def systemctl(*args: str, changes_host: bool = True, ok: tuple[int, ...] = (0,))
                    timeout=60)
 
 
+GATEWAY_WAIT = 120.0
+"""Seconds apply waits for the started gateway to register and pass its check: long
+enough for a few of the unit's restarts (RestartSec=15)."""
+
+
 class Unit(FileStep):
     def __init__(self) -> None:
         super().__init__("unit", "systemd unit",
-                         "<gateway>.service written, daemon-reload, enable --now",
+                         "<gateway>.service written, daemon-reload, enable --now; done when "
+                         "the gateway is registered, passing, and routes the service",
                          [UNIT_FILE])
 
     def _unit(self, ctx: Context) -> str:
@@ -615,7 +630,32 @@ class Unit(FileStep):
             items.append(systemctl("enable", "--now", unit))
         elif changed:
             items.append(systemctl("try-restart", unit))
+        if enabled is not None:
+            gateway = answers(ctx).gateway_name
+            items.append(ApiCall(
+                method="GET", url=_url(ctx, f"/v1/health/service/{gateway}"),
+                changes_remote=False,
+                description=f"wait for {gateway} to register, pass its check and route "
+                            f"{answers(ctx).service_name} (/v1/catalog/gateway-services)",
+                execute=lambda: self._wait(ctx)))
         return items
+
+    def _wait(self, ctx: Context) -> None:
+        """Poll Consul until the started gateway is registered, passing and routing;
+        a unit systemd reports failed ends the wait with its journal."""
+        if ctx.dry_run:
+            return
+        unit = self._unit(ctx)
+
+        def failed(_state: CheckResult) -> str | None:
+            if self._query(ctx, "is-active") == "failed":
+                return f"{unit} failed: {self._journal(ctx)}"
+            return None
+
+        poll(lambda: gateway_state(ctx), lambda r: r.status is Status.DONE,
+             what=f"the gateway {answers(ctx).gateway_name} in Consul", ctx=ctx,
+             timeout=GATEWAY_WAIT, interval=2.0, describe=lambda r: r.detail, failed=failed,
+             hint=f"`journalctl -u {unit}` shows what Envoy says")
 
     def check(self, ctx: Context) -> CheckResult:
         files = check_files(self.files(ctx), ctx.root)
@@ -625,7 +665,9 @@ class Unit(FileStep):
             service = CheckResult(status=Status.DONE,
                                   detail="service state not checked (staged under --root)")
         elif enabled == "enabled" and active == "active":
-            service = CheckResult(status=Status.DONE, detail=f"{unit} enabled and active")
+            gateway = gateway_state(ctx)
+            service = CheckResult(status=gateway.status,
+                                  detail=f"{unit} enabled and active; {gateway.detail}")
         elif active == "failed":
             service = CheckResult(status=Status.FAILED,
                                   detail=f"{unit} failed: {self._journal(ctx)}")
@@ -668,6 +710,44 @@ class Unit(FileStep):
 
     def needs_secrets(self, ctx: Context) -> set[str]:
         return {TOKEN}
+
+
+def gateway_state(ctx: Context) -> CheckResult:
+    """The gateway as Consul sees it: `<gateway>` registered (by `consul connect envoy
+    -register`) with every check passing, and `/v1/catalog/gateway-services/<gateway>`
+    listing the external service with the CAFile/SNI of the answers."""
+    a = answers(ctx)
+    client = consul(ctx)
+    gateway = a.gateway_name
+    instances = client.health_service(gateway)
+    if not instances:
+        return CheckResult(status=Status.PENDING,
+                           detail=f"{gateway} is not registered in Consul's catalog")
+    failing = [c for i in instances for c in i.get("Checks") or []
+               if c.get("Status") != "passing"]
+    if failing:
+        check = failing[0]
+        output = (check.get("Output") or "").strip().splitlines()
+        return CheckResult(status=Status.PENDING,
+                           detail=f"{gateway} is registered but its check "
+                                  f"{check.get('Name')!r} is {check.get('Status')}"
+                                  + (f" ({output[-1]})" if output else ""))
+    links = [link for link in client.gateway_services(gateway)
+             if (link.get("Service") or {}).get("Name") == a.service_name]
+    if not links:
+        return CheckResult(status=Status.PENDING,
+                           detail=f"{gateway} does not route {a.service_name} "
+                                  "(/v1/catalog/gateway-services does not list it)")
+    link = links[0]
+    have = (link.get("CAFile") or None, link.get("SNI") or None)
+    if have != (a.ca_file, a.sni):
+        return CheckResult(status=Status.DRIFTED,
+                           detail=f"{gateway} routes {a.service_name} with CAFile/SNI "
+                                  f"{have[0] or '-'}/{have[1] or '-'}, not "
+                                  f"{a.ca_file or '-'}/{a.sni or '-'}")
+    tls = f" (SNI {a.sni})" if a.sni else ""
+    return CheckResult(status=Status.DONE,
+                       detail=f"{gateway} registered and passing, routes {a.service_name}{tls}")
 
 
 # ---------------------------------------------------------------- 8. KV
@@ -858,6 +938,8 @@ class PendingSetups(Step):
 
 
 STEPS: tuple[Step, ...] = (
-    ServiceUser(), Policy(), ManagementToken(), GatewayToken(), ExternalService(),
+    ManagementToken(), ServiceUser(), Policy(), GatewayToken(), ExternalService(),
     GatewayConfig(), Unit(), Credentials(), Database(), PendingSetups(),
 )
+"""The management token comes first: it is obtained and verified before anything is
+written, on this host or in Consul (the runbook's step 2 needs it already)."""

@@ -19,13 +19,26 @@ Where CloudRig departs from it, and why:
 - The runbook never checks the ids it asks for. CloudRig reads each product, its
   templates and the test marketplace from Connect (read-only, also in plan and
   --dry-run) — before writing any file, so a wrong id changes nothing on disk. That
-  is why validation is the second step, not after the configuration files.
+  is why validation is the second step, not after the configuration files. Ids are
+  checked for what they are, not only that they exist: a grant or revoke template
+  must be an asset-scope `fulfillment` template (Connect's Templates API: `scope`
+  asset/tier1/tier2, asset templates `type` fulfillment/pending/inquire), and a
+  report_usage product must have pay-as-you-go on (`capabilities.ppu` not null);
+  sources: connect-cli tests/fixtures/{product,templates}_response.json and
+  connect/cli/plugins/product/sync/capabilities.py.
 - `cloudblue-password-manager` is driven as the runbook says, but on a
-  pseudo-terminal: it asks with a prompt, and the tokens never go on a command line
-  or into a log. It runs when passwords_db.sqlite3 is absent, or when the step is
-  named (`--step tokens`, e.g. after rotating a token). The Connect key is typed
-  exactly as given; for CloudRig's own calls a key given without its `ApiKey `
-  prefix gets it (Connect refuses the bare `SU-…:…`).
+  pseudo-terminal that is its controlling terminal (a prompt that reads /dev/tty, as
+  getpass does first, gets it; tui/prompts.py): it asks with a prompt, and the tokens
+  never go on a command line or into a log. It runs when passwords_db.sqlite3 is
+  absent, or when the step is named (`--step tokens`, e.g. after rotating a token),
+  and says for each token
+  whether the store changed; a store left as it was (the value was already there)
+  is not a failure.
+- One form of the Connect key: it is accepted with or without its `ApiKey ` prefix
+  and becomes `ApiKey SU-…:…` everywhere — CloudRig's own calls and what it types
+  into the password manager — because Connect refuses the bare `SU-…:…` and its
+  clients send the stored key verbatim (connect-openapi-client `get_headers`). The
+  runbook's "exactly as given" would store a bare key the connector cannot use.
 - Services: `systemctl enable --now` per unit instead of `enable` then `start`
   (the same, in one command). The smoke runs the runbook suggests happen before the
   services start, and only while the services are not already running (they would

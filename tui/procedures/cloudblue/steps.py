@@ -74,17 +74,35 @@ def local(ctx: Context, name: str) -> Any:
     return host_path(path_in(answers(ctx), name), ctx.root)
 
 
+def connect_key(ctx: Context) -> str:
+    """The Connect API key in its one canonical form, `ApiKey SU-…:…` (accepted with or
+    without the prefix): what CloudRig's own calls send and what the password manager
+    stores, so the connector sends Connect the same value (connect-openapi-client puts
+    the stored key verbatim into `Authorization`)."""
+    try:
+        return authorization(ctx.secret(TOKEN))
+    except ValueError as exc:
+        raise UsageError(f"{TOKEN}: {exc}") from None
+
+
 def connect(ctx: Context) -> ConnectClient:
     """One Connect client per run, with the API key."""
-    def make() -> ConnectClient:
-        key = ctx.secret(TOKEN)
-        try:
-            authorization(key)
-        except ValueError as exc:
-            raise UsageError(f"{TOKEN}: {exc}") from None
-        return ConnectClient(answers(ctx).api_endpoint, key)
+    return ctx.shared("connect", lambda: ConnectClient(answers(ctx).api_endpoint,
+                                                       connect_key(ctx)))
 
-    return ctx.shared("connect", make)
+
+class CanonicalSecrets:
+    """The run's secrets as the password manager is given them: the Connect key in its
+    canonical form (`connect_key`), every other secret as it is."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def get(self, name: str) -> str:
+        return connect_key(self._ctx) if name == TOKEN else self._ctx.secret(name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx.secrets, name)
 
 
 def connect_readable(ctx: Context) -> bool:
@@ -185,8 +203,9 @@ class Preflight(Step):
 class Validate(Step):
     id = "validate"
     title = "Validate against CloudBlue Connect"
-    summary = ("Every product is readable, every grant/revoke template belongs to its "
-               "product, the test marketplace exists (read-only calls)")
+    summary = ("Every product is readable (pay-as-you-go when in report_usage), every "
+               "grant/revoke template is an asset fulfillment template of its product, the "
+               "test marketplace exists (read-only calls)")
 
     def needs_secrets(self, ctx: Context) -> set[str]:
         return {TOKEN}
@@ -206,15 +225,26 @@ class Validate(Step):
                                 "product, or the API key's account cannot read it)")
                 continue
             found.append(f"{product_id} ({product.get('name')}, {product.get('status')})")
-            listed = {t.get("id") for t in client.templates(product_id) or []}
+            if product_id in a.report_usage and not _pay_as_you_go(product):
+                problems.append(f"product {product_id} (in report_usage): pay-as-you-go is "
+                                "not enabled in its capabilities (capabilities.ppu is null), "
+                                "so it has no usage to report; enable it in Connect or take "
+                                "it out of report_usage")
+            listed = {t.get("id"): t for t in client.templates(product_id) or []}
             pair = a.templates[product_id]
             wanted = [("grant", pair.grant)]
             if pair.revoke_is_template():
                 wanted.append(("revoke", pair.revoke))
             for role, template_id in wanted:
-                if template_id not in listed:
+                template = listed.get(template_id)
+                if template is None:
                     problems.append(f"template {template_id} ({role} for {product_id}): not "
                                     f"among the product's {len(listed)} templates in Connect")
+                elif kind := _not_fulfillment(template):
+                    problems.append(f"template {template_id} ({role} for {product_id}): is "
+                                    f"{kind}, not an asset-scope fulfillment template (the "
+                                    "kind Connect sends when a request is approved or "
+                                    "cancelled)")
         if a.test_marketplace_id:
             if client.marketplace(a.test_marketplace_id) is None:
                 problems.append(f"marketplace {a.test_marketplace_id}: Connect answered 404 "
@@ -224,8 +254,8 @@ class Validate(Step):
         return problems, found
 
     def _raise(self, problems: list[str]) -> NoReturn:
-        raise OperatorError("Connect does not know what the answers name: "
-                            + "; ".join(problems) + "; fix the ids in the answers file")
+        raise OperatorError("Connect does not have what the answers name: "
+                            + "; ".join(problems) + "; fix the answers file or Connect")
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         a = answers(ctx)
@@ -258,6 +288,26 @@ class Validate(Step):
         if problems:
             return CheckResult(status=Status.FAILED, detail="; ".join(problems))
         return CheckResult(status=Status.DONE, detail="found in Connect: " + ", ".join(found))
+
+
+def _pay_as_you_go(product: dict[str, Any]) -> bool:
+    """Whether the product's pay-as-you-go capability is on: Connect shows
+    `capabilities.ppu` as null when it is off, an object with its `schema` when on
+    (connect-cli connect/cli/plugins/product/sync/capabilities.py)."""
+    capabilities = product.get("capabilities")
+    return isinstance(capabilities, dict) and bool(capabilities.get("ppu"))
+
+
+def _not_fulfillment(template: dict[str, Any]) -> str | None:
+    """What a template is when it is not an asset-scope fulfillment template (Connect's
+    Templates API: `scope` asset/tier1/tier2; asset templates have `type`
+    fulfillment/pending/inquire), else None."""
+    scope, kind = template.get("scope"), template.get("type")
+    if scope == "asset" and kind == "fulfillment":
+        return None
+    if scope != "asset":
+        return f"a {scope or 'scope-less'}-scope template"
+    return f"an asset {kind or 'untyped'} template"
 
 
 # ---------------------------------------------------------------- 3. config-logging.json
@@ -376,27 +426,38 @@ class MainConfig(Step):
 # ---------------------------------------------------------------- 5. tokens
 
 
+TOKEN_FLAGS = {"--set-cloudblue-token": (TOKEN, "the Connect API key"),
+               "--set-vap-token": (VAP_TOKEN, "the Application Management admin token")}
+
+
 def token_commands() -> list[Command]:
     """The password manager run once per token, the token typed at its prompt."""
     return [
         Command(argv=[PASSWORD_MANAGER, flag], pty_answers=[(PROMPT, name), (REPEAT, name)],
                 timeout=60, description=f"{what}, typed at its prompt (never in argv)")
-        for flag, name, what in (
-            ("--set-cloudblue-token", TOKEN, "the Connect API key"),
-            ("--set-vap-token", VAP_TOKEN, "the Application Management admin token"))]
+        for flag, (name, what) in TOKEN_FLAGS.items()]
 
 
 def set_token(ctx: Context, command: Command) -> None:
-    """Run one password-manager command; it must change the store, or it failed."""
+    """Run one password-manager command with the token in its canonical form, and say
+    what it did. A store the tool left as it was is not a failure: it already held that
+    value (the tool need not rewrite it); a store that is not there afterwards is."""
     store = local(ctx, STORE)
+    path = path_in(answers(ctx), STORE)
+    what = TOKEN_FLAGS[command.argv[1]][1]
     before = fingerprint(store)
-    result = ctx.run(command)
+    result = ctx.runner.run(command, CanonicalSecrets(ctx), emit=ctx.emit)  # type: ignore[arg-type]
     if result.skipped:
         return
-    if fingerprint(store) in (None, before):
+    after = fingerprint(store)
+    if after is None:
         raise OperatorError(
-            f"`{' '.join(command.argv)}` exited 0 but {path_in(answers(ctx), STORE)} "
-            "did not change; run it by hand to see what it asks")
+            f"`{' '.join(command.argv)}` exited 0 but {path} does not exist; run it by "
+            "hand to see what it asks")
+    if after == before:
+        ctx.emit(f"{what}: typed in; {path} unchanged (it already held this value)")
+    else:
+        ctx.emit(f"{what}: typed in and stored in {path}")
 
 
 class Tokens(Step):

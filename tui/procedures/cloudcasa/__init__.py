@@ -16,23 +16,37 @@ Where CloudRig departs from it, and why:
   a timeout (`poll_timeout`) and shows its elapsed time. A wait that timed out, was
   stopped or was killed resumes at the same wait on the next apply.
 - The runbook's boto3 example sends RDS and SecurityScan as "false" while its text
-  says every feature is on by default; CloudRig follows the text (`features`
-  lists the features that are on) and sends all four explicitly.
+  says every feature is on by default; CloudRig follows the text (`features` lists
+  the features that are on) and sends each explicitly — but only those the template
+  declares (GetTemplateSummary: CloudFormation refuses an undeclared parameter, and
+  the runbook shows two template versions); a feature left out is named.
 - The stack also waits for CREATE_COMPLETE in AWS before polling CloudCasa, so a
-  rolled-back stack is reported with AWS's reason instead of a silent timeout.
+  rolled-back stack is reported with the failed resource's own event
+  (DescribeStackEvents) instead of a silent timeout; a stack left REVIEW_IN_PROGRESS
+  (a change set never executed) and an account state the runbook does not describe
+  end the wait at once with a sentence. The stack is tagged `cloudrig:procedure`.
+- A stack of that name made for another account id (the account was recreated) is
+  updated (UpdateStack) to trust the new one.
 - `cloudformation: browser` shows the launch URL (and a terminal QR code) and then
   waits for ACTIVE, for operators without AWS credentials on the host.
+- Discovery: the inventory runs asynchronously after ACTIVE, so when the clusters
+  are not there yet CloudRig requests an inventory and waits for them (the named
+  ones, or the first when agents are wanted), instead of listing once.
 - Only the clusters named in `clusters` get agents (all discovered ones when it
-  is empty); `kubectl --context <kube_context>` picks the kubeconfig context. The
-  agent URL is read from `status.agentURL`, or `agentUrl` (the Terraform
-  provider's spelling).
+  is empty), each through its own kubeconfig context: `kube_contexts` maps it, else
+  its `status.awsekscluster_arn` (the context `aws eks update-kubeconfig` creates);
+  `kube_context` only for a single cluster. The agent URL is read from
+  `status.agentURL`, or `agentUrl` (the Terraform provider's spelling); its token is
+  masked in every output and log.
 - Azure: the runbook documents only AWS's post-registration steps, so for Azure
   CloudRig creates the account and waits for ACTIVE while the operator completes
   the registration in CloudCasa.
 - Teardown: `DELETE` with the `_etag` of a fresh read (the runbook shows none;
   Eve answers 428 without it). "In use" is explained with the clusters that use
-  the account. The CloudFormation stack is left alone, as the runbook never
-  removes it (delete it in AWS if the account is gone for good).
+  the account. The runbook never removes the stack or the agents; teardown says
+  that they stay and how to remove them, and with `--purge` uninstalls the agents
+  CloudRig installed (`kubectl --context … delete -f <agentURL>`) and deletes the
+  stack when it carries CloudRig's tag.
 """
 
 from __future__ import annotations
@@ -50,7 +64,7 @@ PAGES = (
     Page("CloudFormation", "The stack that gives CloudCasa its role in your AWS account.",
          ("features", "stack_name", "cloudformation", "aws_region")),
     Page("Clusters", "Agents for the Kubernetes clusters CloudCasa discovers.",
-         ("install_agents", "clusters", "kube_context")),
+         ("install_agents", "clusters", "kube_context", "kube_contexts")),
     Page("Waiting", "How often and how long CloudRig waits for CloudCasa and AWS.",
          ("poll_interval", "poll_timeout")),
 )

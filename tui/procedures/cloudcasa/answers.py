@@ -94,9 +94,16 @@ class CloudCasaAnswers(Answers):
         "cluster discovered in this account). Named clusters are waited for.",
         example=["prod-eks"])
     kube_context: KubeContext | None = ask(
-        None, title="kubectl context", help="The kubeconfig context that reaches the "
-        "clusters (empty: kubectl's current context).", example="arn:aws:eks:us-east-1:"
+        None, title="kubectl context", help="The kubeconfig context of the one cluster that "
+        "gets an agent (several clusters: kube_contexts, or each EKS cluster's ARN, the "
+        "context `aws eks update-kubeconfig` creates).", example="arn:aws:eks:us-east-1:"
         "123456789012:cluster/prod-eks")
+    kube_contexts: dict[ClusterName, KubeContext] = ask(
+        {}, title="kubectl context per cluster",
+        help="cluster name → the kubeconfig context that reaches it (`cluster: context`, "
+             "one per line). Unnamed EKS clusters use their ARN, the context name `aws eks "
+             "update-kubeconfig` gives them.",
+        example={"prod-eks": "prod"})
     poll_interval: float = ask(
         5.0, title="Poll interval (seconds)", help="How often CloudRig asks CloudCasa and AWS "
         "while waiting.", example=5, ge=0.01, le=300)
@@ -124,6 +131,11 @@ class CloudCasaAnswers(Answers):
                     raise ValueError(f"tag key {key!r} must be text without '='")
             return {k: "" if v is None else str(v) for k, v in value.items()}
         return value
+
+    @field_validator("kube_contexts", mode="before")
+    @classmethod
+    def _context_pairs(cls, value: Any) -> Any:
+        return _tags(value)
 
     @field_validator("features", "clusters")
     @classmethod

@@ -29,9 +29,13 @@ from tui.procedure import (
 from .answers import FEATURES, CloudCasaAnswers
 
 KEY = "api_key"
-ACCOUNT = "cloudcasa-account"  # what CloudRig records creating (Context.created)
+# What CloudRig records creating (Context.create): teardown removes only those.
+ACCOUNT, STACK = "cloudcasa-account", "cloudformation-stack"
 PENDING, ACTIVE = "PENDING", "ACTIVE"
 REGISTERED = {PENDING, ACTIVE}
+# The states of a cloud account the runbook describes (no status yet, PENDING, ACTIVE).
+# Any other (CloudCasa's vocabulary beyond these is not documented) ends a wait at once.
+KNOWN_STATES = {None, PENDING, ACTIVE}
 CAPABILITIES = ["CAPABILITY_IAM"]
 
 
@@ -77,6 +81,18 @@ def state_of(doc: Document | None) -> str:
     if doc is None:
         return "not created"
     return doc.state or "no status yet"
+
+
+def unknown_state(doc: Document) -> str | None:
+    """A sentence for an account in a state the runbook does not describe (a wait
+    through it would only run into the timeout)."""
+    if doc.state in KNOWN_STATES:
+        return None
+    detail = {k: v for k, v in doc.status.items() if k != "state"}
+    said = f" ({json.dumps(detail)[:200]})" if detail else ""
+    return (f"cloud account {doc.name} is in state {doc.state}{said}, not one the runbook "
+            "waits through (no status yet, PENDING, ACTIVE): check the account in CloudCasa "
+            "(and its CloudFormation stack), then rerun")
 
 
 def wait(ctx: Context, what: str, fetch: Any, done: Any, **kwargs: Any) -> Any:
@@ -205,8 +221,9 @@ def in_use_sentence(ctx: Context, doc: Document, exc: CloudCasaError) -> str:
     said = exc.message or f"HTTP {exc.status}"
     if users:
         names = ", ".join(f"{c.name} ({c.state or 'no state'})" for c in users)
-        what = (f"it is used by kubecluster(s) {names}; remove their backups and delete "
-                "them in CloudCasa (or uninstall their agents) first")
+        what = (f"it is used by kubecluster(s) {names}; uninstall their agents first "
+                "(`cloudrig teardown cloudcasa --purge` does for those CloudRig installed) "
+                "and remove their backups in CloudCasa")
     else:
         what = ("CloudCasa did not say by what; look for backups, policies or clusters that "
                 "use it in the CloudCasa UI")
@@ -245,7 +262,7 @@ class Registered(CasaStep):
         doc = need_account(ctx)
         wait(ctx, f"cloud account {doc.name} to reach PENDING",
              lambda: casa(ctx).cloudaccount(doc.id), lambda d: d.state in REGISTERED,
-             describe=state_of)
+             describe=state_of, failed=unknown_state)
 
     def check(self, ctx: Context) -> CheckResult:
         doc = find_account(ctx)
@@ -257,11 +274,20 @@ class Registered(CasaStep):
 # ---------------------------------------------------------------- 3. CloudFormation
 
 
-def stack_parameters(a: CloudCasaAnswers, account_id: str) -> dict[str, str]:
-    """CCAccountId plus every feature, explicitly true or false (the runbook's example)."""
+def stack_parameters(a: CloudCasaAnswers, account_id: str,
+                     declared: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """CCAccountId plus every feature the template declares, explicitly true or false
+    (the runbook's example), and the features turned on that it does not declare:
+    CloudFormation refuses a parameter its template lacks (client docstring), and the
+    runbook itself shows two template versions (cloudcasa_014, cloudcasa_015)."""
     params = {"CCAccountId": account_id}
-    params.update({f: "true" if f in a.features else "false" for f in FEATURES})
-    return params
+    left_out = []
+    for feature in FEATURES:
+        if declared is None or feature in declared:
+            params[feature] = "true" if feature in a.features else "false"
+        elif feature in a.features:
+            left_out.append(feature)
+    return params, left_out
 
 
 def cloudformation(ctx: Context) -> Any:
@@ -270,11 +296,59 @@ def cloudformation(ctx: Context) -> Any:
     return ctx.shared("cloudformation", lambda: CloudFormation(answers(ctx).aws_region))
 
 
+def declared(ctx: Context, template_url: str) -> list[str]:
+    """The template's parameters (GetTemplateSummary, read once per run)."""
+    found: list[str] = ctx.shared(f"template:{template_url}",
+                                  lambda: cloudformation(ctx).template_parameters(template_url))
+    if "CCAccountId" not in found:
+        raise OperatorError(f"the template {template_url} CloudCasa gave has no CCAccountId "
+                            f"parameter (it declares {', '.join(found) or 'none'}); it is not "
+                            "a CloudCasa template: open the launch URL in a browser instead "
+                            "(cloudformation: browser)")
+    return found
+
+
+def stack_tags(a: CloudCasaAnswers) -> dict[str, str]:
+    from tui.clients.cloudformation import OWNER_TAG
+
+    return {OWNER_TAG: "cloudcasa", "cloudrig:account": a.account_name}
+
+
+def delete_command(a: CloudCasaAnswers) -> str:
+    region = f" --region {a.aws_region}" if a.aws_region else ""
+    return f"aws cloudformation delete-stack --stack-name {a.stack_name}{region}"
+
+
+def stack_problem(ctx: Context, stack: Any, updating: bool = False) -> str | None:
+    """Why `stack` will not get where CloudRig waits for it to go, in a sentence that
+    quotes the failed resource's own event; None while it still may."""
+    from tui.clients.cloudformation import FAILED_STATES, REVIEW, UPDATE_FAILED_STATES
+
+    a = answers(ctx)
+    if stack is None:
+        return f"the stack {a.stack_name} disappeared; rerun to create it again"
+    if stack.status == REVIEW:
+        return (f"stack {stack.name} is REVIEW_IN_PROGRESS: a change set was created (the "
+                "launch URL opened in a browser?) but never executed; execute it in the AWS "
+                f"console, or delete the stack ({delete_command(a)}), then rerun")
+    if stack.status in FAILED_STATES or (updating and stack.status in UPDATE_FAILED_STATES):
+        event = cloudformation(ctx).first_failure(stack.name)
+        cause = (f"first failure: {event.sentence}" if event else
+                 f"{stack.reason or 'no reason given'}")
+        if stack.status in UPDATE_FAILED_STATES:
+            return (f"the update of stack {stack.name} failed ({stack.status}; {cause}); it "
+                    "keeps its previous parameters: fix the cause and rerun")
+        return (f"stack {stack.name} is {stack.status} ({cause}); a stack in that state can "
+                f"only be deleted: {delete_command(a)}, then rerun")
+    return None
+
+
 class Stack(CasaStep):
     id = "cloudformation"
     title = "CloudFormation stack"
-    summary = ("Create the stack from the launch URL's template (boto3, CCAccountId + "
-               "features, CAPABILITY_IAM), or show the URL to open in a browser")
+    summary = ("Create the stack from the launch URL's template (boto3, CCAccountId + the "
+               "features it declares, CAPABILITY_IAM), update it for a recreated account, or "
+               "show the URL to open in a browser")
 
     def applies(self, a: Any) -> bool:
         return bool(a.provider_type == "aws")
@@ -290,31 +364,40 @@ class Stack(CasaStep):
             return [Manual(text=f"Open this link where you are signed in to AWS and create "
                                 f"the stack (CloudRig waits for ACTIVE): {shown}")]
         target = f"cloudformation://{a.aws_region or 'default-region'}/stacks/{a.stack_name}"
+        items: list[PlanItem] = []
+        names = declared(ctx, launch["template_url"]) if launch else None
+        params, left_out = stack_parameters(a, doc.id if doc else "<account id>", names)
+        for feature in left_out:
+            items.append(Manual(text=f"warning: the template {launch and launch['template_url']}"
+                                     f" has no {feature} parameter, so it is not sent (the "
+                                     "stack does what that template version does)"))
         body: dict[str, Any] = {
             "StackName": a.stack_name,
             "TemplateURL": launch["template_url"] if launch else "<templateURL from cfLaunchURL>",
-            "Parameters": stack_parameters(a, doc.id if doc else "<account id>"),
-            "Capabilities": CAPABILITIES}
+            "Parameters": params, "Capabilities": CAPABILITIES}
         if launch is not None:
             existing = cloudformation(ctx).stack(a.stack_name)
             if existing is not None:
-                self._same_account(existing, doc)
-                return [ApiCall(method="GET", url=target, changes_remote=False,
-                                description=f"stack {a.stack_name} exists "
-                                            f"({existing.status}); wait for CREATE_COMPLETE",
-                                execute=lambda: self._wait_stack(ctx))]
-        return [ApiCall(method="CreateStack", url=target, body=body,
-                        description=f"create stack {a.stack_name} and wait for "
-                                    "CREATE_COMPLETE",
-                        execute=lambda: self._create(ctx))]
-
-    def _same_account(self, stack: Any, doc: Document | None) -> None:
-        wanted = doc.id if doc else None
-        if wanted and stack.parameters.get("CCAccountId") not in (None, wanted):
-            raise OperatorError(
-                f"stack {stack.name} exists for another CloudCasa account "
-                f"({stack.parameters.get('CCAccountId')}); delete it in AWS or choose another "
-                "stack_name")
+                problem = stack_problem(ctx, existing)
+                if problem:
+                    raise OperatorError(problem)
+                old = existing.parameters.get("CCAccountId")
+                if old not in (None, doc.id):
+                    return [*items, ApiCall(
+                        method="UpdateStack", url=target, body=body,
+                        description=f"update stack {a.stack_name}: CCAccountId {old} → "
+                                    f"{doc.id} (the cloud account was recreated), and wait "
+                                    "for UPDATE_COMPLETE",
+                        execute=lambda: self._update(ctx))]
+                return [*items, ApiCall(method="GET", url=target, changes_remote=False,
+                                        description=f"stack {a.stack_name} exists "
+                                                    f"({existing.status}); wait for it",
+                                        execute=lambda: self._wait_stack(ctx))]
+        body["Tags"] = stack_tags(a)
+        return [*items, ApiCall(method="CreateStack", url=target, body=body,
+                                description=f"create stack {a.stack_name} and wait for "
+                                            "CREATE_COMPLETE",
+                                execute=lambda: self._create(ctx))]
 
     def apply(self, ctx: Context) -> None:
         if answers(ctx).cloudformation == "browser" and not ctx.dry_run:
@@ -327,39 +410,52 @@ class Stack(CasaStep):
                     ctx.emit("or scan it:\n" + qr)
         ctx.execute(self.plan(ctx))
 
-    def _create(self, ctx: Context) -> None:
-        a = answers(ctx)
+    def _launch(self, ctx: Context) -> tuple[Document, dict[str, str]]:
         doc = need_account(ctx)
         launch = launch_parameters(doc)
         if launch is None:
             raise OperatorError(f"CloudCasa has not given a CloudFormation launch URL for "
                                 f"account {doc.name} yet; rerun to wait for it")
+        return doc, launch
+
+    def _create(self, ctx: Context) -> None:
+        a = answers(ctx)
+        doc, launch = self._launch(ctx)
         client = cloudformation(ctx)
         existing = client.stack(a.stack_name)  # never two stacks, even on a racing rerun
-        if existing is None:
-            stack_id = client.create(a.stack_name, launch["template_url"],
-                                     stack_parameters(a, doc.id), CAPABILITIES)
-            ctx.emit(f"created stack {a.stack_name} ({stack_id})")
+        if existing is not None:
+            if existing.parameters.get("CCAccountId") not in (None, doc.id):
+                self._update(ctx)
+                return
         else:
-            self._same_account(existing, doc)
+            params, _ = stack_parameters(a, doc.id, declared(ctx, launch["template_url"]))
+            stack_id = ctx.create(STACK, a.stack_name, lambda: client.create(
+                a.stack_name, launch["template_url"], params, CAPABILITIES, stack_tags(a)),
+                id_of=str)
+            ctx.emit(f"created stack {a.stack_name} ({stack_id})")
         self._wait_stack(ctx)
 
-    def _wait_stack(self, ctx: Context) -> None:
-        from tui.clients.cloudformation import FAILED_STATES, READY_STATES
+    def _update(self, ctx: Context) -> None:
+        """UpdateStack for an account that was recreated (teardown, then apply): the
+        stack's cross-account role must trust the new CCAccountId."""
+        a = answers(ctx)
+        doc, launch = self._launch(ctx)
+        params, _ = stack_parameters(a, doc.id, declared(ctx, launch["template_url"]))
+        if cloudformation(ctx).update(a.stack_name, launch["template_url"], params,
+                                      CAPABILITIES):
+            ctx.emit(f"updating stack {a.stack_name} for cloud account {doc.id}")
+            self._wait_stack(ctx, updating=True)
+
+    def _wait_stack(self, ctx: Context, updating: bool = False) -> None:
+        from tui.clients.cloudformation import READY_STATES
 
         name = answers(ctx).stack_name
-
-        def failed(stack: Any) -> str | None:
-            if stack is None:
-                return "the stack disappeared; rerun to create it again"
-            if stack.status in FAILED_STATES:
-                return (f"stack is {stack.status} ({stack.reason or 'no reason given'}); "
-                        "delete it in AWS and rerun")
-            return None
-
-        wait(ctx, f"stack {name} to be created", lambda: cloudformation(ctx).stack(name),
-             lambda s: s is not None and s.status in READY_STATES,
-             describe=lambda s: s.status if s else "absent", failed=failed)
+        ready = {"UPDATE_COMPLETE"} if updating else READY_STATES
+        wait(ctx, f"stack {name} to be {'updated' if updating else 'created'}",
+             lambda: cloudformation(ctx).stack(name),
+             lambda s: s is not None and s.status in ready,
+             describe=lambda s: s.status if s else "absent",
+             failed=lambda s: stack_problem(ctx, s, updating))
 
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
@@ -372,11 +468,54 @@ class Stack(CasaStep):
         stack = cloudformation(ctx).stack(a.stack_name)
         if stack is None:
             return CheckResult(status=Status.PENDING, detail=f"no stack {a.stack_name}")
-        from tui.clients.cloudformation import FAILED_STATES
-
-        status = Status.FAILED if stack.status in FAILED_STATES else (
-            Status.DONE if stack.status.endswith("_COMPLETE") else Status.PENDING)
+        problem = stack_problem(ctx, stack)
+        if problem:
+            return CheckResult(status=Status.FAILED, detail=problem)
+        status = Status.DONE if stack.status.endswith("_COMPLETE") else Status.PENDING
         return CheckResult(status=status, detail=f"stack {a.stack_name} is {stack.status}")
+
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """The stack (CloudCasa's cross-account IAM role in the AWS account) is deleted
+        only with --purge and only when CloudRig created it (its cloudrig:procedure
+        tag, and its StackId in the ownership record); otherwise teardown says that it
+        stays and how to delete it."""
+        from tui.clients.cloudformation import OWNER_TAG
+
+        a = answers(ctx)
+        if a.cloudformation == "browser":
+            return [Manual(text=(
+                "the CloudFormation stack you created from the launch URL (CloudCasa's IAM "
+                "role in your AWS account) stays; delete it in the AWS console, or "
+                "`aws cloudformation delete-stack --stack-name <its name>`"))]
+        stack = cloudformation(ctx).stack(a.stack_name)
+        if stack is None:
+            return []
+        ours = (stack.tags.get(OWNER_TAG) == "cloudcasa"
+                and ctx.adopt(STACK, a.stack_name, stack.stack_id))
+        if ctx.purge and ours:
+            target = f"cloudformation://{a.aws_region or 'default-region'}/stacks/{a.stack_name}"
+            return [ApiCall(method="DeleteStack", url=target,
+                            description=f"delete stack {a.stack_name} (CloudCasa's IAM role) "
+                                        "and wait for DELETE_COMPLETE",
+                            execute=lambda: self._delete(ctx))]
+        why = ("" if ours else ", which CloudRig did not create (no cloudrig:procedure tag, "
+                               "or not in its ownership record),")
+        how = " or `cloudrig teardown cloudcasa --purge`" if ours else ""
+        return [Manual(text=(
+            f"the CloudFormation stack {a.stack_name}{why} stays in AWS with CloudCasa's "
+            f"cross-account IAM role; delete it with `{delete_command(a)}`{how}"))]
+
+    def _delete(self, ctx: Context) -> None:
+        name = answers(ctx).stack_name
+        stack = cloudformation(ctx).stack(name)
+        cloudformation(ctx).delete(name)
+        wait(ctx, f"stack {name} to be deleted", lambda: cloudformation(ctx).stack(name),
+             lambda s: s is None, describe=lambda s: s.status if s else "deleted",
+             failed=lambda s: (f"stack {name} is DELETE_FAILED ({s.reason}); delete it in "
+                               "the AWS console" if s is not None
+                               and s.status == "DELETE_FAILED" else None))
+        if stack is not None:
+            ctx.forget(STACK, stack.stack_id)
 
 
 def terminal_qr(text: str) -> str | None:
@@ -421,9 +560,20 @@ class Active(CasaStep):
             ctx.emit("finish the Azure registration of this account in CloudCasa (the "
                      "runbook documents only AWS's steps); CloudRig waits for ACTIVE",
                      "warning")
+        a = answers(ctx)
+        watch_stack = a.provider_type == "aws" and a.cloudformation == "boto3"
+
+        def failed(d: Document) -> str | None:
+            """An unknown state, or (boto3 path) a stack that cannot make it ACTIVE: the
+            account would stay PENDING until the timeout."""
+            problem = unknown_state(d)
+            if problem is None and watch_stack and d.state == PENDING:
+                problem = stack_problem(ctx, cloudformation(ctx).stack(a.stack_name))
+            return problem
+
         wait(ctx, f"cloud account {doc.name} to become ACTIVE",
              lambda: casa(ctx).cloudaccount(doc.id), lambda d: d.state == ACTIVE,
-             describe=state_of)
+             describe=state_of, failed=failed)
 
     def check(self, ctx: Context) -> CheckResult:
         doc = find_account(ctx)
@@ -447,37 +597,62 @@ def cluster_line(cluster: Document) -> str:
     return f"{cluster.name} {cluster.state or 'no state'} ({agent})"
 
 
+def discovery_needed(ctx: Context, found: list[Document]) -> bool:
+    """Whether the clusters step must wait for the inventory: a named cluster is not
+    there yet, or (agents wanted, none named) none at all is."""
+    a = answers(ctx)
+    names = {c.name for c in found}
+    if a.clusters:
+        return any(n not in names for n in a.clusters)
+    return a.install_agents and not found
+
+
 class Clusters(CasaStep):
     id = "clusters"
     title = "Discovered clusters"
-    summary = 'GET /kubeclusters?where={"status.cloudaccount": <id>} (waits for named ones)'
+    summary = ('GET /kubeclusters?where={"status.cloudaccount": <id>}; when they are not '
+               "there yet, run the inventory and wait for its discovery")
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         doc = find_account(ctx) if readable(ctx) else None
         where = shown_json({"status.cloudaccount": doc.id if doc else "<account id>"})
         wanted = answers(ctx).clusters
-        waits = f", waiting for {', '.join(wanted)}" if wanted else ""
+        waits = (f", waiting for {', '.join(wanted)}" if wanted else
+                 ", waiting for the first" if answers(ctx).install_agents else "")
         return [ApiCall(method="GET", url=url(ctx, f"kubeclusters?where={where}"),
-                        changes_remote=False, description=f"list discovered clusters{waits}")]
+                        changes_remote=False,
+                        description=f"list discovered clusters{waits} (the inventory is run "
+                                    "first when they are not there yet)")]
 
     def apply(self, ctx: Context) -> None:
+        """The inventory runs asynchronously once the account is ACTIVE (the runbook:
+        "an inventory job would be automatically run"), so the clusters may not be there
+        yet: then CloudRig requests one (it "will create a cloud inventory job if it is
+        not already running") and waits, with the poll's timeout, for the discovery."""
         if ctx.dry_run:
             ctx.emit("skipped (dry run): list the discovered clusters", "item")
             return
         doc = need_account(ctx)
-        wanted = answers(ctx).clusters
+        a = answers(ctx)
+        found = casa(ctx).clusters_of(doc.id)
+        if discovery_needed(ctx, found):
+            casa(ctx).inventory(doc.id)
+            ctx.shared("inventory-requested", lambda: True)
+            ctx.emit("inventory job requested: CloudCasa discovers the clusters with it")
 
-        def missing(found: list[Document]) -> list[str]:
-            names = {c.name for c in found}
-            return [n for n in wanted if n not in names]
+            def missing(found: list[Document]) -> str:
+                names = {c.name for c in found}
+                return ", ".join(n for n in a.clusters if n not in names)
 
-        found = wait(ctx, "the inventory to discover " + ", ".join(wanted or ["clusters"]),
-                     lambda: casa(ctx).clusters_of(doc.id), lambda f: not missing(f),
-                     describe=lambda f: (f"missing {', '.join(missing(f))}" if missing(f)
-                                         else f"{len(f)} found"))
+            found = wait(ctx, "the inventory to discover " + (", ".join(a.clusters)
+                                                               or "the account's clusters"),
+                         lambda: casa(ctx).clusters_of(doc.id),
+                         lambda f: not discovery_needed(ctx, f),
+                         describe=lambda f: (f"missing {missing(f)}" if missing(f)
+                                             else f"{len(f)} found"))
         if not found:
-            ctx.emit("no clusters discovered in this account yet; the inventory runs every "
-                     "12 hours (the inventory step triggers one now)", "warning")
+            ctx.emit("no clusters discovered in this account (install_agents is off, so "
+                     "CloudRig does not wait for them)", "warning")
         for cluster in found:
             ctx.emit(cluster_line(cluster))
 
@@ -491,26 +666,68 @@ class Clusters(CasaStep):
         if missing:
             return CheckResult(status=Status.PENDING,
                                detail=f"not discovered: {', '.join(missing)}; {listing}")
+        if discovery_needed(ctx, found):
+            return CheckResult(status=Status.PENDING, detail=listing)
         return CheckResult(status=Status.DONE, detail=listing)
 
 
 # ---------------------------------------------------------------- 6. agents
 
 
+NO_AGENT = (None, "DISCOVERED")
+
+
+def contexts(ctx: Context, clusters: list[Document]) -> dict[str, str]:
+    """cluster name → the kubeconfig context that reaches that cluster: kube_contexts
+    names it; else kube_context when it is the only cluster (with several, it is
+    refused: it cannot be every cluster's); else its
+    `status.awsekscluster_arn`, the context name `aws eks update-kubeconfig` creates
+    (AWS CLI reference: --alias "defaults to match cluster ARN"). A cluster with none
+    is refused: one context for every cluster put each one's agent into the same
+    cluster, where the last one applied replaces the others (one cloudcasa-io
+    namespace)."""
+    a = answers(ctx)
+    found: dict[str, str] = {}
+    for cluster in clusters:
+        arn = cluster.status.get("awsekscluster_arn")
+        if cluster.name in a.kube_contexts:
+            found[cluster.name] = a.kube_contexts[cluster.name]
+        elif a.kube_context and len(clusters) == 1:
+            found[cluster.name] = a.kube_context
+        elif a.kube_context:
+            raise OperatorError(
+                f"kube_context names one context but {len(clusters)} clusters get agents "
+                f"({', '.join(c.name for c in clusters)}): map each in kube_contexts "
+                f"(e.g. kube_contexts: {{{cluster.name}: <its context>}}), leave "
+                "kube_context empty to use each EKS cluster's ARN, or name one cluster in "
+                "clusters")
+        elif arn:
+            found[cluster.name] = str(arn)
+        else:
+            raise OperatorError(
+                f"cluster {cluster.name} has no kube context: CloudCasa gives no "
+                "status.awsekscluster_arn for it; map it in kube_contexts "
+                f"(kube_contexts: {{{cluster.name}: <its kubeconfig context>}})")
+    return found
+
+
 class Agents(CasaStep):
     id = "agents"
     title = "Cluster agents"
-    summary = "kubectl apply -f <agentURL> for each chosen cluster, then wait for ACTIVE"
+    summary = ("kubectl --context <that cluster's> apply -f <agentURL> for each chosen "
+               "cluster, then wait for ACTIVE")
 
     def applies(self, a: Any) -> bool:
         return bool(a.install_agents)
 
-    def kubectl(self, ctx: Context, cluster: Document) -> Command:
-        context = answers(ctx).kube_context
-        argv = ["kubectl", *(["--context", context] if context else []), "apply", "-f",
-                agent_url(cluster) or ""]
+    def kubectl(self, cluster: Document, context: str, verb: str = "apply") -> Command:
+        argv = ["kubectl", "--context", context, verb, "-f", agent_url(cluster) or ""]
+        if verb == "delete":
+            argv.append("--ignore-not-found")
+        what = "install" if verb == "apply" else "uninstall"
         return Command(argv=argv, timeout=300,
-                       description=f"install the CloudCasa agent on {cluster.name}")
+                       description=f"{what} the CloudCasa agent on {cluster.name} "
+                                   f"(context {context})")
 
     def _todo(self, ctx: Context) -> list[Document] | None:
         doc = find_account(ctx) if readable(ctx) else None
@@ -518,17 +735,22 @@ class Agents(CasaStep):
             return None
         return [c for c in chosen(ctx, casa(ctx).clusters_of(doc.id)) if c.state != ACTIVE]
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        todo = self._todo(ctx)
-        if todo is None:
-            return [Manual(text="once clusters are discovered: `kubectl apply -f <agentURL>` "
-                                "for each, then wait for ACTIVE")]
-        items: list[PlanItem] = []
+    def _commands(self, ctx: Context, todo: list[Document]) -> list[tuple[Document, Command]]:
         for cluster in todo:
             if not agent_url(cluster):
                 raise OperatorError(f"cluster {cluster.name} has no status.agentURL in "
                                     "CloudCasa yet; rerun in a minute")
-            items.append(self.kubectl(ctx, cluster))
+        where = contexts(ctx, todo)
+        return [(c, self.kubectl(c, where[c.name])) for c in todo]
+
+    def plan(self, ctx: Context) -> list[PlanItem]:
+        todo = self._todo(ctx)
+        if todo is None:
+            return [Manual(text="once clusters are discovered: `kubectl --context <its "
+                                "context> apply -f <agentURL>` for each, then wait for ACTIVE")]
+        items: list[PlanItem] = []
+        for cluster, command in self._commands(ctx, todo):
+            items.append(command)
             items.append(ApiCall(method="GET", url=url(ctx, f"kubeclusters/{cluster.id}"),
                                  changes_remote=False,
                                  description=f"poll until {cluster.name} is ACTIVE"))
@@ -536,15 +758,17 @@ class Agents(CasaStep):
 
     def apply(self, ctx: Context) -> None:
         todo = self._todo(ctx) or []
+        commands = self._commands(ctx, todo)
         if ctx.dry_run:
-            for cluster in todo:
-                ctx.run(self.kubectl(ctx, cluster))
+            for _cluster, command in commands:
+                ctx.run(command)
             return
-        for cluster in todo:
-            result = ctx.run(self.kubectl(ctx, cluster))
+        for cluster, command in commands:
+            result = ctx.run(command)
             if result.skipped:
                 ctx.manual.append(f"install the agent on {cluster.name}: "
-                                  f"kubectl apply -f <agentURL> ({result.skipped})")
+                                  f"kubectl --context {command.argv[2]} apply -f <agentURL> "
+                                  f"({result.skipped})")
                 continue
             wait(ctx, f"cluster {cluster.name} to become ACTIVE",
                  lambda c=cluster: casa(ctx).kubecluster(c.id), lambda c: c.state == ACTIVE,
@@ -564,6 +788,28 @@ class Agents(CasaStep):
         return CheckResult(status=Status.DONE,
                            detail="agents ACTIVE on " + ", ".join(c.name for c in clusters))
 
+    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """The agents CloudRig installed (the step has a record) are uninstalled with
+        --purge: `kubectl delete -f <agentURL>` through each cluster's own context
+        removes what `apply -f` created; without --purge teardown says they stay."""
+        doc = find_account(ctx)
+        if doc is None:
+            return []
+        installed = [c for c in chosen(ctx, casa(ctx).clusters_of(doc.id))
+                     if c.state not in NO_AGENT and agent_url(c)]
+        if not installed:
+            return []
+        where = contexts(ctx, installed)
+        if ctx.purge and self.id in ctx.previous:
+            return [self.kubectl(c, where[c.name], "delete") for c in installed]
+        listing = ", ".join(f"{c.name} (context {where[c.name]})" for c in installed)
+        how = ("`cloudrig teardown cloudcasa --purge` uninstalls them"
+               if self.id in ctx.previous else "CloudRig did not install them")
+        return [Manual(text=(
+            f"the CloudCasa agents stay on {listing}; uninstall one with `kubectl --context "
+            f"<context> delete -f <its agentURL>` ({how}); CloudCasa keeps the account in "
+            "use while they run"))]
+
 
 # ---------------------------------------------------------------- 7. inventory
 
@@ -581,6 +827,9 @@ class Inventory(CasaStep):
                         execute=lambda: self._trigger(ctx))]
 
     def _trigger(self, ctx: Context) -> None:
+        if "inventory-requested" in ctx.resources:
+            ctx.emit("inventory already requested in this run (for the discovery)")
+            return
         casa(ctx).inventory(need_account(ctx).id)
         ctx.emit("inventory job requested")
 

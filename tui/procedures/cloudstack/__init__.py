@@ -10,12 +10,22 @@ Where CloudRig departs from it, and why:
 - `#cloud-config` user data is parsed as YAML when the answers are loaded (the
   runbook has no validation): a broken document never reaches an instance.
 - Before setting user data, CloudRig checks that one of the instance's networks
-  has a UserData provider (VirtualRouter or ConfigDrive); the runbook assumes it.
-- Stop/start around the update happen only when the operator sets `restart: true`
-  (they are CloudStack jobs, followed to their end); otherwise a running instance
-  is told to see the new user data at its next restart or config-drive remount,
-  which is what the runbook's "Config Drive ISO will be rebuilt … the user needs
-  to remount" amounts to.
+  has a UserData provider; the runbook assumes it. Any provider the network lists
+  for UserData counts — VirtualRouter, VpcVirtualRouter (every VPC tier),
+  ConfigDrive, … (apache/cloudstack `Network.Provider`).
+- Stop/start around the update happen only when the operator sets `restart: true`,
+  and only for a running instance (they are CloudStack jobs, followed to their end);
+  a stopped instance stays stopped. Otherwise a running instance is told to see the
+  new user data at its next restart or config-drive remount, which is what the
+  runbook's "Config Drive ISO will be rebuilt … the user needs to remount" amounts to.
+- The runbook's "changes take effect at restart" is only half true of cloud-init
+  guests: cloud-init runs runcmd, write_files, users, passwords, packages and `#!`
+  scripts once per instance, and the instance id (the VM's uuid) does not change.
+  The help, the plan and the message after apply say so and name the ways that
+  work (`cloud-init clean --reboot` in the guest, bootcmd or a per-boot part); see
+  guest.py for the module frequencies, checked against cloud-init's own modules.
+- Empty user data is refused when the answers are loaded: CloudStack answers "User
+  data is too short" (UserDataManagerImpl.validateUserData).
 - Config drive: the runbook lists `openstack/version/`; CloudStack writes
   `openstack/latest/`, which is what cloud-init reads, so CloudRig does too.
   The user data directory is `cloudstack/userdata/` (the runbook says
@@ -23,7 +33,11 @@ Where CloudRig departs from it, and why:
   `cloudstack/password/vm_password.txt`; the runbook's `vm_password_md5checksum`
   is not written (ConfigDriveBuilder only copies it when the caller gives one).
   `meta_data.json` always carries `uuid` (from vm_id), without which cloud-init
-  refuses the drive. `network_data.json` is `{}`: no NIC is described in the answers.
+  refuses the drive. `network_data.json` is left out: CloudStack describes the
+  NIC there (its MAC and address), which the answers do not know, and the `{}` an
+  earlier CloudRig wrote makes cloud-init configure no network at all (its
+  convert_net_json turns `{}` into an empty network config) instead of falling
+  back to DHCP.
 - `vendor_data.json` is `{}` as ConfigDriveBuilder writes it (checked in
   apache/cloudstack's source); the password is only in vm_password.txt. An earlier
   CloudRig wrote a cloud-config password there by default, taken from a pull

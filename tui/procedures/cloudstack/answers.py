@@ -17,12 +17,18 @@ from pydantic import SecretStr, ValidationInfo, field_validator
 from tui.answers import AbsPath, Answers, ask, check_host
 from tui.clients.cloudstack import POST_LIMIT
 
+from . import guest
+
 CLOUD_CONFIG = "#cloud-config"
 
 
 def user_data_problem(text: str) -> str | None:
     """Why this user data cannot be sent, or None: `#cloud-config` must be YAML
     (with the line of the error) and the base64 must fit CloudStack's POST cap."""
+    if not text:
+        # UserDataManagerImpl.validateUserData: fewer than one decoded byte is refused.
+        return ('is empty: CloudStack refuses it ("User data is too short"); give the '
+                "user data to set")
     if text.lstrip().startswith(CLOUD_CONFIG):
         try:
             yaml.safe_load(text)
@@ -88,9 +94,9 @@ class CloudStackAnswers(Answers):
         example="/srv/cloud/web-1.yaml", validate_default=True)
     restart: bool = ask(
         False, title="Stop and start the instance",
-        help="Stop the instance before setting its user data and start it after (both are "
-             "CloudStack jobs). A config drive is rebuilt, and most guests read user data, "
-             "only at boot. Off: a running instance sees it after its next restart.",
+        help="Stop a running instance before setting its user data and start it after "
+             "(both are CloudStack jobs); a stopped instance is left stopped. A config "
+             "drive is rebuilt, and guests read user data, only at boot. " + guest.HELP,
         example=True)
     job_timeout: int = ask(
         600, title="Job timeout (seconds)",

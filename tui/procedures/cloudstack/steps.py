@@ -11,6 +11,7 @@ from tui.configdrive import ConfigDriveData, build_iso
 from tui.errors import OperatorError
 from tui.procedure import ApiCall, CheckResult, Context, FileWrite, PlanItem, Status, Step
 
+from . import guest
 from .answers import CloudStackAnswers
 
 SECRET = "secret_key"
@@ -18,7 +19,6 @@ PASSWORD = "vm_password"
 DEFAULT_LIMIT = 32768
 """vm.userdata.max.length's default, used when the setting cannot be read."""
 LIMIT_SETTING = "vm.userdata.max.length"
-PROVIDERS = ("VirtualRouter", "ConfigDrive")
 
 
 def answers(ctx: Context) -> CloudStackAnswers:
@@ -141,7 +141,12 @@ def _zone_id(api: CloudStackClient, zone: str) -> str:
 
 
 def provider(ctx: Context) -> tuple[str, list[str]]:
-    """Which provider serves UserData to the instance, and its networks' names."""
+    """Which provider serves UserData to the instance, and its networks' names: the
+    first provider any of its networks lists for the UserData service. Any provider
+    named there serves it: an offering can only give UserData to a provider whose
+    element implements UserDataServiceProvider (apache/cloudstack
+    api/src/main/java/com/cloud/network/Network.java `Provider`: VirtualRouter,
+    VpcVirtualRouter — every VPC tier —, ConfigDrive, Tungsten, …)."""
     vm = instance(ctx)
     api = client(ctx)
     names, providers = [], []
@@ -151,20 +156,22 @@ def provider(ctx: Context) -> tuple[str, list[str]]:
                                                             "listall": True}):
             for service in net.get("service", []):
                 if service.get("name") == "UserData":
-                    providers += [p.get("name") for p in service.get("provider", [])]
-    for name in PROVIDERS:
-        if name in providers:
-            return name, names
+                    providers += [p["name"] for p in service.get("provider", [])
+                                  if p.get("name")]
+    if providers:
+        return providers[0], names
     raise OperatorError(
         f"instance {vm.get('name')}'s network(s) {', '.join(names) or '(none)'} offer no "
-        "UserData service (neither VirtualRouter nor ConfigDrive), so user data would never "
-        "reach it; use a network offering with UserData enabled")
+        "UserData service (no provider such as VirtualRouter, VpcVirtualRouter or "
+        "ConfigDrive), so user data would never reach it; use a network offering with "
+        "UserData enabled")
 
 
 class Instance(ApiStep):
     id = "instance"
     title = "The instance and its UserData provider"
-    summary = "Find the instance and which provider (VirtualRouter or ConfigDrive) serves it"
+    summary = ("Find the instance and which provider (VirtualRouter, VpcVirtualRouter, "
+               "ConfigDrive, …) serves its user data")
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         return [ApiCall(method="GET", url=_url(ctx, "listVirtualMachines"),
@@ -191,7 +198,8 @@ class Instance(ApiStep):
 class UserData(ApiStep):
     id = "userdata"
     title = "The instance's user data"
-    summary = "Set it with updateVirtualMachine (POST when large); stop/start when asked"
+    summary = ("Set it with updateVirtualMachine (POST when large); stop and start a running "
+               "instance when asked")
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         a = answers(ctx)
@@ -199,27 +207,31 @@ class UserData(ApiStep):
         post = len(wanted) >= GET_LIMIT
         method = "POST" if post else "GET"
         body = {"id": "(the instance)", "userdata": f"({len(wanted)} bytes of base64)"}
+        guest_note = guest.note(a.user_data_text())
+        tail = f"; {guest_note}" if guest_note else ""
         if not readable(ctx):
             return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
                             description="set the user data if it differs (API not read: no "
-                            f"{SECRET} at hand)")]
+                            f"{SECRET} at hand){tail}")]
         api = client(ctx)
         vm = instance(ctx)
         if api.user_data(vm["id"]) == wanted:
             return []
         body["id"] = vm["id"]
-        stop = a.restart and vm.get("state") == "Running"
+        # Only a running instance is stopped and started again: one the operator
+        # stopped stays stopped (restart would otherwise boot it).
+        restart = a.restart and vm.get("state") == "Running"
         items: list[PlanItem] = []
-        if stop:
+        if restart:
             items.append(self._job(ctx, "stopVirtualMachine", vm, "stop the instance"))
         items.append(ApiCall(
             method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
             description=f"set the user data of {vm['name']}"
-                        + (" (POST: over the GET limit)" if post else ""),
+                        + (" (POST: over the GET limit)" if post else "") + tail,
             execute=lambda: api.call("updateVirtualMachine",
                                      {"id": vm["id"], "userdata": wanted},
                                      post=post, changes=True)))
-        if stop or (a.restart and vm.get("state") == "Stopped"):
+        if restart:
             items.append(self._job(ctx, "startVirtualMachine", vm, "start the instance"))
         return items
 
@@ -240,11 +252,21 @@ class UserData(ApiStep):
         if not items:
             ctx.emit("user data already as wanted: nothing to change")
             return
-        ctx.execute(items)
         vm = instance(ctx)
-        if not a.restart and vm.get("state") == "Running":
-            ctx.emit(f"{vm['name']} is running: it sees the new user data after its next "
-                     "restart (or a remount of its config drive)", "warning")
+        state = vm.get("state")
+        ctx.execute(items)
+        name, _networks = provider(ctx)
+        if state == "Running" and not a.restart:
+            where = ("its config drive is rebuilt: remount it" if name == "ConfigDrive"
+                     else f"{name} serves the new user data now")
+            ctx.emit(f"{vm['name']} is running: {where}; most guests read user data only "
+                     "at boot, so it takes effect at its next restart", "warning")
+        elif a.restart and state != "Running":
+            ctx.emit(f"{vm['name']} is {state or 'not running'}: user data set, and it stays "
+                     "that way (restart stops and starts only a running instance); it reads "
+                     "the new user data when it is next started", "warning")
+        if guest_note := guest.note(a.user_data_text()):
+            ctx.emit(guest_note, "warning")
 
     def check(self, ctx: Context) -> CheckResult:
         api = client(ctx)
