@@ -112,6 +112,8 @@ def _manual(item: dict[str, Any]) -> Text:
 
 
 def _remove(item: dict[str, Any]) -> Text:
+    if item.get("action") in ("keep", "restore"):  # as the ownership record says
+        return Text.assemble((f"  {item['action']} ", "bold"), (item["text"], "yellow"), "\n")
     text = Text.assemble(("  remove ", "bold"), item["path"])
     if not item.get("exists", True):
         text.append("  (absent)", style="dim")

@@ -56,7 +56,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     target = tmp_path / "gateway-config.hcl"
     target.write_bytes(b"old content\n")
 
-    def boom(*args: object) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(files.os, failing, boom)

@@ -84,6 +84,12 @@ def check_abs_path(value: str) -> str:
         raise ValueError("a path cannot contain line breaks or control characters")
     if any(part == ".." for part in value.split("/")):
         raise ValueError(f"{value!r} contains '..'; give the real directory")
+    long = next((p for p in value.split("/") if len(p.encode("utf-8", "surrogatepass")) > 255),
+                None)
+    if long is not None:  # NAME_MAX: no file system takes a longer name
+        raise ValueError(f"the name {long[:20]}… in the path is "
+                         f"{len(long.encode('utf-8', 'surrogatepass'))} bytes; a file system "
+                         "allows at most 255 per name: shorten it")
     return value.rstrip("/") or "/"
 
 

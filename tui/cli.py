@@ -98,6 +98,9 @@ def _print_item(item: dict[str, Any]) -> None:
         if item.get("body"):
             for line in str(item["body"]).splitlines():
                 print("      " + line)
+    elif kind == "remove" and item.get("action") in ("keep", "restore"):
+        # The ownership record decides: put back what CloudRig replaced, keep the rest.
+        print(f"    {item['action']} " + paint(item["text"], "33"))
     elif kind == "remove":
         print(f"    remove {item['path']}" + ("" if item["exists"] else paint("  (absent)", "2")))
     elif kind == "restore":

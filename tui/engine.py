@@ -37,6 +37,7 @@ from tui.procedure import (
     FileRestore,
     FileWrite,
     Manual,
+    Ownership,
     PlanItem,
     Procedure,
     Status,
@@ -146,6 +147,43 @@ class Session:
         if state is not None:
             self.ctx.previous = dict(state.steps)
             self.ctx.confirmations = dict(state.confirmations)
+        self.ctx.ownership = self.store.load_owned(self.procedure.id)
+        self.ctx.on_owned = self._save_ownership
+
+    def _save_ownership(self) -> None:
+        """Write the ownership record now (not under --dry-run): what was just created
+        is known even if the run dies before its step ends."""
+        if not self.dry_run and self.ctx.ownership is not None:
+            self.store.save_owned(self.procedure.id, self.ctx.ownership)
+
+    def _own_from_now_on(self) -> None:
+        """Under the run lock, before an apply changes anything: reload the ownership
+        record (a run that ended meanwhile may have added to it) and start one when
+        there is none, so that whatever this run creates is recorded. An unreadable
+        record is never overwritten unseen."""
+        if self.dry_run:
+            return
+        self.ctx.ownership = self.store.load_owned(self.procedure.id)
+        owned = self.store.owned_path(self.procedure.id)
+        if self.ctx.ownership is None and owned.exists():
+            raise OperatorError(
+                f"{owned} (CloudRig's record of what it created) cannot be read; keep a "
+                "copy elsewhere and remove it to go on (teardown then keeps whatever it "
+                "has no record of)")
+        if self.ctx.ownership is None:
+            self.ctx.ownership = Ownership()
+            self._save_ownership()
+
+    def require_ownership(self) -> None:
+        """`teardown --purge` removes what CloudRig recorded creating; with no record at
+        all it cannot tell CloudRig's objects from someone else's of the same name."""
+        if self.purge and self.ctx.ownership is None:
+            raise OperatorError(
+                f"refusing teardown --purge: there is no record of what CloudRig created for "
+                f"{self.procedure.id} here ({self.store.owned_path(self.procedure.id)} is "
+                "missing or unreadable), so it cannot tell its own policies, tokens and keys "
+                "from another's of the same name; remove them by hand, or run teardown "
+                "without --purge")
 
     # ------------------------------------------------------------ events
 
@@ -232,14 +270,16 @@ class Session:
                         "description": item.description, "body": body,
                         "skipped": "dry run" if self.dry_run and item.changes_remote else None}
             case FileRemove():
-                from tui.files import host_path
+                from tui.files import remove_view
 
-                data = {"kind": "remove", "path": item.path,
-                        "exists": host_path(item.path, self.root).exists()}
+                removal = remove_view(item, self.ctx.owned_file(item.path), self.root)
+                data = removal.model_dump() | {"kind": "remove",
+                                               "exists": removal.action != "absent"}
             case FileRestore():
                 from tui.files import restore_view
 
-                planned = restore_view(item.path, self.root)
+                owned = self.ctx.owned_file(item.path)
+                planned = restore_view(item.path, self.root, owned.backup if owned else None)
                 data = planned.model_dump() | {"kind": "restore", "text": planned.sentence()}
             case Manual():
                 data = {"kind": "manual", "text": item.text}
@@ -322,9 +362,12 @@ class Session:
             self._record(done)
             self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
 
-        return self._run("apply", steps, prepare=lambda: self.resolve_secrets(steps),
-                         begin=begin, work=apply_step, resume_hint="rerun to resume",
-                         digest=digest)
+        def prepare() -> None:
+            self.resolve_secrets(steps)
+            self._own_from_now_on()
+
+        return self._run("apply", steps, prepare=prepare, begin=begin, work=apply_step,
+                         resume_hint="rerun to resume", digest=digest)
 
     # ------------------------------------------------------------ the guarded loop
 
@@ -546,6 +589,7 @@ class Session:
 
     def teardown_plan(self) -> list[StepPlan]:
         """What teardown would do, step by step in its (reverse) order: the preview."""
+        self.require_ownership()
         plans = []
         for step in reversed(self.active_steps()):
             self.ctx.step_id = step.id
@@ -560,10 +604,14 @@ class Session:
         return plans
 
     def _teardown(self) -> RunResult:
+        self.require_ownership()
         steps = self.active_steps()
         undone = list(reversed(steps))
 
         def prepare() -> None:
+            if not self.dry_run:  # under the run lock: what the last run recorded
+                self.ctx.ownership = self.store.load_owned(self.procedure.id)
+                self.require_ownership()
             self.resolve_secrets([s for s in steps if type(s).undo_plan is not Step.undo_plan
                                   and not self.elsewhere(s)], undo=True)
 

@@ -128,20 +128,20 @@ def export_undo(procedure_id: str, step_id: str, host: str, export_dir: str,
     script's `install` lines, so no secret is needed to find them: a staged provider
     file may hold one) and the script go; undoing the step itself is done on `host`.
     Empty once they are gone, so a second teardown does nothing."""
-    from tui.files import host_path
+    from tui.files import exists, read_path
 
     script = script_path(export_dir, host, step_id)
-    target = host_path(script, root)
-    if not target.exists():
+    text = read_path(script, root)  # never through a link
+    if text is None:
         return []
     base = f"{export_dir.rstrip('/')}/{host}"
     items: list[PlanItem] = []
-    for line in target.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.decode("utf-8", errors="replace").splitlines():
         if not line.startswith("install -D "):
             continue
         relative = shlex.split(line)[-2]
         staged = f"{base}/{relative}"
-        if host_path(staged, root).exists():
+        if exists(staged, root):
             items.append(FileRemove(path=staged, description=f"exported copy for {host}"))
     items.append(FileRemove(path=script, description=f"the exported commands for {host}"))
     items.append(Manual(text=f"on {host}, undo step {step_id} with `cloudrig teardown "

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from tui import __version__
 from tui.answers import secret_fields
+from tui.files import make_dirs
 from tui.procedure import Procedure
 from tui.render import environment
 
@@ -130,7 +131,7 @@ def export(procedure: Procedure, answers: Any, out: Path) -> list[Path]:
     written = []
     for rel, text in rendered.items():
         target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent, 0o755)  # modes set explicitly, whatever the umask
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written

@@ -166,10 +166,16 @@ class ApiCall(_Item):
 
 
 class FileRemove(_Item):
-    """A file CloudRig wrote and teardown removes (absent is fine)."""
+    """A file CloudRig wrote and teardown removes (absent is fine) — only when the
+    ownership record says CloudRig created it; a file it replaced is put back from its
+    first backup instead, and one it has no record of is left, with a sentence."""
 
     kind: Literal["remove"] = "remove"
     path: str
+    recorded_only: bool = Field(
+        default=True,
+        description="False for a file the runbook itself says to delete though CloudRig "
+                    "did not write it (e.g. a key the connector regenerates)")
 
 
 class FileRestore(_Item):
@@ -191,6 +197,59 @@ PlanItem = Annotated[
     FileWrite | FileRemove | FileRestore | Command | ApiCall | Manual,
     Field(discriminator="kind")
 ]
+
+
+# ---------------------------------------------------------------- ownership
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OwnedFile(BaseModel):
+    """A file CloudRig wrote: whether it created it or replaced the operator's (then
+    `backup`, the final path of the version from before CloudRig, is what teardown
+    puts back). Recorded before the file changes, so a killed run cannot lose it."""
+
+    path: str
+    created: bool
+    backup: str | None = None
+    step: str | None = None
+    at: datetime = Field(default_factory=_utcnow)
+
+
+class OwnedObject(BaseModel):
+    """A remote object CloudRig created (an ACL policy, a token's accessor, a KV key,
+    a catalog registration…). `id` is None while it is being created: the run may have
+    died before it learnt the id the server gave; the next run that finds an object
+    with this `label` adopts it (`Context.adopt`)."""
+
+    kind: str
+    id: str | None
+    label: str
+    step: str | None = None
+    at: datetime = Field(default_factory=_utcnow)
+
+
+class Ownership(BaseModel):
+    """What CloudRig created for one procedure on this host: teardown removes only
+    that (DESIGN.md, "Safety rules"). Kept in the state directory; without it,
+    `teardown --purge` refuses."""
+
+    files: dict[str, OwnedFile] = {}
+    objects: list[OwnedObject] = []
+
+    def file(self, path: str) -> OwnedFile | None:
+        return self.files.get(path)
+
+    def find(self, kind: str, id: str | None = None, label: str | None = None
+             ) -> OwnedObject | None:
+        return next((o for o in self.objects if o.kind == kind
+                     and (id is None or o.id == id) and (label is None or o.label == label)),
+                    None)
+
+    def ids(self, kind: str) -> list[str]:
+        return [o.id for o in self.objects if o.kind == kind and o.id is not None]
 
 
 # ---------------------------------------------------------------- events
@@ -248,6 +307,11 @@ class Context:
     exporting_to: str | None = None
     """Set while a step for another host is planned for export: what is on this host's
     disk says nothing about that one (e.g. a file to merge into must be merged there)."""
+    ownership: Ownership | None = None
+    """What CloudRig created for this procedure (None: no record at all, e.g. state
+    from before records were kept): teardown undoes only that."""
+    on_owned: Callable[[], None] = lambda: None
+    """Persists `ownership` (the engine saves it at once: a killed run keeps it)."""
 
     def close(self) -> None:
         for resource in self.resources.values():
@@ -283,12 +347,140 @@ class Context:
 
         self.on_event(Event(step=self.step_id, kind=kind, message=redact(message)))
 
+    # ------------------------------------------------------------ ownership
+
+    def _record(self) -> Ownership:
+        if self.ownership is None:
+            self.ownership = Ownership()
+        return self.ownership
+
+    def _record_file(self, path: str, created: bool, backup: str | None) -> None:
+        """Remember, before it changes, that CloudRig creates PATH or replaces the
+        version kept as BACKUP. The first record stands: its backup is the operator's."""
+        if self.dry_run:
+            return
+        record = self._record()
+        known = record.file(path)
+        if known is not None and (known.created or known.backup is not None
+                                  or backup is None):
+            return
+        record.files[path] = OwnedFile(path=path, created=created if known is None else False,
+                                       backup=backup, step=self.step_id)
+        self.on_owned()
+
+    def owned_file(self, path: str) -> OwnedFile | None:
+        return self.ownership.file(path) if self.ownership else None
+
+    def creating(self, kind: str, label: str) -> None:
+        """Say, before a call that creates a KIND named LABEL whose id the server gives,
+        that CloudRig is creating it (a run killed before `created` is then adopted)."""
+        if self.dry_run:
+            return
+        record = self._record()
+        if record.find(kind, label=label) is None:
+            record.objects.append(OwnedObject(kind=kind, id=None, label=label,
+                                              step=self.step_id))
+            self.on_owned()
+
+    def created(self, kind: str, id: str, label: str = "") -> None:
+        """Remember that CloudRig created the KIND with ID (for ids known before the
+        call, e.g. a KV key, call it before the call)."""
+        if self.dry_run:
+            return
+        record = self._record()
+        pending = record.find(kind, label=label or id)
+        if pending is not None and pending.id is None:
+            pending.id = id
+        elif record.find(kind, id=id) is None:
+            record.objects.append(OwnedObject(kind=kind, id=id, label=label or id,
+                                              step=self.step_id))
+        self.on_owned()
+
+    def create(self, kind: str, label: str, call: Callable[[], T], *,
+               id: str | None = None, id_of: Callable[[T], str] | None = None) -> T:
+        """Make the KIND named LABEL with CALL, recorded as CloudRig's before the call:
+        by ID when it is known up front (a KV key, a config entry's name), else as being
+        created, then by the id the server gave (ID_OF of CALL's result). A run killed
+        in between leaves the record, and the next run adopts what it finds. A call the
+        server refused outright (a 4xx: nothing was made) takes the record back."""
+        if id is not None:
+            fresh = not self.owns(kind, id)
+            self.created(kind, id, label)
+        else:
+            fresh = True
+            self.creating(kind, label)
+        try:
+            result = call()
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if fresh and isinstance(status, int) and 400 <= status < 500:
+                self._take_back(kind, id, label)
+            raise
+        if id_of is not None:
+            self.created(kind, id_of(result), label)
+        return result
+
+    def _take_back(self, kind: str, id: str | None, label: str) -> None:
+        if self.dry_run or self.ownership is None:
+            return
+        self.ownership.objects = [o for o in self.ownership.objects if not (
+            o.kind == kind and o.id == id and (id is not None or o.label == label))]
+        self.on_owned()
+
+    def adopt(self, kind: str, label: str, id: str) -> bool:
+        """Whether the KIND with ID, found by LABEL, is CloudRig's: recorded so, or the
+        one a killed run was creating (then recorded now)."""
+        if self.ownership is None:
+            return False
+        if self.ownership.find(kind, id=id) is not None:
+            return True
+        pending = self.ownership.find(kind, label=label)
+        if pending is None or pending.id is not None:
+            return False
+        if not self.dry_run:
+            pending.id = id
+            self.on_owned()
+        return True
+
+    def owns(self, kind: str, id: str) -> bool:
+        return self.ownership is not None and self.ownership.find(kind, id=id) is not None
+
+    def forget(self, kind: str, id: str) -> None:
+        """CloudRig removed the KIND with ID: no longer its to remove."""
+        if self.dry_run or self.ownership is None:
+            return
+        self.ownership.objects = [o for o in self.ownership.objects
+                                  if not (o.kind == kind and o.id == id)]
+        self.on_owned()
+
+    def forget_file(self, path: str) -> None:
+        if self.dry_run or self.ownership is None or path not in self.ownership.files:
+            return
+        del self.ownership.files[path]
+        self.on_owned()
+
+    # ------------------------------------------------------------ doing
+
     def write_file(self, item: FileWrite) -> FileOutcome:
         from tui.files import apply_file
 
-        outcome = apply_file(item, root=self.root, dry_run=self.dry_run)
+        outcome = apply_file(item, root=self.root, dry_run=self.dry_run,
+                             record=lambda created, backup: self._record_file(
+                                 item.path, created, backup))
         self.emit(outcome.sentence(), "item")
         return outcome
+
+    def remove_file(self, item: FileRemove) -> None:
+        """Teardown of one file, as its ownership record says: remove what CloudRig
+        created, put back what it replaced, leave (and say so) what it did not write."""
+        from tui.files import teardown_file
+
+        outcome = teardown_file(item, self.owned_file(item.path), self.root, self.dry_run)
+        if outcome is None:
+            return
+        if outcome.action in ("removed", "restored"):
+            self.forget_file(item.path)
+        self.emit(outcome.sentence(), "item")
 
     def run(self, command: Command) -> CommandResult:
         return self.runner.run(command, self.secrets, emit=self.emit)
@@ -315,16 +507,16 @@ class Context:
                 case ApiCall():
                     self.call(item)
                 case FileRemove():
-                    from tui.files import remove_file
-
-                    outcome = remove_file(item.path, self.root, self.dry_run)
-                    if outcome:
-                        self.emit(outcome.sentence(), "item")
+                    self.remove_file(item)
                 case FileRestore():
                     from tui.files import restore_file
 
-                    self.emit(restore_file(item.path, self.root, self.dry_run).sentence(),
-                              "item")
+                    owned = self.owned_file(item.path)
+                    outcome = restore_file(item.path, self.root, self.dry_run,
+                                           backup=owned.backup if owned else None)
+                    if outcome.action == "restored":
+                        self.forget_file(item.path)
+                    self.emit(outcome.sentence(), "item")
                 case Manual():
                     self.manual.append(item.text)
                     self.emit(f"manual: {item.text}", "warning")

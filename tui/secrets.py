@@ -58,9 +58,9 @@ class _Index:
             return []
 
     def write(self, names: Iterable[str]) -> None:
-        from tui.files import atomic_write
+        from tui.files import atomic_write, make_dirs
 
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(self.path.parent, 0o700)  # modes set explicitly, whatever the umask
         atomic_write(self.path, json.dumps(sorted(set(names))).encode(), 0o600)
 
     def add(self, key: str) -> None:
@@ -162,7 +162,9 @@ def open_store(state_dir: Path, interactive: bool,
         with _ASKING:
             passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
             _TYPED[path] = passphrase
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from tui.files import make_dirs
+
+    make_dirs(state_dir, 0o700)  # modes set explicitly, whatever the umask
     from tui.secretfile import FileStore
 
     return FileStore(path, passphrase)

@@ -4,6 +4,12 @@ State is a cache of what CloudRig last did and saw, never the truth: checks ask
 the host and the remote APIs. It holds answers without secrets, the --root of the
 last apply, each step's last result, and how the last run ended. One JSON file per
 procedure under `$CLOUDRIG_STATE_DIR` (default: the platform's user state dir).
+
+Beside it, `<procedure>.owned.json` records what CloudRig created (files created or
+replaced, remote ids, accessors, keys: `tui.procedure.Ownership`), written the moment
+something is created, so teardown removes only that. It is a file of its own because
+it is not a cache: losing it means teardown no longer knows what is CloudRig's.
+Every write is atomic; a full or read-only disk is one sentence naming the file.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tui.files import atomic_write
-from tui.procedure import Status
+from tui.errors import OperatorError
+from tui.files import atomic_write, make_dirs, os_error
+from tui.procedure import Ownership, Status
 from tui.runlock import brief_lock
 from tui.statefile import state_dir, state_path
 
@@ -119,28 +126,71 @@ class StateStore:
 
     def save(self, state: ProcedureState) -> None:
         """Write STATE whole (under the brief lock: never beside another's write)."""
+        self.ensure_directory()
         with brief_lock(self.directory, state.procedure):
-            self._write(state)
+            self._write_state(state)
 
-    def _write(self, state: ProcedureState) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(self.path(state.procedure), state.model_dump_json(indent=2).encode(), 0o600)
+    def _write_state(self, state: ProcedureState) -> None:
+        self._write(self.path(state.procedure), state.model_dump_json(indent=2).encode())
+
+    def owned_path(self, procedure_id: str) -> Path:
+        return self.directory / f"{procedure_id}.owned.json"
+
+    def load_owned(self, procedure_id: str) -> Ownership | None:
+        """What CloudRig recorded creating for PROCEDURE_ID; None when there is no
+        record (never applied here, or applied before records were kept)."""
+        try:
+            return Ownership.model_validate_json(self.owned_path(procedure_id).read_text())
+        except FileNotFoundError:
+            return None
+        except (ValidationError, ValueError):
+            return None  # unreadable: as good as none (teardown keeps what it cannot tell)
+
+    def save_owned(self, procedure_id: str, ownership: Ownership) -> None:
+        self._write(self.owned_path(procedure_id),
+                    ownership.model_dump_json(indent=2).encode())
+
+    def ensure_directory(self) -> None:
+        try:
+            make_dirs(self.directory, 0o700)
+        except OSError as exc:
+            raise self._failure(exc, self.directory) from None
+
+    def _write(self, path: Path, data: bytes) -> None:
+        self.ensure_directory()
+        try:
+            atomic_write(path, data, 0o600)
+        except OSError as exc:
+            raise self._failure(exc, path) from None
+
+    @staticmethod
+    def _failure(exc: OSError, path: Path) -> OperatorError:
+        """One sentence for a state write that failed: the file named, the old one
+        still whole (writes are atomic), and where the state lives."""
+        sentence = os_error(exc, str(path), "save CloudRig's state to").sentence
+        return OperatorError(f"{sentence} (the state directory is set by "
+                             "CLOUDRIG_STATE_DIR; the previous state is intact, so a rerun "
+                             "resumes)")
 
     def update(self, procedure_id: str,
                change: Callable[[ProcedureState], None]) -> ProcedureState:
         """Reload, CHANGE, save, under the brief lock: each writer changes only what is
         its own (a run its steps and last_run, `confirm` a confirmation), so a
         confirmation made during an apply survives the apply's next save."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.ensure_directory()
         with brief_lock(self.directory, procedure_id):
             state = self.load(procedure_id) or ProcedureState(procedure=procedure_id)
             change(state)
-            self._write(state)
+            self._write_state(state)
         return state
 
     def log(self, line: str) -> None:
         """Append one (already redacted) line to the run log."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(f"{now().isoformat(timespec='seconds')} {line}\n")
+        self.ensure_directory()
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                         0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(f"{now().isoformat(timespec='seconds')} {line}\n")
+        except OSError as exc:
+            raise self._failure(exc, self.log_path) from None

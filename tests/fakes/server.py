@@ -13,6 +13,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -97,6 +98,10 @@ class FakeService:
         self._thread: threading.Thread | None = None
         self._tls: ssl.SSLContext | None = None
         self.latency = 0.0  # seconds every reply waits (a remote API's round trip)
+        # Called with each request once it is handled, before its reply goes out; when it
+        # returns True no reply is sent. The reliability tests kill the client there: the
+        # change happened on the server, and the client never heard of it.
+        self.after_handle: Callable[[Request], bool] | None = None
         self.flooded: list[int] = []  # bytes each flood sent before the client hung up
 
     # ------------------------------------------------------------ faults
@@ -198,6 +203,10 @@ class FakeService:
                 else:
                     with service.lock:
                         reply = service.handle(request)
+                    hook = service.after_handle
+                    if hook is not None and hook(request):
+                        self.close_connection = True
+                        return
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))

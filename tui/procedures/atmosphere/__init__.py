@@ -95,8 +95,8 @@ Where CloudRig departs from the runbook, and why:
 Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
 - atmosphere-ansible: CloudRig's marked block leaves `ansible/hosts` byte for byte
   (the file goes only when nothing else was in it); `group_vars/<provider>` is removed
-  unless it replaced the operator's file, which is then left with the `mv` that
-  restores their backup.
+  if CloudRig created it, and put back from its first backup if it replaced the
+  operator's file (the ownership record says which).
 - allocation-strategy: when confirmed, the Django admin page where it is deleted; the
   confirmation is withdrawn (the engine does so for any step it undoes).
 - provider: Atmosphere has no removal script and deleting the row cascades into
@@ -106,9 +106,10 @@ Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
 - provider-json: the 0600 file goes; provider_secret stays in the secret store (the
   provider, if kept, still salts its users' passwords with it).
 - keystone: only with `--purge` (as carbonio's tokens), and only what CloudRig created:
-  the project and user carry a "(CloudRig)" description (a user whose default project
-  is CloudRig's counts too); the grant is revoked, then user, then project deleted.
-  An account the operator made is named with its `openstack … delete`, never deleted.
+  the project and user ids its ownership record names (they also carry a "(CloudRig)"
+  description, but a description is not proof); the grant is revoked, then user,
+  then project deleted. An account the operator made is named with its
+  `openstack … delete`, never deleted.
   Teardown asks for os_admin_password only when purging (`Step.undo_secrets`).
 - endpoint-audit reads only. user-variables: CloudRig's own user_variables_atmosphere.yml
   goes, with the reminder to rerun the OSA playbooks; the operator's user_variables.yml

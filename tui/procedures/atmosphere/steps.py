@@ -15,7 +15,7 @@ import yaml
 from tui.clients.keystone import KeystoneClient
 from tui.commands import display
 from tui.errors import OperatorError
-from tui.files import check_files, host_path, read_current
+from tui.files import check_files, host_path, read_current, read_path
 from tui.procedure import (
     ApiCall,
     CheckResult,
@@ -263,9 +263,11 @@ class EndpointAudit(Step):
 # ---------------------------------------------------------------- 3. keystone
 
 
-# The descriptions CloudRig gives what it creates: teardown --purge deletes only those.
+# The descriptions CloudRig gives what it creates (shown in Keystone); what teardown
+# --purge deletes is what the ownership record names (Context.created), by id.
 PROJECT_MARK = "Atmosphere's admin project (CloudRig)"
 USER_MARK = "Atmosphere's admin user (CloudRig)"
+PROJECT, USER = "keystone-project", "keystone-user"
 
 
 ATMOSPHERE_DOMAIN = "default"
@@ -365,15 +367,25 @@ class KeystoneAccount(Step):
         items: list[PlanItem] = []
         if ids["project"] is None:
             def create_project() -> None:
-                ids["project"] = client.create_project(name, ids["domain"], PROJECT_MARK)["id"]
+                ids["project"] = ctx.create(
+                    PROJECT, name, lambda: client.create_project(name, ids["domain"],
+                                                                 PROJECT_MARK)["id"],
+                    id_of=str)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/projects"),
                                  body={"project": {"name": name, "domain_id": ids["domain"]}},
                                  description=f"create project {name}",
                                  execute=create_project))
+        else:
+            ctx.adopt(PROJECT, name, ids["project"])  # the one a killed run was creating
+        if ids["user"] is not None:
+            ctx.adopt(USER, name, ids["user"])
         if ids["user"] is None:
             def create_user() -> None:
-                ids["user"] = client.create_user(name, ids["domain"], ctx.secret(ATMO_PASSWORD),
-                                                 ids["project"], USER_MARK)["id"]
+                ids["user"] = ctx.create(
+                    USER, name, lambda: client.create_user(name, ids["domain"],
+                                                           ctx.secret(ATMO_PASSWORD),
+                                                           ids["project"], USER_MARK)["id"],
+                    id_of=str)
             items.append(ApiCall(method="POST", url=keystone_url(ctx, "/users"),
                                  body={"user": {"name": name, "domain_id": ids["domain"],
                                                 "password": MASK}},
@@ -430,8 +442,8 @@ class KeystoneAccount(Step):
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """With --purge: revoke the grant, delete the user, delete the project — each only
-        if CloudRig created it (its description, or a user whose default project is
-        CloudRig's). Objects the operator made are named with the command to remove
+        if CloudRig created it (its id is in the ownership record). Objects the operator
+        made, even with CloudRig's description, are named with the command to remove
         them, never deleted. They are looked for in the default domain (where CloudRig
         creates them) and in the admin's domain (where versions before it did)."""
         if not ctx.purge:
@@ -448,10 +460,8 @@ class KeystoneAccount(Step):
         a = answers(ctx)
         project = client.find_project(a.atmo_admin, domain)
         user = client.find_user(a.atmo_admin, domain)
-        ours_project = project is not None and project.get("description") == PROJECT_MARK
-        ours_user = user is not None and (
-            user.get("description") == USER_MARK
-            or (ours_project and user.get("default_project_id") == project["id"]))
+        ours_project = project is not None and ctx.adopt(PROJECT, a.atmo_admin, project["id"])
+        ours_user = user is not None and ctx.adopt(USER, a.atmo_admin, user["id"])
         items: list[PlanItem] = []
         role = client.find_role(a.admin_role)
         if (project and user and role and (ours_project or ours_user)
@@ -463,20 +473,30 @@ class KeystoneAccount(Step):
                 execute=lambda: client.revoke_role(pid, uid, rid)))
         if user and ours_user:
             uid = user["id"]
+
+            def delete_user() -> None:
+                client.delete_user(uid)
+                ctx.forget(USER, uid)
+
             items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/users/{uid}"),
                                  description=f"delete user {a.atmo_admin}",
-                                 execute=lambda: client.delete_user(uid)))
+                                 execute=delete_user))
         if project and ours_project:
             pid = project["id"]
+
+            def delete_project() -> None:
+                client.delete_project(pid)
+                ctx.forget(PROJECT, pid)
+
             items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/projects/{pid}"),
                                  description=f"delete project {a.atmo_admin}",
-                                 execute=lambda: client.delete_project(pid)))
+                                 execute=delete_project))
         for kind, found, ours in (("user", user, ours_user), ("project", project, ours_project)):
             if found and not ours:
                 items.append(Manual(text=(
-                    f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (no CloudRig "
-                    f"description), so it stays; to remove it: openstack {kind} delete "
-                    f"--domain {domain} {a.atmo_admin}")))
+                    f"Keystone {kind} {a.atmo_admin} was not created by CloudRig (its "
+                    f"ownership record does not name it), so it stays; to remove it: "
+                    f"openstack {kind} delete --domain {domain} {a.atmo_admin}")))
         return items
 
 
@@ -927,13 +947,13 @@ class AnsibleHosts(Step):
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """CloudRig's hosts block goes (other entries kept; the file only if nothing else
-        is in it); group_vars/atmosphere-<provider> goes unless it replaced the
-        operator's file, which is then named with the command that restores it."""
+        is in it); group_vars/atmosphere-<provider> goes if CloudRig created it, and is
+        put back from its first backup if it replaced the operator's file (the ownership
+        record)."""
         a = answers(ctx)
         base = f"{a.atmosphere_ansible_dir}/ansible"
         items: list[PlanItem] = []
-        hosts = host_path(f"{base}/hosts", ctx.root)
-        current = hosts.read_text(encoding="utf-8", errors="replace") if hosts.exists() else ""
+        current = (read_path(f"{base}/hosts", ctx.root) or b"").decode("utf-8", "replace")
         kept = remove_block(current, a.provider_name)
         if kept != current:
             items.append(FileWrite(path=f"{base}/hosts", content=kept,
@@ -948,15 +968,8 @@ class AnsibleHosts(Step):
         group_vars = self.group_vars(a)
         target = host_path(group_vars, ctx.root)
         if target.exists():
-            backups = sorted(target.parent.glob(f"{target.name}.cloudrig-*.bak"))
-            if backups:
-                first = f"{base}/group_vars/{backups[0].name}"
-                items.append(Manual(text=(
-                    f"{group_vars} replaced your own file, so it stays; to restore yours: "
-                    f"mv {first} {group_vars}")))
-            else:
-                items.append(FileRemove(path=group_vars,
-                                        description=f"variables of group {a.ansible_group}"))
+            items.append(FileRemove(path=group_vars,
+                                    description=f"variables of group {a.ansible_group}"))
         legacy = self.legacy_group_vars(ctx)
         if legacy:
             items.append(FileRemove(path=legacy, description="CloudRig's earlier name for "

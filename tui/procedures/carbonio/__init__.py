@@ -49,10 +49,20 @@ Where CloudRig departs from it, and why:
   role owning its database (least privilege) with the one `db_password` that also
   goes to Consul KV, sent as a SCRAM verifier so the clear password never reaches
   the server's statement log.
+- The runbook's `chown -R carbonio-gateway /etc/carbonio/gateway` is not run: a
+  service user who owns the configuration directory can plant links in it that the
+  next root apply would follow. CloudRig gives the gateway user exactly the file it
+  reads, the token (0600, owner set on the file as it is written); the directories
+  stay root's (0755, set explicitly whatever the umask).
 - Teardown: `systemctl stop`/`disable` (the runbook says `systemd stop`), and the
   external service is removed with `PUT /v1/catalog/deregister` (it was registered
   through the catalog, so the runbook's agent call cannot remove it). `--purge`
-  also removes the KV keys, the gateway token and the policy.
+  also removes the KV keys, the gateway token and the policy. Only what CloudRig
+  created goes (the ownership record in the state directory: the policy's ID, the
+  token's AccessorID, the KV keys, the catalog registration and config entry it
+  made, the files it created): another team's policy of the same name, a key that
+  existed before, a unit file that was there first (put back from its backup) all
+  stay, each named; `--purge` without a record refuses.
 """
 
 from __future__ import annotations

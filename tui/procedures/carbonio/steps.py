@@ -87,6 +87,17 @@ def combine(*results: CheckResult) -> CheckResult:
     return CheckResult.worst(list(results))
 
 
+# What CloudRig records creating (Context.created): teardown removes only those.
+POLICY, TOKEN_KIND, KV_KEY = "consul-policy", "consul-token", "consul-kv"
+CATALOG, CONFIG_ENTRY = "consul-catalog", "consul-config"
+
+
+def not_ours(what: str, command: str) -> Manual:
+    """Teardown's line for an object of the same name that CloudRig did not create."""
+    return Manual(text=f"{what} was not created by CloudRig (its ownership record does "
+                       f"not name it), so it stays; if it should go: {command}")
+
+
 # ---------------------------------------------------------------- 1. user
 
 
@@ -161,10 +172,15 @@ class Policy(FileStep):
         existing = client.policy_by_name(name)
         body = {"Name": name, "Description": description, "Rules": rules}
         if existing is None:
+            def create() -> None:  # recorded first: a killed run's policy is adopted
+                ctx.create(POLICY, name, lambda: client.create_policy(name, description, rules),
+                           id_of=lambda made: made["ID"])
+
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/acl/policy"), body=body,
-                                 description=f"create ACL policy {name}",
-                                 execute=lambda: client.create_policy(name, description, rules)))
-        elif existing.get("Rules") != rules or existing.get("Description") != description:
+                                 description=f"create ACL policy {name}", execute=create))
+            return items
+        ctx.adopt(POLICY, name, existing["ID"])  # the one a killed run was creating
+        if existing.get("Rules") != rules or existing.get("Description") != description:
             items.append(ApiCall(
                 method="PUT", url=_url(ctx, f"/v1/acl/policy/{existing['ID']}"), body=body,
                 description=f"update ACL policy {name} (its rules differ from policies.json)",
@@ -184,6 +200,8 @@ class Policy(FileStep):
         return combine(check_files(self.files(ctx), ctx.root), remote)
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """With --purge, the policy goes only if CloudRig created it (its ID is in the
+        ownership record): another team's policy of the same name stays."""
         if not ctx.purge:
             return []
         client = consul(ctx)
@@ -191,9 +209,18 @@ class Policy(FileStep):
         existing = client.policy_by_name(name)
         if existing is None:
             return []
-        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/policy/{existing['ID']}"),
-                        description=f"delete ACL policy {name}",
-                        execute=lambda: client.delete_policy(existing["ID"]))]
+        pid = existing["ID"]
+        if not ctx.adopt(POLICY, name, pid):
+            return [not_ours(f"ACL policy {name} ({pid})",
+                             f"consul acl policy delete -id {pid}")]
+
+        def delete() -> None:
+            client.delete_policy(pid)
+            ctx.forget(POLICY, pid)
+
+        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/policy/{pid}"),
+                        description=f"delete ACL policy {name} (created by CloudRig)",
+                        execute=delete)]
 
 
 # ---------------------------------------------------------------- 3. management token
@@ -311,11 +338,13 @@ class GatewayToken(Step):
             return [unknown_remote(ctx, "PUT", "/v1/acl/token",
                                    f"create a token for {policy} and write it to {target}")]
         client = consul(ctx)
-        items: list[PlanItem] = [Command(
-            argv=["chown", "-R", f"{a.gateway_name}:{a.gateway_name}", a.config_dir],
-            description="the gateway user owns its configuration")]
+        # The runbook's `chown -R` of the config directory is not done: a service user
+        # owning it could plant links there; only the token is the gateway's (0600).
+        items: list[PlanItem] = []
         file_token = self._file_token(ctx)
-        if file_token and self._linked(client.token_valid(file_token), policy):
+        info = client.token_valid(file_token) if file_token else None
+        if file_token and info and self._linked(info, policy):
+            ctx.adopt(TOKEN_KIND, description, info["AccessorID"])
             token_file = self._token_file(ctx, file_token)
             if check_files([token_file], ctx.root).status is not Status.DONE:
                 items.insert(0, token_file)  # same token, mode or content repaired
@@ -327,16 +356,23 @@ class GatewayToken(Step):
                              if t.get("Description") == description), None)
         if reusable is not None:
             accessor = reusable["AccessorID"]
+
+            def reuse() -> None:
+                ctx.adopt(TOKEN_KIND, description, accessor)  # a killed run's own
+                ctx.write_file(self._token_file(ctx, reusable["SecretID"]))
+
             call = ApiCall(
                 method="GET", url=_url(ctx, f"/v1/acl/tokens?policy={existing['ID']}"),
                 changes_remote=False,
                 description=f"reuse the existing token {accessor} and write it to {target}",
-                execute=lambda: ctx.write_file(self._token_file(ctx, reusable["SecretID"])))
+                execute=reuse)
         else:
             body = {"Description": description, "Policies": [{"Name": policy}], "Local": False}
 
             def create() -> None:
-                token = client.create_token(description, [policy])
+                token = ctx.create(TOKEN_KIND, description,
+                                   lambda: client.create_token(description, [policy]),
+                                   id_of=lambda made: made["AccessorID"])
                 ctx.write_file(self._token_file(ctx, token["SecretID"]))
 
             call = ApiCall(method="PUT", url=_url(ctx, "/v1/acl/token"), body=body,
@@ -356,19 +392,39 @@ class GatewayToken(Step):
                        CheckResult(status=Status.DONE, detail="gateway token valid"))
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """With --purge: the gateway tokens CloudRig created (the one in the token file
+        and any other linked to the policy that the ownership record names) and the
+        token file, if CloudRig wrote it. A token CloudRig did not create stays."""
         if not ctx.purge:
             return []
+        a = answers(ctx)
+        description = f"Token for {a.gateway_name}"
+        client = consul(ctx)
         file_token = self._file_token(ctx)
-        info = consul(ctx).token_valid(file_token) if file_token else None
+        info = client.token_valid(file_token) if file_token else None
+        found = [info] if info else []
+        existing = client.policy_by_name(policy_name(a))
+        if existing is not None:
+            found += [t for t in client.tokens_for_policy(existing["ID"])
+                      if not info or t.get("AccessorID") != info["AccessorID"]]
         items: list[PlanItem] = []
-        if info:
-            accessor = info["AccessorID"]
+        for token in found:
+            accessor = token["AccessorID"]
+            if not ctx.adopt(TOKEN_KIND, description, accessor):
+                if token is info:
+                    items.append(not_ours(f"the token in {self.path(ctx)} ({accessor})",
+                                          f"consul acl token delete -id {accessor}"))
+                continue
+
+            def delete(accessor: str = accessor) -> None:
+                client.delete_token(accessor)
+                ctx.forget(TOKEN_KIND, accessor)
+
             items.append(ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/token/{accessor}"),
-                                 description=f"delete the gateway token {accessor}",
-                                 execute=lambda: consul(ctx).delete_token(accessor)))
+                                 description=f"delete the gateway token {accessor} (created "
+                                             "by CloudRig)", execute=delete))
         if file_token:
-            path = self.path(ctx)
-            items.append(FileRemove(path=path, description="the gateway's token"))
+            items.append(FileRemove(path=self.path(ctx), description="the gateway's token"))
         return items
 
 
@@ -407,12 +463,25 @@ class ExternalService(FileStep):
         if not consul_readable(ctx):
             return [*items, unknown_remote(ctx, "PUT", "/v1/catalog/register",
                                            "register the external service")]
-        if self._registered(ctx).status is not Status.DONE:
+        registered = self._registered(ctx).status
+        if registered is not Status.DONE:
             body = self.registration(ctx)
+
+            def register() -> None:
+                if registered is Status.PENDING:  # absent: CloudRig's from now on
+                    ctx.create(CATALOG, self._key(ctx),
+                               lambda: consul(ctx).catalog_register(body), id=self._key(ctx))
+                else:
+                    consul(ctx).catalog_register(body)
+
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/register"), body=body,
                                  description="register the external service",
-                                 execute=lambda: consul(ctx).catalog_register(body)))
+                                 execute=register))
         return items
+
+    def _key(self, ctx: Context) -> str:
+        a = answers(ctx)
+        return f"{a.external_node}/{a.service_name}"
 
     def check(self, ctx: Context) -> CheckResult:
         return combine(check_files(self.files(ctx), ctx.root), self._registered(ctx))
@@ -421,6 +490,12 @@ class ExternalService(FileStep):
         a = answers(ctx)
         if self._registered(ctx).status is Status.PENDING:
             return []
+        if not ctx.owns(CATALOG, self._key(ctx)):
+            return [not_ours(f"the catalog registration of {a.service_name} on node "
+                             f"{a.external_node}",
+                             f"curl -X PUT {a.consul_url}/v1/catalog/deregister -d "
+                             f"'{{\"Node\": \"{a.external_node}\", \"ServiceID\": "
+                             f"\"{a.service_name}\"}}'")]
         body = {"Node": a.external_node, "ServiceID": a.service_name}
         return [ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/deregister"), body=body,
                         description=f"deregister {a.service_name} (and its external node "
@@ -434,6 +509,7 @@ class ExternalService(FileStep):
         node = client.catalog_node(a.external_node)
         if node is not None and not node.get("Services"):
             client.catalog_deregister_node(a.external_node)
+        ctx.forget(CATALOG, self._key(ctx))
 
 
 # ---------------------------------------------------------------- 6. config entry
@@ -474,11 +550,20 @@ class GatewayConfig(FileStep):
         if not consul_readable(ctx):
             return [*items, unknown_remote(ctx, "PUT", "/v1/config",
                                            "write the terminating-gateway entry")]
-        if self._remote(ctx).status is not Status.DONE:
+        remote = self._remote(ctx).status
+        if remote is not Status.DONE:
             entry = gateway_entry(answers(ctx))
+
+            def put() -> None:
+                key = f"{entry['Kind']}/{entry['Name']}"
+                if remote is Status.PENDING:  # absent: CloudRig's from now on
+                    ctx.create(CONFIG_ENTRY, key, lambda: consul(ctx).config_put(entry), id=key)
+                else:
+                    consul(ctx).config_put(entry)
+
             items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/config"), body=entry,
                                  description="write the terminating-gateway config entry",
-                                 execute=lambda: consul(ctx).config_put(entry)))
+                                 execute=put))
         return items
 
     def check(self, ctx: Context) -> CheckResult:
@@ -488,9 +573,18 @@ class GatewayConfig(FileStep):
         if self._remote(ctx).status is Status.PENDING:
             return []
         name = answers(ctx).gateway_name
+        key = f"terminating-gateway/{name}"
+        if not ctx.owns(CONFIG_ENTRY, key):
+            return [not_ours(f"the terminating-gateway config entry {name}",
+                             f"consul config delete -kind terminating-gateway -name {name}")]
+
+        def delete() -> None:
+            consul(ctx).config_delete("terminating-gateway", name)
+            ctx.forget(CONFIG_ENTRY, key)
+
         return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/config/terminating-gateway/{name}"),
                         description=f"delete the terminating-gateway entry {name}",
-                        execute=lambda: consul(ctx).config_delete("terminating-gateway", name))]
+                        execute=delete)]
 
 
 # ---------------------------------------------------------------- 7. systemd unit
@@ -591,20 +685,28 @@ class Unit(FileStep):
         return " | ".join(result.stdout.strip().splitlines()[-5:]) or "no journal lines"
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """The unit goes only if CloudRig created it; a unit it replaced is put back
+        from its first backup (and restarted if running); one it has no record of
+        writing stays, and so does the service it runs."""
         unit = self._unit(ctx)
         path = self.files(ctx)[0].path
-        items: list[PlanItem] = []
-        if host_path(path, ctx.root).exists():
-            items += [systemctl("stop", unit, ok=(0, 5)), systemctl("disable", unit, ok=(0, 1)),
-                      FileRemove(path=path, description="the gateway's unit"),
-                      systemctl("daemon-reload")]
+        owned = ctx.owned_file(path)
+        remove = FileRemove(path=path, description="the gateway's unit")
+        if not host_path(path, ctx.root).exists():
+            return []
+        if owned is None or not owned.created:
+            if owned is None or owned.backup is None:
+                return [remove]  # left as it is, with the reason (the ownership record)
+            return [remove, systemctl("daemon-reload"), systemctl("try-restart", unit)]
+        items: list[PlanItem] = [systemctl("stop", unit, ok=(0, 5)),
+                                 systemctl("disable", unit, ok=(0, 1))]
         gateway = answers(ctx).gateway_name
-        if gateway in consul(ctx).agent_services():
+        if gateway in consul(ctx).agent_services():  # registered by CloudRig's unit
             items.append(ApiCall(
                 method="PUT", url=_url(ctx, f"/v1/agent/service/deregister/{gateway}"),
                 description=f"deregister the gateway service {gateway} from the local agent",
                 execute=lambda: consul(ctx).agent_deregister(gateway)))
-        return items
+        return [*items, remove, systemctl("daemon-reload")]
 
     def needs_secrets(self, ctx: Context) -> set[str]:
         return {TOKEN}
@@ -675,12 +777,19 @@ class Credentials(Step):
         client = consul(ctx)
         items: list[PlanItem] = []
         for key, (value, secret) in self._keys(ctx).items():
-            if client.kv_get(key) == value:
+            now = client.kv_get(key)
+            if now == value:
                 continue
             shown = f"(secret, {len(value)} bytes)" if secret else value.decode()
+
+            def put(key: str = key, value: bytes = value, new: bool = now is None) -> None:
+                if new:  # absent: CloudRig's from now on (recorded before it exists)
+                    ctx.create(KV_KEY, key, lambda: client.kv_put(key, value), id=key)
+                else:
+                    client.kv_put(key, value)
+
             items.append(ApiCall(method="PUT", url=_url(ctx, f"/v1/kv/{key}"), body=shown,
-                                 description=f"set {key}",
-                                 execute=lambda k=key, v=value: client.kv_put(k, v)))
+                                 description=f"set {key}", execute=put))
         return items
 
     def check(self, ctx: Context) -> CheckResult:
@@ -696,14 +805,28 @@ class Credentials(Step):
             status=Status.DONE, detail="db-name, db-username and db-password match")
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """With --purge, the keys CloudRig created; keys that were there before (it
+        only set their values) stay, named."""
         if not ctx.purge:
             return []
         client = consul(ctx)
         a = answers(ctx)
         keys = [f"{a.kv_prefix}/{k}" for k in ("db-name", "db-username", "db-password")]
-        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/kv/{k}"), description=f"delete {k}",
-                        execute=lambda k=k: client.kv_delete(k))
-                for k in keys if client.kv_get(k) is not None]
+        present = [k for k in keys if client.kv_get(k) is not None]
+
+        def delete(key: str) -> None:
+            client.kv_delete(key)
+            ctx.forget(KV_KEY, key)
+
+        items: list[PlanItem] = [
+            ApiCall(method="DELETE", url=_url(ctx, f"/v1/kv/{k}"), description=f"delete {k}",
+                    execute=lambda k=k: delete(k))
+            for k in present if ctx.owns(KV_KEY, k)]
+        theirs = [k for k in present if not ctx.owns(KV_KEY, k)]
+        if theirs:
+            items.append(not_ours("KV " + ", ".join(theirs),
+                                  " ; ".join(f"consul kv delete {k}" for k in theirs)))
+        return items
 
 
 # ---------------------------------------------------------------- 9. database

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from tui.clients.connect import ConnectClient, authorization
 from tui.errors import OperatorError, UsageError
-from tui.files import backups_of, check_files, host_path
+from tui.files import backups_of, check_files, current, exists, host_path, read_path
 from tui.procedure import (
     Action,
     ApiCall,
@@ -319,20 +319,19 @@ class LoggingConfig(Step):
     summary = "Copied from config-logging.json.example when absent; an existing one is kept"
 
     def files(self, ctx: Context) -> list[FileWrite]:
-        target = local(ctx, "config-logging.json")
-        example = local(ctx, "config-logging.json.example")
-        if target.exists() or not example.exists():
+        a = answers(ctx)
+        example = current(path_in(a, "config-logging.json.example"), ctx.root)
+        if exists(path_in(a, "config-logging.json"), ctx.root) or example is None:
             return []
-        mode = example.stat().st_mode & 0o777
-        return [FileWrite(path=path_in(answers(ctx), "config-logging.json"),
-                          content=example.read_text(encoding="utf-8"), mode=mode,
+        return [FileWrite(path=path_in(a, "config-logging.json"),
+                          content=example.data.decode("utf-8"), mode=example.mode,
                           description="copy of config-logging.json.example")]
 
     def _differs(self, ctx: Context) -> bool:
-        target = local(ctx, "config-logging.json")
-        example = local(ctx, "config-logging.json.example")
-        return (target.exists() and example.exists()
-                and target.read_bytes() != example.read_bytes())
+        a = answers(ctx)
+        target = read_path(path_in(a, "config-logging.json"), ctx.root)
+        example = read_path(path_in(a, "config-logging.json.example"), ctx.root)
+        return target is not None and example is not None and target != example
 
     def apply(self, ctx: Context) -> None:
         if self._differs(ctx):
@@ -358,11 +357,10 @@ MISC_MANAGED = ("hidePasswordsInLog", "testMarketplaceId", "testMode", "billingS
 
 
 def _read_json(ctx: Context, name: str) -> dict[str, Any] | None:
-    target = local(ctx, name)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = read_path(path_in(answers(ctx), name), ctx.root)  # never through a link
+    if raw is None:
         return None
+    text = raw.decode("utf-8", errors="replace")
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -403,8 +401,8 @@ class MainConfig(Step):
                "previous file is backed up")
 
     def files(self, ctx: Context) -> list[FileWrite]:
-        target = local(ctx, "config.json")
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        found = current(path_in(answers(ctx), "config.json"), ctx.root)
+        mode = found.mode if found is not None else 0o644
         content = json.dumps(merged_config(ctx), indent=4, ensure_ascii=False) + "\n"
         return [FileWrite(path=path_in(answers(ctx), "config.json"), content=content,
                           mode=mode, description="the connector's configuration")]
@@ -635,7 +633,7 @@ class RotateVapToken(Action):
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         command = next(c for c in token_commands() if VAP_TOKEN in dict(c.pty_answers).values())
-        return [FileRemove(path=path_in(answers(ctx), KEY_FILE),
+        return [FileRemove(path=path_in(answers(ctx), KEY_FILE), recorded_only=False,
                            description="the connector's key: a new key and token follow"),
                 command]
 

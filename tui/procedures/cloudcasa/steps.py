@@ -29,6 +29,8 @@ from tui.procedure import (
 from .answers import FEATURES, CloudCasaAnswers
 
 KEY = "api_key"
+# What CloudRig records creating (Context.create): teardown removes only those.
+ACCOUNT, STACK = "cloudcasa-account", "cloudformation-stack"
 PENDING, ACTIVE = "PENDING", "ACTIVE"
 REGISTERED = {PENDING, ACTIVE}
 # The states of a cloud account the runbook describes (no status yet, PENDING, ACTIVE).
@@ -166,9 +168,12 @@ class Account(CasaStep):
         # A create that timed out may have happened: look again before posting.
         existing = find_account(ctx)
         if existing is not None:
+            ctx.adopt(ACCOUNT, existing.name, existing.id)  # a killed run's own
             ctx.emit(f"cloud account {existing.name} exists ({existing.id}); not created again")
             return existing
-        doc = casa(ctx).create("cloudaccounts", body)
+        # Recorded first: an account a killed run created is adopted by the next run.
+        doc = ctx.create(ACCOUNT, body["name"], lambda: casa(ctx).create("cloudaccounts", body),
+                         id_of=lambda made: made.id)
         ctx.emit(f"created cloud account {body['name']} with id {doc.id}")
         return doc
 
@@ -181,9 +186,15 @@ class Account(CasaStep):
                            detail=f"account {name} ({doc.id}) is {state_of(doc)}")
 
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
+        """The account goes only if CloudRig created it (its id is in the ownership
+        record); an account of the same name made otherwise stays, named."""
         doc = find_account(ctx)
         if doc is None:
             return []
+        if not ctx.adopt(ACCOUNT, doc.name, doc.id):
+            return [Manual(text=f"cloud account {doc.name} ({doc.id}) was not created by "
+                                "CloudRig (its ownership record does not name it), so it "
+                                "stays; delete it in CloudCasa if it should go")]
         return [ApiCall(method="DELETE", url=url(ctx, f"cloudaccounts/{doc.id}"),
                         description=f"delete cloud account {doc.name} (If-Match: a fresh etag)",
                         execute=lambda: self._delete(ctx, doc))]
@@ -200,6 +211,7 @@ class Account(CasaStep):
                     "in use" in said or "in-use" in said):
                 raise OperatorError(in_use_sentence(ctx, doc, exc)) from None
             raise
+        ctx.forget(ACCOUNT, doc.id)
         ctx.emit(f"deleted cloud account {doc.name} ({doc.id})")
 
 
@@ -417,8 +429,9 @@ class Stack(CasaStep):
                 return
         else:
             params, _ = stack_parameters(a, doc.id, declared(ctx, launch["template_url"]))
-            stack_id = client.create(a.stack_name, launch["template_url"], params,
-                                     CAPABILITIES, stack_tags(a))
+            stack_id = ctx.create(STACK, a.stack_name, lambda: client.create(
+                a.stack_name, launch["template_url"], params, CAPABILITIES, stack_tags(a)),
+                id_of=str)
             ctx.emit(f"created stack {a.stack_name} ({stack_id})")
         self._wait_stack(ctx)
 
@@ -464,7 +477,8 @@ class Stack(CasaStep):
     def undo_plan(self, ctx: Context) -> list[PlanItem]:
         """The stack (CloudCasa's cross-account IAM role in the AWS account) is deleted
         only with --purge and only when CloudRig created it (its cloudrig:procedure
-        tag); otherwise teardown says that it stays and how to delete it."""
+        tag, and its StackId in the ownership record); otherwise teardown says that it
+        stays and how to delete it."""
         from tui.clients.cloudformation import OWNER_TAG
 
         a = answers(ctx)
@@ -476,14 +490,16 @@ class Stack(CasaStep):
         stack = cloudformation(ctx).stack(a.stack_name)
         if stack is None:
             return []
-        ours = stack.tags.get(OWNER_TAG) == "cloudcasa"
+        ours = (stack.tags.get(OWNER_TAG) == "cloudcasa"
+                and ctx.adopt(STACK, a.stack_name, stack.stack_id))
         if ctx.purge and ours:
             target = f"cloudformation://{a.aws_region or 'default-region'}/stacks/{a.stack_name}"
             return [ApiCall(method="DeleteStack", url=target,
                             description=f"delete stack {a.stack_name} (CloudCasa's IAM role) "
                                         "and wait for DELETE_COMPLETE",
                             execute=lambda: self._delete(ctx))]
-        why = ("" if ours else ", which CloudRig did not create (no cloudrig:procedure tag),")
+        why = ("" if ours else ", which CloudRig did not create (no cloudrig:procedure tag, "
+                               "or not in its ownership record),")
         how = " or `cloudrig teardown cloudcasa --purge`" if ours else ""
         return [Manual(text=(
             f"the CloudFormation stack {a.stack_name}{why} stays in AWS with CloudCasa's "
@@ -491,12 +507,15 @@ class Stack(CasaStep):
 
     def _delete(self, ctx: Context) -> None:
         name = answers(ctx).stack_name
+        stack = cloudformation(ctx).stack(name)
         cloudformation(ctx).delete(name)
         wait(ctx, f"stack {name} to be deleted", lambda: cloudformation(ctx).stack(name),
              lambda s: s is None, describe=lambda s: s.status if s else "deleted",
              failed=lambda s: (f"stack {name} is DELETE_FAILED ({s.reason}); delete it in "
                                "the AWS console" if s is not None
                                and s.status == "DELETE_FAILED" else None))
+        if stack is not None:
+            ctx.forget(STACK, stack.stack_id)
 
 
 def terminal_qr(text: str) -> str | None:
