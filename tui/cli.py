@@ -37,9 +37,10 @@ def paint(text: str, code: str, stream: Any = None) -> str:
     return f"\033[{code}m{text}\033[0m" if _color_on(stream) else text
 
 
-STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36"}
-EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "failed": "31", "skipped": "2",
-                "warning": "33"}
+STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36",
+                 "staged": "34", "unknown": "33"}
+EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "staged": "34", "failed": "31",
+                "skipped": "2", "warning": "33"}
 
 
 def progress_printer(event: Event) -> None:
@@ -258,6 +259,10 @@ def _finish(result: Any) -> int:
         print(paint(f"done; waiting for the operator: {', '.join(result.waiting)} "
                     "(the manual lines above say what to do)", "36", sys.stderr),
               file=sys.stderr)
+    staged = [step for step, word in result.steps.items() if word == "staged"]
+    if staged:
+        print(paint(f"staged (host commands not run under --root): {', '.join(staged)}",
+                    "34", sys.stderr), file=sys.stderr)
     return result.exit_code
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
-from tui.errors import Interrupted, OperatorError
+from tui.errors import Interrupted, OperatorError, SecretMissing
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.procedure import (
@@ -41,6 +41,7 @@ from tui.procedure import (
 )
 from tui.redact import redact
 from tui.secrets import SecretSource, env_name
+from tui.words import plural
 from tui.state import (
     ActionRecord,
     ProcedureState,
@@ -67,13 +68,17 @@ class StepCheck(BaseModel):
     detail: str
     host: str | None = None
     checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
+    needs: list[str] = Field(default_factory=list,
+                             description="secret fields the check needs (status unknown)")
 
 
 class RunResult(BaseModel):
     outcome: Literal["done", "failed", "interrupted"]
     failed_step: str | None = None
     message: str | None = None
-    steps: dict[str, str] = {}  # step id → "done" | "manual" (its operator part remains)
+    # step id → "done" | "manual" (its operator part remains) | "staged" (under --root,
+    # its host commands not run) | "failed" | "interrupted"
+    steps: dict[str, str] = {}
 
     @property
     def waiting(self) -> list[str]:
@@ -83,6 +88,12 @@ class RunResult(BaseModel):
     @property
     def exit_code(self) -> int:
         return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
+
+
+def staged_detail(root: Path | None, skipped: int) -> str:
+    """What a staged step still needs: its host commands, run on the target host."""
+    return (f"staged under {root}: {plural(skipped, 'host command')} to run on the "
+            "target host (see the plan)")
 
 
 def internal_error(step: Step | Action, exc: BaseException) -> str:
@@ -279,7 +290,7 @@ class Session:
                     skipped.append(True)
                     return
                 self._emit(step, "start", step.title)
-                self.ctx.manual = []
+                self.ctx.manual, self.ctx.skipped = [], []
                 if self.elsewhere(step):
                     self.ctx.execute(self.step_plan(step))
                 else:
@@ -301,10 +312,14 @@ class Session:
             elif self.ctx.manual:
                 status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
                 result.steps[step.id] = "manual"
+            elif self.ctx.skipped:
+                status, detail = Status.STAGED, staged_detail(self.root, len(self.ctx.skipped))
+                result.steps[step.id] = "staged"
             if self.dry_run:
                 detail = "dry run: nothing changed"
             state.steps[step.id] = StepRecord(status=status, detail=detail)
-            self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
+            kind = {Status.MANUAL: "manual", Status.STAGED: "staged"}.get(status, "done")
+            self._emit(step, kind, f"{step.title}: {detail}")
             if not self.dry_run:
                 self.store.save(state)
         self.ctx.step_id = None
@@ -367,8 +382,13 @@ class Session:
         )
         if shared is not None:
             ctx.resources, ctx.resources_lock = shared.resources, shared.resources_lock
+        needs: list[str] = []
         try:
-            result = self._check(step, ctx)
+            result = self._staged(step, self._check(step, ctx))
+        except SecretMissing as exc:
+            # Not a failure of the step: this check cannot tell without the secret.
+            needs = [exc.secret] if exc.secret else []
+            result = CheckResult(status=Status.UNKNOWN, detail=self._needs_detail(exc))
         except OperatorError as exc:
             result = CheckResult(status=Status.FAILED, detail=f"cannot check: {exc.sentence}")
         except Exception as exc:
@@ -379,7 +399,28 @@ class Session:
                 ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
                          detail=redact(result.detail), host=self.elsewhere(step),
-                         checked_at=datetime.now(UTC))
+                         checked_at=datetime.now(UTC), needs=needs)
+
+    def _needs_detail(self, exc: SecretMissing) -> str:
+        """"needs <the secret's title>" and where it may come from."""
+        if not exc.secret:
+            return exc.sentence
+        info = self.procedure.answers_model.model_fields.get(exc.secret)
+        title = info.title if info is not None and info.title else exc.secret
+        text = (f"needs {title}: set {env_name(exc.secret)} or run "
+                f"`cloudrig secrets set {exc.secret}`")
+        if exc.store_problem:
+            text += f" (the secret store: {exc.store_problem})"
+        return text
+
+    def _staged(self, step: Step, result: CheckResult) -> CheckResult:
+        """Under --root, a step whose last apply left host commands unrun is staged
+        however complete its files look: the target host has yet to run them."""
+        record = self.ctx.previous.get(step.id)
+        if (self.root is not None and result.status is Status.DONE and record is not None
+                and record.status is Status.STAGED):
+            return CheckResult(status=Status.STAGED, detail=f"{record.detail}; {result.detail}")
+        return result
 
     def _check(self, step: Step, ctx: Context) -> CheckResult:
         """A step's check; one for another host is "to run on <host>" (never checked

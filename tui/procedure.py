@@ -37,6 +37,11 @@ class Status(StrEnum):
     DRIFTED = "drifted"
     FAILED = "failed"
     MANUAL = "manual"
+    STAGED = "staged"
+    """Written under --root, or its host commands skipped there: the target host still
+    has to receive the tree and run them. Not done, and not pending on this host."""
+    UNKNOWN = "unknown"
+    """The check could not run (e.g. a secret it needs is not available here)."""
 
 
 class CheckResult(BaseModel):
@@ -46,7 +51,8 @@ class CheckResult(BaseModel):
     @classmethod
     def worst(cls, results: Sequence[CheckResult]) -> CheckResult:
         """Combine several checks of one step: the least-done one speaks for it."""
-        order = [Status.FAILED, Status.DRIFTED, Status.PENDING, Status.MANUAL, Status.DONE]
+        order = [Status.FAILED, Status.DRIFTED, Status.PENDING, Status.UNKNOWN, Status.MANUAL,
+                 Status.STAGED, Status.DONE]
         if not results:
             return cls(status=Status.DONE, detail="nothing to check")
         ranked = sorted(results, key=lambda r: order.index(r.status))
@@ -158,7 +164,8 @@ class Event(BaseModel):
 
     step: str | None = None
     # "poll": one attempt of a wait, for a live line; not logged (the wait's changes are).
-    kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning",
+    # "staged": a step done under --root whose host commands were not run.
+    kind: Literal["start", "done", "manual", "staged", "failed", "skipped", "info", "warning",
                   "item", "poll"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -193,6 +200,8 @@ class Context:
     """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
     """Manual items met while applying the current step (the operator still has work)."""
+    skipped: list[str] = field(default_factory=list)
+    """Host commands of the current step not run under --root (the step is staged)."""
     confirmations: dict[str, datetime] = field(default_factory=dict)
     """Steps the operator confirmed by hand (`cloudrig confirm PROC STEP`) and when:
     how a manual step's check can say "done" without CloudRig seeing the work."""
@@ -235,7 +244,10 @@ class Context:
         return outcome
 
     def run(self, command: Command) -> CommandResult:
-        return self.runner.run(command, self.secrets, emit=self.emit)
+        result = self.runner.run(command, self.secrets, emit=self.emit)
+        if result.skipped and not self.dry_run:
+            self.skipped.append(result.skipped)
+        return result
 
     def call(self, item: ApiCall) -> Any:
         if self.dry_run and item.changes_remote:

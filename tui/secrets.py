@@ -239,7 +239,8 @@ class SecretSource:
             where = f"; the secret store said: {self._store_error}" if self._store_error else ""
             raise SecretMissing(
                 f"secret {name} is needed: set {env_name(name)} or run "
-                f"`cloudrig secrets set {name}`{where}"
+                f"`cloudrig secrets set {name}`{where}",
+                secret=name, store_problem=self._store_error,
             )
         redact.register(value)
         self._cache[name] = value

@@ -579,6 +579,8 @@ class Provider(Step):
             why = "dry run" if ctx.dry_run else "--root"
             for command in self.commands(a, None):
                 ctx.emit(f"skipped ({why}): {' '.join(command.argv[3:5])} …", "item")
+                if not ctx.dry_run:
+                    ctx.skipped.append(why)
             return
         if self._existing(ctx) is None:
             provider_secret(ctx)  # generated now if it never was
@@ -597,7 +599,7 @@ class Provider(Step):
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
         if ctx.root is not None:
-            return CheckResult(status=Status.DONE, detail="not checked under --root")
+            return CheckResult(status=Status.STAGED, detail="not checked (staged under --root)")
         try:
             pid = self._existing(ctx)
         except OperatorError as exc:

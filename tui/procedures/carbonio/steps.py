@@ -110,7 +110,7 @@ class ServiceUser(Step):
         name = answers(ctx).gateway_name
         if ctx.root is not None:
             # Staged into a directory: the account belongs to the host that gets the tree.
-            return CheckResult(status=Status.MANUAL,
+            return CheckResult(status=Status.STAGED,
                                detail=f"staged under --root: create user and group {name} "
                                       "on the target host")
         if _user_exists(name) and _group_exists(name):
@@ -528,7 +528,7 @@ class Unit(FileStep):
         enabled, active = self._query(ctx, "is-enabled"), self._query(ctx, "is-active")
         unit = self._unit(ctx)
         if enabled is None:
-            service = CheckResult(status=Status.DONE,
+            service = CheckResult(status=Status.STAGED,
                                   detail="service state not checked (staged under --root)")
         elif enabled == "enabled" and active == "active":
             service = CheckResult(status=Status.DONE, detail=f"{unit} enabled and active")
