@@ -41,7 +41,6 @@ from tui.procedure import (
 )
 from tui.redact import redact
 from tui.secrets import SecretSource, env_name
-from tui.words import plural
 from tui.state import (
     ActionRecord,
     ProcedureState,
@@ -51,6 +50,7 @@ from tui.state import (
     answers_digest,
     now,
 )
+from tui.words import plural
 
 
 class StepPlan(BaseModel):
