@@ -201,7 +201,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=True,
                            debug=args.debug, quiet=True)
-    views = session.plan_view(session.plan(args.step or ()))
+    views = session.plan_view(session.plan(args.step or ()), for_apply=True)
     if args.json:
         emit_json({"procedure": procedure.id, "root": str(session.root) if session.root else None,
                    "steps": views})
@@ -530,14 +530,24 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    """The TUI. `wizard PROC --answers FILE` with answers that do not validate opens the
+    wizard with them and each problem marked on its field (a file that cannot be read,
+    or holds a secret, still exits 2 before any screen)."""
+    from tui.answers import AnswersError
     from tui.app import run_app
 
-    answers = None
+    answers = raw = None
     if getattr(args, "answers", None):
         procedure = load_procedure(args.procedure)
-        answers = load_answers(procedure, args.answers)
+        try:
+            answers = load_answers(procedure, args.answers)
+        except AnswersError as exc:
+            import yaml
+
+            data = yaml.safe_load(Path(args.answers).read_text(encoding="utf-8")) or {}
+            raw = (data, exc.problems)
     return run_app(procedure_id=getattr(args, "procedure", None), answers=answers,
-                   root=getattr(args, "root", None))
+                   root=getattr(args, "root", None), raw_answers=raw)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

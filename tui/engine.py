@@ -59,6 +59,10 @@ class StepPlan(BaseModel):
     items: list[PlanItem] = []
     error: str | None = None
     host: str | None = Field(default=None, description="set when the step runs on another host")
+    unreachable: bool = Field(default=False,
+                              description="the error is a remote that did not answer at all")
+    unplanned: bool = Field(default=False,
+                            description="not planned: an earlier step's remote did not answer")
 
 
 class StepCheck(BaseModel):
@@ -103,6 +107,33 @@ def internal_error(step: Step | Action, exc: BaseException) -> str:
 
 
 T = TypeVar("T")
+
+
+def missing_secrets(procedure: Procedure, answers: BaseModel, secrets: SecretSource,
+                    steps: Sequence[Step] | None = None) -> list[str]:
+    """Secret fields apply will ask for (as `Session.resolve_secrets` does) that no source
+    has right now (environment, typed this session, the store), in step order: what a
+    front must ask for before it offers to apply. Asks no one and calls nothing."""
+    ctx = Context(procedure=procedure, answers=answers, secrets=secrets,
+                  runner=CommandRunner(dry_run=True), dry_run=True)
+    chosen = steps if steps is not None else [s for s in procedure.steps if s.applies(answers)]
+    provided: set[str] = set()
+    missing: list[str] = []
+    for step in chosen:
+        ctx.step_id = step.id
+        for name in sorted(step.needs_secrets(ctx)):
+            if name not in provided and name not in missing and not secrets.available(name):
+                missing.append(name)
+        provided |= step.provides_secrets(ctx)
+    return missing
+
+
+def unreachable(exc: OperatorError) -> bool:
+    """A remote that did not answer at all (no HTTP status: refused, timed out, TLS): every
+    later call to it would wait the same way, so planning stops at the first."""
+    from tui.http import RemoteError
+
+    return isinstance(exc, RemoteError) and exc.status is None
 
 
 def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None) -> list[T]:
@@ -188,22 +219,38 @@ class Session:
     def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
         self.ctx.only = tuple(only)
         plans = []
+        stopped: str | None = None
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
             host = self.elsewhere(step)
+            if stopped is not None:
+                plans.append(StepPlan(step=step.id, title=step.title, host=host,
+                                      error=f"not planned: {stopped} could not be reached",
+                                      unplanned=True))
+                continue
             try:
                 plans.append(StepPlan(step=step.id, title=step.title, host=host,
                                       items=self.step_plan(step)))
             except OperatorError as exc:
                 plans.append(StepPlan(step=step.id, title=step.title, host=host,
-                                      error=exc.sentence))
+                                      error=exc.sentence, unreachable=unreachable(exc)))
+                if unreachable(exc):
+                    stopped = getattr(exc, "where", "") or "a remote API"
         self.ctx.step_id = None
         return plans
 
-    def plan_view(self, plans: list[StepPlan]) -> list[dict[str, Any]]:
-        """The plan as shown (text and --json): diffs, argv, endpoints, never a secret."""
+    def plan_view(self, plans: list[StepPlan], for_apply: bool = False
+                  ) -> list[dict[str, Any]]:
+        """The plan as shown (text and --json): diffs, argv, endpoints, never a secret.
+        FOR_APPLY: what is skipped is what apply (not this dry run) would skip — the
+        preview of an apply says what the apply will really run."""
+        if for_apply:
+            shown = Session(procedure=self.procedure, answers=self.answers,
+                            secrets=self.secrets, store=self.store, root=self.root)
+            return shown.plan_view(plans)
         return [
             {"step": p.step, "title": p.title, "error": p.error, "host": p.host,
+             "unreachable": p.unreachable, "unplanned": p.unplanned,
              "note": (export_note(p.host, self.procedure.export_dir(self.answers), p.step)
                       if p.host else None),
              "items": [self.item_view(item) for item in p.items]}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -386,6 +386,16 @@ class Page:
     title: str
     help: str
     fields: tuple[str, ...]
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    """Whether the page applies, given the answers typed so far (e.g. only in one
+    mode); the wizard skips a page that does not. None: always."""
+    probe: Callable[[Mapping[str, Any], SecretSource], str] | None = None
+    """A read-only "test connection" with this page's answers (the others may not be
+    typed yet) and secrets: returns one sentence saying what answered, or raises
+    OperatorError saying what to fix. None: the page has nothing to test."""
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        return self.when is None or bool(self.when(values))
 
 
 @dataclass(frozen=True)

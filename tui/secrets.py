@@ -122,8 +122,10 @@ _ASKING = threading.Lock()
 _TYPED: dict[Path, str] = {}  # passphrases typed at the prompt in this process, by store file
 
 
-def open_store(state_dir: Path, interactive: bool) -> SecretStore:
-    """Open the secret store; raises SecretMissing when the file store has no passphrase."""
+def open_store(state_dir: Path, interactive: bool, passphrase: str | None = None
+               ) -> SecretStore:
+    """Open the secret store; raises SecretMissing when the file store has no passphrase.
+    PASSPHRASE: one a front asked for itself (the TUI, which owns the terminal)."""
     index = _Index(state_dir / "secret-keys.json")
     backend = system_keyring()
     if backend is not None and os.environ.get(BACKEND_ENV) != "file":
@@ -131,7 +133,7 @@ def open_store(state_dir: Path, interactive: bool) -> SecretStore:
     from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
     path = state_dir / "secrets.cfg"
-    passphrase = os.environ.get(PASSPHRASE_ENV)
+    passphrase = passphrase or os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
         if not interactive:
             raise SecretMissing(
@@ -207,6 +209,11 @@ class SecretSource:
                 self._store_error = exc.sentence
                 return None
         return self._store.get(f"{self.procedure_id}.{name}") or self._store.get(name)
+
+    @property
+    def store_problem(self) -> str | None:
+        """Why the secret store could not be opened (e.g. locked), once it was tried."""
+        return self._store_error
 
     def available(self, name: str) -> bool:
         """Whether `name` can be had without asking anyone (for read-only planning)."""

@@ -198,11 +198,13 @@ class UserData(ApiStep):
         wanted = a.user_data_b64() or ""
         post = len(wanted) >= GET_LIMIT
         method = "POST" if post else "GET"
-        body = {"id": "(the instance)", "userdata": f"({len(wanted)} bytes of base64)"}
+        # The preview shows the user data as text (it is not secret); it is sent as base64.
+        body = {"id": "(the instance)", "userdata": a.user_data_text() or ""}
+        sent = f"sent as {len(wanted)} bytes of base64"
         if not readable(ctx):
             return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
-                            description="set the user data if it differs (API not read: no "
-                            f"{SECRET} at hand)")]
+                            description=f"set the user data if it differs ({sent}; API not "
+                            f"read: no {SECRET} at hand)")]
         api = client(ctx)
         vm = instance(ctx)
         if api.user_data(vm["id"]) == wanted:
@@ -214,8 +216,8 @@ class UserData(ApiStep):
             items.append(self._job(ctx, "stopVirtualMachine", vm, "stop the instance"))
         items.append(ApiCall(
             method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
-            description=f"set the user data of {vm['name']}"
-                        + (" (POST: over the GET limit)" if post else ""),
+            description=f"set the user data of {vm['name']} ({sent}"
+                        + ("; POST: over the GET limit)" if post else ")"),
             execute=lambda: api.call("updateVirtualMachine",
                                      {"id": vm["id"], "userdata": wanted},
                                      post=post, changes=True)))
