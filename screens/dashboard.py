@@ -31,7 +31,7 @@ from textual.worker import Worker, WorkerState
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
 from screens.secret import SecretScreen
-from screens.texts import status_text, step_text
+from screens.texts import PlanText, status_text, step_text
 from screens.widgets import TitleBar, Working, fit_width
 from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
@@ -147,7 +147,7 @@ class DashboardScreen(Screen):
         self.run_worker(lambda: self._describe(action), thread=True, exit_on_error=False,
                         group="action-plan", exclusive=True, name=action.id)
 
-    def _describe(self, action: Action) -> tuple[Action, Text | None, str | None]:
+    def _describe(self, action: Action) -> tuple[Action, PlanText | None, str | None]:
         """The confirm question with what the action will do, or why it cannot."""
         assert self.answers is not None
         session = self.workspace.session(self.procedure, self.answers, root=self.root,
@@ -159,8 +159,8 @@ class DashboardScreen(Screen):
             session.ctx.close()
         if planned.error:
             return action, None, planned.error
-        text = Text(question + "\n\n", style="bold")
-        text.append_text(step_text(session.plan_view([planned])[0]))
+        text = PlanText().append(question + "\n\n", style="bold")
+        text.add(step_text(session.plan_view([planned])[0]))
         return action, text, None
 
     def _run_action(self, action: Action) -> RunResult:
@@ -169,7 +169,7 @@ class DashboardScreen(Screen):
                                          dry_run=False)
         return session.run_action(action)
 
-    def _action_planned(self, planned: tuple[Action, Text | None, str | None]) -> None:
+    def _action_planned(self, planned: tuple[Action, PlanText | None, str | None]) -> None:
         action, question, problem = planned
         if question is None:
             self._say(f"{action.title}: cannot plan: {problem}", error=True)

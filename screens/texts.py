@@ -145,7 +145,7 @@ class PlanText:
 
     @property
     def plain(self) -> str:
-        return "".join(part.plain for part in self.parts)
+        return "\n".join(part.plain.rstrip("\n") for part in self.parts if part.plain)
 
     @property
     def spans(self) -> list[Any]:
