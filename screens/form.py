@@ -271,3 +271,19 @@ def _mentioned(value: str, message: str) -> bool:
         return True
     parts = urlsplit(value)
     return bool(parts.scheme and parts.netloc) and f"{parts.scheme}://{parts.netloc}" in message
+
+
+def operator_text(text: str, model: type[BaseModel], own: str | None = None) -> str:
+    """Help text as an operator reads it: another answer named by its answers-file key
+    (`consul_url`, `<config_dir>`) is named by its title instead (‹Consul HTTP API›);
+    the field's own key may stay (it is often the product's own setting name). Only
+    keys with an underscore: a one-word key is an ordinary word in a sentence."""
+    import re
+
+    titles = {name: info.title for name, info in model.model_fields.items()
+              if "_" in name and name != own and info.title}
+    if not titles:
+        return text
+    keys = "|".join(map(re.escape, sorted(titles, key=len, reverse=True)))
+    pattern = re.compile(rf"<({keys})>|(?<![\w.-])({keys})(?![\w-])")
+    return pattern.sub(lambda m: f"‹{titles[m.group(1) or m.group(2)]}›", text)

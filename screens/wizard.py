@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input, Select, Static, Switch, TextArea
 from textual.worker import Worker, WorkerState
 
 from screens.confirm import ConfirmScreen
-from screens.form import FormState
+from screens.form import FormState, operator_text
 from screens.preview import PreviewScreen
 from screens.widgets import (
     FieldBox,
@@ -99,10 +99,13 @@ class WizardScreen(Screen):
                        f"{number}/{len(pages)} {self.page.title}")
         needed = self._needed_secrets()
         with VerticalScroll(id="form", can_focus=False):
+            model = self.form.model
             if self.page.help:
-                yield Static(self.page.help, classes="page-help", markup=False)
+                yield Static(operator_text(self.page.help, model), classes="page-help",
+                             markup=False)
             for name in self.page.fields:
                 spec = self.form.specs[name]
+                spec = spec.model_copy(update={"help": operator_text(spec.help, model, name)})
                 where = self.workspace.secret_where(self.form.procedure, name) \
                     if spec.kind == "secret" else ""
                 yield FieldBox(spec, self.form.display(name), where,

@@ -326,7 +326,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     filled = t.wait_for("wizard-1-filled", shows(fake_consul.url))
     assert "1/6 Consul access" in filled
     t.keys("C-n")
-    t.wait_for("wizard-2", page_title(2, "Setup and security"))
+    t.wait_for("wizard-2", page_title(2, "Gateway name and directory"))
 
     # Escape goes back at once (no multi-second ESC delay), the typed URL still there,
     # and forward again.
@@ -337,7 +337,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     assert took < ESCAPE_PROMPT, f"Escape took {took:.2f}s to act"
     assert fake_consul.url in back
     t.keys("C-n")
-    t.wait_for("forward-2", page_title(2, "Setup and security"))
+    t.wait_for("forward-2", page_title(2, "Gateway name and directory"))
     t.keys("C-n")
     t.wait_for("wizard-3", page_title(3, "The external service"))
     # Type-ahead, as over a slow link: Tab and the next text in one go must not leave
@@ -346,7 +346,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     t.type("db.example.com")
     filled3 = t.wait_for("wizard-3-filled", shows("db.example.com"))
     assert shows("carbonio-files-db")(filled3)
-    for number, title in ((4, "Services scheduling"), (5, "systemd service"), (6, "Database")):
+    for number, title in ((4, "TLS to the database"), (5, "systemd service"), (6, "Database")):
         t.keys("C-n")
         t.wait_for(f"wizard-{number}", page_title(number, title))
     t.keys("C-n")  # db_name and db_username are required: the page refuses

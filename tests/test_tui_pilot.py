@@ -119,7 +119,7 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
                 "ACL policy": "done", "Management token": "done", "Gateway token": "staged",
                 "External service": "done", "Terminating gateway config entry": "done",
                 "systemd unit": "staged", "Database credentials in Consul KV": "done",
-                "Database role and database": "manual", "pending-setups": "manual"}
+                "Database role and database": "manual", "Carbonio pending setups": "manual"}
             summary = text_of(app.screen.query_one("#dash-summary", Static))
             assert summary.startswith("5/10 · 2 need you · 3 staged;"), summary
 

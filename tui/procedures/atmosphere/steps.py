@@ -31,6 +31,7 @@ from tui.redact import MASK
 from tui.redact import register as register_secret
 from tui.render import render
 from tui.steps import ManualStep, template_values
+from tui.words import plural
 
 from . import audit as endpoint_audit
 from .answers import PUBLIC_SERVICES, AtmosphereAnswers
@@ -226,8 +227,8 @@ class EndpointAudit(Step):
         for finding in findings:
             ctx.emit(f"{finding.sentence}; fix: {finding.fix}", "warning")
         if findings and answers(ctx).audit_strict:
-            raise OperatorError(f"the endpoint audit found {len(findings)} problem(s) and "
-                                f"audit_strict is on; first: {findings[0].sentence} (fix: "
+            raise OperatorError(f"the endpoint audit found {plural(len(findings), 'problem')} "
+                                f"and audit_strict is on; first: {findings[0].sentence} (fix: "
                                 f"{findings[0].fix})")
 
     def apply(self, ctx: Context) -> None:

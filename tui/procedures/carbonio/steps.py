@@ -714,7 +714,7 @@ class Database(Step):
 
 class PendingSetups(Step):
     id = "pending-setups"
-    title = "pending-setups"
+    title = "Carbonio pending setups"
     summary = "Carbonio's `pending-setups -a`, once Carbonio Files is installed"
 
     def plan(self, ctx: Context) -> list[PlanItem]:

@@ -48,6 +48,7 @@ Where CloudRig departs from it, and why:
 
 from __future__ import annotations
 
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import CloudBlueAnswers
@@ -63,7 +64,7 @@ PAGES = (
          "their templates.",
          ("api_endpoint", "products", "report_usage", "templates")),
     Page("Tokens", "Typed into cloudblue-password-manager; kept in CloudRig's secret store "
-         "only.", ("cloudblue_token", "vap_token")),
+         "only.", ("cloudblue_token", "vap_token"), probe=probes.connect),
 )
 
 PROCEDURE = Procedure(

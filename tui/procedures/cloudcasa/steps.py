@@ -194,7 +194,8 @@ def in_use_sentence(ctx: Context, doc: Document, exc: CloudCasaError) -> str:
     said = exc.message or f"HTTP {exc.status}"
     if users:
         names = ", ".join(f"{c.name} ({c.state or 'no state'})" for c in users)
-        what = (f"it is used by kubecluster(s) {names}; remove their backups and delete "
+        noun = "kubecluster" if len(users) == 1 else "kubeclusters"
+        what = (f"it is used by {noun} {names}; remove their backups and delete "
                 "them in CloudCasa (or uninstall their agents) first")
     else:
         what = ("CloudCasa did not say by what; look for backups, policies or clusters that "

@@ -156,7 +156,8 @@ def provider(ctx: Context) -> tuple[str, list[str]]:
         if name in providers:
             return name, names
     raise OperatorError(
-        f"instance {vm.get('name')}'s network(s) {', '.join(names) or '(none)'} offer no "
+        f"instance {vm.get('name')}'s {'network' if len(names) == 1 else 'networks'} "
+        f"{', '.join(names) or '(none)'} {'offers' if len(names) == 1 else 'offer'} no "
         "UserData service (neither VirtualRouter nor ConfigDrive), so user data would never "
         "reach it; use a network offering with UserData enabled")
 
