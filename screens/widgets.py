@@ -377,6 +377,8 @@ def log_lines(text: Text) -> list[Text]:
         url.stylize("underline")
         lines.append(Text(indent + "  ").append_text(url))
         start = match.end()
+    while start < len(plain) and plain[start] == " ":
+        start += 1
     rest = text[start:]
     if rest.plain.strip():
         lines.append(Text(indent + "  ").append_text(rest))
@@ -427,8 +429,10 @@ class RunLog(VerticalScroll):
 
     def _shown(self) -> Text:
         text = self.text.copy()
-        text.no_wrap = not self.wrap
-        text.overflow = "ignore" if not self.wrap else "fold"
+        if not self.wrap:
+            text.no_wrap, text.overflow = True, "ignore"
+        # Wrapped: Textual's own word wrap, which folds a long word whole. (Rich's
+        # overflow="fold" on the Text drops a character at every fold in Textual 8.2.)
         return text
 
     def links(self) -> list[str]:
