@@ -24,14 +24,14 @@ def key_rows(screen: Screen) -> list[tuple[str, str, str]]:
     app = screen.app
     rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for _key, active in screen.active_bindings.items():
+    for key, active in screen.active_bindings.items():
         binding = active.binding
         what = binding.description or binding.action.replace("_", " ")
         node = active.node
         where = ("everywhere" if node is app else
                  "this screen" if node is screen else "the focused field")
         shown = binding.key_display or app.get_key_display(binding)
-        if (shown, what) in seen:
+        if "super" in key or (shown, what) in seen:  # macOS-only keys: not over SSH
             continue
         seen.add((shown, what))
         rows.append((where, shown, what + ("" if active.enabled else " (not now)")))
@@ -69,8 +69,8 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(self.about, classes="field-help", markup=False)
             with VerticalScroll(id="help-keys"):
                 yield Static(text)
-            yield Static("ctrl+p: commands (go to a page, dashboard, wrap, quit) · "
-                         "Escape: close", classes="dim")
+            yield Static("F1 or ?: this list · ctrl+p: commands (go to a page, dashboard, "
+                         "wrap, quit) · Escape: close", classes="dim")
         yield Footer()
 
     def on_mount(self) -> None:

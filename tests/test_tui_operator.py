@@ -329,7 +329,7 @@ async def test_f1_lists_every_key_and_ctrl_p_goes_to_a_page(
         assert isinstance(help_screen, HelpScreen)
         listed = {(key, what) for _, key, what in help_screen.rows}
         for expected in (("^n", "Next"), ("^t", "Test connection"), ("esc", "Back"),
-                         ("enter", "Next field"), ("^q", "Quit"), ("tab", "Next field"),
+                         ("⏎", "Next field"), ("^q", "Quit"), ("tab", "Next field"),
                          ("^p", "palette")):
             assert any(key == expected[0] and expected[1].lower() in what.lower()
                        for key, what in listed), (expected, listed)
@@ -451,11 +451,13 @@ async def test_after_a_failure_e_edits_the_page_and_r_resumes(
 
     consul.fail(403, "Permission denied", path_prefix="/v1/acl/policy", method="PUT")
     app = CloudRigApp(root=tmp_path / "root2")
+    another = answers(consul.url).model_copy(update={"gateway_name": "gw-two"})
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                             answers(consul.url)))
+                                             another))
         await settle(app, pilot)
+        assert app.screen.result.failed_step == "policy"  # type: ignore[attr-defined]
         # The policy step uses the management token: its page is Consul access.
         await pilot.press("e")
         wizard = app.screen
