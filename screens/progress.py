@@ -96,7 +96,9 @@ class ProgressScreen(Screen):
         from tui.drafts import drop_draft
 
         drop_draft(self.workspace.directory, self.procedure.id)  # the answers are in state
-        self.query_one(RunLog).on_copy = self._copy
+        log = self.query_one(RunLog)
+        log.on_copy = self._copy
+        log.focus()  # the keys that scroll it work at once
         self.workspace.running.add(self.session.ctx.cancel)
         self.app.run_worker(self._apply, thread=True, exit_on_error=False, group="apply",
                             name=f"apply {self.procedure.id}")
