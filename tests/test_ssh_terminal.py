@@ -419,12 +419,18 @@ def focused_is_visible(t: Terminal, title: str, value: str) -> None:
     if not t.case.no_color:
         return
     lines = t.capture(escapes=True).splitlines()
+
+    def before(line: str, text: str) -> str:  # what sets the style of TEXT on its line
+        return line[:line.index(text)]
+
     title_line = next(line for line in lines if title in line)
-    assert REVERSE.search(title_line), f"the focused field's title is not marked: {title_line!r}"
+    assert REVERSE.search(before(title_line, title)), \
+        f"the focused field's title is not marked: {title_line!r}"
     value_line = next(line for line in lines if value in line)
-    assert REVERSE.search(value_line), f"no visible cursor in the focused field: {value_line!r}"
-    others = [line for line in lines if "CA bundle" in line]  # an unfocused field's title
-    assert others and not REVERSE.search(others[0]), others
+    inside = value_line[value_line.index(value):value_line.index("▎", value_line.index(value))]
+    assert REVERSE.search(inside), f"no visible cursor in the focused field: {value_line!r}"
+    other = next(line for line in lines if "Consul CA bundle" in line)  # not focused
+    assert not REVERSE.search(before(other, "Consul CA bundle")), other
 
 
 # ---------------------------------------------------------------------- every word
