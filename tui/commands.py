@@ -1,27 +1,27 @@
 """One runner for host commands: argv only, timeouts, captured output, redaction.
 
-A secret reaches a command only through its standard input or a prompt on a
-pseudo-terminal, never its argv or environment: children get an environment
-without any `CLOUDRIG_SECRET_*` variable. Under `--dry-run` nothing runs; under
-`--root` the commands that would change this machine are listed as skipped.
+A secret reaches a command only through its standard input or its terminal (a
+pseudo-terminal that is its controlling terminal, see `tui.prompts`), never its argv
+or environment: children get an environment without any `CLOUDRIG_SECRET_*` variable.
+Under `--dry-run` nothing runs; under `--root` the commands that would change this
+machine are listed as skipped.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import select
 import shlex
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from tui import prompts
 from tui.errors import OperatorError
 from tui.procedure import Command
+from tui.prompts import Ending
 from tui.redact import redact
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class CommandRunner:
             return result
         if emit:
             emit(f"$ {shown}", "item")
-        if command.pty_answers or command.pty_replies:
+        if command.on_terminal:
             result = self._run_pty(command, secrets)
         else:
             stdin = secrets.get(command.stdin_secret) + "\n" if (
@@ -130,60 +130,37 @@ class CommandRunner:
                              stdout=redact(proc.stdout), stderr=redact(proc.stderr))
 
     def _run_pty(self, command: Command, secrets: SecretSource | None) -> CommandResult:
-        """Run with a pseudo-terminal so getpass-style prompts can be answered."""
-        import pty
+        """Run on a pseudo-terminal that is the child's controlling terminal, answering
+        its prompts (the rules are in `tui.prompts`)."""
 
-        # Each prompt is answered once, by whichever pending pattern it matches:
-        # a secret (by name, from the secret source) or a literal public reply.
-        answers: list[tuple[re.Pattern[str], str | None, str | None]] = [
-            (re.compile(p), name, None) for p, name in command.pty_answers]
-        answers += [(re.compile(p), None, text) for p, text in command.pty_replies]
-        master, slave = pty.openpty()
-        try:
-            proc = subprocess.Popen(
-                command.argv, stdin=slave, stdout=slave, stderr=slave,
-                env=child_environment(), start_new_session=True, close_fds=True,
-            )
-        except FileNotFoundError:
-            os.close(master)
-            os.close(slave)
-            raise OperatorError(f"`{command.argv[0]}` is not installed on this host") from None
-        os.close(slave)
-        output = b""
-        pending = list(answers)
-        deadline = time.monotonic() + command.timeout
-        seen = 0
-        try:
-            while True:
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    raise OperatorError(
-                        f"`{display(command.argv)}` did not finish within "
-                        f"{command.timeout:.0f} s (waiting at its prompt?)")
-                ready, _, _ = select.select([master], [], [], 0.1)
-                if ready:
-                    try:
-                        chunk = os.read(master, 4096)
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        break
-                    output += chunk
-                    text = output[seen:].decode(errors="replace")
-                    hit = next((i for i, (p, _n, _t) in enumerate(pending) if p.search(text)),
-                               None)
-                    if hit is not None:
-                        _pattern, name, reply = pending.pop(hit)
-                        if name is not None:
-                            if secrets is None:
-                                raise OperatorError(f"no secret source to answer {name}")
-                            reply = secrets.get(name)
-                        os.write(master, (reply or "").encode() + b"\n")
-                        seen = len(output)
-                elif proc.poll() is not None:
-                    break
-        finally:
-            os.close(master)
-        returncode = proc.wait(timeout=5)
-        text = output.decode(errors="replace").replace("\r\n", "\n")
-        return CommandResult(argv=command.argv, returncode=returncode, stdout=redact(text))
+        def secret_of(name: str) -> str:
+            if secrets is None:
+                raise OperatorError(f"no secret source to answer {name}")
+            return secrets.get(name)
+
+        outcome = prompts.run(command, child_environment(), secret_of)
+        result = CommandResult(argv=command.argv, returncode=outcome.returncode,
+                               stdout=redact(outcome.output))
+        shown = display(command.argv)
+        stopped = "it and every process it started were stopped"
+        if outcome.ending is Ending.TIMEOUT:
+            waiting = prompts.shown_prompt(result.stdout)
+            at = f' (its last output: "{waiting}")' if waiting else ""
+            raise CommandFailed(
+                f"`{shown}` did not finish within {command.timeout:.0f} s{at}; {stopped}; "
+                "check that what it talks to answers", result)
+        if outcome.ending is Ending.UNKNOWN_PROMPT:
+            asked = redact(outcome.prompt)
+            if outcome.again:
+                raise CommandFailed(
+                    f'`{shown}` asked "{asked}" again after CloudRig answered it: the answer '
+                    f"was not accepted; {stopped}", result)
+            raise CommandFailed(
+                f'`{shown}` asked "{asked}", a prompt CloudRig has no answer for; {stopped} '
+                "at once. Run it by hand to see what it needs", result)
+        if outcome.ending is Ending.ECHOING:
+            raise CommandFailed(
+                f"`{shown}` waits for input on a terminal that echoes, so CloudRig did not "
+                f"type the secret {command.pty_secret_input} (it would be shown); {stopped}",
+                result)
+        return result

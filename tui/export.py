@@ -64,6 +64,9 @@ def _command_lines(command: Command, variables: set[str]) -> list[str]:
         lines.append(f"#   at the prompt /{prompt}/ type the secret {name}")
     for prompt, text in command.pty_replies:
         lines.append(f"#   at the prompt /{prompt}/ type: {text}")
+    if command.pty_secret_input:
+        lines.append(f"#   when it waits for input (it shows no prompt) type the secret "
+                     f"{command.pty_secret_input}")
     text = _argv_text(command.argv, variables)
     if command.stdin_secret:
         lines.append(f"#   (reads the secret {command.stdin_secret} on its standard input)")

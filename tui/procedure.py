@@ -11,6 +11,7 @@ runbook's occasional operator tasks (rotate a token), run on request. The fronts
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from tui.commands import CommandResult, CommandRunner
@@ -103,18 +104,60 @@ class Command(_Item):
     )
     pty_answers: list[tuple[str, str]] = Field(
         default_factory=list,
-        description="(prompt regex, secret name) pairs answered on a pseudo-terminal",
+        description="(prompt regex, secret name) pairs: the secret is typed, once, when the "
+                    "regex matches the command's terminal output (see tui.prompts)",
     )
-    timeout: float = 120.0
+    timeout: float = Field(default=120.0, description="seconds for the whole command; then "
+                           "it and every process it started are killed")
     ok_returncodes: tuple[int, ...] = (0,)
     pty_replies: list[tuple[str, str]] = Field(
         default_factory=list,
-        description="(prompt regex, literal text) pairs answered on a pseudo-terminal, in "
-                    "order with pty_answers: prompts that ask for a public value")
+        description="(prompt regex, literal text) pairs answered like pty_answers (in the "
+                    "order the prompts appear): prompts that ask for a public value")
+    pty_secret_input: str | None = Field(
+        default=None,
+        description="name of a secret typed on the command's terminal, without waiting for a "
+                    "prompt, as soon as the command turns the terminal's echo off to read it: "
+                    "for tools that print no prompt and refuse a stdin that is not a terminal "
+                    "(`service-discover bootstrap-token --setup`)")
     sets: str | None = Field(
         default=None,
         description="the command prints `NAME=value`; an exported script keeps it in the "
                     "shell variable NAME, which later argv items may use as `${NAME}`")
+
+    @field_validator("pty_answers", "pty_replies")
+    @classmethod
+    def _patterns_compile(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for pattern, _answer in pairs:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"prompt pattern {pattern!r} is not a regular expression "
+                                 f"({error}); for a literal prompt use prompt_forms()") from None
+        return pairs
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Command:
+        if self.stdin_secret and self.on_terminal:
+            raise ValueError("stdin_secret pipes a secret into a command without a terminal; "
+                             "this command runs on one (pty_answers, pty_replies or "
+                             "pty_secret_input): use pty_secret_input instead")
+        return self
+
+    @property
+    def on_terminal(self) -> bool:
+        """Runs on a pseudo-terminal (tui.prompts) rather than with pipes."""
+        return bool(self.pty_answers or self.pty_replies or self.pty_secret_input)
+
+
+def prompt_forms(*forms: str) -> str:
+    """One prompt pattern for every wording of a question (a tool's old and new
+    releases), each taken literally — so an upstream prompt can be pasted as printed —
+    with any run of whitespace matching any other: `prompt_forms("Name of new provider:",
+    "What is the name of your new provider? :")`."""
+    if not forms or not all(form.split() for form in forms):
+        raise ValueError("prompt_forms needs at least one non-blank prompt")
+    return "|".join("(?:" + r"\s+".join(map(re.escape, form.split())) + ")" for form in forms)
 
 
 class ApiCall(_Item):
