@@ -3,6 +3,7 @@ spinner with elapsed time, and the run log."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -43,6 +44,11 @@ class FieldInput(Input):
     arrive. Textual runs a focused widget's bindings only when the key has bubbled up to
     the app, after printable keys read in the same burst were already inserted: over SSH,
     where keys arrive together, ctrl+a ctrl+k then a URL left the field empty."""
+
+    def on_mount(self) -> None:
+        # NO_COLOR: the cursor is a reversed cell; blinking, it is gone half the time.
+        if self.app.no_color:
+            self.cursor_blink = False
 
     async def _on_key(self, event: events.Key) -> None:
         for key in event.aliases:
@@ -255,6 +261,8 @@ def field_widget(spec: FieldSpec, value: object) -> Widget:
                               placeholder="secret: not shown as you type")
         case _ if spec.multiline:
             area = TextArea(str(value or ""), id=wid, soft_wrap=True, show_line_numbers=True)
+            if "NO_COLOR" in os.environ:
+                area.cursor_blink = False  # a steady reversed cell: visible without colour
             area.border_title = "text · Enter: new line · Tab: next field"
             return area
         case _:
