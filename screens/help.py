@@ -3,6 +3,8 @@ notice that stands in for a screen that would be clipped."""
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,8 +30,9 @@ def key_rows(screen: Screen) -> list[tuple[str, str, str]]:
         binding = active.binding
         what = binding.description or binding.action.replace("_", " ")
         node = active.node
+        focused = screen.focused
         where = ("everywhere" if node is app else
-                 "this screen" if node is screen else "the focused field")
+                 "the focused field" if node is focused else "this screen")
         shown = binding.key_display or app.get_key_display(binding)
         if "super" in key or (shown, what) in seen:  # macOS-only keys: not over SSH
             continue
@@ -53,22 +56,25 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        text = Text()
+        # A grid per group: a long description wraps in its own column, under itself.
+        parts: list[Text | Table] = []
+        table = Table.grid()
         group = ""
         for where, key, what in self.rows:
             if where != group:
-                text.append(f"{'' if not group else chr(10)}{where.capitalize()}\n",
-                            style="bold")
+                parts.append(Text(("\n" if group else "") + where.capitalize(), style="bold"))
+                table = Table.grid(padding=(0, 2))
+                table.add_column(width=14, no_wrap=True)
+                table.add_column(ratio=1)
+                parts.append(table)
                 group = where
-            text.append(f"  {key:<14}", style="bold")
-            text.append(f"{what}\n")
-        text.rstrip()
+            table.add_row(Text(f"  {key}", style="bold"), Text(what))
         with Vertical(classes="dialog wide"):
             yield Static(f"Keys · {self.title_text}", classes="field-title", markup=False)
             if self.about:
                 yield Static(self.about, classes="field-help", markup=False)
             with VerticalScroll(id="help-keys"):
-                yield Static(text)
+                yield Static(Group(*parts))
             yield Static("F1 or ?: this list · ctrl+p: commands (go to a page, dashboard, "
                          "wrap, quit) · Escape: close", classes="dim")
         yield Footer()

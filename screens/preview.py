@@ -10,6 +10,7 @@ next problem, `f` opens the wizard on the page that fixes it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,6 +31,11 @@ from tui.answers import public_answers
 from tui.procedure import Procedure
 from tui.redact import redact
 from tui.words import plural
+
+
+def shown_root(root: Path) -> str:
+    """The staging directory as the preview names it."""
+    return str(root)
 
 
 class PreviewScreen(Screen):
@@ -108,13 +114,15 @@ class PreviewScreen(Screen):
         lines = []
         root = self.workspace.root
         if root is not None:
-            lines.append(f"Staging under {root}: files are written there, not on this "
-                         "host, and commands that change a host are not run.")
+            lines.append(f"Staging under {shown_root(root)}: files are written there, not "
+                         "on this host, and commands that change a host are not run.")
         lines.append(plan_summary(self.views) + ".")
         if self.missing:
-            titles = ", ".join(self._title(name) for name in self.missing)
-            lines.append(f"Cannot apply: it needs {titles}, which is not at hand; "
-                         "f opens its page.")
+            titles = [self._title(name) for name in self.missing]
+            named = " and ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1
+                                 else titles)
+            verb, whose = ("are", "their page") if len(titles) > 1 else ("is", "its page")
+            lines.append(f"Cannot apply yet: {named} {verb} not at hand (f opens {whose}).")
         unreachable = next((s for s in self.views if s.get("unreachable")), None)
         if unreachable is not None:
             page = self._page_for(unreachable["error"])

@@ -22,7 +22,7 @@ def test_steps_whose_host_commands_were_skipped_are_staged_everywhere(
     applied = cli("apply", "carbonio", "--answers", answers_file, "--root", root, "--yes")
     assert applied.returncode == 0, applied.stderr
     # The run's own words: the step is staged, with what is left to do, in the right number.
-    assert f"[user] Service user and group: staged under {root}: 2 host commands to run " \
+    assert "[user] Service user and group: staged under --root: 2 host commands to run " \
            "on the target host" in applied.stderr
     assert "[unit] systemd unit: staged under" in applied.stderr
     assert ("staged (host commands not run under --root): user, gateway-token, unit"

@@ -94,9 +94,9 @@ class RunResult(BaseModel):
         return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
 
 
-def staged_detail(root: Path | None, skipped: int) -> str:
+def staged_detail(skipped: int) -> str:
     """What a staged step still needs: its host commands, run on the target host."""
-    return (f"staged under {root}: {plural(skipped, 'host command')} to run on the "
+    return (f"staged under --root: {plural(skipped, 'host command')} to run on the "
             "target host (see the plan)")
 
 
@@ -360,7 +360,7 @@ class Session:
                 status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
                 result.steps[step.id] = "manual"
             elif self.ctx.skipped:
-                status, detail = Status.STAGED, staged_detail(self.root, len(self.ctx.skipped))
+                status, detail = Status.STAGED, staged_detail(len(self.ctx.skipped))
                 result.steps[step.id] = "staged"
             if self.dry_run:
                 detail = "dry run: nothing changed"

@@ -63,7 +63,7 @@ class CloudStackAnswers(Answers):
         validate_default=True)
     secret_key: SecretStr | None = ask(
         title="Secret key", secret=True,
-        help="The secret key that signs every request. Kept in the secret store only.",
+        help="The secret key that signs every request. Never written to answers files.",
         example="the secret key")
     ca_file: AbsPath | None = ask(
         None, title="CA bundle",
