@@ -30,9 +30,10 @@ from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
+from screens.layout import fit_width
 from screens.secret import SecretScreen
 from screens.texts import PlanText, status_text, step_text
-from screens.widgets import TitleBar, Working, fit_width
+from screens.widgets import TitleBar, Working
 from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
 from tui.procedure import Action, Procedure

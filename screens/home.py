@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from screens.layout import fit_width
 from screens.texts import status_text
-from screens.widgets import fit_width
 from screens.workspace import Workspace, saved_run, state_word
 from tui.registry import REGISTRY
 

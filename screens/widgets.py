@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Label, Select, Static, Switch, TextArea
+from textual.widgets import Input, Label, Select, Static, Switch, TextArea
 
 from tui.answers import FieldSpec, inline_yaml
 from tui.words import plural
@@ -28,15 +28,6 @@ class TitleBar(Static):
 
     def __init__(self, *parts: str) -> None:
         super().__init__(" › ".join(("CloudRig", *parts)), classes="titlebar", markup=False)
-
-
-def fit_width(table: DataTable, fixed: list[int]) -> int:
-    """The width left for a table's last column once the FIXED columns and every
-    column's cell padding are counted, from the table's real content width (inside
-    its scrollbar gutter): nothing wraps past the edge, nothing is left unused."""
-    width = table.scrollable_content_region.width or table.size.width
-    padding = 2 * table.cell_padding * (len(fixed) + 1)
-    return width - sum(fixed) - padding
 
 
 class FieldInput(Input):

@@ -83,7 +83,7 @@ class Workspace:
         if source.available(name):
             return ("In the secret store: leave it empty to use that; a value typed here is "
                     "used for this session only.")
-        locked = " (the secret store is locked: ^u on the dashboard unlocks it)" \
+        locked = " (the secret store is locked: s on the dashboard unlocks it)" \
             if source.store_problem else ""
         return (f"Typed here: used for this session only, never saved{locked}. "
                 f"`cloudrig secrets set {name}` keeps it in the store.")

@@ -30,11 +30,12 @@ from screens.detail import DetailScreen
 from screens.form import FormState, operator_text
 from screens.help import HelpScreen, TooSmallScreen
 from screens.home import HomeScreen
+from screens.layout import fit_width
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
 from screens.secret import SecretScreen
 from screens.texts import DiffBlock, step_text
-from screens.widgets import RunLog, Working, fit_width, log_lines
+from screens.widgets import RunLog, Working, log_lines
 from screens.wizard import WizardScreen
 from screens.workspace import counts_text, state_word
 from tui.answers import AnswersError, field_spec
