@@ -9,6 +9,9 @@ $CLOUDRIG_ARTIFACTS/browser (default: <repo>/artifacts/browser).
 
 from __future__ import annotations
 
+import asyncio
+import http.client
+import json
 import os
 import re
 import signal
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import artifacts_dir, base_env, closed_port, files_under
@@ -40,8 +44,8 @@ SECRET = "S3cret-Sauce-42"
 TIMEOUT = 30.0  # seconds for one screen to appear (2 shared cores, a Textual app per page)
 
 # The network here is closed: these flags keep Chromium from waiting on it, and the
-# resolver rule fails every name but 127.0.0.1 at once (textual-serve's page links a
-# Google font), so nothing leaves the machine.
+# resolver rule fails every name but 127.0.0.1 at once, so nothing could leave the
+# machine (test_the_page_loads_nothing_from_elsewhere checks nothing tries).
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -85,6 +89,27 @@ return null;
 """
 
 
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def fetch(url: str, **headers: str) -> Fetched:
+    """One GET with exactly these headers (Host and Cookie included), no redirects."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                           headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return Fetched(response.status, {k.lower(): v for k, v in response.getheaders()},
+                       response.read())
+    finally:
+        connection.close()
+
+
 def png_size(path: Path) -> tuple[int, int]:
     """Width and height from a PNG's IHDR chunk (no image library needed)."""
     data = path.read_bytes()
@@ -121,16 +146,27 @@ class Served:
     stderr: Path
     state: Path
     home: Path
+    token: str = ""  # from the URL serve printed (read once it listens)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        """The URL serve printed: the page, with this start's token."""
+        return f"{self.base}?token={self.token}"
+
+    @property
+    def cookie(self) -> str:
+        return f"cloudrig-token-{self.port}={self.token}"
 
 
-def start_serve(tmp_path: Path, *args: str) -> Served:
+def start_serve(tmp_path: Path, *args: str, **env: str) -> Served:
     """`python -m tui serve ARGS --port FREE` with a private HOME, state dir and the
-    encrypted-file secret store (conftest's CLI environment), in its own process group
-    so that stopping it also stops the app processes textual-serve started."""
+    encrypted-file secret store (conftest's CLI environment) plus ENV, in its own
+    process group so that stopping it also stops the app processes textual-serve
+    started."""
     home, state = tmp_path / "home", tmp_path / "state"
     home.mkdir(exist_ok=True)
     port = closed_port()
@@ -138,13 +174,18 @@ def start_serve(tmp_path: Path, *args: str) -> Served:
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "tui", "serve", "--port", str(port), *args],
-            env=base_env(home, state), cwd=tmp_path, stdin=subprocess.DEVNULL,
+            env=base_env(home, state) | env, cwd=tmp_path, stdin=subprocess.DEVNULL,
             stdout=out, stderr=err, start_new_session=True)
     return Served(process, port, stdout, stderr, state, home)
 
 
+TOKEN_LINE = re.compile(r"^serving CloudRig on http://\S+?:(\d+)/\?token=([A-Za-z0-9_-]+) "
+                        r"\(Ctrl\+C stops\)$", re.M)
+
+
 def wait_listening(served: Served) -> None:
-    """Until the server accepts connections on 127.0.0.1 (or fails: then its stderr)."""
+    """Until the server accepts connections on 127.0.0.1 (or fails: then its stderr);
+    then the token is read from the one line that printed it."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if served.process.poll() is not None:
@@ -152,10 +193,14 @@ def wait_listening(served: Served) -> None:
                         f"{served.stderr.read_text(errors='replace')}")
         try:
             socket.create_connection(("127.0.0.1", served.port), timeout=0.5).close()
-            return
+            break
         except OSError:
             time.sleep(0.1)
-    pytest.fail(f"serve did not listen on {served.port}: {served.stderr.read_text()}")
+    else:
+        pytest.fail(f"serve did not listen on {served.port}: {served.stderr.read_text()}")
+    found = TOKEN_LINE.findall(served.stderr.read_text())
+    assert len(found) == 1 and found[0][0] == str(served.port), served.stderr.read_text()
+    served.token = found[0][1]
 
 
 def stop(served: Served) -> None:
@@ -287,6 +332,7 @@ def page(tmp_path: Path) -> Iterator[Page]:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
@@ -393,24 +439,29 @@ def test_serve_refuses_a_public_address_without_public(tmp_path: Path) -> None:
         stop(server)
     message = server.stderr.read_text()
     assert message.count("\n") == 1 and "Traceback" not in message
-    assert "refusing to serve on 0.0.0.0" in message and "no authentication" in message
+    assert "refusing to serve on 0.0.0.0: whoever opens the page runs CloudRig" in message
+    assert "token would cross the network in clear" in message
     assert "ssh -L 8000:127.0.0.1:8000" in message
     assert listening_addresses(server.port) == set()
 
 
-def test_serve_public_warns_there_is_no_authentication(tmp_path: Path) -> None:
-    """--public serves on the address asked for, after a warning line on stderr."""
+def test_serve_public_warns_and_still_needs_the_token(tmp_path: Path) -> None:
+    """--public serves on the address asked for, after a warning line on stderr; the
+    page still needs the token."""
     server = start_serve(tmp_path, "--host", "0.0.0.0", "--public")
     try:
         wait_listening(server)
         assert listening_addresses(server.port) == {"0.0.0.0"}
+        assert fetch(server.base).status == 403
+        assert fetch(server.url).status == 302
     finally:
         stop(server)
     lines = server.stderr.read_text().splitlines()
-    assert lines[0].startswith("cloudrig: warning: --public: there is no authentication")
-    assert f"http://0.0.0.0:{server.port}" in lines[0]
-    assert "authenticating proxy" in lines[0]
-    assert lines[1] == f"serving CloudRig on http://0.0.0.0:{server.port} (Ctrl+C stops)"
+    assert lines[0].startswith("cloudrig: warning: --public: anyone who can reach "
+                               f"http://0.0.0.0:{server.port} and has the token runs CloudRig")
+    assert "authenticating TLS proxy" in lines[0]
+    assert lines[1] == (f"serving CloudRig on http://0.0.0.0:{server.port}/?token="
+                        f"{server.token} (Ctrl+C stops)")
 
 
 def test_serve_rejects_a_port_out_of_range(tmp_path: Path) -> None:
@@ -443,3 +494,168 @@ def test_serve_on_a_busy_port_is_one_sentence(tmp_path: Path) -> None:
     assert f"cloudrig: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "choose a free port with --port" in result.stderr
 
+
+
+# ---------------------------------------------------------------- the gate (no browser)
+
+
+def test_the_token_is_printed_once_and_never_logged(served: Served) -> None:
+    """A fresh 256-bit token in the one URL line; asking for pages, with and without
+    it, prints it nowhere again (aiohttp's access log would)."""
+    assert len(served.token) >= 43
+    assert fetch(served.url).status == 302
+    assert fetch(served.base).status == 403
+    outputs = served.stdout.read_text() + served.stderr.read_text()
+    assert outputs.count(served.token) == 1
+
+
+def test_the_page_needs_the_token(served: Served) -> None:
+    """No token, a wrong one, or a wrong cookie: 403 and a sentence. The right one in
+    the URL becomes an HttpOnly SameSite=Strict cookie and leaves the address bar."""
+    for url, headers in ((served.base, {}),
+                         (f"{served.base}?token=not-{served.token}", {}),
+                         (served.base, {"Cookie": f"cloudrig-token-{served.port}=guess"}),
+                         (f"{served.base}download/x", {})):
+        refused = fetch(url, **headers)
+        assert refused.status == 403, (url, refused)
+        assert b"CloudRig refused this request" in refused.body
+        assert served.token.encode() not in refused.body
+    welcome = fetch(f"{served.url}&fontsize=14")
+    assert welcome.status == 302 and welcome.headers["location"] == "/?fontsize=14"
+    cookie = welcome.headers["set-cookie"]
+    assert cookie.startswith(f"{served.cookie};") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    page = fetch(served.base, Cookie=served.cookie)
+    assert page.status == 200 and b'id="terminal"' in page.body
+    assert served.token.encode() not in page.body  # the page itself does not show it
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_a_rebound_host_or_a_foreign_origin_is_refused(served: Served) -> None:
+    """DNS rebinding (a page whose name now resolves to 127.0.0.1 sends its own Host)
+    and another site's page (its Origin) are refused, even with the token."""
+    host = f"127.0.0.1:{served.port}"
+    assert fetch(served.base, Cookie=served.cookie, Host=f"attacker.example:{served.port}"
+                 ).status == 403
+    assert fetch(served.url, Host=f"attacker.example:{served.port}").status == 403
+    assert fetch(served.base, Cookie=served.cookie, Host="127.0.0.1:1").status == 403
+    assert fetch(served.base, Cookie=served.cookie, Origin="http://attacker.example"
+                 ).status == 403
+    assert fetch(served.base, Cookie=served.cookie, Origin=f"http://{host}",
+                 Host=host).status == 200
+    # Every loopback name of this port is this server.
+    assert fetch(served.base, Cookie=served.cookie, Host=f"localhost:{served.port}"
+                 ).status == 200
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below PID (textual-serve's shell and the app it runs)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _app_environments(pid: int) -> list[bytes]:
+    environments = []
+    for child in _descendants(pid):
+        try:
+            if b"tui" in Path(f"/proc/{child}/cmdline").read_bytes():
+                environments.append(Path(f"/proc/{child}/environ").read_bytes())
+        except OSError:
+            continue
+    return environments
+
+
+async def _websocket(served: Served, **headers: str) -> Any:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        try:
+            ws = await session.ws_connect(
+                f"ws://127.0.0.1:{served.port}/ws?width=80&height=24", headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        try:
+            # The app's first screen bytes: it runs, with the environment serve gave it.
+            message = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert message.type == aiohttp.WSMsgType.BINARY, message
+            deadline = time.monotonic() + TIMEOUT
+            while not _app_environments(served.process.pid):
+                assert time.monotonic() < deadline, "no app process under serve"
+                await asyncio.sleep(0.05)
+            return _app_environments(served.process.pid)
+        finally:
+            await ws.close()
+
+
+SECRET_ENV = {"CLOUDRIG_SECRET_CONSUL_TOKEN": "consul-token-from-serve-env",
+              "CLOUDRIG_SECRET_DB_PASSWORD": "db-password-from-serve-env",
+              "CLOUDRIG_SECRETS_PASSPHRASE": "store-passphrase-from-serve-env"}
+
+
+async def test_the_websocket_needs_the_token_and_the_page_origin(tmp_path: Path) -> None:
+    """No cookie, a foreign Origin or a rebound Host: the handshake is refused and no
+    app starts. With all three right, the app runs without any CLOUDRIG_SECRET_* or
+    the store's passphrase from serve's environment (said once, by name)."""
+    server = start_serve(tmp_path, **SECRET_ENV)
+    try:
+        wait_listening(server)
+        own = f"http://127.0.0.1:{server.port}"
+        assert await _websocket(server, Origin=own) == 403
+        assert await _websocket(server, Cookie=server.cookie,
+                                Origin="http://attacker.example") == 403
+        assert await _websocket(server, Cookie=server.cookie, Origin=own,
+                                Host=f"attacker.example:{server.port}") == 403
+        assert _app_environments(server.process.pid) == []
+        environments = await _websocket(server, Cookie=server.cookie, Origin=own)
+    finally:
+        stop(server)
+    assert environments, "the app never started"
+    for environ in environments:
+        assert b"CLOUDRIG_STATE_DIR=" in environ  # the app's real environment
+        names = [entry.split(b"=", 1)[0] for entry in environ.split(b"\0")]
+        assert not [n for n in names if n.startswith(b"CLOUDRIG_SECRET_")
+                    or n == b"CLOUDRIG_SECRETS_PASSPHRASE"], names
+        for value in SECRET_ENV.values():
+            assert value.encode() not in environ
+    errors = server.stderr.read_text()
+    assert ("cloudrig: served sessions do not get CLOUDRIG_SECRETS_PASSPHRASE, "
+            "CLOUDRIG_SECRET_CONSUL_TOKEN, CLOUDRIG_SECRET_DB_PASSWORD from this environment"
+            ) in errors
+    assert not [v for v in SECRET_ENV.values() if v in errors]
+
+
+def test_the_page_loads_nothing_from_elsewhere(page: Page, served: Served) -> None:
+    """Every request the page makes (fonts included, in Chromium's own network log) goes
+    to serve itself; the terminal's font is the Roboto Mono serve ships."""
+    page.open(served.url)
+    page.wait_for("Carbonio Mesh terminating gateway")
+    assert page.driver.execute_script(
+        "return document.fonts.check('16px \"Roboto Mono\"')")
+    asked = [entry["message"] for entry in page.driver.get_log("performance")]
+    urls = set()
+    for text in asked:
+        message = json.loads(text)["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.add(message["params"]["request"]["url"])
+        elif message["method"] == "Network.webSocketCreated":
+            urls.add(message["params"]["url"])
+    # Network requests only: the browser's own chrome:// pages (its new tab page) are not.
+    urls = {u for u in urls if u.split(":", 1)[0] in ("http", "https", "ws", "wss")}
+    assert urls, "no request was logged"
+    local = re.compile(rf"^(http|ws)://127\.0\.0\.1:{served.port}/")
+    assert [u for u in urls if not local.match(u)] == [], urls
+    assert any(u.endswith("/static/fonts/RobotoMono-VariableFont_wght.ttf") for u in urls)
+    assert any(u.startswith(f"ws://127.0.0.1:{served.port}/ws") for u in urls)

@@ -258,3 +258,157 @@ def unused_port() -> int:
 def test_request_json_body_round_trip(server: Scripted, client: httpx.Client) -> None:
     server.script(status(200, json.dumps({"é": ["x", 1]}).encode()))
     assert json_body(request(client, "GET", "/j")) == {"é": ["x", 1]}
+
+
+# ---------------------------------------------------------------- stalls and floods
+
+
+class Misbehaving:
+    """A raw HTTP/1.1 server on 127.0.0.1 whose one answer is scripted byte by byte:
+    `head` (sent at once, or trickled), then `body` chunks; it records how many body
+    bytes went out before the client hung up. Each connection gets the same answer."""
+
+    def __init__(self, head: bytes, body: Iterator[bytes] | None = None,
+                 trickle_head: float = 0.0, gap: float = 0.0) -> None:
+        self.head, self.body, self.trickle_head, self.gap = head, body, trickle_head, gap
+        self.sent: list[int] = []
+        self.done = threading.Event()
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            self.requests.append(request)
+            sent = 0
+            ends = time.monotonic() + 60  # on a client without a deadline: give up
+            try:
+                if self.trickle_head:
+                    for byte in self.head:
+                        conn.sendall(bytes([byte]))
+                        time.sleep(self.trickle_head)
+                        if time.monotonic() > ends:
+                            break
+                else:
+                    conn.sendall(self.head)
+                for chunk in self.body or ():
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+                    if self.gap:
+                        time.sleep(self.gap)
+                    if time.monotonic() > ends:
+                        break
+            except OSError:
+                pass  # the client hung up
+            self.sent.append(sent)
+            self.done.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def forever(chunk: bytes, limit: int) -> Iterator[bytes]:
+    sent = 0
+    while sent < limit:
+        yield chunk
+        sent += len(chunk)
+
+
+@pytest.fixture
+def misbehaving() -> Iterator[list[Misbehaving]]:
+    servers: list[Misbehaving] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_server_trickling_a_byte_at_a_time_ends_at_the_deadline(
+        misbehaving: list[Misbehaving], monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """One byte every 100 ms: each read gets its byte long before the read timeout, so
+    only a deadline on the whole exchange ends it (before: an apply hung for as long as
+    the server kept dripping)."""
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "1")
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    server = (Misbehaving(head + b" " * 1000, trickle_head=0.1) if where == "headers" else
+              Misbehaving(head, forever(b" ", 100000), gap=0.1))
+    misbehaving.append(server)
+    with make_client(server.url, backoff=0.01) as c, pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/kv/slow")
+    assert err.value.sentence == (
+        f"GET {server.url}/v1/kv/slow timed out: no complete answer within 1 s "
+        "(CLOUDRIG_HTTP_TIMEOUT); check that the service is up and not overloaded, or allow "
+        "more with CLOUDRIG_HTTP_TIMEOUT=SECONDS")
+    assert len(server.requests) == 1  # not retried: the deadline is the operator's limit
+
+
+def test_a_body_without_end_stops_at_the_size_cap(misbehaving: list[Misbehaving]) -> None:
+    """64 MiB with no Content-Length (read until close): the client stops at 16 MiB and
+    hangs up; before, it read all of it into memory (1.5 GB took 7.3 GB)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    server = Misbehaving(head, forever(b"x" * 65536, 64 << 20))
+    misbehaving.append(server)
+    with make_client(server.url, backoff=0.01) as c, pytest.raises(RemoteError) as err:
+        request(c, "GET", "/v1/catalog/services")
+    assert err.value.sentence == (
+        f"GET {server.url}/v1/catalog/services: the answer is larger than the 16 MiB "
+        "CloudRig reads from this API; check that the URL points at the API itself, not a "
+        "file server or a proxy")
+    assert server.done.wait(60)
+    assert server.sent[0] < 64 << 20  # the client hung up instead of reading the rest
+
+
+def test_an_announced_huge_body_is_refused_before_reading(
+        misbehaving: list[Misbehaving]) -> None:
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1610612736\r\n\r\n")
+    server = Misbehaving(head, forever(b"x" * 65536, 64 << 20))
+    misbehaving.append(server)
+    with make_client(server.url, backoff=0.01, max_bytes=1 << 20) as c, \
+            pytest.raises(RemoteError) as err:
+        request(c, "GET", "/big")
+    assert "the answer announces 1.5 GiB, more than the 1 MiB CloudRig reads" \
+        in err.value.sentence
+    assert server.done.wait(60)
+    assert server.sent[0] < 64 << 20
+
+
+def test_compressed_answers_are_inflated_within_the_cap(
+        misbehaving: list[Misbehaving]) -> None:
+    """CloudRig asks for identity; a server gzipping anyway is read, and a gzip bomb
+    (64 KiB that inflate to 64 MiB) stops at the cap as it inflates."""
+    import gzip
+
+    small = gzip.compress(b'{"ok": true}')
+    ok = Misbehaving(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+                     + str(len(small)).encode() + b"\r\n\r\n" + small)
+    bomb_body = gzip.compress(b"\0" * (64 << 20), compresslevel=9)
+    bomb = Misbehaving(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+                       + str(len(bomb_body)).encode() + b"\r\n\r\n" + bomb_body)
+    misbehaving.extend([ok, bomb])
+    with make_client(ok.url) as c:
+        assert json_body(request(c, "GET", "/gz")) == {"ok": True}
+    assert b"accept-encoding: identity" in ok.requests[0].lower()
+    with make_client(bomb.url, backoff=0.01) as c, pytest.raises(RemoteError) as err:
+        request(c, "GET", "/bomb")
+    assert "the answer is larger than the 16 MiB" in err.value.sentence
+
+
+def test_the_deadline_variable_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.errors import UsageError
+    from tui.http import deadline_seconds
+
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "soon")
+    with pytest.raises(UsageError) as err:
+        deadline_seconds()
+    assert "CLOUDRIG_HTTP_TIMEOUT='soon' is not a number of seconds" in err.value.sentence
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "2.5")
+    assert deadline_seconds() == 2.5

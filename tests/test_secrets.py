@@ -190,6 +190,169 @@ def test_secrets_set_refuses_empty_value_and_missing_key(cli) -> None:
     assert cli("secrets", "list", env=env).stdout == ""
 
 
+# ---------------------------------------------------------------- a damaged store
+
+
+def _store_with(cli, *keys: str) -> Path:
+    """The encrypted file store holding KEYS (each set through the CLI)."""
+    env = {"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}
+    for key in keys:
+        assert cli("secrets", "set", key, input=f"value-of-{key}", env=env).returncode == 0
+    return cli.state / "secrets.cfg"
+
+
+def assert_damaged(result, store: Path, problem: str, kept: bytes) -> None:
+    """One sentence naming the store and its problem, a copy of what was there kept
+    beside it (0600), exit 1; never a traceback, never "wrong passphrase"."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert f"the secret store {store} is damaged: {problem}" in result.stderr
+    assert "passphrase does not open" not in result.stderr
+    copies = sorted(store.parent.glob("secrets.cfg.damaged-*"))
+    assert [c.read_bytes() for c in copies] == [kept]
+    assert f"a copy kept at {copies[0]}" in result.stderr
+    assert stat.S_IMODE(copies[0].stat().st_mode) == 0o600
+
+
+def test_an_empty_store_is_damaged_not_rekeyed_to_any_passphrase(cli) -> None:
+    """A crash of an in-place rewrite leaves the file empty; keyrings.cryptfile then took
+    it for a new store and re-keyed it to whatever passphrase came next."""
+    store = _store_with(cli, "db_password")
+    store.write_bytes(b"")
+    result = cli("secrets", "set", "consul_token", input="new-value",
+                 env={"CLOUDRIG_SECRETS_PASSPHRASE": "any other passphrase"})
+    assert_damaged(result, store, "it is empty", b"")
+    assert store.read_bytes() == b""  # refused: not re-keyed, not written
+
+
+def test_a_store_cut_short_is_damaged_and_list_reads_the_store(cli) -> None:
+    """A truncated store lost its last secret while `secrets list` (a separate index)
+    still showed it: the store itself is read, and found damaged."""
+    store = _store_with(cli, "consul_token", "db_password")
+    whole = store.read_bytes()
+    cut = whole[: whole.rindex(b"=") - 20]  # inside the last entry's payload
+    store.write_bytes(cut)
+    result = cli("secrets", "list", env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE})
+    assert result.stdout == ""
+    assert_damaged(result, store, "its contents do not match their checksum", cut)
+
+
+@pytest.mark.parametrize("garble", ["flip a byte", "junk line"])
+def test_a_garbled_store_is_not_a_wrong_passphrase(cli, garble: str) -> None:
+    store = _store_with(cli, "db_password")
+    text = store.read_text()
+    if garble == "flip a byte":  # still well-formed base64 and JSON: only the MAC fails
+        at = text.index("eyJzYWx0IjogI") + 20
+        text = text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:]
+    else:
+        text = text.replace("[cloudrig]", "[cloudrig]\n\x00\x01 garbage")
+    store.write_text(text)
+    result = cli("secrets", "list", env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE})
+    problem = ("its contents do not match their checksum" if garble == "flip a byte"
+               else "it cannot be parsed")
+    assert_damaged(result, store, problem, text.encode())
+
+
+def test_secrets_list_shows_what_the_store_holds(cli) -> None:
+    """The store put back from an older copy holds one secret: list says one, as `get`
+    would find (a separate index of names said two)."""
+    store = _store_with(cli, "consul_token")
+    older = store.read_bytes()
+    _store_with(cli, "db_password")
+    store.write_bytes(older)
+    listed = cli("secrets", "list", env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE})
+    assert listed.returncode == 0 and listed.stdout.splitlines() == ["consul_token"]
+
+
+def _open(state: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from tui.secrets import open_store
+
+    monkeypatch.setenv("CLOUDRIG_SECRETS_BACKEND", "file")
+    monkeypatch.setenv("CLOUDRIG_SECRETS_PASSPHRASE", PASSPHRASE)
+    return open_store(state, False)
+
+
+def test_a_write_that_fails_midway_leaves_the_store_whole(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """The disk fills while the store is written: the store is as it was, every secret
+    still readable (it was rewritten in place: left half written)."""
+    import configparser
+
+    store = _open(tmp_path, monkeypatch)
+    store.set("consul_token", "first-value")
+    before = (tmp_path / "secrets.cfg").read_bytes()
+    real_write = configparser.RawConfigParser.write
+
+    def disk_full(self, handle, *args, **kwargs):  # type: ignore[no-untyped-def]
+        whole = io.StringIO()
+        real_write(self, whole, *args, **kwargs)
+        handle.write(whole.getvalue()[: len(whole.getvalue()) // 2])  # half of it fits
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(configparser.RawConfigParser, "write", disk_full)
+    with pytest.raises(OSError):
+        store.set("db_password", "second-value")
+    monkeypatch.setattr(configparser.RawConfigParser, "write", real_write)
+    assert (tmp_path / "secrets.cfg").read_bytes() == before
+    assert _open(tmp_path, monkeypatch).get("consul_token") == "first-value"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_two_writers_at_once_lose_nothing(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writer A is held in the middle of writing the store; writer B starts. B must wait
+    for A (the lock), then both secrets are there. Deterministic: A is released only
+    once B is either waiting for the lock or writing itself (which loses A's update)."""
+    import configparser
+    import fcntl
+    import threading
+
+    first, second = _open(tmp_path, monkeypatch), _open(tmp_path, monkeypatch)
+    a_writing, release_a, b_moved = threading.Event(), threading.Event(), threading.Event()
+    real_write, real_flock = configparser.RawConfigParser.write, fcntl.flock
+    writer_a: list[threading.Thread] = []
+
+    def write(self, handle, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is writer_a[0]:
+            a_writing.set()
+            assert release_a.wait(60), "writer A was never released"
+        else:
+            b_moved.set()  # B writes while A is mid-write: no lock kept it out
+        return real_write(self, handle, *args, **kwargs)
+
+    def flock(fd, operation):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is not writer_a[0] and operation == fcntl.LOCK_EX:
+            b_moved.set()  # B is about to wait for A's lock
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(configparser.RawConfigParser, "write", write)
+    monkeypatch.setattr(fcntl, "flock", flock)
+    errors: list[BaseException] = []
+
+    def run(store, key: str) -> None:  # type: ignore[no-untyped-def]
+        try:
+            store.set(key, f"value-of-{key}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer_a.append(threading.Thread(target=run, args=(first, "consul_token")))
+    writer_b = threading.Thread(target=run, args=(second, "db_password"))
+    writer_a[0].start()
+    assert a_writing.wait(60), "writer A never wrote"
+    writer_b.start()
+    assert b_moved.wait(60), "writer B neither waited for the lock nor wrote"
+    release_a.set()
+    writer_a[0].join(60)
+    writer_b.join(60)
+    assert errors == []
+    monkeypatch.setattr(configparser.RawConfigParser, "write", real_write)
+    reopened = _open(tmp_path, monkeypatch)
+    assert reopened.names() == ["consul_token", "db_password"]
+    assert reopened.get("consul_token") == "value-of-consul_token"
+    assert reopened.get("db_password") == "value-of-db_password"
+
+
 # ---------------------------------------------------------------- SecretSource order
 
 

@@ -202,9 +202,16 @@ class FieldProblem(BaseModel):
     field: str
     problem: str
     example: Any = None
+    # Where the offending key is in the answers file (1-based), when it came from one.
+    line: int | None = None
+    column: int | None = None
+    # The closest known answer name, for a key that is not one.
+    suggestion: str | None = None
 
     def sentence(self) -> str:
         text = f"{self.field}: {self.problem}"
+        if self.suggestion:
+            text += f"; did you mean `{self.suggestion}`?"
         if self.example is not None:
             # The example is the whole field's value, so it is keyed by the field's
             # name, not by the position of the bad item (`features.1`).
@@ -212,14 +219,34 @@ class FieldProblem(BaseModel):
             text += f" (for example: {name}: {_yaml_scalar(self.example)})"
         return text
 
+    def located(self) -> str:
+        """The sentence after the key's place in the file: `line 4, column 1: …`."""
+        if self.line is None:
+            return self.sentence()
+        column = f", column {self.column}" if self.column is not None else ""
+        return f"line {self.line}{column}: {self.sentence()}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json"), "message": self.located()}
+
 
 class AnswersError(UsageError):
-    """Invalid answers: one line per field, each with a good example."""
+    """Invalid answers: one line per field, each with a good example (and, from a
+    file, the line and column of the offending key)."""
 
-    def __init__(self, problems: list[FieldProblem], source: str = "answers") -> None:
+    def __init__(self, problems: list[FieldProblem], source: str = "answers",
+                 sentence: str | None = None) -> None:
         self.problems = problems
-        lines = [f"{source}: answers are not valid:"] + [f"  {p.sentence()}" for p in problems]
-        super().__init__("\n".join(lines))
+        self.source = source
+        if sentence is None:
+            lines = [f"{source}: answers are not valid:"]
+            sentence = "\n".join(lines + [f"  {p.located()}" for p in problems])
+        super().__init__(sentence)
+
+    def as_json(self) -> dict[str, Any]:
+        """What `--json` commands print on stdout: the same messages, as data."""
+        return {"error": "invalid answers", "source": self.source, "exit_code": self.exit_code,
+                "message": self.sentence, "problems": [p.as_json() for p in self.problems]}
 
 
 def inline_yaml(value: Any) -> str:
@@ -235,12 +262,30 @@ def _yaml_scalar(value: Any) -> str:
     return dumped.removesuffix("\n...\n").strip()
 
 
-def _problem_text(error: dict[str, Any]) -> str:
+NUMBER_TYPES = ("int_type", "float_type", "int_from_float")
+
+
+def _problem_text(error: dict[str, Any], raw: str | None = None) -> str:
+    """Pydantic's message for one error, in the operator's words. RAW is the value as
+    written in the answers file (`yes`), when known."""
     kind = error.get("type", "")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         return "is not a known answer"
+    value = error.get("input")
+    written = raw if raw is not None else repr(value)
+    if kind in NUMBER_TYPES and isinstance(value, bool):
+        # YAML 1.1 (PyYAML) reads yes/no/on/off/true/false as booleans: `port: yes` is
+        # not port 1.
+        return (f"must be a number, not a boolean (got {written}, which YAML reads as "
+                f"{str(value).lower()})")
+    if kind in NUMBER_TYPES and isinstance(value, str):
+        return f"must be a number, not text (got {written}); write it without quotes"
+    if kind == "bool_type" and isinstance(value, str):
+        return f"must be true or false, not text (got {written}); write it without quotes"
+    if kind == "bool_type" and isinstance(value, int | float):
+        return f"must be true or false, not a number (got {written})"
     message = str(error.get("msg", "is not valid"))
     message = message.removeprefix("Value error, ")
     if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], dict):
@@ -248,24 +293,58 @@ def _problem_text(error: dict[str, Any]) -> str:
     return message
 
 
-def problems_from(model: type[BaseModel], exc: ValidationError) -> list[FieldProblem]:
+def problems_from(model: type[BaseModel], exc: ValidationError,
+                  where: Positions | None = None) -> list[FieldProblem]:
+    """One problem per pydantic error; with WHERE (an answers file's key positions)
+    each names the line and column of its key, and an unknown key the closest known one."""
     problems: list[FieldProblem] = []
     for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ())]
+        path = tuple(error.get("loc", ()))
+        loc = [str(p) for p in path]
         name = loc[0] if loc else "answers"
         info = model.model_fields.get(name)
         example = (info.examples or [None])[0] if info else None
         field = ".".join(loc) if loc else "answers"
-        problems.append(FieldProblem(field=field, problem=_problem_text(error), example=example))
+        mark, raw = where.find(path) if where else (None, None)
+        suggestion = None
+        problem = _problem_text(error, raw)
+        if error.get("type") == "extra_forbidden" and len(loc) == 1:
+            suggestion = closest_answer(model, name)
+            if suggestion in secret_fields(model):
+                problem += (f" (`{suggestion}` is a secret: it goes in the secret store or "
+                            f"CLOUDRIG_SECRET_{suggestion.upper()}, never in this file)")
+                suggestion = None
+        problems.append(FieldProblem(
+            field=field, problem=problem, example=example,
+            line=mark[0] if mark else None, column=mark[1] if mark else None,
+            suggestion=suggestion))
+    # In the file's order (what is not in the file, e.g. a required key, comes last).
+    problems.sort(key=lambda p: (p.line is None, p.line or 0, p.column or 0))
     return problems
 
 
-def validate(model: type[BaseModel], data: dict[str, Any], source: str = "answers") -> Any:
-    """Validate answers (never secrets) and raise AnswersError listing every problem."""
+def closest_answer(model: type[BaseModel], key: str) -> str | None:
+    """The known answer name closest to KEY (a typo's intended key), if one is close."""
+    import difflib
+
+    found = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+    if not found:
+        lowered = {name.lower(): name for name in model.model_fields}
+        found = [lowered[key.lower()]] if key.lower() in lowered else []
+    return found[0] if found else None
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], source: str = "answers",
+             *, strict: bool = False, where: Positions | None = None) -> Any:
+    """Validate answers (never secrets) and raise AnswersError listing every problem.
+
+    STRICT (answers files): numbers and booleans must be written as such: no `true` or
+    `yes` as a port, no "5432" in quotes as a number, no 1 as a boolean. The wizard
+    validates its typed text without it (its text boxes hold strings)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
-        raise AnswersError(problems_from(model, exc), source) from None
+        raise AnswersError(problems_from(model, exc, where), source) from None
 
 
 def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> list[str]:
@@ -346,31 +425,132 @@ def load_file(model: type[BaseModel], path: Path) -> Any:
                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8, "
                          "e.g. `iconv -f latin1 -t utf-8`") from None
     try:
-        data = yaml.safe_load(text)
+        data, where = read_yaml(text)
+    except DuplicateKey as dup:
+        problem = FieldProblem(
+            field=dup.path, line=dup.line, column=dup.column,
+            problem=f"is given twice, at line {dup.first} and again at line {dup.line}; "
+                    "keep one of them (YAML would silently keep the last)")
+        raise AnswersError([problem], source,
+                           f"{source}: line {dup.line}, column {dup.column}: "
+                           f"{problem.sentence()}") from None
     except yaml.YAMLError as exc:
-        where, problem = yaml_problem(exc)
-        raise UsageError(f"{source} is not valid YAML{where}: {problem or 'invalid YAML'}"
-                         ) from None
+        at, problem = yaml_problem(exc)
+        mark = getattr(exc, "problem_mark", None)
+        sentence = f"{source} is not valid YAML{at}: {problem or 'invalid YAML'}"
+        raise AnswersError([FieldProblem(
+            field="answers", problem=f"is not valid YAML: {problem or 'invalid YAML'}",
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        )], source, sentence) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UsageError(f"{source} must be a YAML mapping of answer names to values, "
-                         f"for example `external_port: 5432`")
-    return from_mapping(model, data, source)
+        sentence = (f"{source} must be a YAML mapping of answer names to values, "
+                    f"for example `external_port: 5432`")
+        raise AnswersError([FieldProblem(field="answers", problem=sentence, line=1,
+                                         column=1)], source, sentence)
+    return from_mapping(model, data, source, strict=True, where=where)
 
 
-def from_mapping(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
+class Positions:
+    """Where each key of a parsed answers file is: (line, column), 1-based, and the
+    value as written (`yes`, `"5432"`), found by the path pydantic reports an error at."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def find(self, path: tuple[Any, ...]) -> tuple[tuple[int, int] | None, str | None]:
+        """(position of the deepest key or item on PATH, raw text of the value there)."""
+        node, mark, raw = self.root, None, None
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                # The last: PyYAML puts `<<` merged pairs first, and the explicit key wins.
+                match = next(((k, v) for k, v in reversed(node.value)
+                              if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+                if match is None:
+                    return mark, None
+                key, node = match
+                mark = (key.start_mark.line + 1, key.start_mark.column + 1)
+            elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+                  and 0 <= part < len(node.value)):
+                node = node.value[part]
+                mark = (node.start_mark.line + 1, node.start_mark.column + 1)
+            else:
+                return mark, None
+        if isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
+            raw = f"{node.style or ''}{node.value}{node.style or ''}"
+        return mark, raw
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping that gives one key twice (PyYAML would keep the last one silently)."""
+
+    def __init__(self, path: str, first: int, line: int, column: int) -> None:
+        super().__init__(f"{path} at line {first} and line {line}")
+        self.path, self.first, self.line, self.column = path, first, line, column
+
+
+def read_yaml(text: str) -> tuple[Any, Positions]:
+    """yaml.safe_load, refusing duplicate keys, with the position of every key.
+
+    The document is composed into nodes first (SafeLoader, so no Python objects), each
+    mapping is checked for a key given twice, then the same nodes are constructed."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, Positions(None)
+        _no_duplicates(loader, root, (), set())
+        return loader.construct_document(root), Positions(root)
+    finally:
+        loader.dispose()
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.Node, path: tuple[str, ...],
+                   seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias met again (or a recursive anchor)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _no_duplicates(loader, item, (*path, str(index + 1)), seen_nodes)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
+            _no_duplicates(loader, value_node, path, seen_nodes)
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        name = ".".join((*path, str(key)))
+        try:
+            first = lines.get(key)
+        except TypeError:  # an unhashable key: construction refuses it with its own words
+            continue
+        if first is not None:
+            raise DuplicateKey(name, first, key_node.start_mark.line + 1,
+                               key_node.start_mark.column + 1)
+        lines[key] = key_node.start_mark.line + 1
+        _no_duplicates(loader, value_node, (*path, str(key)), seen_nodes)
+
+
+def from_mapping(model: type[BaseModel], data: dict[str, Any], source: str, *,
+                 strict: bool = False, where: Positions | None = None) -> Any:
     secrets = [key for key in secret_fields(model) if data.get(key) not in (None, "")]
     if secrets:
         names = ", ".join(secrets)
         envs = ", ".join(f"CLOUDRIG_SECRET_{k.upper()}" for k in secrets)
+        lines = [mark[0] for mark, _ in (where.find((k,)) for k in secrets) if mark] \
+            if where else []
+        at = f" (line {', '.join(map(str, lines))})" if lines else ""
         raise UsageError(
-            f"{source} contains secret(s) {names}; secrets never go in answers files. "
+            f"{source} contains secret(s) {names}{at}; secrets never go in answers files. "
             f"Remove them and use `cloudrig secrets set KEY` or the environment ({envs})."
         )
     # An empty value (`db_name:`) means "not answered": the error then says required.
     data = {k: v for k, v in data.items() if k not in secret_fields(model) and v is not None}
-    return validate(model, data, source)
+    return validate(model, data, source, strict=strict, where=where)
 
 
 def public_answers(answers: BaseModel) -> dict[str, Any]:

@@ -187,13 +187,34 @@ def run_app(
     return app.return_code or 0
 
 
-def serve_in_browser(command: str, host: str, port: int) -> None:
+def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
     """`cloudrig serve`: textual-serve runs COMMAND (this TUI) per browser page over a
-    websocket, until interrupted. Here, not in the CLI: only this module and screens/
-    import Textual's packages."""
+    websocket, until interrupted, behind tui/serve.py's gate (token, Host, Origin) and
+    with CloudRig's own page (no resource from the internet). Here, not in the CLI:
+    only this module and screens/ import Textual's packages."""
+    import logging
+
     from textual_serve.server import Server
 
+    from tui.serve import gate, scrub_environment
+
+    class GatedServer(Server):
+        async def _make_app(self) -> Any:
+            # textual-serve builds its aiohttp app here (routes: /, /ws, /download,
+            # /static); middlewares must be added before the app starts (it freezes).
+            app = await super()._make_app()
+            app.middlewares.append(gate(token, host, port))
+            return app
+
+        async def on_startup(self, app: Any) -> None:
+            """Quiet: the CLI printed the URL, with its token, once."""
+
     # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
-    # xterm.js terminal, and the app inherits this environment (textual-serve copies it).
+    # xterm.js terminal, and the app inherits this environment (textual-serve copies it)
+    # — without the secrets: a served session uses the secret store, or asks.
     os.environ.pop("NO_COLOR", None)
-    Server(command, host=host, port=port, title="CloudRig").serve()
+    scrub_environment(os.environ)
+    # aiohttp's access log would print every URL asked for, the token's included.
+    logging.getLogger("aiohttp.access").disabled = True
+    GatedServer(command, host=host, port=port, title="CloudRig",
+                templates_path=data_dir("assets") / "serve").serve()

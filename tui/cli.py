@@ -542,19 +542,34 @@ def cmd_tui(args: argparse.Namespace) -> int:
         try:
             answers = load_answers(procedure, args.answers)
         except AnswersError as exc:
-            import yaml
-
-            data = yaml.safe_load(Path(args.answers).read_text(encoding="utf-8")) or {}
-            raw = (data, exc.problems)
+            raw = _raw_answers(Path(args.answers), exc)
+            if raw is None:  # not a mapping of answers at all: nothing to mark
+                raise
     return run_app(procedure_id=getattr(args, "procedure", None), answers=answers,
                    root=getattr(args, "root", None), raw_answers=raw)
+
+
+def _raw_answers(path: Path, exc: Any) -> tuple[dict[str, Any], list[Any]] | None:
+    """The answers a file gave, with what is wrong with them, when every problem is an
+    answer's own (the wizard marks them); None when the file itself is unreadable."""
+    from tui.answers import read_yaml
+
+    if any(problem.field == "answers" for problem in exc.problems):
+        return None
+    try:
+        data, _where = read_yaml(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - load_answers already said what is wrong
+        return None
+    return (data, exc.problems) if isinstance(data, dict) else None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The TUI in a browser: textual-serve runs `python -m tui` per page over a websocket.
 
-    Anyone who can open the page drives CloudRig as this user, so a non-loopback
-    --host needs --public, which says so on stderr every time it is used."""
+    Anyone who drives the page runs CloudRig as this user: the page and its websocket
+    need a token made at each start and printed once, in the URL; Host and Origin must
+    be serve's own (tui/serve.py). A non-loopback --host also needs --public, which
+    says what it exposes on stderr every time it is used."""
     import shlex
 
     from tui.errors import OperatorError, UsageError
@@ -563,20 +578,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port: use 1-65535, e.g. --port 8000")
     if args.host not in LOOPBACK and not args.public:
         raise UsageError(
-            f"refusing to serve on {args.host}: the browser front has no authentication. "
-            "Keep 127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or "
-            "pass --public behind an authenticating proxy")
+            f"refusing to serve on {args.host}: whoever opens the page runs CloudRig as "
+            f"{_user()} on this host, and its token would cross the network in clear. Keep "
+            "127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or pass "
+            "--public behind a proxy that authenticates and speaks TLS")
+    from tui.serve import new_token, scrubbed_names
+
+    token = new_token()
     url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
     if args.public:
-        print(paint(f"cloudrig: warning: --public: there is no authentication, anyone who "
-                    f"can reach {url} runs CloudRig as {_user()} on this host; put an "
-                    "authenticating proxy in front of it or use an SSH tunnel instead",
-                    "33", sys.stderr), file=sys.stderr, flush=True)
+        print(paint(f"cloudrig: warning: --public: anyone who can reach {url} and has the "
+                    f"token runs CloudRig as {_user()} on this host, and over plain http the "
+                    "token crosses the network in clear; put an authenticating TLS proxy in "
+                    "front of it or use an SSH tunnel instead", "33", sys.stderr),
+              file=sys.stderr, flush=True)
+    withheld = scrubbed_names()
+    if withheld:
+        print(f"cloudrig: served sessions do not get {', '.join(withheld)} from this "
+              "environment; they use the secret store, or ask", file=sys.stderr, flush=True)
     from tui.app import serve_in_browser
 
-    print(f"serving CloudRig on {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
+    print(f"serving CloudRig on {url}/?token={token} (Ctrl+C stops)", file=sys.stderr,
+          flush=True)
     try:
-        serve_in_browser(f"{shlex.quote(sys.executable)} -m tui", args.host, args.port)
+        serve_in_browser(f"{shlex.quote(sys.executable)} -m tui", args.host, args.port, token)
     except OSError as exc:
         raise OperatorError(
             f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose a free "
@@ -749,7 +774,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--public", action="store_true",
-                   help="allow a non-loopback --host (there is no authentication)")
+                   help="allow a non-loopback --host (behind an authenticating TLS proxy; "
+                        "the token is still required)")
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -767,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from tui.redact import redact
 
+        if getattr(args, "json", False) and hasattr(exc, "as_json"):
+            emit_json(exc.as_json())  # invalid answers: the same messages, as data
         print(paint(f"cloudrig: {redact(exc.sentence)}", "31", sys.stderr), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

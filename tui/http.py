@@ -1,24 +1,38 @@
-"""One httpx client factory: timeouts, retries with backoff, TLS, error sentences.
+"""One httpx client factory: deadlines, size caps, retries with backoff, TLS, sentences.
 
 Every remote API client gets its `httpx.Client` here. TLS verification is on by
 default (a custom CA bundle may be given; "insecure" is an explicit opt-in that
 the fronts show in red). Idempotent requests are retried with exponential backoff
 on connection errors, 429 and 5xx, honouring Retry-After. Any failure becomes one
 `RemoteError` sentence naming the endpoint and what to check.
+
+A server that lies, stalls or floods is bounded:
+- every exchange (one attempt: connect, send, headers, whole body) has a total
+  deadline, `CLOUDRIG_HTTP_TIMEOUT` seconds (default 60). httpx's timeouts apply to
+  each socket operation, so a server sending a byte every few seconds never trips
+  them; here the sockets themselves are given what is left of the deadline (an
+  httpcore network backend), so a trickle in the headers or the body ends on time;
+- every body is streamed and counted: more than the client's cap (16 MiB unless an
+  API needs more) ends the read at once, a larger Content-Length before any read.
+  CloudRig asks for uncompressed bodies; a gzip/deflate body sent anyway is inflated
+  here, counted as it grows (a small bomb cannot expand past the cap).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import os
 import random
 import ssl
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
+import httpcore
 import httpx
 
 from tui.errors import OperatorError, UsageError
@@ -28,14 +42,17 @@ IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 RETRY_STATUS = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 TIMEOUT_VARIABLE = "CLOUDRIG_HTTP_TIMEOUT"
+DEFAULT_DEADLINE = 60.0  # seconds for one whole exchange, unless CLOUDRIG_HTTP_TIMEOUT says
+MAX_BODY = 16 * 1024 * 1024  # bytes of one answer; no API CloudRig calls sends more
 
 
-def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
-    """FALLBACK (10 s per read, 5 s to connect), or $CLOUDRIG_HTTP_TIMEOUT seconds: a
-    slow link or a loaded API server needs more, a test of timeouts much less."""
+def deadline_seconds() -> float:
+    """$CLOUDRIG_HTTP_TIMEOUT seconds, else DEFAULT_DEADLINE: the most one exchange with
+    a server may take, from connecting to the body's last byte. A slow link or a loaded
+    API server needs more, a test of timeouts much less."""
     value = os.environ.get(TIMEOUT_VARIABLE, "").strip()
     if not value:
-        return fallback
+        return DEFAULT_DEADLINE
     try:
         seconds = float(value)
     except ValueError:
@@ -43,7 +60,296 @@ def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
     if not 0 < seconds <= 3600:
         raise UsageError(f"{TIMEOUT_VARIABLE}={value!r} is not a number of seconds between "
                          f"0 and 3600; e.g. {TIMEOUT_VARIABLE}=30")
+    return seconds
+
+
+def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
+    """The per-operation timeouts: FALLBACK (10 s per read, 5 s to connect), or
+    $CLOUDRIG_HTTP_TIMEOUT seconds for each (5 s at most to connect) when it is set: a
+    slow link or a loaded API server needs more, a test of timeouts much less. The
+    whole exchange has the same number of seconds (deadline_seconds)."""
+    if not os.environ.get(TIMEOUT_VARIABLE, "").strip():
+        return fallback
+    seconds = deadline_seconds()
     return httpx.Timeout(seconds, connect=min(seconds, 5.0))
+
+
+# ---------------------------------------------------------------- deadline and size cap
+
+# The monotonic time the exchange under way must end by, for the sockets below.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "cloudrig_http_deadline", default=None)
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """One exchange took longer than its total deadline (however the server paced it)."""
+
+    def __init__(self, seconds: float, request: httpx.Request) -> None:
+        super().__init__(f"no complete answer within {seconds:g} s", request=request)
+        self.seconds = seconds
+
+
+class ResponseTooLarge(httpx.TransportError):
+    """An answer bigger than the client's cap: read no further."""
+
+    def __init__(self, limit: int, request: httpx.Request, announced: int | None = None,
+                 encoding: str | None = None) -> None:
+        if encoding:
+            text = (f"the answer came {encoding}-compressed, which CloudRig did not ask for "
+                    "and does not read")
+        elif announced is not None:
+            text = (f"the answer announces {_size(announced)}, more than the "
+                    f"{_size(limit)} CloudRig reads from this API")
+        else:
+            text = f"the answer is larger than the {_size(limit)} CloudRig reads from this API"
+        super().__init__(text, request=request)
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
+class _DeadlineHit(Exception):
+    """A socket timeout that was the deadline's. httpcore's pool re-raises it `from None`
+    and httpx raises its own timeout from it, so it is found by type as that one's cause."""
+
+
+class _DeadlineConnect(_DeadlineHit, httpcore.ConnectTimeout):
+    pass
+
+
+class _DeadlineRead(_DeadlineHit, httpcore.ReadTimeout):
+    pass
+
+
+class _DeadlineWrite(_DeadlineHit, httpcore.WriteTimeout):
+    pass
+
+
+def _left(timeout: float | None) -> tuple[float | None, bool]:
+    """(the timeout to give one socket operation, whether it is the deadline's rest)."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout, False
+    left = deadline - time.monotonic()
+    if timeout is not None and timeout < left:
+        return timeout, False
+    return max(left, 0.0), True
+
+
+def _bounded(operation: Callable[[float | None], Any], timeout: float | None,
+             error: type[_DeadlineHit]) -> Any:
+    seconds, by_deadline = _left(timeout)
+    if by_deadline and seconds <= 0:
+        raise error("the exchange's deadline passed")
+    try:
+        return operation(seconds)
+    except httpcore.TimeoutException:
+        if by_deadline:
+            raise error("the exchange's deadline passed") from None
+        raise
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the exchange's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _bounded(lambda t: self.inner.read(max_bytes, t), timeout, _DeadlineRead)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _bounded(lambda t: self.inner.write(buffer, t), timeout, _DeadlineWrite)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(
+            lambda t: self.inner.start_tls(ssl_context, server_hostname, t), timeout,
+            _DeadlineConnect))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets (SyncBackend), each bounded by the exchange's deadline."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None
+                    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(
+            lambda t: self.inner.connect_tcp(host, port, t, local_address, socket_options),
+            timeout, _DeadlineConnect))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_bounded(
+            lambda t: self.inner.connect_unix_socket(path, t, socket_options), timeout,
+            _DeadlineConnect))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def http_transport(verify: ssl.SSLContext | bool = True,
+                   proxy: str | None = None) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool whose sockets keep the deadline (through
+    an http(s) PROXY when one is given).
+
+    httpx.HTTPTransport takes no network backend, so its pool (`_pool`, the one
+    attribute its handle_request and close use) is replaced by an httpcore pool built
+    the same way with the deadline backend. tests/test_http.py proves the trickle ends."""
+    transport = httpx.HTTPTransport(verify=verify, retries=0)
+    limits = httpx.Limits()
+    shared: dict[str, Any] = {
+        "ssl_context": httpx.create_ssl_context(verify=verify),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "network_backend": _DeadlineBackend()}
+    if proxy is None:
+        transport._pool = httpcore.ConnectionPool(retries=0, **shared)
+        return transport
+    via = httpx.Proxy(proxy)
+    if via.url.scheme not in ("http", "https"):
+        raise UsageError(f"proxy {redact(proxy)} is not an http:// or https:// proxy; "
+                         "CloudRig goes through HTTP proxies only")
+    transport._pool = httpcore.HTTPProxy(
+        proxy_url=httpcore.URL(scheme=via.url.raw_scheme, host=via.url.raw_host,
+                               port=via.url.port, target=via.url.raw_path),
+        proxy_auth=via.raw_auth, proxy_headers=via.headers.raw,
+        proxy_ssl_context=via.ssl_context, **shared)
+    return transport
+
+
+def _deadline_error(exc: httpx.TimeoutException, seconds: float,
+                    request: httpx.Request) -> httpx.TimeoutException:
+    """DeadlineExceeded when the socket timeout behind EXC was the deadline's."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _DeadlineHit):
+            return DeadlineExceeded(seconds, request)
+        cause = cause.__cause__
+    return exc
+
+
+class _Inflate:
+    """gzip/deflate inflated chunk by chunk, never more than `room` bytes at a time."""
+
+    def __init__(self, encoding: str) -> None:
+        self.raw_deflate = False
+        wbits = zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS
+        self.decoder = zlib.decompressobj(wbits)
+        self.encoding = encoding
+        self.started = False
+
+    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        try:
+            out = self.decoder.decompress(data, room + 1)
+        except zlib.error:
+            if self.encoding != "deflate" or self.started:
+                raise
+            # "deflate" as many servers send it: raw, without the zlib header.
+            self.decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            self.raw_deflate = True
+            out = self.decoder.decompress(data, room + 1)
+        self.started = True
+        yield out
+        while self.decoder.unconsumed_tail:
+            room -= len(out)
+            out = self.decoder.decompress(self.decoder.unconsumed_tail, max(room, 0) + 1)
+            yield out
+
+
+class _CappedStream(httpx.SyncByteStream):
+    """The body, read chunk by chunk under the exchange's deadline, refused past LIMIT."""
+
+    def __init__(self, inner: httpx.SyncByteStream, request: httpx.Request, deadline: float,
+                 seconds: float, limit: int, encoding: str | None) -> None:
+        self.inner, self.request, self.deadline = inner, request, deadline
+        self.seconds, self.limit = seconds, limit
+        self.inflate = _Inflate(encoding) if encoding else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self.inner)
+        total = 0
+        while True:
+            # The deadline is set only while a chunk is read: between chunks this
+            # generator is suspended in its reader's context.
+            token = _DEADLINE.set(self.deadline)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except httpx.TimeoutException as exc:
+                raise _deadline_error(exc, self.seconds, self.request) from None
+            finally:
+                _DEADLINE.reset(token)
+            pieces = self.inflate.feed(chunk, self.limit - total) if self.inflate else [chunk]
+            for piece in pieces:
+                total += len(piece)
+                if total > self.limit:
+                    raise ResponseTooLarge(self.limit, self.request)
+                yield piece
+            if time.monotonic() >= self.deadline:
+                raise DeadlineExceeded(self.seconds, self.request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class GuardTransport(httpx.BaseTransport):
+    """Each exchange through INNER gets a total deadline and a body size cap."""
+
+    def __init__(self, inner: httpx.BaseTransport, seconds: float | None = None,
+                 limit: int = MAX_BODY) -> None:
+        self.inner = inner
+        self.seconds = deadline_seconds() if seconds is None else seconds
+        self.limit = limit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.seconds
+        token = _DEADLINE.set(deadline)
+        try:
+            response = self.inner.handle_request(request)
+        except httpx.TimeoutException as exc:
+            raise _deadline_error(exc, self.seconds, request) from None
+        finally:
+            _DEADLINE.reset(token)
+        headers = httpx.Headers(response.headers)
+        encoding = headers.get("Content-Encoding", "").strip().lower() or None
+        if encoding == "identity":
+            encoding = None
+        try:
+            if encoding not in (None, "gzip", "deflate"):
+                raise ResponseTooLarge(self.limit, request, encoding=encoding)
+            announced = headers.get("Content-Length", "")
+            if encoding is None and announced.isdigit() and int(announced) > self.limit:
+                raise ResponseTooLarge(self.limit, request, announced=int(announced))
+        except ResponseTooLarge:
+            response.close()
+            raise
+        if encoding:  # inflated here: httpx must not inflate it again
+            del headers["Content-Encoding"]
+            headers.pop("Content-Length", None)
+        return httpx.Response(
+            status_code=response.status_code, headers=headers,
+            stream=_CappedStream(response.stream, request, deadline, self.seconds,
+                                 self.limit, encoding),
+            extensions=response.extensions)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class RemoteError(OperatorError):
@@ -164,15 +470,19 @@ def make_client(
     retries: int = 4,
     backoff: float = 0.25,
     transport: httpx.BaseTransport | None = None,
+    max_bytes: int = MAX_BODY,
 ) -> httpx.Client:
-    """The one way CloudRig builds an HTTP client."""
+    """The one way CloudRig builds an HTTP client: every exchange has a total deadline
+    ($CLOUDRIG_HTTP_TIMEOUT) and reads at most MAX_BYTES of an answer."""
     verify: ssl.SSLContext | bool = False if insecure else tls_context(ca_file)
-    inner = transport or httpx.HTTPTransport(verify=verify, retries=0)
+    inner = transport or http_transport(verify)
+    guarded = GuardTransport(inner, limit=max_bytes)
     return httpx.Client(
         base_url=base_url,
-        headers=headers or {},
+        # Uncompressed answers: a compressed one could grow past the cap as it inflates.
+        headers={"Accept-Encoding": "identity", **(headers or {})},
         timeout=default_timeout() if timeout is None else timeout,
-        transport=RetryTransport(inner, retries=retries, backoff=backoff),
+        transport=RetryTransport(guarded, retries=retries, backoff=backoff),
         follow_redirects=False,
     )
 
@@ -181,6 +491,13 @@ def describe_failure(exc: Exception, method: str, url: str, hint: str = "") -> R
     """Turn an httpx exception into one sentence for the operator."""
     where = f"{method} {redact(url)}"
     tail = f"; {hint}" if hint else ""
+    if isinstance(exc, DeadlineExceeded):
+        return RemoteError(f"{where} timed out: {exc} ({TIMEOUT_VARIABLE}); check that the "
+                           "service is up and not overloaded, or allow more with "
+                           f"{TIMEOUT_VARIABLE}=SECONDS{tail}")
+    if isinstance(exc, ResponseTooLarge):
+        return RemoteError(f"{where}: {exc}; check that the URL points at the API itself, "
+                           f"not a file server or a proxy{tail}")
     if isinstance(exc, httpx.ConnectTimeout | httpx.ReadTimeout | httpx.WriteTimeout |
                   httpx.PoolTimeout):
         return RemoteError(f"{where} timed out; check that the service is up and reachable "

@@ -4,8 +4,9 @@ A secret field's value comes from, in order: the environment variable
 `CLOUDRIG_SECRET_<FIELD>`, a value typed in the wizard this session, the secret
 store, and an interactive prompt (only on a terminal). The store is the system
 keyring when a real backend exists; on a headless host (no Secret Service over
-SSH, keyring#280) it is an encrypted file (keyrings.cryptfile, Argon2 + AES-GCM)
-unlocked by a passphrase from `CLOUDRIG_SECRETS_PASSPHRASE` or a prompt.
+SSH, keyring#280) it is an encrypted file (keyrings.cryptfile's Argon2 + AES-GCM,
+written atomically under a lock by tui/secretfile.py) unlocked by a passphrase from
+`CLOUDRIG_SECRETS_PASSPHRASE` or a prompt.
 Every value resolved is registered for redaction.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tui import redact
-from tui.errors import SecretMissing, UsageError
+from tui.errors import OperatorError, SecretMissing
 
 ENV_PREFIX = "CLOUDRIG_SECRET_"
 PASSPHRASE_ENV = "CLOUDRIG_SECRETS_PASSPHRASE"
@@ -43,7 +44,8 @@ class SecretStore(Protocol):
 
 
 class _Index:
-    """Names (never values) of the keys CloudRig stored: keyring cannot list them."""
+    """Names (never values) of the keys CloudRig stored in a system keyring, which
+    cannot list them. (The encrypted file store lists its own: tui/secretfile.py.)"""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,7 +70,7 @@ class _Index:
 
 
 class _BackendStore:
-    """A store over one keyring backend instance, with the key index beside it."""
+    """A store over a system keyring backend, with the key index beside it."""
 
     def __init__(self, backend: object, index: _Index, description: str) -> None:
         self.backend = backend
@@ -124,14 +126,14 @@ _TYPED: dict[Path, str] = {}  # passphrases typed at the prompt in this process,
 
 def open_store(state_dir: Path, interactive: bool, passphrase: str | None = None
                ) -> SecretStore:
-    """Open the secret store; raises SecretMissing when the file store has no passphrase.
-    PASSPHRASE: one a front asked for itself (the TUI, which owns the terminal)."""
-    index = _Index(state_dir / "secret-keys.json")
+    """Open the secret store; raises SecretMissing when the file store has no passphrase,
+    UsageError when the passphrase does not open it, StoreDamaged (OperatorError) when
+    its file is not a whole store. PASSPHRASE: one a front asked for itself (the TUI,
+    which owns the terminal)."""
     backend = system_keyring()
     if backend is not None and os.environ.get(BACKEND_ENV) != "file":
+        index = _Index(state_dir / "secret-keys.json")
         return _BackendStore(backend, index, f"system keyring ({type(backend).__name__})")
-    from keyrings.cryptfile.cryptfile import CryptFileKeyring
-
     path = state_dir / "secrets.cfg"
     passphrase = passphrase or os.environ.get(PASSPHRASE_ENV)
     if not passphrase:
@@ -145,36 +147,9 @@ def open_store(state_dir: Path, interactive: bool, passphrase: str | None = None
             passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
             _TYPED[path] = passphrase
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    backend = CryptFileKeyring()
-    backend.file_path = str(path)
-    try:
-        # Setting the key unlocks an existing file: a wrong (or blank) passphrase
-        # raises ValueError here, before verify() is reached.
-        backend.keyring_key = passphrase
-    except ValueError:
-        raise UsageError(
-            f"the passphrase does not open the secret store {path}; check {PASSPHRASE_ENV}"
-        ) from None
-    store = _FileStore(backend, index, f"encrypted file {path}")
-    store.verify()
-    return store
+    from tui.secretfile import FileStore
 
-
-class _FileStore(_BackendStore):
-    def verify(self) -> None:
-        """Fail early, in one sentence, on a wrong passphrase."""
-        try:
-            for key in self.names()[:1]:
-                self.get(key)
-        except ValueError:
-            raise UsageError(
-                f"the passphrase does not open the secret store {self.backend.file_path}; "  # type: ignore[attr-defined]
-                f"check {PASSPHRASE_ENV}"
-            ) from None
-
-    def set(self, key: str, value: str) -> None:
-        super().set(key, value)
-        os.chmod(self.backend.file_path, 0o600)  # type: ignore[attr-defined]
+    return FileStore(path, passphrase)
 
 
 class SecretSource:
@@ -205,7 +180,7 @@ class SecretSource:
         if self._store is None:
             try:
                 self._store = self._open_store()
-            except UsageError as exc:
+            except OperatorError as exc:  # no passphrase, a wrong one, a damaged file
                 self._store_error = exc.sentence
                 return None
         return self._store.get(f"{self.procedure_id}.{name}") or self._store.get(name)

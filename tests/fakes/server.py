@@ -28,6 +28,8 @@ class Fault:
     content_type: str = "text/plain"
     path_prefix: str = ""
     method: str | None = None
+    trickle: float = 0.0  # seconds between single bytes of a body that never ends
+    flood: int = 0  # bytes of a body without length, sent until the client hangs up
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.path_prefix) and self.method in (None, method)
@@ -76,6 +78,7 @@ class FakeService:
         self._thread: threading.Thread | None = None
         self._tls: ssl.SSLContext | None = None
         self.latency = 0.0  # seconds every reply waits (a remote API's round trip)
+        self.flooded: list[int] = []  # bytes each flood sent before the client hung up
 
     # ------------------------------------------------------------ faults
 
@@ -90,6 +93,19 @@ class FakeService:
     def reset(self, times: int = 1, **kwargs: Any) -> None:
         for _ in range(times):
             self.faults.append(Fault(reset=True, **kwargs))
+
+    def trickle(self, interval: float, times: int = 1, **kwargs: Any) -> None:
+        """200 with its headers at once, then one byte of the body every INTERVAL
+        seconds (a stalled proxy, a server under a slowloris-like fault): each read
+        gets a byte in time, so only a total deadline ends it."""
+        for _ in range(times):
+            self.faults.append(Fault(trickle=interval, **kwargs))
+
+    def flood(self, size: int, times: int = 1, **kwargs: Any) -> None:
+        """200 with a body of SIZE bytes and no Content-Length (read until close): the
+        bytes this sent before the client hung up are appended to `flooded`."""
+        for _ in range(times):
+            self.faults.append(Fault(flood=size, **kwargs))
 
     def garble(self, times: int = 1, status: int = 200, **kwargs: Any) -> None:
         """STATUS with a JSON content type and a cut-off body, as a proxy that dropped
@@ -145,6 +161,9 @@ class FakeService:
                                                struct.pack("ii", 1, 0))
                     self.close_connection = True
                     return
+                if fault and (fault.trickle or fault.flood):
+                    self._misbehave(fault)
+                    return
                 if fault and fault.status:
                     reply = Reply(fault.status, fault.body.encode(), fault.content_type,
                                   fault.headers)
@@ -159,6 +178,33 @@ class FakeService:
                 self.end_headers()
                 if self.command != "HEAD":  # HEAD: headers only (RFC 9110 9.3.2)
                     self.wfile.write(reply.body)
+
+            def _misbehave(self, fault: Fault) -> None:
+                """A trickle (at most a minute) or a flood, until the client hangs up."""
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if fault.trickle:
+                    self.send_header("Content-Length", "1000000")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                sent, chunk = 0, b" " * 65536
+                try:
+                    if fault.trickle:
+                        ends = time.monotonic() + 60
+                        while time.monotonic() < ends:
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                            sent += 1
+                            time.sleep(fault.trickle)
+                    while sent < fault.flood:
+                        self.wfile.write(chunk[: fault.flood - sent])
+                        sent += min(len(chunk), fault.flood - sent)
+                except OSError:  # the client hung up: what it should do
+                    pass
+                if fault.flood:
+                    with service.lock:
+                        service.flooded.append(sent)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 

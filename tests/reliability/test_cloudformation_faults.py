@@ -2,10 +2,12 @@
 
 boto3 is pointed with AWS_ENDPOINT_URL at a fake that speaks CloudFormation's Query
 API (`Action=DescribeStacks`, XML answers, AWS's error body) through the shared
-fault-injecting server. botocore retries 5xx, throttling and broken connections
-itself; its back-off sleeps are skipped here so the test stays fast. Each fault must
-end in one `RemoteError` sentence without a credential in it, and the same client
-must work once the fault clears.
+fault-injecting server, including one that trickles its answer a byte at a time and
+one whose answer never ends (AWS_ENDPOINT_URL at a broken or hostile server).
+botocore retries 5xx, throttling and broken connections itself; its back-off sleeps
+are skipped here so the test stays fast. Each fault must end in one `RemoteError`
+sentence without a credential in it, and the same client must work once the fault
+clears.
 """
 
 from __future__ import annotations
@@ -105,7 +107,11 @@ FAULTS: dict[str, tuple[Callable[[FakeService], None], tuple[str, ...]]] = {
         400, f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>Throttling</Code>'
              "<Message>Rate exceeded</Message></Error></ErrorResponse>", times=20,
         content_type="text/xml"), ("Throttling", "rerun")),
-    "timeout": (lambda f: f.slow(1.5, times=20), ("cannot reach AWS",)),
+    # The exchange's deadline (CLOUDRIG_HTTP_TIMEOUT), not botocore's per-read timeout.
+    "timeout": (lambda f: f.slow(1.5, times=20), ("timed out: no complete answer within",)),
+    "trickle": (lambda f: f.trickle(0.05, times=20), ("timed out: no complete answer within",)),
+    "flood": (lambda f: f.flood(64 << 20, times=20),
+              ("the answer is larger than the 16 MiB CloudRig reads",)),
     "connection reset": (lambda f: f.reset(times=20), ("cannot reach AWS",)),
     "malformed XML": (lambda f: f.fail(200, "<DescribeStacksResponse><oops", times=20,
                                        content_type="text/xml"), ("not AWS's",)),
@@ -113,8 +119,11 @@ FAULTS: dict[str, tuple[Callable[[FakeService], None], tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_a_fault_is_one_sentence_and_the_client_recovers(aws, fault: str) -> None:
+def test_a_fault_is_one_sentence_and_the_client_recovers(aws, fault: str,
+                                                          monkeypatch) -> None:
     inject, words = FAULTS[fault]
+    if fault == "flood":  # the size cap, not the deadline, however slow this machine is
+        monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "60")
     fake = aws()
     client = _client()
     assert client.stack("cloudcasa").status == "CREATE_COMPLETE"  # the fake answers as AWS
@@ -123,6 +132,10 @@ def test_a_fault_is_one_sentence_and_the_client_recovers(aws, fault: str) -> Non
     with pytest.raises(RemoteError) as caught:
         client.stack("cloudcasa")
     _one_sentence(caught.value, *words)
+    if fault in ("timeout", "trickle", "flood"):  # ended at once: botocore did not retry
+        assert len(fake.log) == 3
+    if fault == "flood":
+        assert fake.flooded and fake.flooded[0] < 64 << 20
     fake.faults.clear()
     assert client.stack("cloudcasa").status == "CREATE_COMPLETE"
     client.close()

@@ -2,7 +2,8 @@
 
 Clients: Consul, CloudBlue Connect, CloudStack, Keystone, CloudCasa. Faults: 5xx that
 persists, 429 with Retry-After then success, 429 that persists, a read timeout, a
-connection reset, malformed JSON and an untrusted TLS certificate. Each must end in
+connection reset, malformed JSON, a body trickled a byte at a time, a body that never
+ends and an untrusted TLS certificate. Each must end in
 one `RemoteError` sentence (no traceback, no secret, naming the endpoint and what to
 do) and leave a consistent state: a failed create created nothing and was not
 retried, and once the fault clears the same client works again.
@@ -132,7 +133,16 @@ FAULTS: dict[str, tuple[Callable[[FakeService, str], None], tuple[str, ...]]] = 
     "timeout": (lambda f, p: f.slow(1.5, times=20, path_prefix=p), ("timed out",)),
     "connection reset": (lambda f, p: f.reset(times=20, path_prefix=p), ("connection",)),
     "malformed JSON": (lambda f, p: f.garble(path_prefix=p), ("not JSON",)),
+    # A byte every 50 ms: every read is in time, only the exchange's deadline ends it.
+    "trickle": (lambda f, p: f.trickle(0.05, times=20, path_prefix=p),
+                ("timed out: no complete answer within 0.3 s",)),
+    # 64 MiB with no Content-Length: the read stops at the cap and the client hangs up.
+    "flood": (lambda f, p: f.flood(64 << 20, times=20, path_prefix=p),
+              ("the answer is larger than the 16 MiB CloudRig reads",)),
 }
+# The deadline each fault runs under: a flood must hit the size cap, however slowly
+# this machine copies 16 MiB, so it gets the default deadline.
+DEADLINES = {"flood": "60"}
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -141,7 +151,7 @@ def test_a_fault_is_one_sentence_and_the_client_recovers(served, fault: str,
                                                           monkeypatch) -> None:
     subject, fake = served
     inject, words = FAULTS[fault]
-    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "0.3")
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", DEADLINES.get(fault, "0.3"))
     inject(fake, subject.path)
     with subject.client(fake, fake.url, None) as client:
         with pytest.raises(RemoteError) as caught:
@@ -151,7 +161,20 @@ def test_a_fault_is_one_sentence_and_the_client_recovers(served, fault: str,
             assert "rerun" in text or "logs" in text
             tries = [r for r in fake.log if r.path.startswith(subject.path)]
             assert len(tries) == 5  # the first try and four retries with backoff
+        if fault in ("trickle", "flood"):  # ended, not retried
+            assert len([r for r in fake.log if r.path.startswith(subject.path)]) == 1
+        if fault == "flood":
+            _until(lambda: fake.flooded, "the flood to end")
+            assert fake.flooded[0] < 64 << 20, "the client read the whole flood"
         _works_again(subject, fake, client)
+
+
+def _until(ready: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Wait for an event another thread signals (the timeout only guards a hang)."""
+    ends = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < ends, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("served", NAMES, indirect=True)

@@ -4,6 +4,7 @@ boto3 is imported only when a stack is really handled, so CloudRig runs without 
 (the browser path needs no AWS SDK). Credentials and region come from the
 operator's usual AWS configuration (environment, profile, instance role), as the
 runbook's boto3 example assumes; `AWS_ENDPOINT_URL` is honoured by boto3 itself.
+Requests go out through CloudRig's HTTP client (a deadline and a size cap; `_Sender`).
 Every AWS failure becomes one sentence.
 """
 
@@ -40,6 +41,7 @@ class CloudFormation:
                 "creating the CloudFormation stack needs boto3: install the extra with "
                 "`pip install 'cloudrig[aws]'`, or answer `cloudformation: browser` to "
                 "launch the stack from the AWS console instead") from None
+        import botocore.session
         import httpx
 
         from tui.http import default_timeout
@@ -48,10 +50,15 @@ class CloudFormation:
         timeout = default_timeout(httpx.Timeout(30.0, connect=5.0))
         config = Config(retries={"max_attempts": 5, "mode": "standard"},
                         connect_timeout=timeout.connect, read_timeout=timeout.read)
+        core = botocore.session.get_session()
         try:
-            self.client = boto3.client("cloudformation", region_name=region, config=config)
+            session = boto3.session.Session(botocore_session=core, region_name=region)
+            self.client = session.client("cloudformation", config=config)
         except Exception as exc:  # botocore.exceptions.NoRegionError and friends
             raise _sentence(exc, "connect to CloudFormation") from None
+        # AWS_CA_BUNDLE, or the profile's ca_bundle: what botocore itself would trust.
+        self.sender = _Sender(core.get_config_variable("ca_bundle"), timeout)
+        self.client.meta.events.register("before-send.cloudformation", self.sender)
 
     def stack(self, name: str) -> Stack | None:
         """The live stack called `name`, or None (deleted stacks do not count)."""
@@ -86,6 +93,83 @@ class CloudFormation:
 
     def close(self) -> None:
         self.client.close()
+        self.sender.close()
+
+
+class _Raw:
+    """What botocore's AWSResponse reads a body from (`stream()`), already read."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_: Any) -> Any:
+        yield self.content
+
+
+class _Sender:
+    """botocore's `before-send` hook: the signed request goes out through CloudRig's
+    HTTP client (tui/http.py: a total deadline per exchange, a size cap) instead of
+    botocore's urllib3 session, whose read timeout applies per socket read and which
+    reads a body of any size: AWS_ENDPOINT_URL (or a proxy) pointing at a server that
+    trickles or floods would hang an apply or exhaust memory.
+
+    botocore/endpoint.py (`_do_get_response`) emits `before-send.<service>.<operation>`
+    and uses the first response a handler returns (how botocore's Stubber and moto
+    answer too). Failures botocore retries become its own exceptions (so its retry
+    policy and the sentences below stay); a deadline or an oversized answer is
+    CloudRig's RemoteError and is not retried."""
+
+    def __init__(self, ca_bundle: str | None, timeout: Any) -> None:
+        self.ca_bundle = ca_bundle or None
+        self.timeout = timeout
+        self.clients: dict[str | None, Any] = {}
+
+    def _client(self, url: str) -> Any:
+        from botocore.utils import get_environ_proxies
+
+        from tui.http import http_transport, make_client, tls_context
+
+        proxy = get_environ_proxies(url).get(url.split(":", 1)[0])
+        if proxy not in self.clients:
+            transport = http_transport(tls_context(self.ca_bundle), proxy)
+            self.clients[proxy] = make_client("", retries=0, timeout=self.timeout,
+                                              transport=transport)
+        return self.clients[proxy]
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        import httpx
+        from botocore import exceptions as aws
+        from botocore.awsrequest import AWSResponse
+
+        from tui.http import DeadlineExceeded, ResponseTooLarge, describe_failure
+
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        headers = {k: v.decode() if isinstance(v, bytes) else v
+                   for k, v in request.headers.items()}
+        url = request.url
+        try:
+            response = self._client(url).request(request.method, url, headers=headers,
+                                                 content=body or b"")
+        except (DeadlineExceeded, ResponseTooLarge) as exc:
+            raise describe_failure(exc, request.method, url) from None
+        except httpx.ConnectTimeout as exc:
+            raise aws.ConnectTimeoutError(endpoint_url=url, error=exc) from None
+        except httpx.TimeoutException as exc:
+            raise aws.ReadTimeoutError(endpoint_url=url, error=exc) from None
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE" in str(exc).upper() or "[SSL" in str(exc):
+                raise aws.SSLError(endpoint_url=url, error=exc) from None
+            raise aws.EndpointConnectionError(endpoint_url=url, error=exc) from None
+        except httpx.TransportError as exc:
+            raise aws.ConnectionClosedError(endpoint_url=url, error=exc) from None
+        return AWSResponse(url, response.status_code, dict(response.headers.items()),
+                           _Raw(response.content))
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
 
 
 def _stack(raw: dict[str, Any]) -> Stack:
@@ -97,6 +181,8 @@ def _stack(raw: dict[str, Any]) -> Stack:
 
 def _sentence(exc: Exception, doing: str) -> RemoteError:
     """botocore's exceptions as one sentence, without importing botocore at module load."""
+    if isinstance(exc, RemoteError):  # CloudRig's own HTTP client: deadline, size cap
+        return RemoteError(f"AWS CloudFormation could not {doing}: {exc.sentence}")
     kind = type(exc).__name__
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:

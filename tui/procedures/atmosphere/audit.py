@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from tui.clients.keystone import Endpoint
-from tui.http import make_client
+from tui.http import http_transport, make_client
 from tui.words import plural
 
 # OpenSSL X509_V_ERR_* codes an operator meets, in words that say what to do.
@@ -101,8 +101,7 @@ def answers_http(url: str, address: str, trust: str | None, timeout: float) -> s
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     base = f"{parts.scheme}://{host}:{port}"
-    transport = httpx.HTTPTransport(verify=_tls_context(trust) if parts.scheme == "https"
-                                    else False, retries=0)
+    transport = http_transport(_tls_context(trust) if parts.scheme == "https" else False)
     if address != host:
         # Connect to the resolved address while keeping the name for SNI and Host.
         transport = _PinnedTransport(address, transport)
@@ -119,7 +118,7 @@ def answers_http(url: str, address: str, trust: str | None, timeout: float) -> s
 class _PinnedTransport(httpx.BaseTransport):
     """Sends to a fixed IP while the URL keeps the host name (tests, split DNS)."""
 
-    def __init__(self, address: str, inner: httpx.HTTPTransport) -> None:
+    def __init__(self, address: str, inner: httpx.BaseTransport) -> None:
         self.address = address
         self.inner = inner
 
