@@ -558,7 +558,7 @@ def _raw_answers(path: Path, exc: Any) -> tuple[dict[str, Any], list[Any]] | Non
         return None
     try:
         data, _where = read_yaml(path.read_text(encoding="utf-8"))
-    except Exception:  # noqa: BLE001 - load_answers already said what is wrong
+    except Exception:  # load_answers already said what is wrong
         return None
     return (data, exc.problems) if isinstance(data, dict) else None
 
