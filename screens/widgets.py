@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TextArea
 
@@ -330,18 +331,21 @@ class Working(Static):
         self.what = ""
         self.started = 0.0
         self.display = False
-
-    def on_mount(self) -> None:
-        self.set_interval(0.25, self._tick, name="spinner")
+        self._timer: Timer | None = None
 
     def start(self, what: str) -> None:
         self.what, self.started = what, time.monotonic()
         self.display = True
         self._tick()
+        if self._timer is None:  # ticking only while something is under way
+            self._timer = self.set_interval(0.25, self._tick, name="spinner")
 
     def stop(self) -> None:
         self.what = ""
         self.display = False
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
     def _tick(self) -> None:
         if not self.what:
