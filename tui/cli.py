@@ -252,6 +252,11 @@ def _require_confirmation(args: argparse.Namespace, what: str, question: str,
 
 
 def _finish(result: Any) -> int:
+    """How the run ended, as its last line on stderr (scripts read the last line)."""
+    staged = [step for step, word in result.steps.items() if word == "staged"]
+    if staged:
+        print(paint(f"staged (host commands not run under --root): {', '.join(staged)}",
+                    "34", sys.stderr), file=sys.stderr)
     if result.outcome != "done":
         print(paint(f"{result.failed_step}: {result.message}", "31", sys.stderr),
               file=sys.stderr)
@@ -259,10 +264,6 @@ def _finish(result: Any) -> int:
         print(paint(f"done; waiting for the operator: {', '.join(result.waiting)} "
                     "(the manual lines above say what to do)", "36", sys.stderr),
               file=sys.stderr)
-    staged = [step for step, word in result.steps.items() if word == "staged"]
-    if staged:
-        print(paint(f"staged (host commands not run under --root): {', '.join(staged)}",
-                    "34", sys.stderr), file=sys.stderr)
     return result.exit_code
 
 

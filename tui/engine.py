@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
@@ -74,6 +74,14 @@ class StepCheck(BaseModel):
     checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
     needs: list[str] = Field(default_factory=list,
                              description="secret fields the check needs (status unknown)")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_needs(self, handler: Any) -> Any:
+        """`needs` only where a check waits for a secret: other checks read as before."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("needs"):
+            data.pop("needs", None)
+        return data
 
 
 class RunResult(BaseModel):

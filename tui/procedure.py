@@ -58,8 +58,8 @@ class CheckResult(BaseModel):
             return cls(status=Status.DONE, detail="nothing to check")
         ranked = sorted(results, key=lambda r: order.index(r.status))
         worst = ranked[0]
-        if worst.status is Status.DONE:
-            return cls(status=Status.DONE, detail="; ".join(r.detail for r in results))
+        if worst.status in (Status.DONE, Status.STAGED):  # nothing wrong: say it all
+            return cls(status=worst.status, detail="; ".join(r.detail for r in results))
         return worst
 
 
@@ -288,7 +288,7 @@ class Context:
 
     def run(self, command: Command) -> CommandResult:
         result = self.runner.run(command, self.secrets, emit=self.emit)
-        if result.skipped and not self.dry_run:
+        if getattr(result, "skipped", None) and not self.dry_run:
             self.skipped.append(result.skipped)
         return result
 
