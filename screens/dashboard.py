@@ -8,6 +8,11 @@ its check ran, so a stale answer is never mistaken for a fresh one.
 `a` offers the procedure's operator actions (`Procedure.actions`, e.g. rotate a
 token): what the chosen one will do is shown in the confirm screen, and it runs
 only on `y`, in a thread, then the checks run again.
+
+Enter on a row shows the step's whole detail. A check that needs a secret not at
+hand says "unknown — needs …": `s` asks for it here (this session only), and a
+locked secret store can be unlocked with its passphrase, since the TUI owns the
+terminal.
 """
 
 from __future__ import annotations
@@ -25,15 +30,19 @@ from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
-from screens.texts import status_text, step_text
-from screens.widgets import TitleBar
-from screens.workspace import Workspace
+from screens.layout import fit_width
+from screens.secret import SecretScreen
+from screens.texts import PlanText, status_text, step_text
+from screens.widgets import TitleBar, Working
+from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
 from tui.procedure import Action, Procedure
 from tui.redact import redact
+from tui.words import plural
 
-STATUS_WIDTH = 7  # "drifted", the longest status
+STATUS_WIDTH = 7  # "drifted", "unknown", the longest statuses
 CHECKED_WIDTH = 8  # HH:MM:SS
+TITLE_WIDTH = 22  # at most: long titles wrap in their cell
 
 
 def clock_text(moment: datetime | None) -> str:
@@ -41,12 +50,21 @@ def clock_text(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%H:%M:%S") if moment else "—"
 
 
+class ChecksTable(DataTable):
+    """The checks; Enter shows a row's whole detail."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Detail")]
+
+
 class DashboardScreen(Screen):
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
         Binding("a", "actions", "Actions"),
+        Binding("s", "secrets", "Enter secret"),
         Binding("escape", "back", "Back"),
     ]
+    HELP = ("Where every step stands now, from its check on this host and the remote "
+            "APIs (not from what CloudRig remembers). Enter shows a step's detail.")
 
     def __init__(
         self,
@@ -68,7 +86,8 @@ class DashboardScreen(Screen):
     def compose(self) -> ComposeResult:
         yield TitleBar(self.procedure.title, "dashboard")
         yield Static(self.problem or "", id="dash-summary", markup=False)
-        yield DataTable(id="checks", cursor_type="row")
+        yield Working(id="checking")
+        yield ChecksTable(id="checks", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,6 +109,8 @@ class DashboardScreen(Screen):
             return self.answers is not None
         if action == "actions":  # hidden for procedures without actions
             return bool(self.procedure.actions) and self.answers is not None
+        if action == "secrets":  # only when a check is waiting for one
+            return any(c.needs for c in self.checks)
         return True
 
     def action_refresh(self, quiet: bool = False) -> None:
@@ -97,7 +118,7 @@ class DashboardScreen(Screen):
             return
         if not quiet:
             count = len(self.procedure.steps)
-            self.query_one("#dash-summary", Static).update(f"Checking {count} steps…")
+            self.query_one("#checking", Working).start(f"Checking {plural(count, 'step')}…")
         self.run_worker(self._check, thread=True, exit_on_error=False, group="dashboard",
                         exclusive=True, name="checks")
 
@@ -127,7 +148,7 @@ class DashboardScreen(Screen):
         self.run_worker(lambda: self._describe(action), thread=True, exit_on_error=False,
                         group="action-plan", exclusive=True, name=action.id)
 
-    def _describe(self, action: Action) -> tuple[Action, Text | None, str | None]:
+    def _describe(self, action: Action) -> tuple[Action, PlanText | None, str | None]:
         """The confirm question with what the action will do, or why it cannot."""
         assert self.answers is not None
         session = self.workspace.session(self.procedure, self.answers, root=self.root,
@@ -139,8 +160,8 @@ class DashboardScreen(Screen):
             session.ctx.close()
         if planned.error:
             return action, None, planned.error
-        text = Text(question + "\n\n", style="bold")
-        text.append_text(step_text(session.plan_view([planned])[0]))
+        text = PlanText().append(question + "\n\n", style="bold")
+        text.add(step_text(session.plan_view([planned])[0]))
         return action, text, None
 
     def _run_action(self, action: Action) -> RunResult:
@@ -149,7 +170,7 @@ class DashboardScreen(Screen):
                                          dry_run=False)
         return session.run_action(action)
 
-    def _action_planned(self, planned: tuple[Action, Text | None, str | None]) -> None:
+    def _action_planned(self, planned: tuple[Action, PlanText | None, str | None]) -> None:
         action, question, problem = planned
         if question is None:
             self._say(f"{action.title}: cannot plan: {problem}", error=True)
@@ -192,21 +213,28 @@ class DashboardScreen(Screen):
         if group != "dashboard":
             return
         summary = self.query_one("#dash-summary", Static)
+        if event.state in (WorkerState.ERROR, WorkerState.SUCCESS):
+            self.query_one("#checking", Working).stop()
         if event.state is WorkerState.ERROR:
             summary.update(f"Cannot check: {redact(str(event.worker.error))}")
             summary.add_class("-error")
         elif event.state is WorkerState.SUCCESS:
             self.show(event.worker.result or [])
 
+    def on_resize(self) -> None:
+        if self.checks:
+            self.show(self.checks)
+
     def show(self, checks: list[StepCheck]) -> None:
         self.checks = checks
         table = self.query_one("#checks", DataTable)
         row = table.cursor_row
         table.clear(columns=True)
-        # Fit the screen: long titles and details wrap inside their cells (80 columns).
-        title_width = min(max((len(c.title) for c in checks), default=10), 22)
-        detail_width = max(20, table.size.width - title_width - STATUS_WIDTH
-                           - CHECKED_WIDTH - 9)
+        # Fit the real width (the table keeps its scrollbar's gutter, so a scrollbar
+        # appearing later takes nothing from the text): long titles and details wrap
+        # inside their cells, at 80 columns or 200.
+        title_width = min(max((len(c.title) for c in checks), default=10), TITLE_WIDTH)
+        detail_width = max(12, fit_width(table, [title_width, STATUS_WIDTH, CHECKED_WIDTH]))
         table.add_column("Step", width=title_width, key="step")
         table.add_column("Status", width=STATUS_WIDTH, key="status")
         table.add_column("Checked", width=CHECKED_WIDTH, key="checked")
@@ -217,13 +245,14 @@ class DashboardScreen(Screen):
                           Text(check.detail), key=check.step, height=None)
         if checks:
             table.move_cursor(row=min(max(row, 0), len(checks) - 1))
-        done = sum(1 for c in checks if c.status.value == "done")
         summary = self.query_one("#dash-summary", Static)
         summary.remove_class("-error")
         every = self.workspace.refresh_seconds
         again = f"checked again every {every:g} s; r now" if every > 0 else "r checks again"
-        summary.update(f"{done} of {len(checks)} steps done; {again}." + self.note
-                       + self._run_note())
+        counts = counts_text([c.status.value for c in checks])
+        needs = "; s enters the secret a check needs" if any(c.needs for c in checks) else ""
+        summary.update(f"{counts}; {again}{needs}." + self.note + self._run_note())
+        self.refresh_bindings()
 
     def _run_note(self) -> str:
         """The last run, when it is going on or was cut short: "running (pid N on HOST
@@ -234,6 +263,47 @@ class DashboardScreen(Screen):
         if run is None or run_word(run) not in ("running", "interrupted"):
             return ""
         return f"\nLast run: {run_sentence(run)}."
+
+    # ------------------------------------------------------------ detail and secrets
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        check = next((c for c in self.checks if c.step == event.row_key.value), None)
+        if check is None:
+            return
+        from screens.detail import DetailScreen
+
+        self.app.push_screen(DetailScreen(
+            check.title, f"{check.status.value} · checked {clock_text(check.checked_at)}",
+            check.detail))
+
+    def action_secrets(self) -> None:
+        """Ask for the secrets the unknown checks need (and the store's passphrase
+        when it is locked); kept for this session only, then the checks run again."""
+        needs = list(dict.fromkeys(n for c in self.checks for n in c.needs))
+        if not needs:
+            return
+        source = self.workspace.secret_source(self.procedure)
+        source.available(needs[0])  # opens the store: is it locked?
+        locked = bool(source.store_problem) and "passphrase" in (source.store_problem or "")
+        fields = [(name, self._title(name)) for name in needs]
+
+        def entered(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            passphrase = values.pop("", None)
+            if passphrase:
+                self.workspace.passphrase = passphrase
+            typed = {k: v for k, v in values.items() if v}
+            self.workspace.secrets.setdefault(self.procedure.id, {}).update(typed)
+            self.action_refresh()
+
+        self.app.push_screen(SecretScreen(
+            f"{self.procedure.title}: secrets the checks need. Kept in memory for this "
+            "session only, never saved.", fields, locked), entered)
+
+    def _title(self, name: str) -> str:
+        info = self.procedure.answers_model.model_fields.get(name)
+        return info.title if info is not None and info.title else name
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,5 +1,7 @@
-"""Home: every registered procedure with a one-word state; Enter runs its wizard.
+"""Home: every registered procedure and where it stands; Enter runs its wizard.
 
+The State column says what the dashboard would say of the last apply, from the state
+file alone (home must paint at once): "7/10 · 3 need you", "failed", "interrupted".
 A procedure whose run is going on (detached: the TUI that started it may be gone)
 reads "running"; Enter or d on it attaches to the run instead.
 """
@@ -12,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from screens.layout import fit_width
 from screens.texts import status_text
 from screens.workspace import Workspace, saved_run, state_word
 from tui.registry import REGISTRY
@@ -30,6 +33,7 @@ class HomeScreen(Screen):
     BINDINGS = [
         Binding("d", "dashboard", "Dashboard"),
     ]
+    HELP = "Choose a procedure: Enter opens its wizard, d its dashboard."
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
@@ -39,11 +43,7 @@ class HomeScreen(Screen):
         yield Static("CloudRig · cloud integration runbooks", classes="titlebar")
         yield Static("Choose a procedure. Its wizard asks the runbook's questions, "
                      "previews every change, then applies it.", classes="intro")
-        table = ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
-        # Text, not str, here and in rows: DataTable parses a str as markup, which loads
-        # rich's emoji table before the first paint (and would misread a "[" in a title).
-        table.add_columns(*(Text(label) for label in ("Procedure", "Title", "State")))
-        yield table
+        yield ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
         yield Static("", id="summary", markup=False)
         yield Footer()
 
@@ -53,15 +53,30 @@ class HomeScreen(Screen):
     def on_screen_resume(self) -> None:
         self.refresh_states()
 
+    def on_resize(self) -> None:
+        self.refresh_states()
+
     def refresh_states(self) -> None:
         table = self.query_one(ProcedureTable)
         row = table.cursor_row
-        table.clear()
-        for info in REGISTRY.values():
-            word = state_word(self.workspace.directory, info.id)
-            table.add_row(Text(info.id), Text(info.title), status_text(word), key=info.id)
+        table.clear(columns=True)
+        rows = [(info, state_word(self.workspace.directory, info.id))
+                for info in REGISTRY.values()]
+        id_width = max((len(info.id) for info, _ in rows), default=9)
+        title_width = max((len(info.title) for info, _ in rows), default=5)
+        # Text, not str, here and in rows: DataTable parses a str as markup, which loads
+        # rich's emoji table before the first paint (and would misread a "[" in a title).
+        table.add_column(Text("Procedure"), width=max(id_width, 9))
+        table.add_column(Text("Title"), width=title_width)
+        # The state takes what is left of the real width (wrapping, never cut).
+        widest = max((len(word) for _, word in rows), default=5)
+        table.add_column(Text("State"), width=min(widest, max(
+            11, fit_width(table, [max(id_width, 9), title_width]))))
+        for info, word in rows:
+            table.add_row(Text(info.id), Text(info.title), status_text(word), key=info.id,
+                          height=None)
         if table.row_count:
-            table.move_cursor(row=min(row, table.row_count - 1))
+            table.move_cursor(row=min(max(row, 0), table.row_count - 1))
         self._show_summary()
 
     def _highlighted(self) -> str | None:
@@ -94,8 +109,34 @@ class HomeScreen(Screen):
         return True
 
     def open_wizard(self, procedure_id: str) -> None:
+        """The procedure's wizard, from a kept draft when the operator wants it."""
+        from tui.drafts import load_draft
+
+        draft = None
+        if procedure_id not in self.workspace.answers:  # answers given: no draft offer
+            draft = load_draft(self.workspace.directory, procedure_id)
+        if draft is None:
+            self._start_wizard(procedure_id, None)
+            return
+        from screens.confirm import ConfirmScreen
+
+        when = draft.saved.astimezone().strftime("%Y-%m-%d %H:%M")
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                from tui.drafts import drop_draft
+
+                drop_draft(self.workspace.directory, procedure_id)
+            self._start_wizard(procedure_id, draft.values if yes else None)
+
+        self.app.push_screen(ConfirmScreen(
+            f"{REGISTRY[procedure_id].title}: answers you typed on {when} were kept as a "
+            "draft. Continue from them? (n starts from the last applied answers and "
+            "drops the draft)"), answered)
+
+    def _start_wizard(self, procedure_id: str, draft: dict[str, object] | None) -> None:
         from screens.form import FormState
-        from screens.wizard import WizardScreen
+        from screens.wizard import open_wizard_at
         from tui.procedure import get_procedure
 
         procedure = get_procedure(procedure_id)
@@ -103,10 +144,14 @@ class HomeScreen(Screen):
         form = FormState.start(
             procedure,
             given=self.workspace.answers.get(procedure_id),
-            saved=state.answers if state else None,
+            saved=draft if draft is not None else (state.answers if state else None),
             secrets=self.workspace.secrets.get(procedure_id),
+            raw=self.workspace.raw_answers.get(procedure_id),
         )
-        self.app.push_screen(WizardScreen(self.workspace, form, 0))
+        # Problems from an answers file: open on the first page with one, the pages
+        # before it beneath (Escape goes back through them).
+        open_wizard_at(self.app, self.workspace, procedure, None, form.first_problem_page(),
+                       form=form)
 
     def action_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen

@@ -6,9 +6,14 @@ lines keep their +/-/@@ prefixes, statuses are words, marks sit beside words.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
+
+from tui.words import plural
 
 STATUS_STYLES = {
     "done": "bold green",
@@ -16,6 +21,8 @@ STATUS_STYLES = {
     "drifted": "bold magenta",
     "failed": "bold red",
     "manual": "cyan",
+    "staged": "blue",
+    "unknown": "yellow",
     "not applied": "dim",
     "interrupted": "yellow",
     "removed": "dim",
@@ -26,6 +33,7 @@ EVENT_STYLES = {
     "start": "bold",
     "done": "green",
     "manual": "cyan",
+    "staged": "blue",
     "failed": "bold red",
     "skipped": "dim",
     "warning": "yellow",
@@ -39,35 +47,136 @@ MARKS = {
     "done": ("✓", "done", "green"),
     "resumed": ("✓", "done earlier", "green"),
     "manual": ("◆", "manual", "bold cyan"),
+    "staged": ("◇", "staged", "bold blue"),
     "failed": ("✗", "failed", "bold red"),
     "interrupted": ("■", "interrupted", "yellow"),
 }
 
 
 def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    """A status word, or the counts of `counts_text` ("7/10 · 3 need you")."""
+    style = STATUS_STYLES.get(status)
+    if style is None and status[:1].isdigit():
+        style = STATUS_STYLES["done"] if status.endswith(" done") else STATUS_STYLES["manual"]
+    return Text(status, style=style or "")
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    return "cyan" if line.startswith("@@") else ""
 
 
 def diff_text(diff: str, indent: str = "    ") -> Text:
     text = Text()
     for line in diff.splitlines():
-        style = ""
-        if line.startswith(("+++", "---")):
-            style = "bold"
-        elif line.startswith("+"):
-            style = "green"
-        elif line.startswith("-"):
-            style = "red"
-        elif line.startswith("@@"):
-            style = "cyan"
         text.append(indent)
-        text.append(line, style=style)
+        text.append(line, style=_diff_style(line))
         text.append("\n")
     return text
 
 
-def _file(item: dict[str, Any]) -> Text:
-    text = Text("  file ", style="bold")
+class DiffBlock:
+    """A unified diff whose long lines wrap with their gutter: every row of a wrapped
+    `+`/`-` line starts with its mark again, so a continuation never reads as context."""
+
+    def __init__(self, diff: str, indent: str = "    ") -> None:
+        self.lines = diff.splitlines()
+        self.indent = indent
+
+    @property
+    def plain(self) -> str:
+        return "".join(f"{self.indent}{line}\n" for line in self.lines)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        for line in self.lines:
+            style = _diff_style(line)
+            mark = line[:1] if line[:1] in "+- " and not line.startswith(("+++", "---")) \
+                else ""
+            body = Text(line[len(mark):], style=style)
+            room = max(1, width - len(self.indent) - len(mark))
+            rows = body.wrap(console, room, overflow="fold", no_wrap=False) if body.plain \
+                else [Text("")]
+            for row in rows:
+                yield Text.assemble(self.indent, (mark, style), row, no_wrap=True,
+                                    overflow="ignore")
+
+
+class PlanText:
+    """One step of the preview: text parts and diff blocks, rendered in order; `plain`
+    is what it says without styles (tests, and the copy a screen reader would get)."""
+
+    def __init__(self) -> None:
+        self.parts: list[Text | DiffBlock] = [Text()]
+
+    @property
+    def text(self) -> Text:
+        last = self.parts[-1]
+        if not isinstance(last, Text):
+            last = Text()
+            self.parts.append(last)
+        return last
+
+    def append(self, *args: Any, **kwargs: Any) -> PlanText:
+        self.text.append(*args, **kwargs)
+        return self
+
+    def append_text(self, text: Text) -> PlanText:
+        self.text.append_text(text)
+        return self
+
+    def add(self, part: Text | DiffBlock | PlanText) -> PlanText:
+        if isinstance(part, PlanText):
+            for inner in part.parts:
+                self.add(inner)
+        elif isinstance(part, Text):
+            self.text.append_text(part)
+        else:
+            self.text.rstrip()
+            if not self.text.plain:
+                self.parts.pop()
+            self.parts.append(part)
+            self.parts.append(Text())
+        return self
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(part.plain.rstrip("\n") for part in self.parts if part.plain)
+
+    @property
+    def spans(self) -> list[Any]:
+        """The styles used (their positions are per part)."""
+        return [span for part in self.parts
+                for span in (part.spans if isinstance(part, Text)
+                             else diff_text("\n".join(part.lines)).spans)]
+
+    def rstrip(self) -> None:
+        while len(self.parts) > 1 and isinstance(self.parts[-1], Text) \
+                and not self.parts[-1].plain.strip():
+            self.parts.pop()
+        if isinstance(self.parts[-1], Text):
+            self.parts[-1].rstrip()
+
+    def __str__(self) -> str:
+        return self.plain
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for part in self.parts:
+            if isinstance(part, Text) and not part.plain:
+                continue
+            if isinstance(part, Text):
+                part = part.copy()
+                part.rstrip()
+            yield part
+
+
+def _file(item: dict[str, Any]) -> PlanText:
+    text = PlanText().append("  file ", style="bold")
     text.append(item["path"], style="bold")
     text.append("\n    ")
     text.append(item["action"], style=ACTION_STYLES.get(item["action"], ""))
@@ -78,15 +187,17 @@ def _file(item: dict[str, Any]) -> Text:
     if item.get("mode_drift"):
         text.append(f"    {item['mode_drift']}\n", style="yellow")
     if item.get("diff"):
-        text.append_text(diff_text(item["diff"]))
+        text.add(DiffBlock(item["diff"]))
+        text.append("\n")
     return text
 
 
 def _command(item: dict[str, Any]) -> Text:
-    text = Text("  run  ", style="bold")
+    skipped = item.get("skipped")
+    text = Text("  skip " if skipped else "  run  ", style="dim bold" if skipped else "bold")
     text.append(item["command"])
-    if item.get("skipped"):
-        text.append(f"  (skipped: {item['skipped']})", style="dim")
+    if skipped:
+        text.append(f"  (not run: {skipped})", style="dim")
     text.append("\n")
     if item.get("description"):
         text.append(f"    {item['description']}\n", style="dim")
@@ -102,9 +213,31 @@ def _api(item: dict[str, Any]) -> Text:
     text.append("\n")
     if item.get("description"):
         text.append(f"    {item['description']}\n")
-    for line in str(item.get("body") or "").splitlines():
+    for line in body_lines(item.get("body")):
         text.append(f"      {line}\n", style="dim")
     return text
+
+
+def body_lines(body: Any) -> Iterator[str]:
+    """An API call's body as lines to read: a JSON object as `key: value`, a value with
+    line breaks (a cloud-config document) as the lines it holds, not `\\n` escapes."""
+    if not body:
+        return
+    try:
+        data = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        yield from str(body).splitlines()
+        return
+    for key, value in data.items():
+        if isinstance(value, str) and "\n" in value:
+            yield f"{key}: |"
+            yield from (f"  {line}" for line in value.rstrip("\n").split("\n"))
+        elif isinstance(value, str):
+            yield f"{key}: {value}"
+        else:
+            yield f"{key}: {json.dumps(value, ensure_ascii=False)}"
 
 
 def _manual(item: dict[str, Any]) -> Text:
@@ -129,15 +262,17 @@ ITEM_TEXT = {"file": _file, "command": _command, "api": _api, "manual": _manual,
              "remove": _remove, "restore": _restore}
 
 
-def step_text(step: dict[str, Any]) -> Text:
+def step_text(step: dict[str, Any]) -> PlanText:
     """One step of `Session.plan_view` as the preview shows it."""
-    text = Text()
+    text = PlanText()
     text.append(f"● {step['title']}", style="bold")
-    text.append(f" ({step['step']})\n", style="dim")
+    if step.get("note"):
+        text.append(f"\n  {step['note']}", style="cyan")
+    text.append("\n")
     if step.get("error"):
         text.append(f"  cannot plan: {step['error']}\n", style="bold red")
     for item in step["items"]:
-        text.append_text(ITEM_TEXT[item["kind"]](item))
+        text.add(ITEM_TEXT[item["kind"]](item))
     if not step["items"] and not step.get("error"):
         text.append("  nothing to do\n", style="dim")
     text.rstrip()
@@ -145,17 +280,22 @@ def step_text(step: dict[str, Any]) -> Text:
 
 
 def plan_summary(views: list[dict[str, Any]]) -> str:
-    """One line: how many files change, and how many commands and calls follow."""
+    """One line: how many files change, and how many commands and calls follow — the
+    commands apply will run and those it will not (under --root)."""
     items = [item for step in views for item in step["items"]]
     files = [i for i in items if i["kind"] == "file"]
     counts = {a: sum(1 for f in files if f["action"] == a) for a in ACTION_STYLES}
-    commands = sum(1 for i in items if i["kind"] == "command")
+    commands = [i for i in items if i["kind"] == "command"]
+    skipped = sum(1 for i in commands if i.get("skipped"))
     calls = sum(1 for i in items if i["kind"] == "api")
     manual = sum(1 for i in items if i["kind"] == "manual")
-    parts = [f"{len(files)} files ({counts['create']} new, {counts['update']} changed, "
-             f"{counts['unchanged']} unchanged)", f"{commands} commands", f"{calls} API calls"]
+    parts = [f"{plural(len(files), 'file')} ({counts['create']} new, {counts['update']} "
+             f"changed, {counts['unchanged']} unchanged)",
+             plural(len(commands) - skipped, "command") + " to run"
+             + (f" ({skipped} not run under --root)" if skipped else ""),
+             plural(calls, "API call")]
     if manual:
-        parts.append(f"{manual} manual")
+        parts.append(f"{manual} for you to do")
     return ", ".join(parts)
 
 

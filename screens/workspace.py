@@ -12,16 +12,18 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tui.statefile import peek_last_run, run_word
+from tui.statefile import peek_state, run_word
 
 # Only annotations: home, the first paint, must not wait for pydantic and the engine.
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from tui.answers import FieldProblem
     from tui.engine import Session
     from tui.procedure import Event, Procedure
+    from tui.secrets import SecretSource
     from tui.state import StateStore
 
 
@@ -33,9 +35,15 @@ class Workspace:
     """The state directory (CLOUDRIG_STATE_DIR or the platform's)."""
     root: Path | None = None
     answers: dict[str, BaseModel] = field(default_factory=dict)
+    raw_answers: dict[str, tuple[dict[str, Any], list[FieldProblem]]] = field(
+        default_factory=dict)
+    """Answers a file gave that do not validate, with their problems (`cloudrig wizard
+    PROC --answers FILE`): the wizard opens with those fields marked."""
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     viewers: set[threading.Event] = field(default_factory=set)
     """Each progress screen's "stop viewing" event: set on quit (the runs go on)."""
+    passphrase: str | None = None
+    """The file secret store's passphrase, typed in the TUI this session (memory only)."""
     refresh_seconds: float = field(default_factory=lambda: refresh_from_env(os.environ))
     _store: StateStore | None = None
 
@@ -48,6 +56,39 @@ class Workspace:
             self._store = StateStore(self.directory)
         return self._store
 
+    def secret_source(self, procedure: Procedure, typed: bool = True) -> SecretSource:
+        """Secrets from the environment, the wizard (TYPED), then the store; never a
+        prompt: the TUI owns the terminal."""
+        from tui.answers import secret_fields
+        from tui.secrets import SecretSource, open_store
+
+        directory = self.store.directory
+        passphrase = self.passphrase
+        return SecretSource(
+            procedure.id,
+            secret_fields(procedure.answers_model),
+            open_store=lambda: open_store(directory, False, passphrase=passphrase),
+            overrides=self.secrets.get(procedure.id, {}) if typed else {},
+            interactive=False,
+        )
+
+    def secret_where(self, procedure: Procedure, name: str) -> str:
+        """Where a secret field's value comes from now, and where one typed here goes."""
+        from tui.secrets import env_name
+
+        variable = env_name(name)
+        if os.environ.get(variable):
+            return (f"From {variable} (set in the environment): that value is used, "
+                    "a value typed here is not.")
+        source = self.secret_source(procedure, typed=False)
+        if source.available(name):
+            return ("In the secret store: leave it empty to use that; a value typed here is "
+                    "used for this session only.")
+        locked = " (the secret store is locked: s on the dashboard unlocks it)" \
+            if source.store_problem else ""
+        return (f"Typed here: used for this session only, never saved{locked}. "
+                f"`cloudrig secrets set {name}` keeps it in the store.")
+
     def session(
         self,
         procedure: Procedure,
@@ -59,20 +100,11 @@ class Workspace:
     ) -> Session:
         """A Session whose secrets come from the environment, the wizard, then the store
         (never a prompt: there is no terminal to prompt on under a TUI)."""
-        from tui.answers import secret_fields
         from tui.engine import Session
-        from tui.secrets import SecretSource, open_store
 
-        store = self.store
-        secrets = SecretSource(
-            procedure.id,
-            secret_fields(procedure.answers_model),
-            open_store=lambda: open_store(store.directory, False),
-            overrides=self.secrets.get(procedure.id, {}),
-            interactive=False,
-        )
         return Session(
-            procedure=procedure, answers=answers, secrets=secrets, store=store,
+            procedure=procedure, answers=answers, secrets=self.secret_source(procedure),
+            store=self.store,
             root=root, dry_run=dry_run, on_event=on_event or (lambda event: None),
         )
 
@@ -112,15 +144,64 @@ def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
     return SavedRun(answers, Path(state.root) if state.root else None, None)
 
 
+# How counts read, in the order they are listed after "done/total".
+COUNTED = (("manual", "need you"), ("staged", "staged"), ("pending", "pending"),
+           ("drifted", "drifted"), ("unknown", "unknown"), ("failed", "failed"))
+
+
+def counts_text(statuses: list[str]) -> str:
+    """Where a procedure's steps stand, in the words home and the dashboard share:
+    "10/10 done", "7/10 · 3 need you", "6/10 · 2 staged · 2 need you"."""
+    total = len(statuses)
+    done = statuses.count("done")
+    if total and done == total:
+        return f"{done}/{total} done"
+    parts = [f"{done}/{total}"]
+    parts += [f"{statuses.count(status)} {words}" for status, words in COUNTED
+              if statuses.count(status)]
+    return " · ".join(parts)
+
+
 def state_word(directory: Path, procedure_id: str) -> str:
-    """One word for the home screen, from the state file only (no checks, no models:
-    home must be instant): "running" only while the run's process lives."""
-    run = peek_last_run(directory, procedure_id)
-    if run is None:
+    """Where a procedure stands for the home screen, from its state file only (no
+    checks, no models: home must be instant): "running" only while the run's process
+    lives; the last run's outcome; after a finished apply the same counts the
+    dashboard shows."""
+    state = peek_state(directory, procedure_id)
+    run = state.get("last_run") if state else None
+    if not isinstance(run, dict):
         return "not applied"
     word = run_word(run)
     if word == "running":
         return "running"
     if run.get("kind") == "teardown":
         return "removed" if word == "done" else str(word)
-    return {"done": "done", "failed": "failed"}.get(str(word), "interrupted")
+    if word != "done":
+        return "failed" if word == "failed" else "interrupted"
+    assert state is not None
+    return counts_text(recorded_statuses(state, [str(s) for s in run.get("completed") or []]))
+
+
+def recorded_statuses(state: dict[str, object], steps: list[str]) -> list[str]:
+    """Each step's recorded status; a manual step the operator confirmed since is done
+    (as its check then says: `cloudrig confirm`)."""
+    from datetime import datetime
+
+    records = state.get("steps") if isinstance(state.get("steps"), dict) else {}
+    confirmations = (state.get("confirmations")
+                     if isinstance(state.get("confirmations"), dict) else {})
+    assert isinstance(records, dict) and isinstance(confirmations, dict)
+    found = []
+    for step in steps:
+        record = records.get(step) if isinstance(records.get(step), dict) else {}
+        status = str(record.get("status", "pending"))
+        confirmed = confirmations.get(step)
+        if status == "manual" and confirmed:
+            try:
+                if datetime.fromisoformat(str(confirmed)) >= datetime.fromisoformat(
+                        str(record.get("at"))):
+                    status = "done"
+            except ValueError:
+                pass
+        found.append(status)
+    return found

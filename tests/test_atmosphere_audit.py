@@ -137,7 +137,7 @@ def test_each_problem_has_its_own_sentence(tls):
     assert [f.sentence for f in by_service["swift"].findings] == [
         f"swift public endpoint https://other.example.org:{ports['good']}/v1 presents a "
         "certificate that is not valid for that host name"]
-    assert summary(reports).startswith("6 finding(s): ")
+    assert summary(reports).startswith("6 findings: ")
 
 
 def test_a_clean_catalog_passes(tls):

@@ -118,13 +118,13 @@ def test_audit_warns_and_only_strict_stops_apply(rig):
     assert sum(t.startswith("warning: ") for t in texts) == 4  # 2 endpoints x (http, IP)
     status = json.loads(cli("status", "atmosphere", "--json").stdout)
     audit = next(s for s in status["steps"] if s["step"] == "endpoint-audit")
-    assert audit["status"] == "drifted" and audit["detail"].startswith("warning: 4 finding(s)")
+    assert audit["status"] == "drifted" and audit["detail"].startswith("warning: 4 findings")
 
     answers["audit_strict"] = True
     strict = cli("apply", "atmosphere", "--answers", str(cli.write(answers)), "--yes",
                  "--root", str(tmp / "root"), "--step", "endpoint-audit")
     assert strict.returncode == 1
-    assert "the endpoint audit found 4 problem(s) and audit_strict is on" in strict.stderr
+    assert "the endpoint audit found 4 problems and audit_strict is on" in strict.stderr
 
 
 def test_secrets_appear_nowhere_but_their_0600_file(rig):

@@ -368,8 +368,9 @@ def test_home_screen_renders_in_chromium(page: Page, served: Served) -> None:
     page.wait_for("⏎ Wizard", "the footer's Enter binding (the table focused)")
     assert_screenshot(page.screenshot("home"))
 
-    # A smaller window: xterm.js refits, the app gets the new size and lays out again.
-    page.driver.set_window_size(760, 520)
+    # A smaller window (still 80×24 or more: under it a notice stands in for the
+    # screen): xterm.js refits, the app gets the new size and lays out again.
+    page.driver.set_window_size(760, 760)
     page.wait_for(lambda _: page.driver.execute_script(
         "return window.__cloudrigTerminal.cols") < columns, "fewer columns after a resize")
     # The footer is drawn on the new last row, with every procedure still listed.
@@ -400,9 +401,10 @@ def test_carbonio_wizard_completes_to_preview_in_chromium(
         page.enter_text("db.example.com")
         for number in (4, 5, 6):
             page.next_page(f"{number}/6")
-        # Next on the last page checks every answer: the database name is required, and
-        # the cursor goes to it with the message shown in place.
-        screen = page.next_page("Fix the 2 marked field(s) to continue.")
+        # Next on the last page checks every answer: the database name is required (and
+        # the password: apply needs it and no store has it), the cursor goes to the first
+        # with the message shown in place.
+        screen = page.next_page("Fix the 3 marked fields to continue.")
         assert "required" in screen, screen
         page.wait_for_field("Database name")
         page.enter_text("files")

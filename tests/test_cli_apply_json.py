@@ -6,7 +6,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from conftest import CARBONIO_MANUAL, DB_PASSWORD, REPO, closed_port, write_answers
+from conftest import DB_PASSWORD, REPO, after_root_apply, closed_port, write_answers
 
 from tui import __version__
 
@@ -26,8 +26,7 @@ def test_apply_json_says_changed_then_unchanged(cli, answers_file: Path, tmp_pat
     assert first["changed"] is True
     steps = {s["step"]: s for s in first["steps"]}
     assert steps["policy"] == {"step": "policy", "before": "pending", "after": "done"}
-    assert all(s["after"] == ("manual" if s["step"] in CARBONIO_MANUAL else "done")
-               for s in first["steps"]), first["steps"]
+    assert all(s["after"] == after_root_apply(s["step"]) for s in first["steps"]), first["steps"]
 
     second = _apply_json(cli, answers_file, root)
     assert second["changed"] is False

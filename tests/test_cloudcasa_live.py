@@ -199,7 +199,7 @@ def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
     assert refused.returncode == 1
     line = _one_sentence(refused.stderr)
     assert ("cannot delete cloud account 'prod-aws': CloudCasa says it is in use (409: Cloud "
-            "account is in use by 2 cluster(s)); it is used by kubecluster(s) prod-eks "
+            "account is in use by 2 cluster(s)); it is used by kubeclusters prod-eks "
             "(ACTIVE), dev-eks (ACTIVE)") in line
     assert "then rerun teardown" in line
     assert rig.casa.account_named("prod-aws") is not None

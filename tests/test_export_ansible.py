@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import (
-    CARBONIO_MANUAL,
     DB_PASSWORD,
+    after_root_apply,
     base_env,
     closed_port,
     files_under,
@@ -217,8 +217,7 @@ def test_playbook_applies_carbonio_to_two_hosts_then_changes_nothing(fleet: Flee
     for host in HOSTS:
         assert report[host]["procedure"] == "carbonio"
         steps = statuses(json.dumps(report[host]))
-        assert all(v == ("manual" if k in CARBONIO_MANUAL else "done")
-                   for k, v in steps.items()), steps
+        assert all(v == after_root_apply(k) for k, v in steps.items()), steps
 
     second = fleet.playbook()
     assert second.returncode == 0, second.stdout + second.stderr

@@ -341,8 +341,9 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     t.keys("BSpace")
     filled = t.wait_for("wizard-1-filled", shows(fake_consul.url))
     assert "1/6 Consul access" in filled
+    focused_is_visible(t, "Consul HTTP API", fake_consul.url)
     t.keys("C-n")
-    t.wait_for("wizard-2", page_title(2, "Setup and security"))
+    t.wait_for("wizard-2", page_title(2, "Gateway name and directory"))
 
     # Escape goes back at once (no multi-second ESC delay), the typed URL still there,
     # and forward again.
@@ -350,7 +351,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     back = t.wait_for("back-to-1", page_title(1, "Consul access"), timeout=ESCAPE_GUARD)
     assert fake_consul.url in back
     t.keys("C-n")
-    t.wait_for("forward-2", page_title(2, "Setup and security"))
+    t.wait_for("forward-2", page_title(2, "Gateway name and directory"))
     t.keys("C-n")
     t.wait_for("wizard-3", page_title(3, "The external service"))
     # Type-ahead, as over a slow link: Tab and the next text in one go must not leave
@@ -359,7 +360,7 @@ def test_carbonio_wizard_over_ssh(terminal: Terminal, fake_consul: FakeConsul) -
     t.type("db.example.com")
     filled3 = t.wait_for("wizard-3-filled", shows("db.example.com"))
     assert shows("carbonio-files-db")(filled3)
-    for number, title in ((4, "Services scheduling"), (5, "systemd service"), (6, "Database")):
+    for number, title in ((4, "TLS to the database"), (5, "systemd service"), (6, "Database")):
         t.keys("C-n")
         t.wait_for(f"wizard-{number}", page_title(number, title))
     t.keys("C-n")  # db_name and db_username are required: the page refuses
@@ -480,3 +481,135 @@ def test_apply_survives_the_dropped_link_and_a_new_login_attaches(
     assert len(fake_consul.kv) == 3  # the rest of the run's requests reached Consul
     assert [r for r in fake_consul.log if r.path == "/v1/config" and r.method == "PUT"]
     assert len([r for r in fake_consul.log if r.path == "/v1/catalog/register"]) == 1
+
+
+REVERSE = re.compile(r"\x1b\[(?:[0-9]*;)*7(?:;[0-9]*)*m")
+
+
+def focused_is_visible(t: Terminal, title: str, value: str) -> None:
+    """Without colour, the focused field still stands out: its title in reverse video,
+    and the text cursor a reversed cell on its value's line (issue 18, point 9)."""
+    if not t.case.no_color:
+        return
+    lines = t.capture(escapes=True).splitlines()
+
+    def before(line: str, text: str) -> str:  # what sets the style of TEXT on its line
+        return line[:line.index(text)]
+
+    title_line = next(line for line in lines if title in line)
+    assert REVERSE.search(before(title_line, title)), \
+        f"the focused field's title is not marked: {title_line!r}"
+    value_line = next(line for line in lines if value in line)
+    inside = value_line[value_line.index(value):value_line.index("▎", value_line.index(value))]
+    assert REVERSE.search(inside), f"no visible cursor in the focused field: {value_line!r}"
+    other = next(line for line in lines if "Consul CA bundle" in line)  # not focused
+    assert not REVERSE.search(before(other, "Consul CA bundle")), other
+
+
+# ---------------------------------------------------------------------- every word
+
+
+BOX = "│╭╮╰╯─┌┐└┘┃━▔▁▂▃▄▅▆▇█▉▊▋▌▍▎▏"  # borders, scrollbar thumbs
+
+
+def squeezed(screens: list[str]) -> str:
+    """Every row of the captured screens, without box lines and spaces, end to end: a
+    long word folded over two rows reads whole again."""
+    return "".join(re.sub(rf"[{BOX}\s]", "", line) for text in screens
+                   for line in text.splitlines())
+
+
+def logged_messages(state: Path) -> list[str]:
+    """The messages of the run's events, from CloudRig's own log (what the screen logs)."""
+    found = []
+    for line in (state / "cloudrig.log").read_text().splitlines():
+        match = re.match(r"\S+ carbonio (\w+) (?:\[[\w-]+\] )?(.*)$", line)
+        if match and match.group(1) != "poll":
+            found.append(match.group(2))
+    return found
+
+
+def scroll_through(t: Terminal, label: str, key: str, limit: int = 40) -> list[str]:
+    """Press KEY until the screen stops changing; every screen seen on the way."""
+    seen = [t.settle(f"{label}-0")]
+    for step in range(1, limit):
+        t.keys(key)
+        text = t.settle(f"{label}-{step}")
+        if text == seen[-1]:
+            return seen
+        seen.append(text)
+    raise AssertionError(f"{label}: {key} never reached the end")
+
+
+@pytest.fixture
+def applying(sshd: Sshd, tmp_path: Path, fake_consul: FakeConsul) -> Iterator[Terminal]:
+    """`cloudrig wizard carbonio --answers FILE --root DIR` over ssh (xterm-256color)."""
+    from conftest import closed_port, write_answers
+
+    answers = write_answers(tmp_path / "answers.yaml", consul_url=fake_consul.url,
+                            external_port=closed_port())
+    term = login(sshd, tmp_path, CASES[0], fake_consul, "wizard", "carbonio", "--answers",
+                 str(answers), "--root", str(tmp_path / "root"))
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_every_logged_word_and_every_detail_is_on_screen(
+        applying: Terminal, tmp_path: Path, fake_consul: FakeConsul) -> None:
+    """Apply in the real terminal at 80×24: every word of every line the run logged is
+    on screen (scrolling the log), every word of every dashboard detail too (scrolling
+    the table); under 80×24 a notice replaces the clipped screen."""
+    t = applying
+    t.wait_for("wizard-1", page_title(1, "Consul access"))
+    for number in range(2, 7):
+        t.keys("C-n")
+        t.wait_for(f"wizard-{number}", lambda s, n=number: f"{n}/6 " in s)
+    t.keys("C-n")
+    t.wait_text("preview", "Press a to apply")
+    t.keys("a")
+    t.wait_text("applied", "Done:", timeout=90)
+
+    t.keys("Home")
+    screens = scroll_through(t, "log", "PageDown")
+    shown = squeezed(screens)
+    messages = logged_messages(tmp_path / "state")
+    assert len(messages) > 20, messages
+    for message in messages:
+        for word in message.split():
+            assert word in shown, f"{word!r} of the logged line {message!r} is not on screen"
+
+    # The dashboard: every check's detail, word for word, as `status --json` gives it.
+    t.keys("d")
+    screens = [t.wait_text("dashboard", "checked again", "Service user and group")]
+    for row in range(1, 10):  # the cursor down every row: the table scrolls to show it
+        before = t.capture(escapes=True)
+        t.keys("Down")
+        t.wait_for(f"dashboard-row-{row}", lambda _s, b=before: t.capture(escapes=True) != b)
+        screens.append(t.settle(f"dashboard-row-{row}-settled"))
+    # The Detail column alone (a long title wraps in its own column, beside it).
+    column = next(line.index("Detail") for line in screens[0].splitlines()
+                  if "Detail" in line and "Status" in line)
+    shown = squeezed(["\n".join(line[column:] for line in text.splitlines()[3:-1])
+                      for text in screens])
+    env = {**os.environ, "CLOUDRIG_STATE_DIR": str(tmp_path / "state"),
+           "CLOUDRIG_SECRETS_BACKEND": "file", "HOME": str(tmp_path / "home"),
+           "CLOUDRIG_SECRET_CONSUL_TOKEN": fake_consul.management_token,
+           "CLOUDRIG_SECRET_DB_PASSWORD": "ssh-test-db-Pa55"}
+    status = subprocess.run([sys.executable, "-m", "tui", "status", "carbonio", "--json"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    import json
+
+    details = [s["detail"] for s in json.loads(status.stdout)["steps"]]
+    assert len(details) == 10
+    for detail in details:
+        for word in detail.split():
+            assert word in shown, f"{word!r} of the detail {detail!r} is not on screen"
+
+    # Under 80×24: a notice instead of a clipped dashboard; back at size, the dashboard.
+    t.tmux("resize-window", "-t", "main", "-x", "60", "-y", "18")
+    small = t.wait_text("too-small", "Terminal too small: 60×18")
+    assert "ctrl+q quits" in small and "checked again" not in small
+    t.tmux("resize-window", "-t", "main", "-x", str(WIDTH), "-y", str(HEIGHT))
+    t.wait_text("back-to-size", "checked again")

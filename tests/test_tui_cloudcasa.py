@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 from cloudcasa_rig import REGION, Rig, aws_env, moto_server, rig, stacks
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import DataTable, Static
 from tui_helpers import files_under, state_dir
 
 from screens.dashboard import DashboardScreen
 from screens.home import HomeScreen
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
-from screens.wizard import WizardScreen
+from screens.widgets import RunLog
+from screens.wizard import WizardScreen, editor_of
 from tui.app import CloudRigApp
 from tui.registry import REGISTRY
 
@@ -45,10 +46,8 @@ def casa_env(rig: Rig, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
 
 
 def log_text(progress: ProgressScreen) -> str:
-    """The log as shown: its lines are wrapped at 80 columns (the space at a break is
-    dropped), so they are joined again with one space."""
-    lines = (strip.text for strip in progress.query_one("#log", RichLog).lines)
-    return re.sub(r" +", " ", " ".join(lines))
+    """The log's lines (a URL is on a line of its own), joined with one space."""
+    return re.sub(r" +", " ", " ".join(progress.query_one("#log", RunLog).lines))
 
 
 def static(screen: object, selector: str) -> str:
@@ -65,11 +64,16 @@ async def until(pilot: Pilot, condition, what: str, seconds: float = 90) -> None
 
 async def field(pilot: Pilot, app: CloudRigApp, name: str, *keys: str) -> None:
     """Tab to a field as an operator would, then type into it."""
+    def at() -> bool:
+        focused = app.focused
+        editor = editor_of(focused)
+        return focused is not None and (editor or focused).id == f"field-{name}"
+
     for _ in range(12):
-        if app.focused is not None and app.focused.id == f"field-{name}":
+        if at():
             break
         await pilot.press("tab")
-    assert app.focused is not None and app.focused.id == f"field-{name}", app.focused
+    assert at(), app.focused
     await pilot.press(*keys)
 
 
@@ -97,10 +101,11 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
         assert app.focused.password  # type: ignore[union-attr]
         shots.append(app.export_screenshot())
         await pilot.press("ctrl+n")
-        # The account, with its tags typed as a mapping (YAML lines).
+        # The account, with its tags typed as a mapping (a key and a value per row).
         await field(pilot, app, "account_name", *"prod-aws")
         await field(pilot, app, "description", *"Created from the TUI")
-        await field(pilot, app, "tags", *"team: platform", "enter", *"env: prod")
+        await field(pilot, app, "tags", *"team", "enter", *"platform", "enter", *"env",
+                    "enter", *"prod")
         assert static(app.screen, "#error-tags") == ""
         await pilot.press("ctrl+n")
         await field(pilot, app, "aws_region", *REGION)
@@ -193,11 +198,11 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
         assert rows and set(rows.values()) == {"done"}, rows
         shots.append(app.export_screenshot())
 
-        # Again from home: the wizard is prefilled (tags shown as YAML), the key is kept
+        # Again from home: the wizard is prefilled (tags in their rows), the key is kept
         # for the session, and the second apply creates nothing.
         await pilot.press("escape")
         wizard = await open_cloudcasa(pilot, app)
-        assert wizard.form.display("tags") == "team: platform\nenv: prod\n"
+        assert wizard.form.display("tags") == {"team": "platform", "env": "prod"}
         await pilot.press(*["ctrl+n"] * 5)
         assert isinstance(app.screen, PreviewScreen)
         await app.workers.wait_for_complete()

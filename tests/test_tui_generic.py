@@ -12,12 +12,13 @@ from typing import Literal
 
 import pytest
 from pydantic import BaseModel, SecretStr
-from textual.widgets import Input, Select, Static, Switch, TextArea
+from textual.widgets import Input, Select, Static, Switch
 from tui_helpers import state_dir
 
 from screens.form import FormState
 from screens.preview import PreviewScreen
 from screens.texts import plan_summary, step_text
+from screens.widgets import ListEditor, MappingEditor
 from screens.wizard import WizardScreen
 from tui import registry
 from tui.answers import AnswersError, ask, field_spec
@@ -66,18 +67,29 @@ async def test_every_field_kind_gets_its_widget(
         assert screen.query_one("#field-count", Input).type == "integer"
         assert isinstance(screen.query_one("#field-enabled"), Switch)
         assert isinstance(screen.query_one("#field-flavour"), Select)
-        assert isinstance(screen.query_one("#field-hosts"), TextArea)
+        assert isinstance(screen.query_one("#field-hosts"), ListEditor)
         assert screen.query_one("#field-token", Input).password
 
         await pilot.press("tab", "ctrl+a", "ctrl+k", *"12")  # count out of range
         assert "9" in str(screen.query_one("#error-count", Static).content)
         await pilot.press("backspace", "backspace", "7")
         await pilot.press("shift+tab", *"alpha")
-        await pilot.press("tab", "tab", "enter")  # the switch
+        await pilot.press("tab", "tab", "space")  # the switch: Space turns it on
         assert "on" in str(screen.query_one(".switch-word").render())
-        await pilot.press("tab", "enter", "down", "enter")  # opens on "small"; down: "large"
-        await pilot.press("tab", *"h1", "enter", *"h2")
-        await pilot.press("tab", *"s3cret-token")
+        assert "Space: on/off · Enter: next field" in str(
+            screen.query_one("#page-status", Static).content)
+        await pilot.press("enter")  # Enter moves on, from a switch too: to the choice
+        assert app.focused is screen.query_one("#field-flavour")
+        assert "Space: open the list" in str(screen.query_one("#page-status", Static).content)
+        await pilot.press("space", "down", "enter")  # opens on "small"; down: "large"
+        await pilot.press("enter")  # and on to the list: a row per item
+        hosts = screen.query_one("#field-hosts", ListEditor)
+        await pilot.press(*"h1", "enter", *"h2")  # Enter on a filled last row adds one
+        assert hosts.value == ["h1", "h2"] and hosts.border_title.startswith("2 items")
+        await pilot.press("enter", "enter")  # a new empty row, and Enter on it moves on
+        assert app.focused is screen.query_one("#field-token")
+        assert hosts.value == ["h1", "h2"] and len(hosts.rows()) == 2
+        await pilot.press(*"s3cret-token")
         await pilot.press("ctrl+n")
         preview = app.screen
         assert isinstance(preview, PreviewScreen)
@@ -116,12 +128,14 @@ def test_plan_text_means_the_same_without_colour() -> None:
     }
     plain = step_text(view).plain
     for expected in ("/etc/x.conf", "update · mode 0600 · owner svc:svc", "    -a", "    +b",
-                     "@@ -1 +1 @@", "mode 0644 on disk", "run  systemctl enable x",
-                     "(skipped: --root)", "call PUT http://consul/v1/kv/x", "store",
-                     '{"a": 1}', "manual reboot the router"):
+                     "@@ -1 +1 @@", "mode 0644 on disk", "skip systemctl enable x",
+                     "(not run: --root)", "call PUT http://consul/v1/kv/x", "store",
+                     "a: 1", "manual reboot the router"):
         assert expected in plain
+    # What apply will run, what it will not, each count in the right number.
     assert plan_summary([view]) == (
-        "1 files (0 new, 1 changed, 0 unchanged), 1 commands, 1 API calls, 1 manual")
+        "1 file (0 new, 1 changed, 0 unchanged), 0 commands to run (1 not run under "
+        "--root), 1 API call, 1 for you to do")
     styles = {str(span.style) for span in step_text(view).spans}
     assert {"green", "red", "cyan"} <= styles
 
@@ -167,15 +181,26 @@ def test_mapping_kind_comes_from_the_annotation() -> None:
             assert spec.kind != "text" or "dict" not in str(annotation), (model, name)
 
 
-def test_mapping_typed_as_yaml_round_trips(mappings: Procedure) -> None:
+async def test_mapping_rows_round_trip(tmp_path: Path, state_dir: Path,
+                                       mappings: Procedure) -> None:
+    """A mapping is shown as key/value rows (a nested value as inline YAML) and what the
+    rows show reads back as the same value, however odd the text."""
     saved = {"labels": {"team": "platform", "cost: centre": "42 # not a comment"},
              "templates": {"P-1": {"grant": "TL-1", "revoke": "Access 'revoked'"}}}
     form = FormState.start(mappings, saved=saved)
-    texts = {name: form.display(name) for name in ("labels", "templates")}
-    assert texts["templates"] == "P-1:\n  grant: TL-1\n  revoke: Access 'revoked'\n"
-    for name, text in texts.items():  # what the field shows reads back as the same value
-        form.set(name, text)
-    assert form.finish().model_dump() == saved
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.push_screen(WizardScreen(app.workspace, form, 0))
+        labels = app.screen.query_one("#field-labels", MappingEditor)
+        templates = app.screen.query_one("#field-templates", MappingEditor)
+        assert labels.rows() == [("team", "platform"), ("cost: centre", "42 # not a comment")]
+        assert templates.rows() == [("P-1", "{grant: TL-1, revoke: Access 'revoked'}")]
+        assert labels.border_title.startswith("2 items")
+        assert templates.border_title.startswith("1 item ")
+        for name, editor in (("labels", labels), ("templates", templates)):
+            form.set(name, editor.value)
+        assert form.finish().model_dump() == saved
 
 
 def test_mapping_problems_name_the_line_or_the_key(mappings: Procedure) -> None:
@@ -210,20 +235,25 @@ async def test_mapping_field_edited_in_the_wizard(
         await pilot.pause()
         await app.push_screen(WizardScreen(app.workspace, FormState.start(mappings), 0))
         screen = app.screen
-        labels = screen.query_one("#field-labels", TextArea)
-        assert labels.border_title == "YAML: key: value per line"
-        labels.focus()
-        await pilot.press(*"team: platform", "enter", *"env: [prod")
+        labels = screen.query_one("#field-labels", MappingEditor)
+        assert labels.border_title == "0 items · ^o add · ^r remove"
+        assert app.focused is not None and app.focused.parent.parent is labels
+        # A key and its value per row: Enter goes from key to value, then to a new row.
+        await pilot.press(*"team", "enter", *"platform", "enter", *"env", "enter",
+                          *"[prod, dev]")
         error = screen.query_one("#error-labels", Static)
-        assert "✗ is not valid YAML at line 2" in str(error.content)
+        assert "✗ Labels: env: Input should be a valid string" in str(error.content)
         assert "(for example: {team: a})" in str(error.content)
         await pilot.press("ctrl+n")
-        assert app.screen is screen, "Next must refuse unreadable YAML"
-        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace",
-                          *"prod")
+        assert app.screen is screen, "Next must refuse a bad value"
+        assert app.focused is labels.query(".cell").first()  # back on the field
+        await pilot.press("tab", "tab", "tab", "ctrl+a", "ctrl+k", *"prod")
         assert str(error.content) == ""
-        await pilot.press("tab", *"P-1:", "enter", *"  grant: TL-1", "enter",
-                          *"  revoke: gone")
+        assert labels.value == {"team": "platform", "env": "prod"}
+        # ctrl+o adds a row, ctrl+r removes the one with the cursor.
+        await pilot.press("ctrl+o", *"tmp", "ctrl+r")
+        assert labels.value == {"team": "platform", "env": "prod"}
+        await pilot.press("tab", *"P-1", "tab", *"{grant: TL-1, revoke: gone}")
         await pilot.press("ctrl+n")
         preview = app.screen
         assert isinstance(preview, PreviewScreen)
@@ -241,7 +271,8 @@ def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
     from tui.procedure import get_procedure
 
     blue = FormState.start(get_procedure("cloudblue"), saved=RUNBOOK)
-    text = blue.display("templates")
+    text = "".join(f"{k}:\n  grant: {v['grant']}\n  revoke: {v['revoke']}\n"
+                   for k, v in blue.display("templates").items())
     assert text == ("PRD-576-330-536:\n  grant: TL-757-345-804\n  revoke: Access to "
                     "Application Management Platform has been revoked\n")
     blue.set("templates", text.replace("TL-757-345-804", "TL-1"))
@@ -253,7 +284,7 @@ def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
     assert blue.finish().model_dump()["templates"] == RUNBOOK["templates"]
 
     casa = FormState.start(get_procedure("cloudcasa"), saved={"account_name": "prod-aws"})
-    assert casa.display("tags") == ""
+    assert casa.display("tags") == {}
     for typed in ("team: platform\nenv: prod\n", "team=platform\nenv=prod"):
         casa.set("tags", typed)
         assert casa.problems("tags") == []

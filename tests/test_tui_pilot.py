@@ -121,16 +121,21 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
             table = app.screen.query_one("#checks", DataTable)
             rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
                     for i in range(table.row_count)}
+            # Staged: their host commands (useradd, chown, systemctl) not run under --root.
             assert rows == {
-                "Service user and group": "manual",  # staged under --root
-                "ACL policy": "done", "Management token": "done", "Gateway token": "done",
+                "Service user and group": "staged",
+                "ACL policy": "done", "Management token": "done", "Gateway token": "staged",
                 "External service": "done", "Terminating gateway config entry": "done",
-                "systemd unit": "done", "Database credentials in Consul KV": "done",
-                "Database role and database": "manual", "pending-setups": "manual"}
+                "systemd unit": "staged", "Database credentials in Consul KV": "done",
+                "Database role and database": "manual", "Carbonio pending setups": "manual"}
+            summary = text_of(app.screen.query_one("#dash-summary", Static))
+            assert summary.startswith("5/10 · 2 need you · 3 staged;"), summary
 
             await pilot.press("escape")
             assert isinstance(app.screen, HomeScreen)
-            assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+            # Home says what the dashboard says, in the same words.
+            assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == (
+                "5/10 · 2 need you · 3 staged")
     finally:
         fake.stop()
 
@@ -173,19 +178,43 @@ async def test_failing_consul_call_is_one_sentence_on_screen(
 
 
 async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Path) -> None:
-    """`cloudrig wizard carbonio --answers FILE`: every page is prefilled; Next x6 previews."""
+    """`cloudrig wizard carbonio --answers FILE`: every page is prefilled; the secrets apply
+    needs (no environment, no store here) are required on their pages, then Next previews."""
     app = CloudRigApp(procedure_id="carbonio", answers=answers(), root=tmp_path / "root")
     async with app.run_test() as pilot:
         await pilot.pause()
         assert page(app) == 0
-        await pilot.press(*["ctrl+n"] * 6)
+        await pilot.press("ctrl+n")
+        assert page(app) == 0, "the management token is needed by apply: required here"
+        assert text_of(app.screen.query_one("#error-consul_token", Static)) == (
+            "✗ Consul management token: is required: apply needs it")
+        assert app.focused is not None and app.focused.id == "field-consul_token"
+        await pilot.press(*"a-token", "ctrl+n", *["ctrl+n"] * 4)
+        assert page(app) == 5
+        await pilot.press("ctrl+n")
+        assert page(app) == 5
+        assert "is required: apply needs it" in text_of(
+            app.screen.query_one("#error-db_password", Static))
+        await pilot.press(*SECRET, "ctrl+n")
         assert isinstance(app.screen, PreviewScreen)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "4 files (4 new" in text_of(app.screen.query_one("#plan-summary", Static))
-        await pilot.press("escape")
-        assert page(app) == 5
-        await pilot.press("escape", "escape", "escape", "escape", "escape", "escape")
+        # Nothing listens on the default Consul URL: planning stops at the first call that
+        # cannot connect (not one timeout per step) and points to the page with the URL.
+        summary = text_of(app.screen.query_one("#plan-summary", Static))
+        assert "Planning stopped: cannot connect to GET http://127.0.0.1:8500/" in summary
+        assert summary.endswith("(f: fix it on the page Consul access).")
+        views = app.screen.views
+        assert views is not None and views[-1]["error"].startswith("not planned:")
+        assert not app.screen.check_action("apply", ())  # apply is not offered
+        await pilot.press("a")
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("f")
+        assert page(app) == 0
+        assert len(app.screen_stack) == 2  # home, page 1: Escape leads home
+        await pilot.press("escape")  # secrets were typed: leaving asks first
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
         assert isinstance(app.screen, HomeScreen)
 
 
@@ -263,7 +292,9 @@ async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
         await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
                                              answers(consul.url)))
         assert await asyncio.to_thread(hold.wait)
-        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+q")  # asks: leave the run going (the first choice)
+        await pilot.press("enter")
+    assert app.return_code == 0
     pid = run_pid(state_dir)
     assert process_start(pid) is not None, "the run ended with the TUI"
 

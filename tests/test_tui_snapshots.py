@@ -1,7 +1,7 @@
 """Screenshots of every screen at 80x24, compared with the SVGs in tests/__snapshots__/.
 
-Deterministic by construction: fixed answers, a private state dir, a --root that
-never appears on screen (screens name final paths), no clocks or durations, a
+Deterministic by construction: fixed answers, a private state dir, a --root whose
+path is shown as a fixed one (screens name final paths), no clocks or durations, a
 steady cursor, and workers awaited before the capture. Regenerate after a Textual
 upgrade with `pytest tests/test_tui_snapshots.py --snapshot-update`, having looked.
 """
@@ -52,7 +52,10 @@ def test_wizard_first_page(snap_compare, tmp_path: Path, state_dir: Path) -> Non
     assert snap_compare(app, terminal_size=SIZE)
 
 
-def test_preview(snap_compare, tmp_path: Path, state_dir: Path) -> None:
+def test_preview(snap_compare, tmp_path: Path, state_dir: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No secrets at hand: the preview says apply cannot run yet, and which are missing."""
+    monkeypatch.setattr("screens.preview.shown_root", lambda root: "/srv/stage")
     app = make_app(tmp_path, state_dir)
 
     async def open_preview(pilot: Pilot) -> None:
@@ -99,3 +102,34 @@ def test_dashboard(snap_compare, tmp_path: Path, fixed_consul: FakeConsul,
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_dashboard)
+
+
+def test_keys_help(snap_compare, tmp_path: Path, state_dir: Path) -> None:
+    """F1 on the wizard's first page: every key, grouped by where it acts."""
+    app = make_app(tmp_path, state_dir, procedure_id="carbonio")
+
+    async def press_f1(pilot: Pilot) -> None:
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=press_f1)
+
+
+def test_wizard_rows_editor(snap_compare, tmp_path: Path, state_dir: Path) -> None:
+    """A list and a mapping as rows with their counts (cloudcasa's account page)."""
+    app = make_app(tmp_path, state_dir, procedure_id="cloudcasa")
+
+    async def to_the_account_page(pilot: Pilot) -> None:
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"https://cc.example.com/api/v1", "tab", "tab",
+                          *"not-a-real-key", "ctrl+n")
+        await pilot.press(*"prod-aws", "tab", "tab", *"team", "enter", *"platform", "enter",
+                          *"env", "tab", *"prod")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=to_the_account_page)
+
+
+def test_terminal_too_small(snap_compare, tmp_path: Path, state_dir: Path) -> None:
+    assert snap_compare(make_app(tmp_path, state_dir), terminal_size=(60, 18))

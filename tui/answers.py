@@ -38,10 +38,14 @@ def ask(
     help: str,
     example: Any,
     secret: bool = False,
+    multiline: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """Declare an answer field: its title and help are what the wizard shows."""
-    extra = {"secret": True} if secret else {}
+    """Declare an answer field: its title and help are what the wizard shows.
+    MULTILINE: a text edited as lines (a document, e.g. cloud-config user data)."""
+    extra: dict[str, Any] = {"secret": True} if secret else {}
+    if multiline:
+        extra["multiline"] = True
     if secret and default is PydanticUndefined:
         default = None
     return _Field(
@@ -143,6 +147,7 @@ class FieldSpec(BaseModel):
     default: Any = None
     example: Any = None
     choices: list[str] = []
+    multiline: bool = False
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -187,6 +192,8 @@ def field_spec(model: type[BaseModel], name: str) -> FieldSpec:
         default=default,
         example=(info.examples or [None])[0],
         choices=choices,
+        multiline=isinstance(info.json_schema_extra, dict)
+        and bool(info.json_schema_extra.get("multiline")),
     )
 
 

@@ -3,20 +3,26 @@
 Screens live in the top-level `screens/` package and are generic over procedures;
 this module only wires them together. With a procedure id (`cloudrig wizard PROC`)
 the wizard opens over the home screen, so Escape always leads home.
+
+What every screen shares is here too: F1/? lists the keys of the screen in front,
+ctrl+p offers its commands (a screen's `palette_commands`) with dashboard, help and
+quit; ctrl+q asks the screens first (`request_quit`: a run to cancel, answers to keep
+as a draft); and under 80×24 a notice stands in for screens that would be clipped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
+from screens.help import HelpScreen, TooSmallScreen, key_rows
 from screens.home import HomeScreen
 from screens.workspace import Workspace
 from tui.resources import data_dir
@@ -25,8 +31,10 @@ from tui.statefile import state_dir
 if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state models
     from pydantic import BaseModel
 
+    from tui.answers import FieldProblem
     from tui.state import StateStore
 
+MINIMUM = (80, 24)  # the size every screen is laid out for (DESIGN.md: 80×24 over SSH)
 ANSI_THEME = "ansi-dark"  # Textual 8's theme of the terminal's own 16 colours
 
 
@@ -50,9 +58,10 @@ def on_linux_console(environ: Mapping[str, str]) -> bool:
 class CloudRigApp(App[int]):
     CSS_PATH = str(data_dir("assets") / "cloudrig.tcss")
     TITLE = "CloudRig"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1,question_mark", "help", "Keys", key_display="?"),
         # Tab moves focus before the next key is read: as Textual's screen binding it
         # runs only after the key has bubbled up from the focused field, so text typed
         # right after Tab (type-ahead over SSH) landed in the field just left.
@@ -66,6 +75,7 @@ class CloudRigApp(App[int]):
         answers: BaseModel | None = None,
         root: Path | None = None,
         store: StateStore | None = None,
+        raw_answers: tuple[dict[str, Any], list[FieldProblem]] | None = None,
     ) -> None:
         # NO_COLOR: Textual strips every colour only with the terminal's own (ANSI) colours;
         # otherwise it still paints 256-colour greys (Monochrome), which NO_COLOR forbids.
@@ -75,6 +85,8 @@ class CloudRigApp(App[int]):
         self.procedure_id = procedure_id
         if procedure_id and answers is not None:
             self.workspace.answers[procedure_id] = answers
+        if procedure_id and raw_answers is not None:
+            self.workspace.raw_answers[procedure_id] = raw_answers
         if on_linux_console(os.environ):
             self.add_class("-console")  # box lines its font has (assets/cloudrig.tcss)
         theme = pick_theme(os.environ)
@@ -89,7 +101,41 @@ class CloudRigApp(App[int]):
             home = self.screen
             assert isinstance(home, HomeScreen)
             home.open_wizard(self.procedure_id)
+        self.call_after_refresh(self.fit_terminal)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_terminal)
+
+    def fit_terminal(self) -> None:
+        """Under 80×24 a notice stands in front of every screen; back at size, it goes."""
+        width, height = self.size
+        small = width < MINIMUM[0] or height < MINIMUM[1]
+        shown = isinstance(self.screen, TooSmallScreen)
+        if small and not shown:
+            self.push_screen(TooSmallScreen(MINIMUM))
+        elif not small and shown:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen | TooSmallScreen):
+            return
+        title = getattr(screen, "title_for_help", None) or type(screen).__name__.removesuffix(
+            "Screen").lower()
+        self.push_screen(HelpScreen(str(title), getattr(screen, "HELP", ""), key_rows(screen)))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The screen's own commands first (go to a page, a step; toggle wrap), then
+        what every screen offers."""
+        own = getattr(screen, "palette_commands", None)
+        for title, help_text, callback in own() if own else []:
+            yield SystemCommand(title, help_text, callback)
+        dashboard = getattr(screen, "action_dashboard", None)
+        if dashboard is not None and screen.check_action("dashboard", ()) is not False:
+            yield SystemCommand("Dashboard", "Where every step stands now", dashboard)
+        yield SystemCommand("Keys", "Every key of this screen (F1)", self.action_help)
+        yield SystemCommand("Quit", "Leave CloudRig (a run or typed answers ask first)",
+                            self.action_quit)
     def watch_app_focus(self, focus: bool) -> None:
         """In a browser (`cloudrig serve`) the page starts unfocused, so the first screen
         is composed with nothing focused and Textual has no widget to give focus back to
@@ -106,8 +152,15 @@ class CloudRigApp(App[int]):
             screen.set_focus(first)
 
     async def action_quit(self) -> None:
-        """Quit; a running apply is a process of its own and goes on (`cloudrig attach`
-        or home follows it again); only the viewers stop."""
+        """Quit — but first the screens may ask: during an apply, whether to leave the
+        run going (it is a process of its own: home or `cloudrig attach` follows it
+        again) or to cancel it (the same path as Escape: confirm, stop at a safe point,
+        exit 130); a wizard with typed answers asks and keeps them as a draft.
+        Otherwise at once; only the viewers stop."""
+        for screen in reversed(self.screen_stack):
+            ask = getattr(screen, "request_quit", None)
+            if ask is not None and ask():
+                return
         self.workspace.stop_viewers()
         self.exit(0)
 
@@ -124,12 +177,16 @@ def run_app(
     procedure_id: str | None = None,
     answers: BaseModel | None = None,
     root: Path | None = None,
+    raw_answers: tuple[dict[str, Any], list[FieldProblem]] | None = None,
 ) -> int:
-    """Run the TUI; the exit code is 0 (errors are shown on screen, not raised)."""
+    """Run the TUI; the exit code is 0, or a cancelled run's (130): errors are shown on
+    screen, not raised."""
     if on_linux_console(os.environ):
         ScrollBar.renderer = ConsoleScrollBarRender  # process-wide: one app per process
-    app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root)
-    return app.run() or 0
+    app = CloudRigApp(procedure_id=procedure_id, answers=answers, root=root,
+                      raw_answers=raw_answers)
+    app.run()
+    return app.return_code or 0
 
 
 def serve_in_browser(command: str, host: str, port: int, token: str) -> None:

@@ -37,9 +37,10 @@ def paint(text: str, code: str, stream: Any = None) -> str:
     return f"\033[{code}m{text}\033[0m" if _color_on(stream) else text
 
 
-STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36"}
-EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "failed": "31", "skipped": "2",
-                "warning": "33"}
+STATUS_COLORS = {"done": "32", "pending": "33", "drifted": "35", "failed": "31", "manual": "36",
+                 "staged": "34", "unknown": "33"}
+EVENT_COLORS = {"start": "1", "done": "32", "manual": "36", "staged": "34", "failed": "31",
+                "skipped": "2", "warning": "33"}
 
 
 def progress_printer(event: Event) -> None:
@@ -203,7 +204,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     answers = load_answers(procedure, args.answers)
     session = make_session(procedure, answers, root=args.root, dry_run=True,
                            debug=args.debug, quiet=True)
-    views = session.plan_view(session.plan(args.step or ()))
+    views = session.plan_view(session.plan(args.step or ()), for_apply=True)
     if args.json:
         emit_json({"procedure": procedure.id, "root": str(session.root) if session.root else None,
                    "steps": views})
@@ -254,6 +255,11 @@ def _require_confirmation(args: argparse.Namespace, what: str, question: str,
 
 
 def _finish(result: Any) -> int:
+    """How the run ended, as its last line on stderr (scripts read the last line)."""
+    staged = [step for step, word in result.steps.items() if word == "staged"]
+    if staged:
+        print(paint(f"staged (host commands not run under --root): {', '.join(staged)}",
+                    "34", sys.stderr), file=sys.stderr)
     if result.outcome != "done":
         print(paint(f"{result.failed_step}: {result.message}", "31", sys.stderr),
               file=sys.stderr)
@@ -665,14 +671,37 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    """The TUI. `wizard PROC --answers FILE` with answers that do not validate opens the
+    wizard with them and each problem marked on its field (a file that cannot be read,
+    or holds a secret, still exits 2 before any screen)."""
+    from tui.answers import AnswersError
     from tui.app import run_app
 
-    answers = None
+    answers = raw = None
     if getattr(args, "answers", None):
         procedure = load_procedure(args.procedure)
-        answers = load_answers(procedure, args.answers)
+        try:
+            answers = load_answers(procedure, args.answers)
+        except AnswersError as exc:
+            raw = _raw_answers(Path(args.answers), exc)
+            if raw is None:  # not a mapping of answers at all: nothing to mark
+                raise
     return run_app(procedure_id=getattr(args, "procedure", None), answers=answers,
-                   root=getattr(args, "root", None))
+                   root=getattr(args, "root", None), raw_answers=raw)
+
+
+def _raw_answers(path: Path, exc: Any) -> tuple[dict[str, Any], list[Any]] | None:
+    """The answers a file gave, with what is wrong with them, when every problem is an
+    answer's own (the wizard marks them); None when the file itself is unreadable."""
+    from tui.answers import read_yaml
+
+    if any(problem.field == "answers" for problem in exc.problems):
+        return None
+    try:
+        data, _where = read_yaml(path.read_text(encoding="utf-8"))
+    except Exception:  # load_answers already said what is wrong
+        return None
+    return (data, exc.problems) if isinstance(data, dict) else None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

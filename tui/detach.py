@@ -58,10 +58,12 @@ class LaunchFailed(OperatorError):
         self.exit_code = exit_code
 
 
-def order_for(session: Session, only: Sequence[str] = ()) -> Order:
+def order_for(session: Session, only: Sequence[str] = (),
+              passphrase: str | None = None) -> Order:
     """Everything the run needs, got here while a terminal (or the TUI) can still ask:
     each secret the steps need (prompted for on a terminal), every other one that can
-    be had without asking, and the store's passphrase when it was needed."""
+    be had without asking, and the store's passphrase when it was needed (PASSPHRASE:
+    one the TUI asked for itself)."""
     from tui.answers import public_answers
     from tui.secrets import known_passphrase
 
@@ -70,7 +72,8 @@ def order_for(session: Session, only: Sequence[str] = ()) -> Order:
     return Order(procedure=session.procedure.id, answers=public_answers(session.answers),
                  root=str(session.root) if session.root else None, only=list(only),
                  state_dir=str(session.store.directory), secrets=session.secrets.resolved(),
-                 passphrase=known_passphrase(session.store.directory), debug=session.debug)
+                 passphrase=passphrase or known_passphrase(session.store.directory),
+                 debug=session.debug)
 
 
 def scrubbed_environment() -> dict[str, str]:

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
-from tui.errors import Interrupted, OperatorError
+from tui.errors import Interrupted, OperatorError, SecretMissing
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.journal import Journal, journal_path
@@ -56,6 +56,7 @@ from tui.state import (
     answers_digest,
     now,
 )
+from tui.words import plural
 
 RunKind = Literal["apply", "teardown", "action"]
 
@@ -66,6 +67,10 @@ class StepPlan(BaseModel):
     items: list[PlanItem] = []
     error: str | None = None
     host: str | None = Field(default=None, description="set when the step runs on another host")
+    unreachable: bool = Field(default=False,
+                              description="the error is a remote that did not answer at all")
+    unplanned: bool = Field(default=False,
+                            description="not planned: an earlier step's remote did not answer")
 
 
 class StepCheck(BaseModel):
@@ -75,13 +80,25 @@ class StepCheck(BaseModel):
     detail: str
     host: str | None = None
     checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
+    needs: list[str] = Field(default_factory=list,
+                             description="secret fields the check needs (status unknown)")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_needs(self, handler: Any) -> Any:
+        """`needs` only where a check waits for a secret: other checks read as before."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("needs"):
+            data.pop("needs", None)
+        return data
 
 
 class RunResult(BaseModel):
     outcome: Literal["done", "failed", "interrupted"]
     failed_step: str | None = None
     message: str | None = None
-    steps: dict[str, str] = {}  # step id → "done" | "manual" (its operator part remains)
+    # step id → "done" | "manual" (its operator part remains) | "staged" (under --root,
+    # its host commands not run) | "failed" | "interrupted"
+    steps: dict[str, str] = {}
 
     @property
     def waiting(self) -> list[str]:
@@ -93,6 +110,12 @@ class RunResult(BaseModel):
         return {"done": 0, "failed": 1, "interrupted": 130}[self.outcome]
 
 
+def staged_detail(skipped: int) -> str:
+    """What a staged step still needs: its host commands, run on the target host."""
+    return (f"staged under --root: {plural(skipped, 'host command')} to run on the "
+            "target host (see the plan)")
+
+
 def internal_error(step: Step | Action, exc: BaseException) -> str:
     kind = "action" if isinstance(step, Action) else "step"
     return (f"{kind} {step.id} hit an internal error ({type(exc).__name__}: {redact(str(exc))}); "
@@ -100,6 +123,33 @@ def internal_error(step: Step | Action, exc: BaseException) -> str:
 
 
 T = TypeVar("T")
+
+
+def missing_secrets(procedure: Procedure, answers: BaseModel, secrets: SecretSource,
+                    steps: Sequence[Step] | None = None) -> list[str]:
+    """Secret fields apply will ask for (as `Session.resolve_secrets` does) that no source
+    has right now (environment, typed this session, the store), in step order: what a
+    front must ask for before it offers to apply. Asks no one and calls nothing."""
+    ctx = Context(procedure=procedure, answers=answers, secrets=secrets,
+                  runner=CommandRunner(dry_run=True), dry_run=True)
+    chosen = steps if steps is not None else [s for s in procedure.steps if s.applies(answers)]
+    provided: set[str] = set()
+    missing: list[str] = []
+    for step in chosen:
+        ctx.step_id = step.id
+        for name in sorted(step.needs_secrets(ctx)):
+            if name not in provided and name not in missing and not secrets.available(name):
+                missing.append(name)
+        provided |= step.provides_secrets(ctx)
+    return missing
+
+
+def unreachable(exc: OperatorError) -> bool:
+    """A remote that did not answer at all (no HTTP status: refused, timed out, TLS): every
+    later call to it would wait the same way, so planning stops at the first."""
+    from tui.http import RemoteError
+
+    return isinstance(exc, RemoteError) and exc.status is None
 
 
 def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None) -> list[T]:
@@ -233,22 +283,38 @@ class Session:
     def _plan(self, only: Sequence[str] = ()) -> list[StepPlan]:
         self.ctx.only = tuple(only)
         plans = []
+        stopped: str | None = None
         for step in self.active_steps(only):
             self.ctx.step_id = step.id
             host = self.elsewhere(step)
+            if stopped is not None:
+                plans.append(StepPlan(step=step.id, title=step.title, host=host,
+                                      error=f"not planned: {stopped} could not be reached",
+                                      unplanned=True))
+                continue
             try:
                 plans.append(StepPlan(step=step.id, title=step.title, host=host,
                                       items=self.step_plan(step)))
             except OperatorError as exc:
                 plans.append(StepPlan(step=step.id, title=step.title, host=host,
-                                      error=exc.sentence))
+                                      error=exc.sentence, unreachable=unreachable(exc)))
+                if unreachable(exc):
+                    stopped = getattr(exc, "where", "") or "a remote API"
         self.ctx.step_id = None
         return plans
 
-    def plan_view(self, plans: list[StepPlan]) -> list[dict[str, Any]]:
-        """The plan as shown (text and --json): diffs, argv, endpoints, never a secret."""
+    def plan_view(self, plans: list[StepPlan], for_apply: bool = False
+                  ) -> list[dict[str, Any]]:
+        """The plan as shown (text and --json): diffs, argv, endpoints, never a secret.
+        FOR_APPLY: what is skipped is what apply (not this dry run) would skip — the
+        preview of an apply says what the apply will really run."""
+        if for_apply:
+            shown = Session(procedure=self.procedure, answers=self.answers,
+                            secrets=self.secrets, store=self.store, root=self.root)
+            return shown.plan_view(plans)
         return [
             {"step": p.step, "title": p.title, "error": p.error, "host": p.host,
+             "unreachable": p.unreachable, "unplanned": p.unplanned,
              "note": (export_note(p.host, self.procedure.export_dir(self.answers), p.step)
                       if p.host else None),
              "items": [self.item_view(item) for item in p.items]}
@@ -336,7 +402,7 @@ class Session:
                 self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
                 return
             self._emit(step, "start", step.title)
-            self.ctx.manual = []
+            self.ctx.manual, self.ctx.skipped = [], []
             if self.elsewhere(step):
                 self.ctx.execute(self.step_plan(step))
             else:
@@ -351,6 +417,9 @@ class Session:
             elif self.ctx.manual:
                 status, detail = Status.MANUAL, "waiting for the operator (see the plan)"
                 result.steps[step.id] = "manual"
+            elif self.ctx.skipped:
+                status, detail = Status.STAGED, staged_detail(len(self.ctx.skipped))
+                result.steps[step.id] = "staged"
             if self.dry_run:
                 detail = "dry run: nothing changed"
             record = StepRecord(status=status, detail=detail)
@@ -360,7 +429,8 @@ class Session:
                 state.last_run = run
 
             self._record(done)
-            self._emit(step, "manual" if self.ctx.manual else "done", f"{step.title}: {detail}")
+            kind = {Status.MANUAL: "manual", Status.STAGED: "staged"}.get(status, "done")
+            self._emit(step, kind, f"{step.title}: {detail}")
 
         def prepare() -> None:
             self.resolve_secrets(steps)
@@ -529,8 +599,13 @@ class Session:
         )
         if shared is not None:
             ctx.resources, ctx.resources_lock = shared.resources, shared.resources_lock
+        needs: list[str] = []
         try:
-            result = self._check(step, ctx)
+            result = self._staged(step, self._check(step, ctx))
+        except SecretMissing as exc:
+            # Not a failure of the step: this check cannot tell without the secret.
+            needs = [exc.secret] if exc.secret else []
+            result = CheckResult(status=Status.UNKNOWN, detail=self._needs_detail(exc))
         except OperatorError as exc:
             result = CheckResult(status=Status.FAILED, detail=f"cannot check: {exc.sentence}")
         except Exception as exc:
@@ -541,7 +616,28 @@ class Session:
                 ctx.close()
         return StepCheck(step=step.id, title=step.title, status=result.status,
                          detail=redact(result.detail), host=self.elsewhere(step),
-                         checked_at=datetime.now(UTC))
+                         checked_at=datetime.now(UTC), needs=needs)
+
+    def _needs_detail(self, exc: SecretMissing) -> str:
+        """"needs <the secret's title>" and where it may come from."""
+        if not exc.secret:
+            return exc.sentence
+        info = self.procedure.answers_model.model_fields.get(exc.secret)
+        title = info.title if info is not None and info.title else exc.secret
+        text = (f"needs {title}: set {env_name(exc.secret)} or run "
+                f"`cloudrig secrets set {exc.secret}`")
+        if exc.store_problem:
+            text += f" (the secret store: {exc.store_problem})"
+        return text
+
+    def _staged(self, step: Step, result: CheckResult) -> CheckResult:
+        """Under --root, a step whose last apply left host commands unrun is staged
+        however complete its files look: the target host has yet to run them."""
+        record = self.ctx.previous.get(step.id)
+        if (self.root is not None and result.status is Status.DONE and record is not None
+                and record.status is Status.STAGED):
+            return CheckResult(status=Status.STAGED, detail=f"{record.detail}; {result.detail}")
+        return result
 
     def _check(self, step: Step, ctx: Context) -> CheckResult:
         """A step's check; one for another host is "to run on <host>" (never checked

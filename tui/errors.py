@@ -23,7 +23,17 @@ class UsageError(OperatorError):
 
 
 class SecretMissing(UsageError):
-    """A secret is needed and no source could provide it without a terminal."""
+    """A secret is needed and no source could provide it without a terminal.
+
+    `secret` names the field when one is known (a check then reads "unknown — needs
+    it"); `store_problem` is why the secret store could not be read, if it could not
+    (e.g. it is locked: a front that owns a terminal can offer its passphrase)."""
+
+    def __init__(self, sentence: str, secret: str | None = None,
+                 store_problem: str | None = None) -> None:
+        super().__init__(sentence)
+        self.secret = secret
+        self.store_problem = store_problem
 
 
 class Interrupted(OperatorError):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-STATUSES = ("done", "pending", "drifted", "failed", "manual")
+STATUSES = ("done", "pending", "drifted", "failed", "manual", "staged", "unknown")
 
 
 def _label(value: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +38,11 @@ class Status(StrEnum):
     DRIFTED = "drifted"
     FAILED = "failed"
     MANUAL = "manual"
+    STAGED = "staged"
+    """Written under --root, or its host commands skipped there: the target host still
+    has to receive the tree and run them. Not done, and not pending on this host."""
+    UNKNOWN = "unknown"
+    """The check could not run (e.g. a secret it needs is not available here)."""
 
 
 class CheckResult(BaseModel):
@@ -47,13 +52,14 @@ class CheckResult(BaseModel):
     @classmethod
     def worst(cls, results: Sequence[CheckResult]) -> CheckResult:
         """Combine several checks of one step: the least-done one speaks for it."""
-        order = [Status.FAILED, Status.DRIFTED, Status.PENDING, Status.MANUAL, Status.DONE]
+        order = [Status.FAILED, Status.DRIFTED, Status.PENDING, Status.UNKNOWN, Status.MANUAL,
+                 Status.STAGED, Status.DONE]
         if not results:
             return cls(status=Status.DONE, detail="nothing to check")
         ranked = sorted(results, key=lambda r: order.index(r.status))
         worst = ranked[0]
-        if worst.status is Status.DONE:
-            return cls(status=Status.DONE, detail="; ".join(r.detail for r in results))
+        if worst.status in (Status.DONE, Status.STAGED):  # nothing wrong: say it all
+            return cls(status=worst.status, detail="; ".join(r.detail for r in results))
         return worst
 
 
@@ -260,7 +266,8 @@ class Event(BaseModel):
 
     step: str | None = None
     # "poll": one attempt of a wait, for a live line; not logged (the wait's changes are).
-    kind: Literal["start", "done", "manual", "failed", "skipped", "info", "warning",
+    # "staged": a step done under --root whose host commands were not run.
+    kind: Literal["start", "done", "manual", "staged", "failed", "skipped", "info", "warning",
                   "item", "poll"] = "info"
     message: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -298,6 +305,8 @@ class Context:
     """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
     """Manual items met while applying the current step (the operator still has work)."""
+    skipped: list[str] = field(default_factory=list)
+    """Host commands of the current step not run under --root (the step is staged)."""
     confirmations: dict[str, datetime] = field(default_factory=dict)
     """Steps the operator confirmed by hand (`cloudrig confirm PROC STEP`) and when:
     how a manual step's check can say "done" without CloudRig seeing the work."""
@@ -483,7 +492,10 @@ class Context:
         self.emit(outcome.sentence(), "item")
 
     def run(self, command: Command) -> CommandResult:
-        return self.runner.run(command, self.secrets, emit=self.emit)
+        result = self.runner.run(command, self.secrets, emit=self.emit)
+        if getattr(result, "skipped", None) and not self.dry_run:
+            self.skipped.append(result.skipped)
+        return result
 
     def call(self, item: ApiCall) -> Any:
         if self.dry_run and item.changes_remote:
@@ -619,6 +631,16 @@ class Page:
     title: str
     help: str
     fields: tuple[str, ...]
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    """Whether the page applies, given the answers typed so far (e.g. only in one
+    mode); the wizard skips a page that does not. None: always."""
+    probe: Callable[[Mapping[str, Any], SecretSource], str] | None = None
+    """A read-only "test connection" with this page's answers (the others may not be
+    typed yet) and secrets: returns one sentence saying what answered, or raises
+    OperatorError saying what to fix. None: the page has nothing to test."""
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        return self.when is None or bool(self.when(values))
 
 
 @dataclass(frozen=True)

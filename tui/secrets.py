@@ -144,8 +144,9 @@ def open_store(state_dir: Path, interactive: bool,
                passphrase: str | None = None) -> SecretStore:
     """Open the secret store; raises SecretMissing when the file store has no passphrase,
     UsageError when the passphrase does not open it, StoreDamaged (OperatorError) when
-    its file is not a whole store. PASSPHRASE: given by the process that started this
-    one (a detached run's launcher, through a pipe), before the environment."""
+    its file is not a whole store. PASSPHRASE: before the environment, one given by the
+    process that started this one (a detached run's launcher, through a pipe) or one a
+    front asked for itself (the TUI, which owns the terminal)."""
     backend = system_keyring()
     if backend is not None and os.environ.get(BACKEND_ENV) != "file":
         index = _Index(state_dir / "secret-keys.json")
@@ -221,6 +222,11 @@ class SecretSource:
                 found[name] = value
         return found
 
+    @property
+    def store_problem(self) -> str | None:
+        """Why the secret store could not be opened (e.g. locked), once it was tried."""
+        return self._store_error
+
     def available(self, name: str) -> bool:
         """Whether `name` can be had without asking anyone (for read-only planning)."""
         if name in self._cache or os.environ.get(env_name(name)) or name in self.overrides:
@@ -252,7 +258,8 @@ class SecretSource:
             where = f"; the secret store said: {self._store_error}" if self._store_error else ""
             raise SecretMissing(
                 f"secret {name} is needed: set {env_name(name)} or run "
-                f"`cloudrig secrets set {name}`{where}"
+                f"`cloudrig secrets set {name}`{where}",
+                secret=name, store_problem=self._store_error,
             )
         redact.register(value)
         self._cache[name] = value

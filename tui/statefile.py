@@ -25,8 +25,8 @@ def state_path(directory: Path, procedure_id: str) -> Path:
     return directory / f"{procedure_id}.json"
 
 
-def peek_last_run(directory: Path, procedure_id: str) -> dict[str, object] | None:
-    """The `last_run` record of a procedure's state file as plain JSON, or None."""
+def peek_state(directory: Path, procedure_id: str) -> dict[str, object] | None:
+    """A procedure's state file as plain JSON, or None (missing or damaged)."""
     try:
         text = state_path(directory, procedure_id).read_text(encoding="utf-8")
     except OSError:
@@ -37,7 +37,13 @@ def peek_last_run(directory: Path, procedure_id: str) -> dict[str, object] | Non
         data = json.loads(text)
     except ValueError:
         return None
-    run = data.get("last_run") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def peek_last_run(directory: Path, procedure_id: str) -> dict[str, object] | None:
+    """The `last_run` record of a procedure's state file as plain JSON, or None."""
+    data = peek_state(directory, procedure_id)
+    run = data.get("last_run") if data else None
     return run if isinstance(run, dict) else None
 
 

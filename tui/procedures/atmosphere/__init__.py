@@ -121,6 +121,7 @@ Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
 
 from __future__ import annotations
 
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import AtmosphereAnswers
@@ -139,7 +140,8 @@ PAGES = (
          ("auth_url", "admin_url", "region_name", "os_admin_user", "os_admin_project",
           "os_user_domain", "os_project_domain", "os_project_domain_id", "os_ca_file",
           "os_admin_password", "audit_strict", "atmo_admin", "atmo_admin_password",
-          "admin_role", "user_role", "domain")),
+          "admin_role", "user_role", "domain"),
+         probe=probes.keystone),
     Page("Provider", "What add_new_provider.py --from-json is given.",
          ("provider_name", "platform", "public_router", "network_name", "dns_nameservers",
           "topology", "provider_secret", "provider_json", "atmosphere_users",

@@ -284,7 +284,7 @@ class AtmosphereAnswers(Answers):
         "certificate (default: the system trust store).", example="/etc/ssl/certs/ca.pem")
     os_admin_password: SecretStr | None = ask(
         title="OpenStack admin password", secret=True,
-        help="To call Keystone as os_admin_user; kept in the secret store only.",
+        help="To call Keystone as os_admin_user; never written to answers files.",
         example="the admin password")
     audit_strict: bool = ask(
         False, title="Strict endpoint audit",

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from tui.clients.keystone import Endpoint
 from tui.http import http_transport, make_client
+from tui.words import plural
 
 # OpenSSL X509_V_ERR_* codes an operator meets, in words that say what to do.
 VERIFY_CODES = {
@@ -188,7 +189,7 @@ def summary(reports: list[EndpointReport]) -> str:
     findings = [f for r in reports for f in r.findings]
     if findings:
         more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        return f"{len(findings)} finding(s): {findings[0].sentence}{more}"
+        return f"{plural(len(findings), 'finding')}: {findings[0].sentence}{more}"
     days = [r.days_left for r in reports if r.days_left is not None]
     expiry = f"; the first certificate expires in {min(days)} days" if days else ""
     return f"{len(reports)} endpoints use https and host names and answer{expiry}"

@@ -33,6 +33,7 @@ from tui.redact import MASK
 from tui.redact import register as register_secret
 from tui.render import render
 from tui.steps import ManualStep, template_values
+from tui.words import plural
 
 from . import audit as endpoint_audit
 from . import osa
@@ -245,8 +246,8 @@ class EndpointAudit(Step):
         for finding in findings:
             ctx.emit(f"{finding.sentence}; fix: {finding.fix}", "warning")
         if findings and answers(ctx).audit_strict:
-            raise OperatorError(f"the endpoint audit found {len(findings)} problem(s) and "
-                                f"audit_strict is on; first: {findings[0].sentence} (fix: "
+            raise OperatorError(f"the endpoint audit found {plural(len(findings), 'problem')} "
+                                f"and audit_strict is on; first: {findings[0].sentence} (fix: "
                                 f"{findings[0].fix})")
 
     def apply(self, ctx: Context) -> None:
@@ -786,6 +787,8 @@ class Provider(Step):
             why = "dry run" if ctx.dry_run else "--root"
             for command in self.commands(a, None):
                 ctx.emit(f"skipped ({why}): {' '.join(command.argv[3:5])} …", "item")
+                if not ctx.dry_run:
+                    ctx.skipped.append(why)
             return
         if self._existing(ctx) is None:
             provider_secret(ctx)  # generated now if it never was
@@ -804,7 +807,7 @@ class Provider(Step):
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
         if ctx.root is not None:
-            return CheckResult(status=Status.DONE, detail="not checked under --root")
+            return CheckResult(status=Status.STAGED, detail="not checked (staged under --root)")
         try:
             pid = self._existing(ctx)
         except OperatorError as exc:

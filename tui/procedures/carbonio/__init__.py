@@ -67,6 +67,7 @@ Where CloudRig departs from it, and why:
 
 from __future__ import annotations
 
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import CarbonioAnswers
@@ -74,12 +75,14 @@ from .steps import STEPS
 
 PAGES = (
     Page("Consul access", "The local Carbonio Mesh agent and the token that may configure it.",
-         ("consul_url", "consul_ca_file", "consul_token", "cluster_password")),
-    Page("Setup and security", "The gateway's name is its service, user, group and policy.",
+         ("consul_url", "consul_ca_file", "consul_token", "cluster_password"),
+         probe=probes.consul),
+    Page("Gateway name and directory", "The gateway's name is its service, user, group and "
+         "policy; its configuration directory holds its files and token.",
          ("gateway_name", "config_dir")),
     Page("The external service", "Where the database lives, as Consul's catalog will know it.",
          ("service_name", "external_address", "external_node", "external_port")),
-    Page("Services scheduling", "Optional TLS settings from the gateway to the database.",
+    Page("TLS to the database", "Optional TLS settings from the gateway to the database.",
          ("ca_file", "sni")),
     Page("systemd service", "The unit that runs the gateway.", ("unit_dir",)),
     Page("Database", "Credentials Carbonio Files reads from Consul KV, and the role on the "

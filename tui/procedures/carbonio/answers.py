@@ -54,7 +54,7 @@ class CarbonioAnswers(Answers):
     consul_token: SecretStr | None = ask(
         title="Consul management token", secret=True,
         help="The bootstrap token from `service-discover bootstrap-token --setup`, asked "
-             "with the cluster credential password. Kept in the secret store only.",
+             "with the cluster credential password. Never written to answers files.",
         example="0e1f2a3b-…")
     cluster_password: SecretStr | None = ask(
         title="Cluster credential password", secret=True,

@@ -122,7 +122,7 @@ class ServiceUser(Step):
         name = answers(ctx).gateway_name
         if ctx.root is not None:
             # Staged into a directory: the account belongs to the host that gets the tree.
-            return CheckResult(status=Status.MANUAL,
+            return CheckResult(status=Status.STAGED,
                                detail=f"staged under --root: create user and group {name} "
                                       "on the target host")
         if _user_exists(name) and _group_exists(name):
@@ -662,7 +662,7 @@ class Unit(FileStep):
         enabled, active = self._query(ctx, "is-enabled"), self._query(ctx, "is-active")
         unit = self._unit(ctx)
         if enabled is None:
-            service = CheckResult(status=Status.DONE,
+            service = CheckResult(status=Status.STAGED,
                                   detail="service state not checked (staged under --root)")
         elif enabled == "enabled" and active == "active":
             gateway = gateway_state(ctx)
@@ -917,7 +917,7 @@ class Database(Step):
 
 class PendingSetups(Step):
     id = "pending-setups"
-    title = "pending-setups"
+    title = "Carbonio pending setups"
     summary = "Carbonio's `pending-setups -a`, once Carbonio Files is installed"
 
     def plan(self, ctx: Context) -> list[PlanItem]:

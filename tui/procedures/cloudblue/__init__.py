@@ -61,6 +61,7 @@ Where CloudRig departs from it, and why:
 
 from __future__ import annotations
 
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import CloudBlueAnswers
@@ -75,8 +76,8 @@ PAGES = (
     Page("CloudBlue Connect", "The Connect API, the products the connector serves and "
          "their templates.",
          ("api_endpoint", "products", "report_usage", "templates")),
-    Page("Tokens", "Typed into cloudblue-password-manager; kept in CloudRig's secret store "
-         "only.", ("cloudblue_token", "vap_token")),
+    Page("Tokens", "Typed into cloudblue-password-manager; never written to answers files.",
+         ("cloudblue_token", "vap_token"), probe=probes.connect),
 )
 
 PROCEDURE = Procedure(

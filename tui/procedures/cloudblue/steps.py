@@ -553,7 +553,7 @@ class SmokeRuns(Step):
     def check(self, ctx: Context) -> CheckResult:
         record = ctx.previous.get(self.id)
         if ctx.root is not None:
-            return CheckResult(status=Status.DONE, detail="not run (staged under --root)")
+            return CheckResult(status=Status.STAGED, detail="not run (staged under --root)")
         if all(running(unit_state(ctx, p)) for p in PROGRAMS):
             return CheckResult(status=Status.DONE, detail="the three services run them")
         if record is not None and record.status is Status.DONE:
@@ -576,7 +576,7 @@ class Services(Step):
             state = unit_state(ctx, program)
             unit = f"{program}.service"
             if state is None:
-                results.append(CheckResult(status=Status.DONE,
+                results.append(CheckResult(status=Status.STAGED,
                                            detail=f"{unit} not checked (staged under --root)"))
             elif running(state):
                 results.append(CheckResult(status=Status.DONE, detail=f"{unit} enabled, active"))

@@ -51,6 +51,7 @@ Where CloudRig departs from it, and why:
 
 from __future__ import annotations
 
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import CloudCasaAnswers
@@ -58,7 +59,7 @@ from .steps import STEPS
 
 PAGES = (
     Page("CloudCasa access", "The API and the key CloudRig uses with it.",
-         ("api_url", "api_ca_file", "api_key")),
+         ("api_url", "api_ca_file", "api_key"), probe=probes.cloudcasa),
     Page("Cloud account", "The account as CloudCasa will list it.",
          ("account_name", "description", "tags", "provider_type")),
     Page("CloudFormation", "The stack that gives CloudCasa its role in your AWS account.",

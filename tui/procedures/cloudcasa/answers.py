@@ -53,7 +53,7 @@ class CloudCasaAnswers(Answers):
     api_key: SecretStr | None = ask(
         title="CloudCasa API key", secret=True,
         help="An API key from CloudCasa → Settings → API Keys (shown once when created). "
-             "Kept in the secret store only.", example="the key CloudCasa showed")
+             "Never written to answers files.", example="the key CloudCasa showed")
     account_name: AccountName = ask(
         title="Cloud account name", help="The name of the cloud account in CloudCasa; an "
         "account with this name is reused, never created twice.", example="prod-aws")
@@ -62,7 +62,7 @@ class CloudCasaAnswers(Answers):
         example="Created by CloudRig", max_length=500)
     tags: dict[str, str] = ask(
         {}, title="Tags", help="Key/value labels on the account: a mapping in the answers "
-        "file; in the wizard `key: value` (or key=value), one per line.",
+        "file (or `key=value` lines); in the wizard, a key and its value per row.",
         example={"team": "platform"})
     provider_type: Literal["aws", "azure"] = ask(
         "aws", title="Cloud provider", help="aws or azure (the runbook documents the "

@@ -221,7 +221,8 @@ def in_use_sentence(ctx: Context, doc: Document, exc: CloudCasaError) -> str:
     said = exc.message or f"HTTP {exc.status}"
     if users:
         names = ", ".join(f"{c.name} ({c.state or 'no state'})" for c in users)
-        what = (f"it is used by kubecluster(s) {names}; uninstall their agents first "
+        noun = "kubecluster" if len(users) == 1 else "kubeclusters"
+        what = (f"it is used by {noun} {names}; uninstall their agents first "
                 "(`cloudrig teardown cloudcasa --purge` does for those CloudRig installed) "
                 "and remove their backups in CloudCasa")
     else:

@@ -51,23 +51,36 @@ Where CloudRig departs from it, and why:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from tui import probes
 from tui.procedure import Page, Procedure
 
 from .answers import CloudStackAnswers
 from .steps import STEPS
 
+
+def _updating(values: Mapping[str, Any]) -> bool:
+    """The API and instance pages are for mode update (the default); an ISO needs neither,
+    and the config drive page is for mode iso only."""
+    return values.get("mode", "update") == "update"
+
+
 PAGES = (
     Page("What to do", "Set an instance's user data, or only build a config drive ISO.",
          ("mode",)),
     Page("CloudStack API", "The endpoint and the key pair that signs every request.",
-         ("api_url", "api_key", "secret_key", "ca_file")),
+         ("api_url", "api_key", "secret_key", "ca_file"), when=_updating,
+         probe=probes.cloudstack),
     Page("The instance", "Which instance gets the user data, and whether it may be restarted.",
-         ("vm", "zone", "restart", "job_timeout")),
+         ("vm", "zone", "restart", "job_timeout"), when=_updating),
     Page("User data", "Inline, or from a file; #cloud-config is checked as YAML.",
          ("user_data", "user_data_file")),
-    Page("Config drive", "The metadata CloudStack puts on the drive (mode iso).",
+    Page("Config drive", "The metadata CloudStack puts on the drive (ISO mode).",
          ("iso_path", "instance_id", "vm_id", "local_hostname", "availability_zone",
-          "service_offering", "public_keys", "vm_password", "vendor_data")),
+          "service_offering", "public_keys", "vm_password", "vendor_data"),
+         when=lambda values: not _updating(values)),
 )
 
 PROCEDURE = Procedure(

@@ -69,7 +69,7 @@ class CloudStackAnswers(Answers):
         validate_default=True)
     secret_key: SecretStr | None = ask(
         title="Secret key", secret=True,
-        help="The secret key that signs every request. Kept in the secret store only.",
+        help="The secret key that signs every request. Never written to answers files.",
         example="the secret key")
     ca_file: AbsPath | None = ask(
         None, title="CA bundle",
@@ -87,7 +87,7 @@ class CloudStackAnswers(Answers):
     user_data: str | None = ask(
         None, title="User data (inline)",
         help="The user data itself (e.g. a #cloud-config document); or use user_data_file.",
-        example="#cloud-config\nhostname: web-1\n", validate_default=True)
+        example="#cloud-config\nhostname: web-1\n", validate_default=True, multiline=True)
     user_data_file: AbsPath | None = ask(
         None, title="User data file",
         help="A file holding the user data (read when the answers are loaded).",

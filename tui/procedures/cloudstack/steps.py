@@ -161,7 +161,8 @@ def provider(ctx: Context) -> tuple[str, list[str]]:
     if providers:
         return providers[0], names
     raise OperatorError(
-        f"instance {vm.get('name')}'s network(s) {', '.join(names) or '(none)'} offer no "
+        f"instance {vm.get('name')}'s {'network' if len(names) == 1 else 'networks'} "
+        f"{', '.join(names) or '(none)'} {'offers' if len(names) == 1 else 'offer'} no "
         "UserData service (no provider such as VirtualRouter, VpcVirtualRouter or "
         "ConfigDrive), so user data would never reach it; use a network offering with "
         "UserData enabled")
@@ -206,13 +207,15 @@ class UserData(ApiStep):
         wanted = a.user_data_b64() or ""
         post = len(wanted) >= GET_LIMIT
         method = "POST" if post else "GET"
-        body = {"id": "(the instance)", "userdata": f"({len(wanted)} bytes of base64)"}
+        # The preview shows the user data as text (it is not secret); it is sent as base64.
+        body = {"id": "(the instance)", "userdata": a.user_data_text() or ""}
+        sent = f"sent as {len(wanted)} bytes of base64"
         guest_note = guest.note(a.user_data_text())
         tail = f"; {guest_note}" if guest_note else ""
         if not readable(ctx):
             return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
-                            description="set the user data if it differs (API not read: no "
-                            f"{SECRET} at hand){tail}")]
+                            description=f"set the user data if it differs ({sent}; API not "
+                            f"read: no {SECRET} at hand){tail}")]
         api = client(ctx)
         vm = instance(ctx)
         if api.user_data(vm["id"]) == wanted:
@@ -226,8 +229,8 @@ class UserData(ApiStep):
             items.append(self._job(ctx, "stopVirtualMachine", vm, "stop the instance"))
         items.append(ApiCall(
             method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
-            description=f"set the user data of {vm['name']}"
-                        + (" (POST: over the GET limit)" if post else "") + tail,
+            description=f"set the user data of {vm['name']} ({sent}"
+                        + ("; POST: over the GET limit)" if post else ")") + tail,
             execute=lambda: api.call("updateVirtualMachine",
                                      {"id": vm["id"], "userdata": wanted},
                                      post=post, changes=True)))
