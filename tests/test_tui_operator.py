@@ -168,6 +168,7 @@ async def test_dashboard_detail_fits_the_real_width_and_opens(
         steps = text_of(progress.query_one("#steps", Static))
         assert "◇ Service user and group" in steps and "staged" in steps
         outcome = text_of(progress.query_one("#outcome", Static))
+        # Staged: the service user, the gateway token's owner and the unit.
         assert outcome.startswith("Done: 5 steps applied, 3 staged under --root"), outcome
         assert "2 need you" in outcome
 
@@ -485,7 +486,7 @@ async def test_preview_jumps_to_steps_and_offers_apply_only_when_planned(
         choose = app.screen
         assert isinstance(choose, ChoiceScreen)
         assert [label.strip() for _, label in choose.choices][:2] == [
-            "Service user and group", "ACL policy"]
+            "Management token", "Service user and group"]
         await pilot.press("end", "enter")
         await pilot.pause()
         scroller = preview.query_one("#plan")

@@ -321,7 +321,8 @@ async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
         assert any("Database credentials in Consul KV: applied" in m for m in viewer.messages)
         await pilot.press("escape")
         assert isinstance(again.screen, HomeScreen)
-        assert str(again.screen.query_one(DataTable).get_row_at(0)[2]) == "done"
+        # The counts the dashboard would show: the run ended (no longer "running").
+        assert str(again.screen.query_one(DataTable).get_row_at(0)[2]).startswith("5/10 · ")
     assert len(consul.kv) == 3
 
 

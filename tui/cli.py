@@ -624,6 +624,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
         return 130
     result = SimpleNamespace(outcome=end.get("outcome", "interrupted"),
                              failed_step=end.get("failed_step"), message=end.get("message"),
+                             steps=dict(end.get("steps") or {}),
                              waiting=[s for s, w in (end.get("steps") or {}).items()
                                       if w == "manual"],
                              exit_code=int(end.get("exit_code", 130)))

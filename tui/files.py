@@ -479,6 +479,8 @@ class FileOutcome(BaseModel):
     ]
     backup: str | None = None
     note: str | None = None
+    staged: str | None = None
+    """What is left for the target host (the planned owner, not set under --root)."""
 
     def sentence(self) -> str:
         text = f"{self.path}: {self.action}"
@@ -592,6 +594,8 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False,
             return FileOutcome(path=item.path, action="unchanged")
         return FileOutcome(path=item.path,
                            action="would create" if found is None else "would update")
+    staged = f"chown {item.owner}:{item.group or item.owner} {item.path}" if (
+        root is not None and item.owner) else None
     directory = os.path.dirname(item.path)
     with _parent(item.path, root, create=item.dir_mode or DIR_MODE) as (fd, name):
         assert fd is not None
@@ -601,7 +605,7 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False,
         except OSError as exc:
             raise os_error(exc, item.path) from None
         if unchanged(found):
-            return FileOutcome(path=item.path, action="unchanged")
+            return FileOutcome(path=item.path, action="unchanged", staged=staged)
         backup = None
         if found is not None and found.data != new:
             backup = _backup_at(fd, name, found, directory)
@@ -612,7 +616,7 @@ def apply_file(item: FileWrite, root: Path | None, dry_run: bool = False,
         except OSError as exc:
             raise os_error(exc, item.path) from None
     return FileOutcome(path=item.path, action="created" if found is None else "updated",
-                       backup=backup, note=note)
+                       backup=backup, note=note, staged=staged)
 
 
 def host_path_display(path: Path, root: Path | None) -> str:

@@ -477,6 +477,8 @@ class Context:
                              record=lambda created, backup: self._record_file(
                                  item.path, created, backup))
         self.emit(outcome.sentence(), "item")
+        if outcome.staged and not self.dry_run:  # the owner is the target host's to set
+            self.skipped.append(outcome.staged)
         return outcome
 
     def remove_file(self, item: FileRemove) -> None:
