@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import host_stubs
 import pytest
 from fakes.consul import FakeConsul
 
@@ -61,39 +62,6 @@ sys.path.insert(0, @TESTS@)
 from fakes.consul_envoy import main
 sys.exit(main(sys.argv[1:]))
 """
-# zextras/service-discover `bootstrap-token --setup` as its source has it
-# (pkg/command/bootstrap_token.go @4364bced, pkg/term/term_unix.go): term.New refuses a
-# stdin that is not a terminal ("the provided file descriptor (0) is not a terminal",
-# printed by kong as "service-discover: error: …", exit 1) before any fallback; then
-# MakeRaw and x/term's ReadPassword with the prompt "" (nothing printed), whose line
-# ends only at CR (keyEnter; LF is not printable and is dropped); the token is printed
-# with fmt.Fprint, no newline.
-SERVICE_DISCOVER = """#!@PYTHON@
-import os, sys, termios, tty
-if sys.argv[1:] != ["bootstrap-token", "--setup"]:
-    sys.exit(2)
-if not os.isatty(0):
-    print("service-discover: error: the provided file descriptor (0) is not a terminal",
-          file=sys.stderr)
-    sys.exit(1)
-old = termios.tcgetattr(0)
-tty.setraw(0, termios.TCSANOW)
-password = b""
-while True:
-    key = os.read(0, 1)
-    if not key:
-        sys.exit(1)
-    if key == b"\\r":
-        break
-    if key >= b" ":
-        password += key
-termios.tcsetattr(0, termios.TCSANOW, old)
-if password.decode() != "cluster s3cret":
-    print("service-discover: error: wrong password", file=sys.stderr)
-    sys.exit(1)
-sys.stdout.write("@TOKEN@")
-sys.stdout.flush()
-"""
 TESTS = Path(__file__).resolve().parent
 # The account that runs the gateway: this test's own user, so chown needs no root.
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -116,7 +84,7 @@ def host(tmp_path):
     _script(bin_dir, "journalctl", JOURNALCTL)
     _script(bin_dir, "consul-standin", CONSUL_STANDIN)
     _script(bin_dir, "service-discover",
-            SERVICE_DISCOVER.replace("@TOKEN@", fake.management_token))
+            host_stubs.service_discover("cluster s3cret", fake.management_token))
     answers = tmp_path / "answers.yaml"
     answers.write_text(json.dumps({
         "consul_url": fake.url, "external_address": "127.0.0.1", "external_port": 1,

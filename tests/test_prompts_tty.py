@@ -17,12 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+import host_stubs
 import pytest
 from pydantic import ValidationError
 
 from tui import prompts, redact
 from tui.commands import CommandFailed, CommandRunner
 from tui.engine import Session
+from tui.errors import OperatorError
 from tui.procedure import Command, Event, prompt_forms
 from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.secrets import SecretSource
@@ -181,6 +183,16 @@ def gone(pid: int) -> bool:
     return stat[stat.rfind(")") + 2] in "ZX"
 
 
+def ends(pid: int) -> bool:
+    """The process ends (SIGKILL is delivered when it is next scheduled: wait for that,
+    the guard only keeps a regression from hanging the suite)."""
+    for _ in range(int(HANG_GUARD * 100)):
+        if gone(pid):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, monkeypatch,
                                                  clean_redact) -> None:
     pid_file = tmp_path / "grandchild.pid"
@@ -196,7 +208,43 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, monkeypatch,
         assert "did not finish within 600 s" in failed.value.sentence
         assert "every process it started were stopped" in failed.value.sentence
         assert failed.value.result.returncode == -signal.SIGKILL
-        assert gone(grandchild)
+        assert ends(grandchild)
+    finally:
+        if grandchild and not gone(grandchild):
+            with contextlib.suppress(OSError):
+                os.kill(grandchild, signal.SIGKILL)
+
+
+def test_a_piped_command_s_timeout_kills_its_whole_process_group_too(
+        tmp_path: Path, monkeypatch, clean_redact) -> None:
+    """The pipe runner (secrets on stdin) as the terminal one: on timeout the command
+    and everything it started are killed. The deadline is reached at a deterministic
+    point: the first wait returns "timed out" once the grandchild exists."""
+    import subprocess
+
+    pid_file = tmp_path / "grandchild.pid"
+    real = subprocess.Popen.communicate
+
+    def times_out_once_the_family_exists(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("timeout") is None:
+            return real(self, *args, **kwargs)
+        for _ in range(int(HANG_GUARD * 100)):
+            if pid_file.exists():
+                break
+            time.sleep(0.01)
+        raise subprocess.TimeoutExpired(self.args, kwargs["timeout"])
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", times_out_once_the_family_exists)
+    command = Command(argv=[PY, "-c", FAMILY, str(pid_file)], changes_host=False,
+                      timeout=600, stdin_secret="db_password")
+    grandchild = None
+    try:
+        with pytest.raises(OperatorError) as failed:
+            CommandRunner().run(command, source())
+        grandchild = int(pid_file.read_text())
+        assert "did not finish within 600 s" in failed.value.sentence
+        assert "every process it started were stopped" in failed.value.sentence
+        assert ends(grandchild)
     finally:
         if grandchild and not gone(grandchild):
             with contextlib.suppress(OSError):
@@ -286,46 +334,12 @@ def test_a_prompt_split_across_reads_matches_once_whole() -> None:
 
 # ---------------------------------------------------------------- a secret without a prompt
 
-# zextras/service-discover `bootstrap-token --setup` (pkg/command/bootstrap_token.go,
-# pkg/term/term_unix.go): with --setup the prompt is "" (nothing printed); term.New
-# refuses a stdin that is not a terminal with NotATerminalError, "the provided file
-# descriptor (0) is not a terminal" (kong's FatalIfErrorf prints it as
-# "service-discover: error: …", exit 1); golang.org/x/term MakeRaw (TCSETS, no flush)
-# then ReadPassword, whose line ends only at "\r" (keyEnter; "\n" is ignored); the
-# token is printed with fmt.Fprint, no newline, "\r\n" stripped.
-SERVICE_DISCOVER = r"""#!@PYTHON@
-import os, sys, termios, tty
-if sys.argv[1:] != ["bootstrap-token", "--setup"]:
-    sys.exit(2)
-if not os.isatty(0):
-    print("service-discover: error: the provided file descriptor (0) is not a terminal",
-          file=sys.stderr)
-    sys.exit(1)
-old = termios.tcgetattr(0)
-tty.setraw(0, termios.TCSANOW)
-password = b""
-while True:
-    key = os.read(0, 1)
-    if not key:
-        sys.exit(1)
-    if key == b"\r":
-        break
-    if key >= b" ":
-        password += key
-termios.tcsetattr(0, termios.TCSANOW, old)
-if password.decode() != "@PASSWORD@":
-    print("service-discover: error: wrong password", file=sys.stderr)
-    sys.exit(1)
-sys.stdout.write("@TOKEN@")
-sys.stdout.flush()
-"""
 
 
 @pytest.fixture
 def service_discover(tmp_path: Path) -> Path:
     path = tmp_path / "service-discover"
-    path.write_text(SERVICE_DISCOVER.replace("@PYTHON@", PY).replace("@PASSWORD@", CLUSTER)
-                    .replace("@TOKEN@", TOKEN))
+    path.write_text(host_stubs.service_discover(CLUSTER, TOKEN))
     path.chmod(0o755)
     return path
 

@@ -9,8 +9,10 @@ machine are listed as skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -108,26 +110,36 @@ class CommandRunner:
         return result
 
     def _run_pipe(self, command: Command, stdin: str | None) -> CommandResult:
+        """Run with pipes, in a session of its own: on timeout the whole process group
+        is killed (a daemon the command started, or a helper that ignores SIGTERM, must
+        not outlive it holding the pipes open)."""
         try:
-            proc = subprocess.run(
-                command.argv,
-                input=stdin if stdin is not None else "",
-                capture_output=True,
-                text=True,
-                timeout=command.timeout,
-                env=child_environment(),
-                check=False,
-            )
+            proc = subprocess.Popen(
+                command.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, env=child_environment(),
+                start_new_session=True)
         except FileNotFoundError:
             raise OperatorError(
                 f"`{command.argv[0]}` is not installed on this host (needed for: "
                 f"{command.description or display(command.argv)})") from None
+        try:
+            stdout, stderr = proc.communicate(stdin if stdin is not None else "",
+                                              timeout=command.timeout)
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()  # reaped, its pipes closed
             raise OperatorError(
-                f"`{display(command.argv)}` did not finish within {command.timeout:.0f} s; "
-                "check that the service it talks to answers") from None
+                f"`{display(command.argv)}` did not finish within {command.timeout:.0f} s "
+                "(it and every process it started were stopped); check that the service "
+                "it talks to answers") from None
+        except BaseException:  # Ctrl+C a second time, a stop: never leave it running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         return CommandResult(argv=command.argv, returncode=proc.returncode,
-                             stdout=redact(proc.stdout), stderr=redact(proc.stderr))
+                             stdout=redact(stdout), stderr=redact(stderr))
 
     def _run_pty(self, command: Command, secrets: SecretSource | None) -> CommandResult:
         """Run on a pseudo-terminal that is the child's controlling terminal, answering
