@@ -132,6 +132,20 @@ def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
     assert digests == {hashlib.sha256(build_iso(data())).hexdigest()}
 
 
+def test_bytes_do_not_depend_on_the_clock(monkeypatch):
+    """The clock moves (400 days) between two builds: the same bytes, because the
+    records' times come from the pinned epoch, not from when the ISO is built."""
+    import time
+
+    first = build_iso(data())
+    later = time.time() + 400 * 86_400
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "time_ns", lambda: int(later * 1e9))
+    monkeypatch.setattr(time, "localtime",
+                        lambda seconds=None: time.gmtime(later if seconds is None else seconds))
+    assert build_iso(data()) == first
+
+
 def test_without_network_data_cloud_init_falls_back_to_dhcp(tmp_path):
     """No NIC in the answers: the drive carries no network_data.json, so cloud-init's
     ConfigDrive datasource gives no network config and the guest falls back to DHCP.
