@@ -29,7 +29,7 @@ def test_apply_json_says_changed_then_unchanged(cli, answers_file: Path, tmp_pat
     assert all(s["after"] == after_root_apply(s["step"]) for s in first["steps"]), first["steps"]
 
     second = _apply_json(cli, answers_file, root)
-    assert second["changed"] is False
+    assert second["changed"] is False, [s for s in second["steps"] if s["before"] != s["after"]]
     assert all(s["before"] == s["after"] for s in second["steps"])
     for run in cli.runs:
         assert DB_PASSWORD not in run.output

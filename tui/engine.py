@@ -395,9 +395,10 @@ class Session:
 
         def apply_step(step: Step | Action, run: RunRecord | None, result: RunResult) -> None:
             assert isinstance(step, Step) and run is not None
-            if step.id in resumable and self._check(step, self.ctx).status is Status.DONE:
+            resumed = self._check(step, self.ctx).status if step.id in resumable else None
+            if resumed in (Status.DONE, Status.STAGED):  # all this host could do is done
                 run.completed.append(step.id)
-                result.steps[step.id] = "done"
+                result.steps[step.id] = "staged" if resumed is Status.STAGED else "done"
                 self._record(lambda state: setattr(state, "last_run", run))
                 self._emit(step, "skipped", f"{step.title}: done in the interrupted run")
                 return

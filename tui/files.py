@@ -641,6 +641,11 @@ def check_file(item: FileWrite, root: Path | None) -> CheckResult:
         return CheckResult(status=Status.DRIFTED,
                            detail=f"{item.path} is owned by {_owner_name(found.info.st_uid)}, "
                                   f"expected {item.owner}")
+    if root is not None and item.owner:  # as apply said: the owner is the target's to set
+        return CheckResult(status=Status.STAGED,
+                           detail=f"{item.path} in place; owner "
+                                  f"{item.owner}:{item.group or item.owner} to set on the "
+                                  "target host")
     return CheckResult(status=Status.DONE, detail=f"{item.path} in place")
 
 

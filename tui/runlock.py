@@ -127,7 +127,13 @@ def lock_path(directory: Path, procedure: str) -> Path:
 
 def _open(path: Path) -> int:
     """The lock file, never through a symlink (a planted link cannot redirect it)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from tui.files import make_dirs
+    from tui.statefile import write_failure
+
+    try:
+        make_dirs(path.parent, 0o700)  # modes set explicitly, whatever the umask
+    except OSError as exc:
+        raise write_failure(exc, path.parent) from None
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -186,8 +192,13 @@ def run_lock(directory: Path, procedure: str, kind: str,
         except BlockingIOError:
             raise Busy(read_holder(directory, procedure), procedure) from None
         holder = Holder.me(procedure, kind, action)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+        except OSError as exc:  # a full state disk: one sentence, the lock let go
+            from tui.statefile import write_failure
+
+            raise write_failure(exc, path) from None
         with _HELD_LOCK:
             _HELD[key] = 1
         from tui import files

@@ -24,11 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tui.errors import OperatorError
-from tui.files import atomic_write, make_dirs, os_error
+from tui.files import atomic_write, make_dirs
 from tui.procedure import Ownership, Status
 from tui.runlock import brief_lock
-from tui.statefile import state_dir, state_path
+from tui.statefile import state_dir, state_path, write_failure
 
 __all__ = [
     "ActionRecord",
@@ -164,13 +163,8 @@ class StateStore:
             raise self._failure(exc, path) from None
 
     @staticmethod
-    def _failure(exc: OSError, path: Path) -> OperatorError:
-        """One sentence for a state write that failed: the file named, the old one
-        still whole (writes are atomic), and where the state lives."""
-        sentence = os_error(exc, str(path), "save CloudRig's state to").sentence
-        return OperatorError(f"{sentence} (the state directory is set by "
-                             "CLOUDRIG_STATE_DIR; the previous state is intact, so a rerun "
-                             "resumes)")
+    def _failure(exc: OSError, path: Path) -> Exception:
+        return write_failure(exc, path)
 
     def update(self, procedure_id: str,
                change: Callable[[ProcedureState], None]) -> ProcedureState:

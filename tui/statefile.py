@@ -25,6 +25,18 @@ def state_path(directory: Path, procedure_id: str) -> Path:
     return directory / f"{procedure_id}.json"
 
 
+def write_failure(exc: OSError, path: Path) -> Exception:
+    """One sentence (an OperatorError) for a write to the state directory that failed:
+    the file named, the old state still whole (writes are atomic), and where the
+    state lives."""
+    from tui.errors import OperatorError
+    from tui.files import os_error
+
+    sentence = os_error(exc, str(path), "save CloudRig's state to").sentence
+    return OperatorError(f"{sentence} (the state directory is set by CLOUDRIG_STATE_DIR; "
+                         "the previous state is intact, so a rerun resumes)")
+
+
 def peek_state(directory: Path, procedure_id: str) -> dict[str, object] | None:
     """A procedure's state file as plain JSON, or None (missing or damaged)."""
     try:

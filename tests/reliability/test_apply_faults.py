@@ -26,7 +26,7 @@ FAULTS = {
     "5xx": ("503", lambda f: f.fail(503, "No cluster leader", times=50, path_prefix="/v1/kv/")),
     "429": ("429", lambda f: f.fail(429, "rate limit", headers={"Retry-After": "0"}, times=50,
                                     path_prefix="/v1/kv/")),
-    "timeout": ("timed out", lambda f: f.slow(2.0, times=50, path_prefix="/v1/kv/")),
+    "timeout": ("timed out", lambda f: f.slow(30, times=50, path_prefix="/v1/kv/")),
     "reset": ("connection broke", lambda f: f.reset(times=50, path_prefix="/v1/kv/")),
     "garbled": ("not JSON", lambda f: f.garble(times=50, path_prefix="/v1/kv/")),
 }
@@ -39,7 +39,7 @@ def rig(tmp_path: Path) -> Iterator[ProcedureRig]:
 
 def _rig(tmp_path: Path, tls: ssl.SSLContext | None) -> Iterator[ProcedureRig]:
     fake = FakeConsul().start(tls=tls)
-    rig = ProcedureRig(tmp=tmp_path, extra_env={"CLOUDRIG_HTTP_TIMEOUT": "0.5"})
+    rig = ProcedureRig(tmp=tmp_path, extra_env={"CLOUDRIG_HTTP_TIMEOUT": "60"})
     rig.answers = {"consul_url": fake.url, "external_address": "db.example.com",
                    "external_port": closed_port(), "db_name": "carbonio-files-adm",
                    "db_username": "carbonio-files-adm"}
@@ -89,7 +89,10 @@ def test_a_fault_in_the_kv_step_then_the_rerun_resumes(rig: ProcedureRig, fault:
     fake = rig.fake  # type: ignore[attr-defined]
     expected = _rendered(rig)
     inject(fake)
+    if fault == "timeout":  # a deadline far below the fault's 30 s, far above any answer
+        rig.extra_env["CLOUDRIG_HTTP_TIMEOUT"] = "3"
     failed = _apply(rig)
+    rig.extra_env["CLOUDRIG_HTTP_TIMEOUT"] = "60"
     assert failed.returncode == 1, failed.stderr
     assert "Traceback" not in failed.stderr
     last_line = failed.stderr.strip().splitlines()[-1]

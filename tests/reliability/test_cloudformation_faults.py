@@ -98,6 +98,8 @@ def _one_sentence(exc: RemoteError, *words: str) -> None:
         assert word in text, f"{word!r} not in {text!r}"
 
 
+HANG_GUARD = 60  # s: only so that a regression fails instead of hanging the suite
+
 FAULTS: dict[str, tuple[Callable[[FakeService], None], tuple[str, ...]]] = {
     "5xx persisting": (lambda f: f.fail(
         503, f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Receiver</Type><Code>ServiceUnavailable'
@@ -122,19 +124,28 @@ FAULTS: dict[str, tuple[Callable[[FakeService], None], tuple[str, ...]]] = {
 def test_a_fault_is_one_sentence_and_the_client_recovers(aws, fault: str,
                                                           monkeypatch) -> None:
     inject, words = FAULTS[fault]
-    if fault == "flood":  # the size cap, not the deadline, however slow this machine is
-        monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "60")
+    # The answers before and after the fault get a deadline no loaded machine misses;
+    # only a call meant to end at the deadline gets the short one.
+    monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "60")
     fake = aws()
     client = _client()
     assert client.stack("cloudcasa").status == "CREATE_COMPLETE"  # the fake answers as AWS
     assert client.stack("other") is None  # AWS's "does not exist" is no stack, not an error
+    if fault in ("timeout", "trickle"):
+        monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "0.5")
+    faulted = _client()
     inject(fake)
     with pytest.raises(RemoteError) as caught:
-        client.stack("cloudcasa")
+        faulted.stack("cloudcasa")
+    faulted.close()
     _one_sentence(caught.value, *words)
     if fault in ("timeout", "trickle", "flood"):  # ended at once: botocore did not retry
         assert len(fake.log) == 3
-    if fault == "flood":
+    if fault == "flood":  # the server counts what it sent once the client has hung up
+        for _ in range(HANG_GUARD * 100):
+            if fake.flooded:
+                break
+            time.sleep(0.01)
         assert fake.flooded and fake.flooded[0] < 64 << 20
     fake.faults.clear()
     assert client.stack("cloudcasa").status == "CREATE_COMPLETE"
