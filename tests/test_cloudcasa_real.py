@@ -143,7 +143,8 @@ def test_purge_keeps_a_stack_cloudrig_did_not_create(rig):  # noqa: F811
     result = rig.teardown("--purge")
     assert result.returncode == 0, result.stderr
     assert ("the CloudFormation stack cloudcasa, which CloudRig did not create (no "
-            "cloudrig:procedure tag), stays in AWS") in result.stderr
+            "cloudrig:procedure tag, or not in its ownership record), stays in AWS"
+            ) in result.stderr
     assert len(stacks(rig.aws)) == 1
 
 

@@ -130,7 +130,7 @@ def test_network_without_userdata_provider_is_exit_1_without_change(rig):
     rig.answers["vm"] = "bare"
     result = rig.apply()
     assert result.returncode == 1
-    assert "offer no UserData service" in result.stderr
+    assert "network l2-net offers no UserData service" in result.stderr  # one: singular
     assert rig.fake.changes() == []
 
 

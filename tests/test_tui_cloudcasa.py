@@ -111,7 +111,7 @@ async def test_aws_path_from_the_tui_then_a_second_apply_creates_nothing(
         await field(pilot, app, "aws_region", *REGION)
         await pilot.press("ctrl+n")
         # One cluster through a named context, the other through its ARN (the default).
-        await field(pilot, app, "kube_contexts", *"prod-eks: prod")
+        await field(pilot, app, "kube_contexts", *"prod-eks", "enter", *"prod")
         assert static(app.screen, "#error-kube_contexts") == ""
         await pilot.press("ctrl+n")
         await field(pilot, app, "poll_interval", "ctrl+a", "ctrl+k", *"0.05")
