@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tui.engine import Session
-    from tui.procedure import Event, Procedure
+    from tui.model import Event, Procedure
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -124,7 +124,7 @@ def _interactive() -> bool:
 
 
 def load_procedure(procedure_id: str) -> Procedure:
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     return get_procedure(procedure_id)
 

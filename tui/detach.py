@@ -145,7 +145,7 @@ def cancel(directory: Path, procedure: str) -> Holder | None:
 def _run(order: Order, report: Any) -> int:
     from tui.answers import secret_fields, validate
     from tui.engine import Session
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
     from tui.secrets import SecretSource, open_store
     from tui.state import StateStore
 

@@ -22,16 +22,16 @@ from pydantic import BaseModel, Field, model_serializer
 
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
+from tui.context import Context
 from tui.errors import Interrupted, OperatorError, SecretMissing
 from tui.export import export_items, export_note, export_undo, script_path
 from tui.files import view
 from tui.journal import Journal, journal_path
-from tui.procedure import (
+from tui.model import (
     Action,
     ApiCall,
     CheckResult,
     Command,
-    Context,
     Event,
     FileRemove,
     FileRestore,

@@ -18,7 +18,7 @@ import re
 import shlex
 from pathlib import Path
 
-from tui.procedure import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
+from tui.model import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
 
 
 def script_path(export_dir: str, host: str, step_id: str) -> str:

@@ -20,8 +20,8 @@ from pydantic import BaseModel
 
 from tui import __version__
 from tui.answers import secret_fields
-from tui.files import make_dirs
-from tui.procedure import Procedure
+from tui.atomic import make_dirs
+from tui.model import Procedure
 from tui.render import environment
 
 TEMPLATES = "ansible"

@@ -43,7 +43,7 @@ class Journal:
 
     def start(self, header: Record) -> None:
         """A new journal holding only HEADER (the `run` record), replacing the last one."""
-        from tui.files import atomic_write
+        from tui.atomic import atomic_write
 
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(self.path, _line({"type": "run", **header}), 0o600)

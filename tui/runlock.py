@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tui.atomic import sweeping
 from tui.errors import OperatorError
 
 BRIEF_WAIT = 30.0  # seconds a brief writer waits for another's read-modify-write
@@ -190,10 +191,8 @@ def run_lock(directory: Path, procedure: str, kind: str,
         os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
         with _HELD_LOCK:
             _HELD[key] = 1
-        from tui import files
-
         try:
-            with files.sweeping():  # no other CloudRig writes this procedure's files now
+            with sweeping():  # no other CloudRig writes this procedure's files now
                 yield holder
         finally:
             with _HELD_LOCK:
@@ -239,10 +238,8 @@ def brief_lock(directory: Path, name: str, wait: float = BRIEF_WAIT) -> Iterator
                 delay = min(delay * 2, 0.05)
         with _HELD_LOCK:
             _HELD[key] = 1
-        from tui import files
-
         try:
-            with files.sweeping():
+            with sweeping():
                 yield
         finally:
             with _HELD_LOCK:

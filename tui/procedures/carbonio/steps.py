@@ -10,13 +10,12 @@ from typing import Any
 
 from tui.clients import postgres
 from tui.clients.consul import ConsulClient
+from tui.context import Context
 from tui.files import check_files, host_path, read_current
-from tui.poll import poll
-from tui.procedure import (
+from tui.model import (
     ApiCall,
     CheckResult,
     Command,
-    Context,
     FileRemove,
     FileWrite,
     Manual,
@@ -24,6 +23,7 @@ from tui.procedure import (
     Status,
     Step,
 )
+from tui.poll import poll
 from tui.redact import register as register_secret
 from tui.steps import FileStep, TemplateFile, confirmed_check
 

@@ -13,18 +13,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tui.clients.cloudcasa import CloudCasaClient, CloudCasaError, Document, agent_url
+from tui.context import Context
 from tui.errors import OperatorError
+from tui.model import ApiCall, CheckResult, Command, Manual, PlanItem, Status, Step
 from tui.poll import poll
-from tui.procedure import (
-    ApiCall,
-    CheckResult,
-    Command,
-    Context,
-    Manual,
-    PlanItem,
-    Status,
-    Step,
-)
 
 from .answers import FEATURES, CloudCasaAnswers
 
