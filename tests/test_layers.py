@@ -5,6 +5,7 @@ every procedure carries the title the registry lists for it."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import subprocess
@@ -73,6 +74,66 @@ def test_the_cycle_script_finds_a_circle_held_by_a_function_level_import(
     assert capsys.readouterr().out == "import cycle: pkg.files -> pkg.model -> pkg.files\n"
     (package / "model.py").write_text("def check(items):\n    return items\n")
     assert script.main([str(package)]) == 0
+
+
+def _tagged(lines: list[str], lineno: int) -> bool:
+    """A `# heavy:` tag on the line, on an import line just above it, or on a comment
+    line just above that run of imports."""
+    at = lineno - 1
+    while at >= 0:
+        line = lines[at].strip()
+        if "# heavy:" in line:
+            return True
+        if at != lineno - 1 and not line.startswith(("import ", "from ")):
+            return False
+        at -= 1
+    return False
+
+
+def _local_imports(node: ast.AST, in_function: bool = False
+                   ) -> list[ast.Import | ast.ImportFrom]:
+    """Imports inside a function (not under `if TYPE_CHECKING:`, which never runs)."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
+            continue
+        if isinstance(child, ast.Import | ast.ImportFrom) and in_function:
+            found.append(child)
+        found += _local_imports(child, in_function or isinstance(
+            child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
+    return found
+
+
+def _untagged_local_imports(top: Path) -> list[str]:
+    found = []
+    for path in sorted(top.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        found += [f"{path.relative_to(top.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}"
+                  for node in _local_imports(ast.parse(text)) if not _tagged(lines, node.lineno)]
+    return found
+
+
+def test_imports_inside_functions_are_only_for_start_up_and_say_so() -> None:
+    """An import inside a function is for a start-up-heavy package (textual, pydantic,
+    httpx, psycopg, pycdlib, boto3…: `cloudrig list` and the first paint stay fast) and
+    is tagged `# heavy: why`; none is left to dodge an import circle."""
+    assert _untagged_local_imports(INSTALLED) == []
+
+
+def test_the_tag_check_finds_an_untagged_import(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "m.py").write_text(textwrap.dedent("""\
+        def fine():
+            # heavy: boto3
+            import boto3
+            import botocore
+            import json  # heavy: keeps it fast
+        def hiding():
+            from pkg import other
+    """))
+    assert _untagged_local_imports(package) == ["pkg/m.py:7: from pkg import other"]
 
 
 @pytest.mark.parametrize(("module", "loaded"), [

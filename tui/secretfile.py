@@ -24,6 +24,7 @@ import binascii
 import configparser
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -105,8 +106,6 @@ def checksum(config: configparser.RawConfigParser) -> str:
     """SHA-256 of every entry but the checksum itself, whitespace-blind (configparser
     re-indents multi-line values): a flipped byte that keeps the file well-formed is
     then told apart from a wrong passphrase, which a failed MAC alone cannot do."""
-    import hashlib
-
     entries = sorted((section, option, "".join(value.split()))
                      for section in config.sections() if section != INTEGRITY
                      for option, value in config.items(section))

@@ -674,7 +674,7 @@ class DnsRecords(Step):
                             "server (this step is probably optional: the runbook)")]
 
     def check(self, ctx: Context) -> CheckResult:
-        from .dns import check_names
+        from .dns import check_names  # heavy: dnspython, only for this check
 
         files = check_files(self.files(ctx), ctx.root)
         a = answers(ctx)
