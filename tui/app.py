@@ -27,7 +27,6 @@ from screens.help import HelpScreen, TooSmallScreen, key_rows
 from screens.home import HomeScreen
 from screens.workspace import Workspace
 from tui.resources import data_dir
-from tui.serve import gate, scrub_environment
 from tui.statefile import state_dir
 
 if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state models
@@ -196,8 +195,10 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
     websocket, until interrupted, behind tui/serve.py's gate (token, Host, Origin) and
     with CloudRig's own page (no resource from the internet). Here, not in the CLI:
     only this module and screens/ import Textual's packages."""
-    # heavy: textual-serve, aiohttp: only for `cloudrig serve`
+    # heavy: textual-serve, aiohttp, tui.serve's secrets: only for `cloudrig serve`
     from textual_serve.server import Server
+
+    from tui.serve import gate, scrub_environment
 
     class GatedServer(Server):
         async def _make_app(self) -> Any:
