@@ -78,13 +78,13 @@ def test_the_cycle_script_finds_a_circle_held_by_a_function_level_import(
 
 def _tagged(lines: list[str], lineno: int) -> bool:
     """A `# heavy:` tag on the line, on an import line just above it, or on a comment
-    line just above that run of imports."""
+    line just above that run of imports (blank lines between groups included)."""
     at = lineno - 1
     while at >= 0:
         line = lines[at].strip()
         if "# heavy:" in line:
             return True
-        if at != lineno - 1 and not line.startswith(("import ", "from ")):
+        if at != lineno - 1 and line and not line.startswith(("import ", "from ")):
             return False
         at -= 1
     return False

@@ -198,7 +198,7 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
     # heavy: textual-serve, aiohttp, tui.serve's secrets: only for `cloudrig serve`
     from textual_serve.server import Server
 
-    from tui.serve import gate, scrub_environment
+    from tui.serve import gate, scrub_environment  # heavy: as above, not on first paint
 
     class GatedServer(Server):
         async def _make_app(self) -> Any:
