@@ -91,7 +91,7 @@ def render_all(runs: int, loops: int, work: Path) -> Row:
 
     from tui.answers import validate
     from tui.cli import make_session
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     sessions, names = [], []
     for procedure_id, answers in _render_answers(work).items():
@@ -189,7 +189,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
     from tui.answers import validate
     from tui.cli import make_session
     from tui.engine import run_concurrently
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     procedure = get_procedure("carbonio")
     server = subprocess.Popen([sys.executable, "-c", CONSUL_PROCESS, str(REPO / "tests")],

@@ -122,7 +122,7 @@ def carbonio_renderer() -> tuple[Callable[[], int], Callable[[int], None]]:
 
     from tui.answers import validate
     from tui.cli import make_session
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     procedure = get_procedure("carbonio")
     # Every optional value set, so every branch of every template renders.

@@ -36,7 +36,7 @@ from screens.texts import PlanText, status_text, step_text
 from screens.widgets import TitleBar, Working
 from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
-from tui.procedure import Action, Procedure
+from tui.model import Action, Procedure
 from tui.redact import redact
 from tui.words import plural
 

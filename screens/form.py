@@ -24,7 +24,7 @@ from tui.answers import (
     public_answers,
     validate,
 )
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 
 @dataclass

@@ -103,7 +103,7 @@ class HomeScreen(Screen):
         if state_word(self.workspace.directory, procedure_id) != "running":
             return False
         from screens.progress import ProgressScreen
-        from tui.procedure import get_procedure
+        from tui.registry import get_procedure
 
         self.app.push_screen(ProgressScreen(self.workspace, get_procedure(procedure_id)))
         return True
@@ -137,7 +137,7 @@ class HomeScreen(Screen):
     def _start_wizard(self, procedure_id: str, draft: dict[str, object] | None) -> None:
         from screens.form import FormState
         from screens.wizard import open_wizard_at
-        from tui.procedure import get_procedure
+        from tui.registry import get_procedure
 
         procedure = get_procedure(procedure_id)
         state = self.workspace.store.load(procedure_id)
@@ -155,7 +155,7 @@ class HomeScreen(Screen):
 
     def action_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
-        from tui.procedure import get_procedure
+        from tui.registry import get_procedure
 
         procedure_id = self._highlighted()
         if procedure_id is None or self.attach(procedure_id):

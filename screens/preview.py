@@ -28,7 +28,7 @@ from screens.texts import plan_summary, step_text
 from screens.widgets import TitleBar, Working
 from screens.workspace import Workspace
 from tui.answers import public_answers
-from tui.procedure import Procedure
+from tui.model import Procedure
 from tui.redact import redact
 from tui.words import plural
 

@@ -40,7 +40,7 @@ from screens.workspace import Workspace, saved_run
 from tui.answers import public_answers
 from tui.engine import RunResult, Session
 from tui.errors import OperatorError
-from tui.procedure import Event, Procedure
+from tui.model import Event, Procedure
 from tui.redact import redact
 from tui.words import plural
 

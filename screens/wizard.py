@@ -35,7 +35,7 @@ from screens.widgets import (
 )
 from screens.workspace import Workspace
 from tui.answers import AnswersError
-from tui.procedure import Procedure
+from tui.model import Procedure
 from tui.redact import redact
 from tui.words import plural
 

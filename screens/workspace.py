@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from tui.answers import FieldProblem
     from tui.engine import Session
-    from tui.procedure import Event, Procedure
+    from tui.model import Event, Procedure
     from tui.secrets import SecretSource
     from tui.state import StateStore
 

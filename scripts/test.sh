@@ -8,7 +8,11 @@
 # 2. A virtualenv (.venv-test in the checkout) with CloudRig installed NON-editable
 #    with its [test] extras, so a file missing from the wheel (a template, a .tcss)
 #    fails the tests instead of being found in the checkout.
-# 3. pytest from the checkout, importing the installed package (checked first).
+# 3. The installed package is the one imported (checked).
+# 4. The import layers (import-linter's contracts in pyproject.toml) and no import
+#    circle in `tui` (scripts/import_cycles.py), on the installed package; either
+#    failing fails the script.
+# 5. pytest from the checkout, importing the installed package.
 #
 # Settings (environment):
 #   CLOUDRIG_TEST_VENV=DIR   the virtualenv to use (default: .venv-test in the checkout)
@@ -102,6 +106,13 @@ case "$installed" in
 esac
 say "tests import $installed"
 
+# --- 4. the import layers ----------------------------------------------------------------
+say "lint-imports (the layer contracts in pyproject.toml)"
+"$venv/bin/lint-imports" --no-cache || die "an import breaks a layer contract (above)"
+"$venv/bin/python" "$here/scripts/import_cycles.py" "$(dirname "$installed")" \
+    || die "an import circle in tui (above)"
+
+# --- 5. pytest --------------------------------------------------------------------------
 # Tests never touch the operator's state, keyring or a real terminal.
 CLOUDRIG_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cloudrig-test-state.XXXXXX")
 export CLOUDRIG_STATE_DIR

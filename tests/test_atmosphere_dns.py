@@ -14,7 +14,7 @@ import pytest
 from atmosphere_rig import Cli, base_answers
 
 from tui.answers import validate
-from tui.procedure import Status
+from tui.model import Status
 from tui.procedures.atmosphere import AtmosphereAnswers
 from tui.procedures.atmosphere.dns import check_names
 

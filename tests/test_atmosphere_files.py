@@ -23,10 +23,10 @@ from atmosphere_rig import (
 
 from tui.answers import AnswersError, field_problems, validate
 from tui.engine import Session
-from tui.procedure import get_procedure
 from tui.procedures.atmosphere import AtmosphereAnswers
 from tui.procedures.atmosphere.openrc import parse_openrc
 from tui.procedures.atmosphere.steps import merge_block
+from tui.registry import get_procedure
 from tui.secrets import SecretSource
 from tui.state import StateStore
 

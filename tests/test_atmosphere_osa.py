@@ -21,8 +21,8 @@ from atmosphere_rig import (
 
 from tui.answers import validate
 from tui.engine import Session
-from tui.procedure import get_procedure
 from tui.procedures.atmosphere import AtmosphereAnswers
+from tui.registry import get_procedure
 from tui.secrets import SecretSource
 from tui.state import StateStore
 

@@ -316,7 +316,7 @@ def test_cancel_while_a_job_runs_stops_with_its_id_and_leaves_it(rig, tmp_path):
     import time
 
     from tui.engine import Session
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
     from tui.secrets import SecretSource
     from tui.state import StateStore
 

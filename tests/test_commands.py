@@ -15,7 +15,7 @@ from tui import redact
 from tui.commands import CommandFailed, CommandRunner, display
 from tui.engine import Session
 from tui.errors import OperatorError
-from tui.procedure import Command, Event
+from tui.model import Command, Event
 from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.secrets import SecretSource
 from tui.state import StateStore

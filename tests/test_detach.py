@@ -268,7 +268,7 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
     from screens.home import HomeScreen
     from screens.workspace import saved_run
     from tui.app import CloudRigApp
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
     from tui.state import StateStore
 
     for name, value in cli.env.items():

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from tui.context import Context
 from tui.engine import Session
-from tui.procedure import Command, Context, FileWrite, Page, PlanItem, Procedure, Status, Step
+from tui.model import Command, FileWrite, Page, PlanItem, Procedure, Status, Step
 from tui.secrets import SecretSource
 from tui.state import StateStore
 
@@ -46,7 +47,8 @@ class Remote(Step):
         ]
 
 
-PROC = Procedure(id="hosts-test", runbook="-", answers_model=Answers,
+PROC = Procedure(id="hosts-test", title="Hosts test", summary="steps for two hosts",
+                 runbook="-", answers_model=Answers,
                  pages=(Page("p", "h", ("role",)),), steps=(Local(), Remote()),
                  host_field="role", export_field="export_dir")
 
@@ -107,7 +109,7 @@ def test_step_runs_on_its_own_host(tmp_path):
 
 @pytest.mark.parametrize("proc_id", ["carbonio"])
 def test_existing_procedures_have_no_host_roles(proc_id):
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     procedure = get_procedure(proc_id)
     assert procedure.host_field is None

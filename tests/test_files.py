@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tui import files
+from tui import atomic
+from tui.atomic import atomic_write
 from tui.files import (
     apply_file,
-    atomic_write,
     backup_name,
     backups_of,
     check_file,
@@ -23,7 +23,7 @@ from tui.files import (
     restore_view,
     view,
 )
-from tui.procedure import FileWrite, Status
+from tui.model import FileWrite, Status
 
 FINAL = "/etc/carbonio/gateway/service-discover/policies.json"
 
@@ -59,7 +59,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, failing, boom)
+    monkeypatch.setattr(atomic.os, failing, boom)
     with pytest.raises(OSError):
         atomic_write(target, b"new content\n", 0o644)
     monkeypatch.undo()

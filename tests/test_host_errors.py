@@ -23,7 +23,7 @@ import pytest
 from conftest import CARBONIO_FILES, write_answers
 
 from tui.files import FileError, apply_file
-from tui.procedure import FileWrite
+from tui.model import FileWrite
 
 FAULTY = Path(__file__).resolve().parent / "faulty_cloudrig.py"
 POLICIES = CARBONIO_FILES[0]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import CARBONIO_FILES, CARBONIO_SECRET_FILES
 
-from tui.files import apply_file, make_dirs
-from tui.procedure import FileWrite
+from tui.atomic import make_dirs
+from tui.files import apply_file
+from tui.model import FileWrite
 
 
 def mode(path: Path) -> int:

@@ -157,7 +157,7 @@ def test_tests_import_the_installed_package_not_the_checkout() -> None:
 def test_example_answers_are_valid_for_their_procedure(example: Path) -> None:
     """assets/examples/<procedure>.yaml: valid answers (no secrets), shipped in the wheel."""
     from tui.answers import load_file
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     procedure = get_procedure(example.stem)
     load_file(procedure.answers_model, example)

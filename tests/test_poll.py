@@ -7,9 +7,10 @@ from itertools import count
 
 import pytest
 
+from tui.context import Context
 from tui.errors import Interrupted
+from tui.model import Event
 from tui.poll import PollFailed, PollTimeout, elapsed_text, poll
-from tui.procedure import Context, Event
 
 
 class FakeClock:

@@ -25,7 +25,7 @@ from tui import prompts, redact
 from tui.commands import CommandFailed, CommandRunner
 from tui.engine import Session
 from tui.errors import OperatorError
-from tui.procedure import Command, Event, prompt_forms
+from tui.model import Command, Event, prompt_forms
 from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.secrets import SecretSource
 from tui.state import StateStore

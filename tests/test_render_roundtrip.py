@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from tui.answers import AnswersError, validate
 from tui.commands import CommandRunner
-from tui.procedure import Context
+from tui.context import Context
 from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.render import systemd_arg, systemd_env, systemd_value, to_hcl, to_json, to_yaml
 from tui.secrets import SecretSource

@@ -89,16 +89,16 @@ def test_a_second_run_is_refused_at_once_naming_the_first(
 def test_the_temp_file_sweep_runs_only_under_a_lock(tmp_path: Path) -> None:
     """The temp-file sweep runs only under a lock: without one, a temp file beside a
     target may be another run's write in flight, and stays."""
-    from tui import files
+    from tui.atomic import atomic_write
     from tui.runlock import brief_lock
 
     target = tmp_path / "x.json"
     stale = tmp_path / ".x.json.abc.tmp"
     stale.write_text("in flight")
-    files.atomic_write(target, b"{}", 0o600)
+    atomic_write(target, b"{}", 0o600)
     assert stale.exists()
     with brief_lock(tmp_path, "x"):
-        files.atomic_write(target, b"{}", 0o600)
+        atomic_write(target, b"{}", 0o600)
     assert not stale.exists()
 
 

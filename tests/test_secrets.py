@@ -89,8 +89,8 @@ def test_cli_session_resolves_env_secrets_without_opening_the_store(
     import getpass
 
     from tui import cli as cli_module
-    from tui.procedure import get_procedure
     from tui.procedures.carbonio import CarbonioAnswers
+    from tui.registry import get_procedure
 
     monkeypatch.setenv("CLOUDRIG_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CLOUDRIG_SECRETS_BACKEND", "file")

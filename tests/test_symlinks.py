@@ -18,7 +18,7 @@ import pytest
 from conftest import CARBONIO_FILES
 
 from tui.files import FileError, apply_file, check_file, current, host_path, view
-from tui.procedure import FileWrite
+from tui.model import FileWrite
 
 POLICIES = CARBONIO_FILES[0]
 SHADOW = "root:$6$SECRET-HASH-FROM-SHADOW:19000:0:99999:7:::\n"

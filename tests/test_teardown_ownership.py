@@ -135,7 +135,8 @@ def test_files_without_a_record_stay_with_a_reason(cli, consul, answers_file, tm
 def test_the_record_is_written_before_the_file_changes(tmp_path: Path) -> None:
     """Context records a file before writing it: created, or replaced with the backup
     of the operator's version, which a later write does not displace."""
-    from tui.procedure import Context, FileWrite
+    from tui.context import Context
+    from tui.model import FileWrite
 
     saved: list[int] = []
     ctx = Context(procedure=None, answers=None, secrets=None, runner=None,  # type: ignore[arg-type]
@@ -161,8 +162,8 @@ def test_create_records_before_the_call_and_takes_back_a_refusal(tmp_path: Path)
     4xx refusal (nothing made) takes the record back; any other failure keeps it."""
     import pytest
 
+    from tui.context import Context
     from tui.errors import OperatorError
-    from tui.procedure import Context
 
     class Refused(OperatorError):
         status = 409

@@ -17,7 +17,7 @@ from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
 from screens.workspace import saved_run
 from tui.app import CloudRigApp
-from tui.procedure import get_procedure
+from tui.registry import get_procedure
 from tui.state import StateStore
 
 KEY = b"-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n"

@@ -236,8 +236,8 @@ async def test_cancel_during_a_poll_then_the_next_apply_resumes_it(casa_env: Rig
     """Escape during the wait for ACTIVE stops within one poll; the rerun from the TUI
     resumes at that wait and creates nothing."""
     from screens.confirm import ConfirmScreen
-    from tui.procedure import get_procedure
     from tui.procedures.cloudcasa import CloudCasaAnswers
+    from tui.registry import get_procedure
 
     rig, casa = casa_env, casa_env.casa
     casa.hold_active = True

@@ -23,7 +23,7 @@ from screens.wizard import WizardScreen
 from tui import registry
 from tui.answers import AnswersError, ask, field_spec
 from tui.app import CloudRigApp
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 __all__ = ["state_dir"]  # the fixture, imported for pytest
 
@@ -40,7 +40,8 @@ class KindsAnswers(BaseModel):
 
 
 KINDS = Procedure(
-    id="kinds", runbook="none", answers_model=KindsAnswers,
+    id="kinds", title="Every field kind", summary="test procedure", runbook="none",
+    answers_model=KindsAnswers,
     pages=(Page("Everything", "One field of each kind.",
                 ("name", "count", "enabled", "flavour", "hosts", "token")),),
     steps=(),
@@ -155,7 +156,8 @@ class MappingAnswers(BaseModel):
 
 
 MAPPINGS = Procedure(
-    id="mappings", runbook="none", answers_model=MappingAnswers,
+    id="mappings", title="Mapping fields", summary="test procedure", runbook="none",
+    answers_model=MappingAnswers,
     pages=(Page("Mappings", "Two mapping fields.", ("labels", "templates")),), steps=(),
 )
 
@@ -268,7 +270,7 @@ def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
     cloudcasa's tags also take the `key=value` lines its help mentions."""
     from test_cloudblue_answers import RUNBOOK
 
-    from tui.procedure import get_procedure
+    from tui.registry import get_procedure
 
     blue = FormState.start(get_procedure("cloudblue"), saved=RUNBOOK)
     text = "".join(f"{k}:\n  grant: {v['grant']}\n  revoke: {v['revoke']}\n"

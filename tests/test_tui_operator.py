@@ -41,8 +41,8 @@ from tui.answers import AnswersError, field_spec
 from tui.app import CloudRigApp
 from tui.drafts import draft_path
 from tui.errors import UsageError
-from tui.procedure import Event, get_procedure
-from tui.registry import REGISTRY
+from tui.model import Event
+from tui.registry import REGISTRY, get_procedure
 from tui.secrets import open_store
 from tui.state import ProcedureState, RunRecord, StateStore, StepRecord
 

@@ -21,7 +21,7 @@ from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
 from screens.wizard import WizardScreen
 from tui.app import ANSI_THEME, CloudRigApp, pick_theme
-from tui.procedure import get_procedure
+from tui.registry import get_procedure
 from tui.runlock import process_start
 from tui.state import StateStore
 

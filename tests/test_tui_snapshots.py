@@ -19,7 +19,7 @@ from tui_helpers import answers, start_consul, state_dir
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
 from tui.app import CloudRigApp
-from tui.procedure import get_procedure
+from tui.registry import get_procedure
 from tui.state import StateStore
 
 __all__ = ["state_dir"]  # the fixture, imported for pytest

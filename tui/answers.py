@@ -7,8 +7,10 @@ and as a value is typed in the wizard. Secrets never come from answers files.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -331,8 +333,6 @@ def problems_from(model: type[BaseModel], exc: ValidationError,
 
 def closest_answer(model: type[BaseModel], key: str) -> str | None:
     """The known answer name closest to KEY (a typo's intended key), if one is close."""
-    import difflib
-
     found = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
     if not found:
         lowered = {name.lower(): name for name in model.model_fields}
@@ -601,8 +601,6 @@ def example_yaml(model: type[BaseModel], procedure_id: str, title: str) -> str:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
     return textwrap.wrap(text, width) or []
 
 

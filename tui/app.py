@@ -12,6 +12,7 @@ as a draft); and under 80×24 a notice stands in for screens that would be clipp
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -194,11 +195,10 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
     websocket, until interrupted, behind tui/serve.py's gate (token, Host, Origin) and
     with CloudRig's own page (no resource from the internet). Here, not in the CLI:
     only this module and screens/ import Textual's packages."""
-    import logging
-
+    # heavy: textual-serve, aiohttp, tui.serve's secrets: only for `cloudrig serve`
     from textual_serve.server import Server
 
-    from tui.serve import gate, scrub_environment
+    from tui.serve import gate, scrub_environment  # heavy: as above, not on first paint
 
     class GatedServer(Server):
         async def _make_app(self) -> Any:

@@ -1,7 +1,8 @@
 """`cloudrig`: the command-line contract of DESIGN.md.
 
 Non-TUI commands never import Textual (or anything heavy they do not use): the
-imports below are the standard library; each command imports what it needs.
+imports below are the standard library and CloudRig's light modules (errors, registry,
+statefile); each command imports what it needs inside it, tagged `# heavy:`.
 Exit codes: 0 done, 1 a step failed, 2 bad usage or answers, 130 interrupted.
 """
 
@@ -12,6 +13,11 @@ import os
 import sys
 from pathlib import Path
 
+from tui import __version__
+from tui.errors import OperatorError, UsageError
+from tui.registry import REGISTRY, get_procedure
+from tui.statefile import peek_last_run, run_sentence, run_word, state_dir
+
 # `typing` is not imported at run time: it costs `cloudrig list` about 5 ms of a run
 # that bench/run_all.py holds to 3x `python -c pass`. Annotations are strings here.
 TYPE_CHECKING = False
@@ -20,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tui.engine import Session
-    from tui.procedure import Event, Procedure
+    from tui.model import Event, Procedure
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -111,7 +117,7 @@ def _print_item(item: dict[str, Any]) -> None:
 
 
 def emit_json(data: Any) -> None:
-    import json
+    import json  # heavy: keeps cloudrig list fast
 
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -124,8 +130,6 @@ def _interactive() -> bool:
 
 
 def load_procedure(procedure_id: str) -> Procedure:
-    from tui.procedure import get_procedure
-
     return get_procedure(procedure_id)
 
 
@@ -139,7 +143,7 @@ def make_session(
     purge: bool = False,
     restore: bool = False,
 ) -> Session:
-    from tui.answers import secret_fields
+    from tui.answers import secret_fields  # heavy: keeps cloudrig list fast
     from tui.engine import Session
     from tui.secrets import SecretSource, open_store
     from tui.state import StateStore
@@ -159,7 +163,7 @@ def make_session(
 
 
 def load_answers(procedure: Procedure, path: str) -> Any:
-    from tui.answers import load_file
+    from tui.answers import load_file  # heavy: keeps cloudrig list fast
 
     return load_file(procedure.answers_model, Path(path))
 
@@ -168,8 +172,6 @@ def load_answers(procedure: Procedure, path: str) -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tui.registry import REGISTRY
-
     if args.json:
         emit_json([info.as_dict() | {"module": None} for info in REGISTRY.values()])
         return 0
@@ -181,7 +183,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from tui.answers import example_yaml
+    from tui.answers import example_yaml  # heavy: keeps cloudrig list fast
 
     procedure = load_procedure(args.procedure)
     text = example_yaml(procedure.answers_model, procedure.id, procedure.title)
@@ -190,8 +192,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 0
     target = Path(args.output)
     if target.exists() and not args.force:
-        from tui.errors import UsageError
-
         raise UsageError(f"{target} already exists; use --force to overwrite it")
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target}: fill in the required answers, then "
@@ -214,7 +214,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from tui.files import apply_file
+    from tui.files import apply_file  # heavy: keeps cloudrig list fast
 
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
@@ -245,8 +245,6 @@ def _require_confirmation(args: argparse.Namespace, what: str, question: str,
     if args.yes or args.dry_run:
         return True
     if not _interactive():
-        from tui.errors import UsageError
-
         raise UsageError(f"{what} changes this host; rerun with --yes to confirm "
                          "(no terminal to ask on), or --dry-run to see what it would do")
     if show is not None:
@@ -273,7 +271,7 @@ def _finish(result: Any) -> int:
 def _refuse_if_running(session: Session) -> None:
     """Exit 1 at once, before planning or asking anything, when another CloudRig runs
     this procedure (the engine's lock refuses it anyway; this only saves the wait)."""
-    from tui.runlock import Busy, running
+    from tui.runlock import Busy, running  # heavy: keeps cloudrig list fast
 
     if session.dry_run:
         return
@@ -285,8 +283,6 @@ def _refuse_if_running(session: Session) -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     procedure = load_procedure(args.procedure)
     if args.detach and (args.dry_run or args.json):
-        from tui.errors import UsageError
-
         raise UsageError(f"--detach runs the apply in the background: drop "
                          f"{'--dry-run' if args.dry_run else '--json'} "
                          f"(`cloudrig attach {procedure.id}` shows how the run ends)")
@@ -300,7 +296,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print("nothing applied", file=sys.stderr)
         return 1
     if args.detach:
-        from tui.detach import launch, order_for
+        from tui.detach import launch, order_for  # heavy: keeps cloudrig list fast
 
         pid = launch(order_for(session, args.step or ()))
         print(f"applying {procedure.id} as pid {pid}; follow it with: "
@@ -354,7 +350,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
 
 
 def _action_records(procedure_id: str) -> dict[str, Any]:
-    from tui.state import StateStore
+    from tui.state import StateStore  # heavy: keeps cloudrig list fast
 
     state = StateStore().load(procedure_id)
     return dict(state.actions) if state else {}
@@ -372,16 +368,14 @@ def last_ran(entry: dict[str, Any]) -> str:
     record = entry["last_run"]
     if record is None:
         return "never run"
-    from datetime import datetime
+    from datetime import datetime  # heavy: keeps cloudrig list fast
 
-    from tui.steps import stamp
+    from tui.steps import stamp  # heavy: keeps cloudrig list fast
 
     return f"last ran {stamp(datetime.fromisoformat(record['at']))} ({record['outcome']})"
 
 
 def cmd_action(args: argparse.Namespace) -> int:
-    from tui.errors import UsageError
-
     procedure = load_procedure(args.procedure)
     if args.action is None:
         report = actions_report(procedure)
@@ -417,7 +411,7 @@ def cmd_action(args: argparse.Namespace) -> int:
 def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
     """What `status` needs for one procedure, as a function to run: reading state and
     answers here, the checks (which may wait on remote APIs) when it is called."""
-    from tui.answers import validate
+    from tui.answers import validate  # heavy: keeps cloudrig list fast
     from tui.state import StateStore
 
     procedure = load_procedure(procedure_id)
@@ -452,7 +446,6 @@ def last_run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
     only while its process lives; else "interrupted"), and that in one sentence."""
     if run is None:
         return None
-    from tui.statefile import run_sentence, run_word
 
     return {**run, "outcome": run_word(run), "detail": run_sentence(run)}
 
@@ -462,14 +455,12 @@ RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`export ansible`: a playbook + role running PROC with these answers on a fleet."""
-    from tui.export_ansible import export
+    from tui.export_ansible import export  # heavy: keeps cloudrig list fast
 
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
-        from tui.errors import UsageError
-
         raise UsageError(f"-o {out} is a file; give a directory for the playbook, "
                          "e.g. -o ansible-carbonio")
     written = export(procedure, answers, out)
@@ -479,17 +470,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tui.engine import run_concurrently
-    from tui.registry import REGISTRY
+    from tui.engine import run_concurrently  # heavy: keeps cloudrig list fast
 
     ids = [args.procedure] if args.procedure else list(REGISTRY)
     # Every procedure's checks at once (each procedure's steps are concurrent too): a
     # fleet's status takes about as long as its slowest check, not their sum.
     reports = run_concurrently([_status_one(pid, args) for pid in ids])
     if args.format == "prometheus":
-        import time
+        import time  # heavy: keeps cloudrig list fast
 
-        from tui.metrics import prometheus
+        from tui.metrics import prometheus  # heavy: keeps cloudrig list fast
 
         sys.stdout.write(prometheus(reports, time.time()))
     elif args.json or args.format == "json":
@@ -512,7 +502,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from tui.engine import confirm_step
+    from tui.engine import confirm_step  # heavy: keeps cloudrig list fast
     from tui.state import StateStore
 
     procedure = load_procedure(args.procedure)
@@ -527,8 +517,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
-    from tui.errors import UsageError
-    from tui.secrets import open_store
+    from tui.secrets import open_store  # heavy: keeps cloudrig list fast
     from tui.state import StateStore
 
     store = open_store(StateStore().directory, _interactive())
@@ -544,7 +533,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
         print(f"{args.key}: {'deleted' if removed else 'was not stored'}", file=sys.stderr)
         return 0
     if _interactive():
-        import getpass
+        import getpass  # heavy: keeps cloudrig list fast
 
         value = getpass.getpass(f"{args.key} (not echoed): ")
         if getpass.getpass("again: ") != value:
@@ -560,9 +549,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 
 def _attach_target(args: argparse.Namespace, directory: Path) -> str:
     """PROC, or the one procedure running now, or the one that ran last."""
-    from tui.errors import OperatorError, UsageError
-    from tui.journal import journal_path
-    from tui.registry import REGISTRY
+    from tui.journal import journal_path  # heavy: keeps cloudrig list fast
     from tui.runlock import running
 
     if args.procedure:
@@ -584,11 +571,10 @@ def _attach_target(args: argparse.Namespace, directory: Path) -> str:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a run through its journal: the events so far, then as they come; exit with
     the run's code. Ctrl+C leaves the run going."""
-    from types import SimpleNamespace
+    from types import SimpleNamespace  # heavy: keeps cloudrig list fast
 
-    from tui.journal import follow, journal_path
+    from tui.journal import follow, journal_path  # heavy: keeps cloudrig list fast
     from tui.runlock import clock
-    from tui.statefile import peek_last_run, run_sentence, run_word, state_dir
 
     directory = state_dir()
     procedure = _attach_target(args, directory)
@@ -596,8 +582,6 @@ def cmd_attach(args: argparse.Namespace) -> int:
     if not path.exists():  # a run from before journals: its state says how it ended
         run = peek_last_run(directory, procedure)
         if run is None:
-            from tui.errors import OperatorError
-
             raise OperatorError(f"{procedure} has not been applied here yet; nothing to "
                                 "attach to")
         print(f"{procedure}: last {run_sentence(run)}", file=sys.stderr)
@@ -635,9 +619,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Ask the running PROC to stop at its next safe point (it records `interrupted`)."""
-    from tui.detach import cancel
-    from tui.errors import OperatorError
-    from tui.statefile import state_dir
+    from tui.detach import cancel  # heavy: keeps cloudrig list fast
 
     procedure = load_procedure(args.procedure)
     holder = cancel(state_dir(), procedure.id)
@@ -652,7 +634,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_metadata(args: argparse.Namespace) -> int:
     """What this CloudStack instance sees: its virtual router or its config drive."""
-    from tui import metadata
+    from tui import metadata  # heavy: keeps cloudrig list fast
 
     if args.iso:
         data = metadata.from_drive(args.iso)
@@ -675,7 +657,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     """The TUI. `wizard PROC --answers FILE` with answers that do not validate opens the
     wizard with them and each problem marked on its field (a file that cannot be read,
     or holds a secret, still exits 2 before any screen)."""
-    from tui.answers import AnswersError
+    from tui.answers import AnswersError  # heavy: textual: only for the TUI
     from tui.app import run_app
 
     answers = raw = None
@@ -694,7 +676,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def _raw_answers(path: Path, exc: Any) -> tuple[dict[str, Any], list[Any]] | None:
     """The answers a file gave, with what is wrong with them, when every problem is an
     answer's own (the wizard marks them); None when the file itself is unreadable."""
-    from tui.answers import read_yaml
+    from tui.answers import read_yaml  # heavy: keeps cloudrig list fast
 
     if any(problem.field == "answers" for problem in exc.problems):
         return None
@@ -712,9 +694,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     need a token made at each start and printed once, in the URL; Host and Origin must
     be serve's own (tui/serve.py). A non-loopback --host also needs --public, which
     says what it exposes on stderr every time it is used."""
-    import shlex
-
-    from tui.errors import OperatorError, UsageError
+    import shlex  # heavy: keeps cloudrig list fast
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port: use 1-65535, e.g. --port 8000")
@@ -724,7 +704,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{_user()} on this host, and its token would cross the network in clear. Keep "
             "127.0.0.1 and use an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST), or pass "
             "--public behind a proxy that authenticates and speaks TLS")
-    from tui.serve import new_token, scrubbed_names
+    from tui.serve import new_token, scrubbed_names  # heavy: keeps cloudrig list fast
 
     token = new_token()
     url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
@@ -738,7 +718,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if withheld:
         print(f"cloudrig: served sessions do not get {', '.join(withheld)} from this "
               "environment; they use the secret store, or ask", file=sys.stderr, flush=True)
-    from tui.app import serve_in_browser
+    from tui.app import serve_in_browser  # heavy: textual: only for the TUI
 
     print(f"serving CloudRig on {url}/?token={token} (Ctrl+C stops)", file=sys.stderr,
           flush=True)
@@ -753,7 +733,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _user() -> str:
     """The account the served app runs as (named in the --public warning)."""
-    import getpass
+    import getpass  # heavy: keeps cloudrig list fast
 
     try:
         return getpass.getuser()
@@ -793,8 +773,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tui import __version__
-
     parser = _Parser(
         prog="cloudrig",
         description="Cloud-integration runbooks as guided, validated, repeatable procedures. "
@@ -940,14 +918,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", cmd_tui)
-    from tui.errors import OperatorError
 
     try:
         return func(args)
     except OperatorError as exc:
         if args.debug:
             raise
-        from tui.redact import redact
+        from tui.redact import redact  # heavy: keeps cloudrig list fast
 
         if getattr(args, "json", False) and hasattr(exc, "as_json"):
             emit_json(exc.as_json())  # invalid answers: the same messages, as data

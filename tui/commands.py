@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from tui import prompts
 from tui.errors import OperatorError
-from tui.procedure import Command
+from tui.model import Command
 from tui.prompts import Ending
 from tui.redact import redact
 

@@ -160,7 +160,7 @@ class _FixedClock:
 @contextmanager
 def _fixed_time(epoch: float) -> Iterator[None]:
     """pycdlib stamps every record with time.time() in local time; pin it to UTC epoch."""
-    import pycdlib.dates
+    import pycdlib.dates  # heavy: pycdlib
     import pycdlib.headervd
     import pycdlib.pycdlib
     import pycdlib.utils
@@ -190,7 +190,7 @@ def _iso_name(name: str, directory: bool) -> str:
 
 def build_iso(data: ConfigDriveData, epoch: float = EPOCH) -> bytes:
     """The config drive ISO for `data`: same input, same bytes."""
-    import pycdlib
+    import pycdlib  # heavy: pycdlib
 
     files = layout(data)
     out = io.BytesIO()
@@ -248,7 +248,7 @@ class Drive(BaseModel):
 def read_iso(source: str | Path | bytes) -> Drive:
     """Every file of a config drive (ISO file, device or bytes) by Rock Ridge path,
     read with pycdlib: no mount, no root."""
-    import pycdlib
+    import pycdlib  # heavy: pycdlib
     from pycdlib.pycdlibexception import PyCdlibException
 
     iso = pycdlib.PyCdlib()

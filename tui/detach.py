@@ -29,10 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tui.answers import public_answers, secret_fields, validate
+from tui.engine import Session
 from tui.errors import OperatorError, UsageError
+from tui.redact import redact
+from tui.registry import get_procedure
+from tui.runlock import running
+from tui.secrets import ENV_PREFIX, PASSPHRASE_ENV, SecretSource, known_passphrase, open_store
+from tui.state import StateStore
 
 if TYPE_CHECKING:
-    from tui.engine import Session
     from tui.runlock import Holder
 
 
@@ -64,9 +70,6 @@ def order_for(session: Session, only: Sequence[str] = (),
     each secret the steps need (prompted for on a terminal), every other one that can
     be had without asking, and the store's passphrase when it was needed (PASSPHRASE:
     one the TUI asked for itself)."""
-    from tui.answers import public_answers
-    from tui.secrets import known_passphrase
-
     session.ctx.only = tuple(only)
     session.resolve_secrets(session.active_steps(only))
     return Order(procedure=session.procedure.id, answers=public_answers(session.answers),
@@ -78,8 +81,6 @@ def order_for(session: Session, only: Sequence[str] = (),
 
 def scrubbed_environment() -> dict[str, str]:
     """This environment without a secret: no `CLOUDRIG_SECRET_*`, no passphrase."""
-    from tui.secrets import ENV_PREFIX, PASSPHRASE_ENV
-
     return {k: v for k, v in os.environ.items()
             if not k.startswith(ENV_PREFIX) and k != PASSPHRASE_ENV}
 
@@ -124,8 +125,6 @@ def launch(order: Order) -> int:
 def cancel(directory: Path, procedure: str) -> Holder | None:
     """Ask PROCEDURE's live run to stop at its next safe point (SIGINT, as Ctrl+C does);
     the holder signalled, or None when none runs."""
-    from tui.runlock import running
-
     holder = running(directory, procedure)
     if holder is None:
         return None
@@ -143,12 +142,6 @@ def cancel(directory: Path, procedure: str) -> Holder | None:
 
 
 def _run(order: Order, report: Any) -> int:
-    from tui.answers import secret_fields, validate
-    from tui.engine import Session
-    from tui.procedure import get_procedure
-    from tui.secrets import SecretSource, open_store
-    from tui.state import StateStore
-
     directory = Path(order.state_dir)
     procedure = get_procedure(order.procedure)
     answers = validate(procedure.answers_model, order.answers, "answers")
@@ -189,8 +182,6 @@ def main(argv: list[str]) -> int:
         with contextlib.suppress(OSError):
             os.close(status_fd)
 
-    from tui.redact import redact
-
     order = None
     try:
         order = Order.model_validate_json(raw)
@@ -202,8 +193,6 @@ def main(argv: list[str]) -> int:
         return exc.exit_code
     except BaseException as exc:  # nobody sees this process's stderr: log it
         if order is not None:
-            from tui.state import StateStore
-
             StateStore(Path(order.state_dir)).log(redact(traceback.format_exc()))
         report(f"error 1 the background run failed ({type(exc).__name__}: "
                f"{redact(str(exc))}); run apply without --detach to see why")

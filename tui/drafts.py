@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tui.files import atomic_write
+from tui.atomic import atomic_write
 
 
 class Draft(NamedTuple):

@@ -9,6 +9,7 @@ failed run resumes where it stopped, and every event is logged with secrets mask
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -22,16 +23,16 @@ from pydantic import BaseModel, Field, model_serializer
 
 from tui.answers import check_secret, public_answers
 from tui.commands import CommandRunner, display
+from tui.context import Context
 from tui.errors import Interrupted, OperatorError, SecretMissing
 from tui.export import export_items, export_note, export_undo, script_path
-from tui.files import view
+from tui.files import host_path, remove_view, restore_view, view
 from tui.journal import Journal, journal_path
-from tui.procedure import (
+from tui.model import (
     Action,
     ApiCall,
     CheckResult,
     Command,
-    Context,
     Event,
     FileRemove,
     FileRestore,
@@ -147,7 +148,7 @@ def missing_secrets(procedure: Procedure, answers: BaseModel, secrets: SecretSou
 def unreachable(exc: OperatorError) -> bool:
     """A remote that did not answer at all (no HTTP status: refused, timed out, TLS): every
     later call to it would wait the same way, so planning stops at the first."""
-    from tui.http import RemoteError
+    from tui.http import RemoteError  # heavy: httpx (tui.http), only once a remote failed
 
     return isinstance(exc, RemoteError) and exc.status is None
 
@@ -336,14 +337,10 @@ class Session:
                         "description": item.description, "body": body,
                         "skipped": "dry run" if self.dry_run and item.changes_remote else None}
             case FileRemove():
-                from tui.files import remove_view
-
                 removal = remove_view(item, self.ctx.owned_file(item.path), self.root)
                 data = removal.model_dump() | {"kind": "remove",
                                                "exists": removal.action != "absent"}
             case FileRestore():
-                from tui.files import restore_view
-
                 owned = self.ctx.owned_file(item.path)
                 planned = restore_view(item.path, self.root, owned.backup if owned else None)
                 data = planned.model_dump() | {"kind": "restore", "text": planned.sentence()}
@@ -647,7 +644,6 @@ class Session:
         if host is None:
             return step.check(ctx)
         export_dir = self.procedure.export_dir(self.answers)
-        from tui.files import host_path
 
         exported = host_path(script_path(export_dir, host, step.id), self.root).exists()
         tail = "" if exported else " (not exported yet: apply writes it)"
@@ -791,8 +787,6 @@ def confirm_step(procedure: Procedure, store: StateStore, step_id: str,
 
 
 def _json(value: Any) -> str:
-    import json
-
     if isinstance(value, str | bytes):
         return value if isinstance(value, str) else value.decode(errors="replace")
     return json.dumps(value, indent=2, ensure_ascii=False)

@@ -18,7 +18,8 @@ import re
 import shlex
 from pathlib import Path
 
-from tui.procedure import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
+from tui.files import exists, read_path
+from tui.model import ApiCall, Command, FileRemove, FileWrite, Manual, PlanItem
 
 
 def script_path(export_dir: str, host: str, step_id: str) -> str:
@@ -128,8 +129,6 @@ def export_undo(procedure_id: str, step_id: str, host: str, export_dir: str,
     script's `install` lines, so no secret is needed to find them: a staged provider
     file may hold one) and the script go; undoing the step itself is done on `host`.
     Empty once they are gone, so a second teardown does nothing."""
-    from tui.files import exists, read_path
-
     script = script_path(export_dir, host, step_id)
     text = read_path(script, root)  # never through a link
     if text is None:

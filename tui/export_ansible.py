@@ -20,9 +20,12 @@ from pydantic import BaseModel
 
 from tui import __version__
 from tui.answers import secret_fields
-from tui.files import make_dirs
-from tui.procedure import Procedure
+from tui.atomic import make_dirs
+from tui.engine import Session
+from tui.model import Procedure
 from tui.render import environment
+from tui.secrets import SecretSource, env_name
+from tui.state import StateStore
 
 TEMPLATES = "ansible"
 # Exported file (relative to DIR) → its template under templates/ansible/.
@@ -74,8 +77,6 @@ class SecretInfo(BaseModel):
 def secret_infos(procedure: Procedure, answers: Any) -> list[SecretInfo]:
     """Every secret field, marked needed when a step these answers enable asks for it
     and no earlier step could obtain it on a host without it."""
-    from tui.secrets import env_name
-
     needed = _needed(procedure, answers)
     model = procedure.answers_model
     return [SecretInfo(field=name, title=model.model_fields[name].title or name,
@@ -88,10 +89,6 @@ def secret_infos(procedure: Procedure, answers: Any) -> list[SecretInfo]:
 def _needed(procedure: Procedure, answers: Any) -> set[str]:
     """Secret fields the active steps need, asked of a host with no secrets at all
     (so a bootstrap alternative that itself needs a secret does not count)."""
-    from tui.engine import Session
-    from tui.secrets import SecretSource
-    from tui.state import StateStore
-
     class NoSecrets(SecretSource):
         """A host with nothing yet: not even the exporting user's CLOUDRIG_SECRET_*."""
 

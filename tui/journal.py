@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tui.atomic import atomic_write
+from tui.runlock import alive
+
 Record = dict[str, Any]
 
 
@@ -43,8 +46,6 @@ class Journal:
 
     def start(self, header: Record) -> None:
         """A new journal holding only HEADER (the `run` record), replacing the last one."""
-        from tui.files import atomic_write
-
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(self.path, _line({"type": "run", **header}), 0o600)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -91,7 +92,6 @@ def writer_alive(header: Record | None) -> bool:
     host: assumed so, this one cannot tell)."""
     if header is None:
         return False
-    from tui.runlock import alive
 
     return alive(header.get("pid"), header.get("process_start"), header.get("host")) is not False
 

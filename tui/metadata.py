@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
+from tui.configdrive import read_iso
 from tui.errors import OperatorError
 from tui.http import RemoteError, make_client, request
 
@@ -120,8 +121,6 @@ def find_drive(dev: Path = Path("/dev/disk/by-label")) -> Path | None:
 
 def from_drive(path: str | Path) -> Metadata:
     """User data and metadata from a config drive ISO or device, without mounting."""
-    from tui.configdrive import read_iso
-
     try:
         drive = read_iso(path)
     except OSError as exc:

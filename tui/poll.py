@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tui.errors import Interrupted, OperatorError
 
 if TYPE_CHECKING:
-    from tui.procedure import Context
+    from tui.context import Context
 
 T = TypeVar("T")
 

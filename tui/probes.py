@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tui.clients.cloudcasa import CloudCasaClient
+from tui.clients.cloudstack import CloudStackClient
+from tui.clients.connect import ConnectClient, authorization
+from tui.clients.consul import ConsulClient
+from tui.clients.keystone import KeystoneClient
+from tui.errors import UsageError
 from tui.secrets import SecretSource
 from tui.words import plural
 
 
 def consul(values: Mapping[str, Any], secrets: SecretSource) -> str:
     """carbonio: GET /v1/acl/token/self with the management token."""
-    from tui.clients.consul import ConsulClient
-
     url = str(values["consul_url"])
     with ConsulClient(url, secrets.get("consul_token"),
                       ca_file=values.get("consul_ca_file")) as client:
@@ -30,8 +34,6 @@ def consul(values: Mapping[str, Any], secrets: SecretSource) -> str:
 
 def cloudstack(values: Mapping[str, Any], secrets: SecretSource) -> str:
     """cloudstack: the signed listCapabilities the preflight step calls."""
-    from tui.clients.cloudstack import CloudStackClient
-
     url = str(values["api_url"])
     with CloudStackClient(url, str(values["api_key"]), secrets.get("secret_key"),
                           ca_file=values.get("ca_file")) as client:
@@ -42,8 +44,6 @@ def cloudstack(values: Mapping[str, Any], secrets: SecretSource) -> str:
 
 def cloudcasa(values: Mapping[str, Any], secrets: SecretSource) -> str:
     """cloudcasa: the cloud accounts the key may read."""
-    from tui.clients.cloudcasa import CloudCasaClient
-
     url = str(values["api_url"])
     with CloudCasaClient(url, secrets.get("api_key"),
                          ca_file=values.get("api_ca_file")) as client:
@@ -54,8 +54,6 @@ def cloudcasa(values: Mapping[str, Any], secrets: SecretSource) -> str:
 
 def keystone(values: Mapping[str, Any], secrets: SecretSource) -> str:
     """atmosphere: a project-scoped token for the OpenStack admin."""
-    from tui.clients.keystone import KeystoneClient
-
     url = str(values["auth_url"])
     with KeystoneClient(url, username=str(values["os_admin_user"]),
                         password=secrets.get("os_admin_password"),
@@ -69,9 +67,6 @@ def keystone(values: Mapping[str, Any], secrets: SecretSource) -> str:
 
 def connect(values: Mapping[str, Any], secrets: SecretSource) -> str:
     """cloudblue: the accounts the Connect API key belongs to."""
-    from tui.clients.connect import ConnectClient, authorization
-    from tui.errors import UsageError
-
     key = secrets.get("cloudblue_token")
     try:
         authorization(key)

@@ -57,7 +57,7 @@ import pexpect
 
 from tui import child_session
 from tui.errors import OperatorError
-from tui.procedure import Command
+from tui.model import Command
 
 ENTER = "\r"
 ROWS, COLUMNS = 24, 80

@@ -6,6 +6,14 @@ when it is used. Adding a runbook = one module in tui/procedures/ plus one line 
 
 from __future__ import annotations
 
+import sys
+
+from tui.errors import UsageError
+
+TYPE_CHECKING = False  # `typing` costs `cloudrig list` time (see tui/cli.py)
+if TYPE_CHECKING:
+    from tui.model import Procedure
+
 
 class ProcedureInfo:
     """One procedure's id, title, one-line summary and module (not imported here).
@@ -64,3 +72,14 @@ REGISTRY: dict[str, ProcedureInfo] = {
         ),
     )
 }
+
+
+def get_procedure(procedure_id: str) -> Procedure:
+    """Load a registered procedure module and return its PROCEDURE."""
+    info = REGISTRY.get(procedure_id)
+    if info is None:
+        known = ", ".join(REGISTRY)
+        raise UsageError(f"unknown procedure {procedure_id!r}; known procedures: {known}")
+    __import__(info.module)  # not importlib: importing it costs `cloudrig list` time
+    procedure: Procedure = sys.modules[info.module].PROCEDURE
+    return procedure

@@ -13,14 +13,15 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import tui
+
 
 def _package_dir() -> Path:
-    import tui
-
     spec = tui.__spec__
     locations = list(spec.submodule_search_locations or []) if spec else []
     if locations and Path(locations[0]).is_dir():
         return Path(locations[0])
+    # heavy: zipfile, only for an install that is not plain files
     from importlib.resources import files
 
     return Path(str(files("tui")))

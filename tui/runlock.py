@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tui.atomic import make_dirs, sweeping
 from tui.errors import OperatorError
 
 BRIEF_WAIT = 30.0  # seconds a brief writer waits for another's read-modify-write
@@ -127,13 +128,12 @@ def lock_path(directory: Path, procedure: str) -> Path:
 
 def _open(path: Path) -> int:
     """The lock file, never through a symlink (a planted link cannot redirect it)."""
-    from tui.files import make_dirs
-    from tui.statefile import write_failure
-
     try:
         make_dirs(path.parent, 0o700)  # modes set explicitly, whatever the umask
     except OSError as exc:
-        raise write_failure(exc, path.parent) from None
+        from tui.files import state_write_failure  # heavy: pydantic (home's first paint)
+
+        raise state_write_failure(exc, path.parent) from None
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -196,15 +196,13 @@ def run_lock(directory: Path, procedure: str, kind: str,
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
         except OSError as exc:  # a full state disk: one sentence, the lock let go
-            from tui.statefile import write_failure
+            from tui.files import state_write_failure  # heavy: pydantic (first paint)
 
-            raise write_failure(exc, path) from None
+            raise state_write_failure(exc, path) from None
         with _HELD_LOCK:
             _HELD[key] = 1
-        from tui import files
-
         try:
-            with files.sweeping():  # no other CloudRig writes this procedure's files now
+            with sweeping():  # no other CloudRig writes this procedure's files now
                 yield holder
         finally:
             with _HELD_LOCK:
@@ -250,10 +248,8 @@ def brief_lock(directory: Path, name: str, wait: float = BRIEF_WAIT) -> Iterator
                 delay = min(delay * 2, 0.05)
         with _HELD_LOCK:
             _HELD[key] = 1
-        from tui import files
-
         try:
-            with files.sweeping():
+            with sweeping():
                 yield
         finally:
             with _HELD_LOCK:

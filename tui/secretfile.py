@@ -24,6 +24,7 @@ import binascii
 import configparser
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -36,8 +37,8 @@ from keyring.errors import PasswordDeleteError
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.escape import escape, unescape
 
+from tui.atomic import atomic_write
 from tui.errors import OperatorError, UsageError
-from tui.secrets import PASSPHRASE_ENV, SERVICE
 
 SETTINGS = escape("keyring-setting")  # upstream's section of the reference, scheme, version
 REFERENCE = escape("password reference")
@@ -105,8 +106,6 @@ def checksum(config: configparser.RawConfigParser) -> str:
     """SHA-256 of every entry but the checksum itself, whitespace-blind (configparser
     re-indents multi-line values): a flipped byte that keeps the file well-formed is
     then told apart from a wrong passphrase, which a failed MAC alone cannot do."""
-    import hashlib
-
     entries = sorted((section, option, "".join(value.split()))
                      for section in config.sections() if section != INTEGRITY
                      for option, value in config.items(section))
@@ -196,8 +195,6 @@ class _Backend(CryptFileKeyring):
             raise damaged(path, f"it cannot be parsed ({type(exc).__name__})") from None
 
     def _save(self, config: configparser.RawConfigParser) -> None:
-        from tui.files import atomic_write
-
         if not config.has_section(INTEGRITY):
             config.add_section(INTEGRITY)
         config.set(INTEGRITY, "sha256", checksum(config))
@@ -257,8 +254,12 @@ class _Backend(CryptFileKeyring):
 class FileStore:
     """The encrypted file store, opened with its passphrase (checked at once)."""
 
-    def __init__(self, path: Path, passphrase: str) -> None:
+    def __init__(self, path: Path, passphrase: str, *, service: str,
+                 passphrase_env: str) -> None:
+        """SERVICE names the store's section; PASSPHRASE_ENV is where the passphrase
+        came from, for the error (tui/secrets.py owns both names)."""
         self.path = path
+        self.service = service
         self.description = f"encrypted file {path}"
         problem = damage(path)
         if problem:
@@ -270,22 +271,22 @@ class FileStore:
             self.backend.keyring_key = passphrase
         except ValueError:
             raise UsageError(
-                f"the passphrase does not open the secret store {path}; check {PASSPHRASE_ENV}"
+                f"the passphrase does not open the secret store {path}; check {passphrase_env}"
             ) from None
 
     def get(self, key: str) -> str | None:
         try:
-            return self.backend.get_password(SERVICE, key)
+            return self.backend.get_password(self.service, key)
         except ValueError:
             # The passphrase opened the store's check entry, so this entry is what is wrong.
             raise damaged(self.path, f"its entry for {key} does not decrypt") from None
 
     def set(self, key: str, value: str) -> None:
-        self.backend.set_password(SERVICE, key, value)
+        self.backend.set_password(self.service, key, value)
 
     def delete(self, key: str) -> bool:
         try:
-            self.backend.delete_password(SERVICE, key)
+            self.backend.delete_password(self.service, key)
         except PasswordDeleteError:
             return False
         return True
@@ -293,7 +294,7 @@ class FileStore:
     def names(self) -> list[str]:
         """The keys in the store itself (never a separate list that could disagree)."""
         config = self.backend._read()
-        section = escape(SERVICE)
+        section = escape(self.service)
         if not config.has_section(section):
             return []
         return sorted(unescape(option) for option in config.options(section))

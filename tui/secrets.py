@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Protocol
 
 from tui import redact
+from tui.atomic import atomic_write, make_dirs
 from tui.errors import OperatorError, SecretMissing
+from tui.runlock import brief_lock
 
 ENV_PREFIX = "CLOUDRIG_SECRET_"
 PASSPHRASE_ENV = "CLOUDRIG_SECRETS_PASSPHRASE"
@@ -58,8 +60,6 @@ class _Index:
             return []
 
     def write(self, names: Iterable[str]) -> None:
-        from tui.files import atomic_write, make_dirs
-
         make_dirs(self.path.parent, 0o700)  # modes set explicitly, whatever the umask
         atomic_write(self.path, json.dumps(sorted(set(names))).encode(), 0o600)
 
@@ -84,8 +84,6 @@ class _BackendStore:
     def _writing(self) -> contextlib.AbstractContextManager[None]:
         """The store's brief lock: `secrets set` and a run keeping a bootstrap token
         never rewrite the store (or its index) at the same moment."""
-        from tui.runlock import brief_lock
-
         return brief_lock(self.index.path.parent, "secrets")
 
     def set(self, key: str, value: str) -> None:
@@ -94,7 +92,7 @@ class _BackendStore:
             self.index.add(key)
 
     def delete(self, key: str) -> bool:
-        import keyring.errors
+        import keyring.errors  # heavy: keyring loads its backends' entry points
 
         with self._writing():
             try:
@@ -115,7 +113,7 @@ def system_keyring() -> object | None:
     File-based backends (keyrings.alt, keyrings.cryptfile) and the fail/null/chainer
     placeholders do not count: CloudRig chooses its own encrypted file instead.
     """
-    import keyring.backend
+    import keyring.backend  # heavy: keyring loads its backends' entry points
 
     if os.environ.get(BACKEND_ENV) == "file":
         return None
@@ -163,12 +161,10 @@ def open_store(state_dir: Path, interactive: bool,
         with _ASKING:
             passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
             _TYPED[path] = passphrase
-    from tui.files import make_dirs
-
     make_dirs(state_dir, 0o700)  # modes set explicitly, whatever the umask
-    from tui.secretfile import FileStore
+    from tui.secretfile import FileStore  # heavy: keyrings.cryptfile loads argon2 and AES
 
-    return FileStore(path, passphrase)
+    return FileStore(path, passphrase, service=SERVICE, passphrase_env=PASSPHRASE_ENV)
 
 
 class SecretSource:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tui.procedure import Context
+    from tui.context import Context
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -6,7 +6,7 @@ last apply, each step's last result, and how the last run ended. One JSON file p
 procedure under `$CLOUDRIG_STATE_DIR` (default: the platform's user state dir).
 
 Beside it, `<procedure>.owned.json` records what CloudRig created (files created or
-replaced, remote ids, accessors, keys: `tui.procedure.Ownership`), written the moment
+replaced, remote ids, accessors, keys: `tui.model.Ownership`), written the moment
 something is created, so teardown removes only that. It is a file of its own because
 it is not a cache: losing it means teardown no longer knows what is CloudRig's.
 Every write is atomic; a full or read-only disk is one sentence naming the file.
@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tui.files import atomic_write, make_dirs
-from tui.procedure import Ownership, Status
+from tui.atomic import atomic_write, make_dirs
+from tui.files import state_write_failure
+from tui.model import Ownership, Status
 from tui.runlock import brief_lock
-from tui.statefile import state_dir, state_path, write_failure
+from tui.statefile import state_dir, state_path
 
 __all__ = [
     "ActionRecord",
@@ -164,7 +165,7 @@ class StateStore:
 
     @staticmethod
     def _failure(exc: OSError, path: Path) -> Exception:
-        return write_failure(exc, path)
+        return state_write_failure(exc, path)
 
     def update(self, procedure_id: str,
                change: Callable[[ProcedureState], None]) -> ProcedureState:

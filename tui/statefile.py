@@ -16,7 +16,7 @@ def state_dir() -> Path:
     configured = os.environ.get("CLOUDRIG_STATE_DIR")
     if configured:
         return Path(configured)
-    from platformdirs import user_state_path
+    from platformdirs import user_state_path  # heavy: platformdirs (first paint)
 
     return user_state_path("cloudrig", appauthor=False)
 
@@ -25,17 +25,6 @@ def state_path(directory: Path, procedure_id: str) -> Path:
     return directory / f"{procedure_id}.json"
 
 
-def write_failure(exc: OSError, path: Path) -> Exception:
-    """One sentence (an OperatorError) for a write to the state directory that failed:
-    the file named, the old state still whole (writes are atomic), and where the
-    state lives."""
-    from tui.errors import OperatorError
-    from tui.files import os_error
-
-    sentence = os_error(exc, str(path), "save CloudRig's state to").sentence
-    return OperatorError(f"{sentence} (the state directory is set by CLOUDRIG_STATE_DIR; "
-                         "the previous state is intact, so a rerun resumes)")
-
 
 def peek_state(directory: Path, procedure_id: str) -> dict[str, object] | None:
     """A procedure's state file as plain JSON, or None (missing or damaged)."""
@@ -43,7 +32,7 @@ def peek_state(directory: Path, procedure_id: str) -> dict[str, object] | None:
         text = state_path(directory, procedure_id).read_text(encoding="utf-8")
     except OSError:
         return None
-    import json  # only when there is state to read: a first start paints without it
+    import json  # heavy: only when there is state to read: a first start paints without it
 
     try:
         data = json.loads(text)
@@ -68,7 +57,7 @@ def run_word(run: dict[str, object] | None) -> str | None:
     outcome = str(run.get("outcome"))
     if outcome != "running":
         return outcome
-    from tui.runlock import alive
+    from tui.runlock import alive  # heavy: socket, dataclasses (first paint)
 
     return "interrupted" if alive(run.get("pid"), run.get("process_start"),
                                   run.get("host")) is False else "running"
@@ -76,7 +65,7 @@ def run_word(run: dict[str, object] | None) -> str | None:
 
 def run_sentence(run: dict[str, object]) -> str:
     """`running (pid N on HOST since HH:MM)`, `interrupted at STEP: …`, `done at HH:MM`."""
-    from tui.runlock import clock
+    from tui.runlock import clock  # heavy: socket, dataclasses (first paint)
 
     word = run_word(run)
     what = "teardown" if run.get("kind") == "teardown" else "apply"

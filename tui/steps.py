@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from tui.answers import secret_fields
-from tui.procedure import CheckResult, Context, FileWrite, Manual, PlanItem, Status, Step
+from tui.context import Context
+from tui.model import CheckResult, FileWrite, Manual, PlanItem, Status, Step
 from tui.render import render
 
 

@@ -28,8 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tui.cli import main
-from tui.procedure import get_procedure
-from tui.registry import REGISTRY
+from tui.registry import REGISTRY, get_procedure
 
 PROCEDURES = sorted(REGISTRY)
 

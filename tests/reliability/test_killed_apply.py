@@ -34,7 +34,7 @@ from fakes.consul import FakeConsul
 from fakes.server import Request
 from private_cli import ProcedureRig, assert_no_secret
 
-from tui.procedure import Ownership
+from tui.model import Ownership
 from tui.state import ProcedureState
 
 FAULTY = Path(__file__).resolve().parent.parent / "faulty_cloudrig.py"

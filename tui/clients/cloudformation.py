@@ -24,10 +24,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
 from tui.errors import OperatorError
-from tui.http import RemoteError
+from tui.http import (
+    DeadlineExceeded,
+    RemoteError,
+    ResponseTooLarge,
+    default_timeout,
+    describe_failure,
+    http_transport,
+    make_client,
+    tls_context,
+)
 
 # Stack states that will not reach CREATE_COMPLETE without the operator (delete and retry).
 FAILED_STATES = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
@@ -66,17 +76,14 @@ class StackEvent(BaseModel):
 class CloudFormation:
     def __init__(self, region: str | None = None) -> None:
         try:
-            import boto3
+            import boto3  # heavy: boto3, only on the AWS path
             from botocore.config import Config
         except ImportError:
             raise OperatorError(
                 "creating the CloudFormation stack needs boto3: install the extra with "
                 "`pip install 'cloudrig[aws]'`, or answer `cloudformation: browser` to "
                 "launch the stack from the AWS console instead") from None
-        import botocore.session
-        import httpx
-
-        from tui.http import default_timeout
+        import botocore.session  # heavy: boto3, only on the AWS path
 
         # 30 s per read (5 s to connect), or CLOUDRIG_HTTP_TIMEOUT as for every other API.
         timeout = default_timeout(httpx.Timeout(30.0, connect=5.0))
@@ -197,9 +204,7 @@ class _Sender:
         self.clients: dict[str | None, Any] = {}
 
     def _client(self, url: str) -> Any:
-        from botocore.utils import get_environ_proxies
-
-        from tui.http import http_transport, make_client, tls_context
+        from botocore.utils import get_environ_proxies  # heavy: boto3, only on the AWS path
 
         proxy = get_environ_proxies(url).get(url.split(":", 1)[0])
         if proxy not in self.clients:
@@ -209,11 +214,8 @@ class _Sender:
         return self.clients[proxy]
 
     def __call__(self, request: Any, **_: Any) -> Any:
-        import httpx
-        from botocore import exceptions as aws
+        from botocore import exceptions as aws  # heavy: boto3, only on the AWS path
         from botocore.awsrequest import AWSResponse
-
-        from tui.http import DeadlineExceeded, ResponseTooLarge, describe_failure
 
         body = request.body
         if hasattr(body, "read"):

@@ -22,8 +22,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,8 +195,6 @@ class CloudStackClient(ApiClient):
         if exc.status is None:
             return exc
         try:
-            import json
-
             data = json.loads(exc.body)
             (inner,) = data.values()
             return self._error(command, int(inner["errorcode"]), str(inner["errortext"]))
@@ -319,8 +319,6 @@ class CloudStackClient(ApiClient):
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

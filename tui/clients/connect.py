@@ -13,6 +13,7 @@ Written from cloudblue/connect-python-openapi-client (`constants.py`, `fluent.py
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -40,8 +41,6 @@ def authorization(api_key: str) -> str:
 
 def explain(payload: str) -> str:
     """Connect's error body as one phrase: `AUTH_001: API request is unauthorized.`"""
-    import json
-
     try:
         data = json.loads(payload)
     except ValueError:

@@ -22,6 +22,7 @@ is retried, since it creates nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -29,6 +30,7 @@ import httpx
 from pydantic import BaseModel
 
 from tui.http import ApiClient, RemoteError, json_body, make_client, request
+from tui.redact import register
 
 NO_RETRY = {"idempotent": False}
 
@@ -50,8 +52,6 @@ def keystone_error(exc: RemoteError, what: str) -> RemoteError:
     """Keystone's own `error.message`, in a sentence that says what was being done."""
     message = ""
     try:
-        import json
-
         error = json.loads(exc.body).get("error") or {}
         message = f"{error.get('code')} {error.get('title')}: {error.get('message')}"
     except (ValueError, AttributeError, TypeError):
@@ -107,7 +107,6 @@ class KeystoneClient(ApiClient):
         if not token:
             raise RemoteError(f"{self.auth_url}/auth/tokens answered 201 without an "
                               "X-Subject-Token header; check that auth_url is Keystone v3")
-        from tui.redact import register
 
         register(token)
         self.http.headers["X-Auth-Token"] = token

@@ -1,1 +1,1 @@
-"""One module per runbook; each exposes `PROCEDURE` (see tui.procedure.REGISTRY)."""
+"""One module per runbook; each exposes `PROCEDURE` (listed in tui.registry.REGISTRY)."""

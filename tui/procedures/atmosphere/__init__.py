@@ -122,7 +122,7 @@ Teardown (the runbook has no removal path; CloudRig's, in reverse step order):
 from __future__ import annotations
 
 from tui import probes
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 from .answers import AtmosphereAnswers
 from .steps import STEPS
@@ -154,6 +154,11 @@ PAGES = (
 
 PROCEDURE = Procedure(
     id="atmosphere",
+    title="CyVerse Atmosphere ⇄ OpenStack",
+    summary=(
+        "Connect Atmosphere to an OSA cloud: endpoint/TLS audit, user variables, Keystone "
+        "account, provider, DNS names, atmosphere-ansible hosts"
+    ),
     runbook="atmosphere-openstack.txt",
     answers_model=AtmosphereAnswers,
     pages=PAGES,

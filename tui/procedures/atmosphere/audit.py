@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -175,8 +176,6 @@ def audit_endpoint(endpoint: Endpoint, cloud_fqdn: str, *, trust: str | None = N
 
 def audit(endpoints: list[Endpoint], cloud_fqdn: str, *, trust: str | None = None,
           resolve: Resolver | None = None, timeout: float = 5.0) -> list[EndpointReport]:
-    from concurrent.futures import ThreadPoolExecutor
-
     chosen = audited(endpoints)
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(chosen)))) as pool:
         return list(pool.map(lambda e: audit_endpoint(e, cloud_fqdn, trust=trust,

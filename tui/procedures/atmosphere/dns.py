@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dns.exception
 import dns.resolver
 
-from tui.procedure import CheckResult, Status
+from tui.model import CheckResult, Status
 
 SHOWN = 3
 

@@ -14,13 +14,13 @@ import yaml
 
 from tui.clients.keystone import KeystoneClient
 from tui.commands import display
+from tui.context import Context
 from tui.errors import OperatorError
 from tui.files import check_files, host_path, read_current, read_path
-from tui.procedure import (
+from tui.model import (
     ApiCall,
     CheckResult,
     Command,
-    Context,
     FileRemove,
     FileWrite,
     Manual,
@@ -674,7 +674,7 @@ class DnsRecords(Step):
                             "server (this step is probably optional: the runbook)")]
 
     def check(self, ctx: Context) -> CheckResult:
-        from .dns import check_names
+        from .dns import check_names  # heavy: dnspython, only for this check
 
         files = check_files(self.files(ctx), ctx.root)
         a = answers(ctx)

@@ -68,7 +68,7 @@ Where CloudRig departs from it, and why:
 from __future__ import annotations
 
 from tui import probes
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 from .answers import CarbonioAnswers
 from .steps import STEPS
@@ -93,6 +93,11 @@ PAGES = (
 
 PROCEDURE = Procedure(
     id="carbonio",
+    title="Carbonio Mesh terminating gateway",
+    summary=(
+        "Route Carbonio Files to an external PostgreSQL through a Consul terminating "
+        "gateway"
+    ),
     runbook="carbonio-mesh-gateway.txt",
     answers_model=CarbonioAnswers,
     pages=PAGES,

@@ -10,13 +10,13 @@ from typing import Any
 
 from tui.clients import postgres
 from tui.clients.consul import ConsulClient
+from tui.context import Context
+from tui.errors import OperatorError
 from tui.files import check_files, host_path, read_current
-from tui.poll import poll
-from tui.procedure import (
+from tui.model import (
     ApiCall,
     CheckResult,
     Command,
-    Context,
     FileRemove,
     FileWrite,
     Manual,
@@ -24,6 +24,7 @@ from tui.procedure import (
     Status,
     Step,
 )
+from tui.poll import poll
 from tui.redact import register as register_secret
 from tui.steps import FileStep, TemplateFile, confirmed_check
 
@@ -269,8 +270,6 @@ class ManagementToken(Step):
             # strips the terminal's "\r\n"); the last line of the transcript is it.
             token = (result.stdout.strip().splitlines() or [""])[-1].strip()
             if not token:
-                from tui.errors import OperatorError
-
                 raise OperatorError("`service-discover bootstrap-token --setup` printed no "
                                     "token; check the cluster credential password")
             where = ctx.secrets.remember(TOKEN, token)
@@ -291,8 +290,6 @@ def _is_management(info: dict[str, Any]) -> bool:
 
 
 def _verify_management(ctx: Context) -> None:
-    from tui.errors import OperatorError
-
     if not _is_management(consul(ctx).token_self()):
         raise OperatorError("the Consul token is valid but lacks the global-management "
                             "policy; use the bootstrap token")

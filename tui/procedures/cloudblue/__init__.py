@@ -62,7 +62,7 @@ Where CloudRig departs from it, and why:
 from __future__ import annotations
 
 from tui import probes
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 from .answers import CloudBlueAnswers
 from .steps import ACTIONS, STEPS
@@ -82,6 +82,11 @@ PAGES = (
 
 PROCEDURE = Procedure(
     id="cloudblue",
+    title="CloudBlue Connect connector",
+    summary=(
+        "Configure the Application Management connector for CloudBlue Connect: config.json,"
+        " tokens, services, group quotas"
+    ),
     runbook="cloudblue-connect.txt",
     answers_model=CloudBlueAnswers,
     pages=PAGES,

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from tui.clients.connect import ConnectClient, authorization
+from tui.context import Context
 from tui.errors import OperatorError, UsageError
 from tui.files import backups_of, check_files, current, exists, host_path, read_path
-from tui.procedure import (
+from tui.model import (
     Action,
     ApiCall,
     CheckResult,
     Command,
-    Context,
     FileRemove,
     FileWrite,
     Manual,

@@ -52,7 +52,7 @@ Where CloudRig departs from it, and why:
 from __future__ import annotations
 
 from tui import probes
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 from .answers import CloudCasaAnswers
 from .steps import STEPS
@@ -72,6 +72,11 @@ PAGES = (
 
 PROCEDURE = Procedure(
     id="cloudcasa",
+    title="CloudCasa cloud accounts",
+    summary=(
+        "Register an AWS account with CloudCasa: CloudFormation stack, discovered clusters'"
+        " agents, inventory"
+    ),
     runbook="cloudcasa-cloudaccounts.txt",
     answers_model=CloudCasaAnswers,
     pages=PAGES,

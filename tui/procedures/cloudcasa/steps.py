@@ -8,23 +8,24 @@ of creating anything a second time.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tui.clients.cloudcasa import CloudCasaClient, CloudCasaError, Document, agent_url
-from tui.errors import OperatorError
-from tui.poll import poll
-from tui.procedure import (
-    ApiCall,
-    CheckResult,
-    Command,
-    Context,
-    Manual,
-    PlanItem,
-    Status,
-    Step,
+from tui.clients.cloudformation import (
+    FAILED_STATES,
+    OWNER_TAG,
+    READY_STATES,
+    REVIEW,
+    UPDATE_FAILED_STATES,
+    CloudFormation,
 )
+from tui.context import Context
+from tui.errors import OperatorError
+from tui.model import ApiCall, CheckResult, Command, Manual, PlanItem, Status, Step
+from tui.poll import poll
 
 from .answers import FEATURES, CloudCasaAnswers
 
@@ -292,8 +293,6 @@ def stack_parameters(a: CloudCasaAnswers, account_id: str,
 
 
 def cloudformation(ctx: Context) -> Any:
-    from tui.clients.cloudformation import CloudFormation  # boto3: only on the AWS path
-
     return ctx.shared("cloudformation", lambda: CloudFormation(answers(ctx).aws_region))
 
 
@@ -310,8 +309,6 @@ def declared(ctx: Context, template_url: str) -> list[str]:
 
 
 def stack_tags(a: CloudCasaAnswers) -> dict[str, str]:
-    from tui.clients.cloudformation import OWNER_TAG
-
     return {OWNER_TAG: "cloudcasa", "cloudrig:account": a.account_name}
 
 
@@ -323,8 +320,6 @@ def delete_command(a: CloudCasaAnswers) -> str:
 def stack_problem(ctx: Context, stack: Any, updating: bool = False) -> str | None:
     """Why `stack` will not get where CloudRig waits for it to go, in a sentence that
     quotes the failed resource's own event; None while it still may."""
-    from tui.clients.cloudformation import FAILED_STATES, REVIEW, UPDATE_FAILED_STATES
-
     a = answers(ctx)
     if stack is None:
         return f"the stack {a.stack_name} disappeared; rerun to create it again"
@@ -448,8 +443,6 @@ class Stack(CasaStep):
             self._wait_stack(ctx, updating=True)
 
     def _wait_stack(self, ctx: Context, updating: bool = False) -> None:
-        from tui.clients.cloudformation import READY_STATES
-
         name = answers(ctx).stack_name
         ready = {"UPDATE_COMPLETE"} if updating else READY_STATES
         wait(ctx, f"stack {name} to be {'updated' if updating else 'created'}",
@@ -480,8 +473,6 @@ class Stack(CasaStep):
         only with --purge and only when CloudRig created it (its cloudrig:procedure
         tag, and its StackId in the ownership record); otherwise teardown says that it
         stays and how to delete it."""
-        from tui.clients.cloudformation import OWNER_TAG
-
         a = answers(ctx)
         if a.cloudformation == "browser":
             return [Manual(text=(
@@ -523,9 +514,7 @@ def terminal_qr(text: str) -> str | None:
     """The launch URL as a QR code of text blocks (handy over SSH: scan it with a phone
     signed in to AWS). None when segno is not installed."""
     try:
-        import io
-
-        import segno
+        import segno  # heavy: segno, only for the browser path's QR code
     except ImportError:
         return None
     out = io.StringIO()

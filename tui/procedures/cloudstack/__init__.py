@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tui import probes
-from tui.procedure import Page, Procedure
+from tui.model import Page, Procedure
 
 from .answers import CloudStackAnswers
 from .steps import STEPS
@@ -85,6 +85,8 @@ PAGES = (
 
 PROCEDURE = Procedure(
     id="cloudstack",
+    title="CloudStack user data and config drive",
+    summary="Set an instance's user data through the signed API, or build a config drive ISO",
     runbook="cloudstack-userdata-configdrive.txt",
     answers_model=CloudStackAnswers,
     pages=PAGES,

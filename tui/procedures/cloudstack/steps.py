@@ -8,8 +8,9 @@ from typing import Any
 
 from tui.clients.cloudstack import GET_LIMIT, CloudStackClient
 from tui.configdrive import ConfigDriveData, build_iso
+from tui.context import Context
 from tui.errors import OperatorError
-from tui.procedure import ApiCall, CheckResult, Context, FileWrite, PlanItem, Status, Step
+from tui.model import ApiCall, CheckResult, FileWrite, PlanItem, Status, Step
 
 from . import guest
 from .answers import CloudStackAnswers
