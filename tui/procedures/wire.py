@@ -1,0 +1,30 @@
+"""Plan items built from the request a client will send (see tui/clients/wire.py).
+
+`api_call` turns a client's `Request` into the previewed `ApiCall`: method, URL
+and body come from the request itself, and by default executing the item sends
+that same request object. A step never writes a call's method, path or body a
+second time for its preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tui.clients.wire import Request
+from tui.procedure import ApiCall
+
+
+class Sender(Protocol):
+    def url_of(self, request: Request) -> str: ...
+
+    def send(self, request: Request) -> Any: ...
+
+
+def api_call(client: Sender, request: Request, description: str,
+             execute: Callable[[], Any] | None = None) -> ApiCall:
+    """The previewed call for REQUEST; EXECUTE (default: send it) must send REQUEST
+    itself, e.g. to record what it creates around the sending."""
+    return ApiCall(method=request.method, url=client.url_of(request), body=request.body(),
+                   changes_remote=request.changes_remote, description=description,
+                   execute=execute if execute is not None else lambda: client.send(request))
