@@ -7,11 +7,20 @@ sent it, with the same method, path and body (secrets masked in the plan).
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fakes.cloudstack import CHANGES as CS_CHANGES
+from fakes.cloudstack import FakeCloudStack
 from fakes.consul import FakeConsul
-from wire_rig import plan_json, record_apply, session_for, wire_json
+from fakes.server import Request
+from wire_rig import Shape, parsed, plan_json, record_apply, session_for, wire_json
+
+from tui.redact import redact
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -57,3 +66,46 @@ def test_carbonio_apply_sends_what_its_plan_shows(consul, tmp_path, monkeypatch,
     assert sent[0][2]["Datacenters"] == ["dc1", "dc2"] and sent[0][2]["ID"] == pid
     assert sent[-1][2] == "••••••"
     assert consul.policies[pid]["Datacenters"] == ["dc1", "dc2"]
+
+
+SIGNING = {"apiKey", "signature", "signatureVersion", "expires", "response"}
+
+
+def cloudstack_wire(request: Request) -> Shape:
+    """A CloudStack command: its parameters (query or form body), without the signing
+    ones the client adds when it sends (they change with the clock)."""
+    params = FakeCloudStack._params(request)
+    return (request.method, request.path,
+            parsed(redact(json.dumps({k: v for k, v in params.items()
+                                      if k not in SIGNING}))))
+
+
+def cloudstack_plan(view: dict[str, Any]) -> Shape:
+    """The previewed command: parameters in the URL's query and in the body alike."""
+    url = urlsplit(view["url"])
+    params = {k: v[0] for k, v in parse_qs(url.query).items()}
+    return (view["method"], url.path, params | (parsed(view.get("body")) or {}))
+
+
+def test_cloudstack_apply_sends_what_its_plan_shows(tmp_path, monkeypatch, clean_redact):
+    """A running instance with restart on: stop (a state-changing GET), the user data
+    (POST: over the GET limit, as base64), start — each as its plan item showed it."""
+    fake = FakeCloudStack(job_polls=2).start()
+    try:
+        vm = fake.vm = fake.add_vm("web-1", [fake.add_network("guest-net", "VirtualRouter")])
+        user_data = "#cloud-config\nruncmd:\n" + "".join(
+            f"- echo line {i} >> /var/log/boot.txt\n" for i in range(160))
+        session = session_for("cloudstack", {
+            "api_url": fake.url + "/client/api", "api_key": fake.api_key, "vm": "web-1",
+            "user_data": user_data, "restart": True,
+        }, {"secret_key": fake.secret_key}, tmp_path, root=False)
+        record = record_apply(monkeypatch, session, [fake])
+        changing = lambda r: FakeCloudStack._params(r).get("command") in CS_CHANGES  # noqa: E731
+        sent = record.check(changing, cloudstack_wire, cloudstack_plan, [fake.secret_key])
+    finally:
+        fake.stop()
+    assert [(m, b["command"]) for m, _p, b in sent] == [
+        ("GET", "stopVirtualMachine"), ("POST", "updateVirtualMachine"),
+        ("GET", "startVirtualMachine")]
+    assert sent[1][2]["userdata"] == base64.b64encode(user_data.encode()).decode()
+    assert sent[1][2]["id"] == vm["id"]

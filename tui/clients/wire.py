@@ -29,6 +29,9 @@ class Request:
     content: bytes | None = None
     form: bool = False
     """Send `params` as an application/x-www-form-urlencoded body, not a query."""
+    listed: bool = False
+    """Preview `params` as the body even when they go in the query (CloudStack: a
+    command is its parameters, GET or POST alike), so the shown URL stays short."""
     changes: bool | None = None
     """Whether it changes remote state; None: by method (POST/PUT/PATCH/DELETE)."""
     ok: tuple[int, ...] = (200,)
@@ -42,7 +45,7 @@ class Request:
 
     def target(self) -> str:
         """The path with its query, as the preview shows it."""
-        if self.params and not self.form:
+        if self.params and not (self.form or self.listed):
             return f"{self.path}?{urlencode(dict(self.params))}"
         return self.path
 
@@ -51,7 +54,7 @@ class Request:
         raw content as text (the caller's redaction masks any secret in it)."""
         if self.json is not None:
             return self.json
-        if self.form:
+        if self.form or self.listed:
             return dict(self.params)
         if self.content is not None:
             return self.content.decode(errors="replace")
