@@ -109,3 +109,64 @@ def test_cloudstack_apply_sends_what_its_plan_shows(tmp_path, monkeypatch, clean
         ("GET", "startVirtualMachine")]
     assert sent[1][2]["userdata"] == base64.b64encode(user_data.encode()).decode()
     assert sent[1][2]["id"] == vm["id"]
+
+
+def test_cloudblue_apply_reads_what_its_plan_shows_and_changes_nothing_remote(tmp_path):
+    """Connect is only read (the connector changes it, not CloudRig): no changing
+    request reaches it, and every call the plan shows is a request the apply makes."""
+    from cloudblue_rig import CLOUDBLUE_TOKEN, VAP_TOKEN, started_rig
+
+    with started_rig(tmp_path) as rig:
+        answers = str(rig.write_answers())
+        plan = rig.cli("plan", "cloudblue", "--answers", answers, "--root", str(rig.root),
+                       "--json")
+        assert plan.returncode == 0, plan.stderr
+        shown = {(i["method"], urlsplit(i["url"]).path)
+                 for s in json.loads(plan.stdout)["steps"] for i in s["items"]
+                 if i["kind"] == "api"}
+        before = len(rig.connect.log)
+        result = rig.apply()
+        assert result.returncode == 0, result.stderr
+        sent = rig.connect.log[before:]
+    assert [f"{r.method} {r.path}" for r in sent if r.method in CHANGING] == []
+    assert shown and shown <= {(r.method, r.path) for r in sent}, (shown, sent)
+    for secret in (CLOUDBLUE_TOKEN, VAP_TOKEN, CLOUDBLUE_TOKEN.split(":")[-1]):
+        assert secret not in plan.stdout
+
+
+def test_atmosphere_apply_sends_what_its_plan_shows(tmp_path, monkeypatch, clean_redact):
+    """Keystone: the project, the user in it (its id in the body), the grant (both ids in
+    the path) — each sent as the plan showed it when it ran, the password masked; then,
+    on a second apply with the password changed, the one login and the PATCH it leads
+    to, each its own previewed call."""
+    from atmosphere_rig import ADMIN_PASSWORD, ATMO_PASSWORD, PROVIDER_SECRET, base_answers
+    from fakes.keystone import FakeKeystone
+
+    fake = FakeKeystone(admin_password=ADMIN_PASSWORD).start()
+    secrets = {"os_admin_password": ADMIN_PASSWORD, "atmo_admin_password": ATMO_PASSWORD,
+               "provider_secret": PROVIDER_SECRET}
+    login = lambda r: r.path == "/v3/auth/tokens"  # noqa: E731  (the admin's token)
+    try:
+        answers = base_answers(tmp_path, host_role="workstation", auth_url=f"{fake.url}/v3")
+        session = session_for("atmosphere", answers, secrets, tmp_path)
+        record = record_apply(monkeypatch, session, [fake], only=["keystone"])
+        sent = record.check(lambda r: r.method in CHANGING, wire_json, plan_json,
+                            [ADMIN_PASSWORD, ATMO_PASSWORD], unplanned_ok=login)
+        project, user = fake.project_named("atmoadmin"), fake.user_named("atmoadmin")
+        role = fake.role_named("admin")
+        assert [(m, p) for m, p, _b in sent] == [
+            ("POST", "/v3/projects"), ("POST", "/v3/users"),
+            ("PUT", f"/v3/projects/{project['id']}/users/{user['id']}/roles/{role['id']}")]
+        assert sent[1][2]["user"]["default_project_id"] == project["id"]
+        assert sent[1][2]["user"]["password"] == "••••••"
+
+        fake.passwords[user["id"]] = "changed by someone"
+        session = session_for("atmosphere", answers, secrets, tmp_path)
+        record = record_apply(monkeypatch, session, [fake], only=["keystone"])
+        sent = record.check(lambda r: r.method in CHANGING, wire_json, plan_json,
+                            [ADMIN_PASSWORD, ATMO_PASSWORD], unplanned_ok=login)
+    finally:
+        fake.stop()
+    assert [(m, p) for m, p, _b in sent] == [("POST", "/v3/auth/tokens"),
+                                             ("PATCH", f"/v3/users/{user['id']}")]
+    assert fake.passwords[user["id"]] == ATMO_PASSWORD

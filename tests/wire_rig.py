@@ -81,11 +81,13 @@ class WireRecord:
     """Requests sent while no planned call ran (plan's reads, polls of custom steps)."""
 
     def check(self, changing: Callable[[Request], bool], wire: Callable[[Request], Shape],
-              plan: Callable[[dict[str, Any]], Shape], secrets: Sequence[str]) -> list[Shape]:
+              plan: Callable[[dict[str, Any]], Shape], secrets: Sequence[str],
+              unplanned_ok: Callable[[Request], bool] = lambda r: False) -> list[Shape]:
         """Assert preview == wire; return the changing requests' shapes (for the test to
-        say which calls it saw)."""
+        say which calls it saw). UNPLANNED_OK: changing-looking requests a client makes
+        on its own, outside any plan item (a login that only issues a token)."""
         seen: list[Shape] = []
-        unplanned = [wire(r) for r in self.outside if changing(r)]
+        unplanned = [wire(r) for r in self.outside if changing(r) and not unplanned_ok(r)]
         assert unplanned == [], f"changing requests no plan item showed: {unplanned}"
         for call in self.executed:
             shown = plan(call.view)
@@ -103,7 +105,8 @@ class WireRecord:
 
 
 def record_apply(monkeypatch: Any, session: Any, services: Sequence[FakeService],
-                 extra_logs: Sequence[Callable[[], list[Request]]] = ()) -> WireRecord:
+                 extra_logs: Sequence[Callable[[], list[Request]]] = (),
+                 only: Sequence[str] = ()) -> WireRecord:
     """Run `session.apply()` recording each executed ApiCall and the requests that
     reached SERVICES (and any EXTRA_LOGS) while it ran."""
     from tui.procedure import ApiCall, Context
@@ -126,7 +129,7 @@ def record_apply(monkeypatch: Any, session: Any, services: Sequence[FakeService]
             inside.update(id(r) for r in sent)
 
     monkeypatch.setattr(Context, "call", call)
-    result = session.apply()
+    result = session.apply(only)
     assert result.exit_code == 0, result.message
     outside = [r for log, n in zip(logs, starts, strict=True) for r in log()[n:]
                if id(r) not in inside]

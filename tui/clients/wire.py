@@ -34,7 +34,11 @@ class Request:
     command is its parameters, GET or POST alike), so the shown URL stays short."""
     changes: bool | None = None
     """Whether it changes remote state; None: by method (POST/PUT/PATCH/DELETE)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers of this request beyond the client's own (never shown: auth lives here)."""
     ok: tuple[int, ...] = (200,)
+    what: str = ""
+    """What it does, for the sentence when it fails ("create project atmoadmin")."""
     retry: bool | None = None
     """Whether a lost answer may be retried; None: by method (tui.http.IDEMPOTENT).
     False for a create: it may have happened."""
@@ -73,4 +77,6 @@ class Request:
             kwargs["json"] = self.json
         if self.content is not None:
             kwargs["content"] = self.content
+        if self.headers:
+            kwargs["headers"] = dict(self.headers)
         return kwargs

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tui.clients.wire import Request
-from tui.procedure import ApiCall
+from tui.procedure import ApiCall, Context, PlanItem
 
 
 class Sender(Protocol):
@@ -28,3 +28,16 @@ def api_call(client: Sender, request: Request, description: str,
     return ApiCall(method=request.method, url=client.url_of(request), body=request.body(),
                    changes_remote=request.changes_remote, description=description,
                    execute=execute if execute is not None else lambda: client.send(request))
+
+
+def execute_replanning(ctx: Context, plan: Callable[[Context], list[PlanItem]]) -> None:
+    """Carry out a step's plan one item at a time, planning again after each: a call
+    that needs an id an earlier call creates (a user in the project just made) is sent
+    with that id, exactly as the fresh plan shows it. Each item runs at most once."""
+    done: set[str] = set()
+    while True:
+        pending = [item for item in plan(ctx) if item.model_dump_json() not in done]
+        if not pending:
+            return
+        ctx.execute(pending[:1])
+        done.add(pending[0].model_dump_json())
