@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cloudcasa_rig import moto_server, rig  # noqa: F401  (fixtures)
 from fakes.cloudstack import CHANGES as CS_CHANGES
 from fakes.cloudstack import FakeCloudStack
 from fakes.consul import FakeConsul
@@ -116,18 +118,18 @@ def test_cloudblue_apply_reads_what_its_plan_shows_and_changes_nothing_remote(tm
     request reaches it, and every call the plan shows is a request the apply makes."""
     from cloudblue_rig import CLOUDBLUE_TOKEN, VAP_TOKEN, started_rig
 
-    with started_rig(tmp_path) as rig:
-        answers = str(rig.write_answers())
-        plan = rig.cli("plan", "cloudblue", "--answers", answers, "--root", str(rig.root),
+    with started_rig(tmp_path) as blue:
+        answers = str(blue.write_answers())
+        plan = blue.cli("plan", "cloudblue", "--answers", answers, "--root", str(blue.root),
                        "--json")
         assert plan.returncode == 0, plan.stderr
         shown = {(i["method"], urlsplit(i["url"]).path)
                  for s in json.loads(plan.stdout)["steps"] for i in s["items"]
                  if i["kind"] == "api"}
-        before = len(rig.connect.log)
-        result = rig.apply()
+        before = len(blue.connect.log)
+        result = blue.apply()
         assert result.returncode == 0, result.stderr
-        sent = rig.connect.log[before:]
+        sent = blue.connect.log[before:]
     assert [f"{r.method} {r.path}" for r in sent if r.method in CHANGING] == []
     assert shown and shown <= {(r.method, r.path) for r in sent}, (shown, sent)
     for secret in (CLOUDBLUE_TOKEN, VAP_TOKEN, CLOUDBLUE_TOKEN.split(":")[-1]):
@@ -170,3 +172,52 @@ def test_atmosphere_apply_sends_what_its_plan_shows(tmp_path, monkeypatch, clean
     assert [(m, p) for m, p, _b in sent] == [("POST", "/v3/auth/tokens"),
                                              ("PATCH", f"/v3/users/{user['id']}")]
     assert fake.passwords[user["id"]] == ATMO_PASSWORD
+
+
+def aws_query(request: Request) -> Shape:
+    """A CloudFormation action as moto received it (AWS query protocol: `Parameters.
+    member.1.ParameterKey=…`), as the keyword arguments boto3 was given."""
+    flat = {k: v[0] for k, v in request.query.items() if k not in ("Action", "Version")}
+    out: dict[str, Any] = {}
+    members: dict[str, dict[int, Any]] = {}
+    for key, value in flat.items():
+        name, *rest = key.split(".")
+        if not rest:
+            out[name] = value
+        elif rest[0] == "member" and len(rest) == 2:
+            members.setdefault(name, {})[int(rest[1])] = value
+        elif rest[0] == "member" and len(rest) == 3:
+            members.setdefault(name, {}).setdefault(int(rest[1]), {})[rest[2]] = value
+    for name, items in members.items():
+        out[name] = [items[i] for i in sorted(items)]
+    return (request.query["Action"][0], f"/stacks/{flat.get('StackName')}",
+            parsed(redact(json.dumps(out))))
+
+
+def test_cloudcasa_apply_sends_what_its_plan_shows(rig, tmp_path, monkeypatch,  # noqa: F811
+                                                   clean_redact):
+    """CloudCasa and CloudFormation: the account, the stack (its parameters with the new
+    account's id, as boto3 sends them), the inventory the clusters step asks for — each
+    as its plan item showed it, the API key nowhere in the plan."""
+    from cloudcasa_rig import aws_env
+
+    for name, value in {**rig.kube_env(), **aws_env(rig.aws)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", f"{rig.tmp / 'bin'}:{os.environ['PATH']}")
+    session = session_for("cloudcasa", rig.answers, rig.secrets, tmp_path, root=False)
+    record = record_apply(monkeypatch, session, [rig.casa],
+                          extra_logs=[lambda: rig.strict.log])
+    changing = lambda r: (r.method in CHANGING and "Action" not in r.query) or (  # noqa: E731
+        r.query.get("Action", [""])[0] in ("CreateStack", "UpdateStack", "DeleteStack"))
+
+    def wire(request: Request) -> Shape:
+        return aws_query(request) if "Action" in request.query else wire_json(request)
+
+    sent = record.check(changing, wire, plan_json, [rig.secrets["api_key"]])
+    account = rig.casa.account_named("prod-aws")
+    assert [(m, p) for m, p, _b in sent] == [
+        ("POST", "/api/v1/cloudaccounts"), ("CreateStack", "/stacks/cloudcasa"),
+        ("POST", f"/api/v1/cloudaccounts/{account['_id']}/action/inventory")]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in sent[1][2]["Parameters"]}
+    assert parameters["CCAccountId"] == account["_id"]
+    assert sent[1][2]["Capabilities"] == ["CAPABILITY_IAM"]

@@ -30,6 +30,14 @@ def api_call(client: Sender, request: Request, description: str,
                    execute=execute if execute is not None else lambda: client.send(request))
 
 
+def preview_call(url: str, request: Request, description: str) -> ApiCall:
+    """A call shown before the remote can be read (no key at hand, an id not made
+    yet): the request as it will be built, with placeholders; never executed as is
+    (apply plans again with what it then knows)."""
+    return ApiCall(method=request.method, url=url, body=request.body(),
+                   changes_remote=request.changes_remote, description=description)
+
+
 def execute_replanning(ctx: Context, plan: Callable[[Context], list[PlanItem]]) -> None:
     """Carry out a step's plan one item at a time, planning again after each: a call
     that needs an id an earlier call creates (a user in the project just made) is sent
