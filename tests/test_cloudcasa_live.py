@@ -26,7 +26,8 @@ def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):  # noqa: 
     [stack_call] = planned["cloudformation"]["items"]
     body = json.loads(stack_call["body"])
     assert stack_call["method"] == "CreateStack" and body["Capabilities"] == ["CAPABILITY_IAM"]
-    assert body["Parameters"]["RDS"] == "true" and body["StackName"] == "cloudcasa"
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in body["Parameters"]}
+    assert parameters["RDS"] == "true" and body["StackName"] == "cloudcasa"
     assert rig.changes() == []
 
     result = rig.apply()

@@ -4,15 +4,18 @@ fake's verification, error sentences, paging and async jobs."""
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
 from cs.client import CloudStack
 from fakes.cloudstack import AUTH_ERROR, FakeCloudStack
 
 from tui.clients.cloudstack import CloudStackClient, JobFailed, sign, string_to_sign
+from tui.context import Context
 from tui.errors import Interrupted
 from tui.http import RemoteError
+from tui.model import Event
+from tui.poll import PollTimeout
+from tui.procedures.cloudstack.steps import follow_job
 
 ALPHABET = "aZ09 +*=&/%?~-._!'()@#$,;:[]{}\"\\éü漢\n\t"
 
@@ -125,23 +128,36 @@ def test_list_all_follows_pages(fake):
     assert pages == ["1", "2", "3"]
 
 
-def test_async_job_is_followed_from_pending_to_success_with_progress(fake):
+def _ctx(events: list[Event]) -> Context:
+    return Context(procedure=None, answers=None, secrets=None, runner=None,  # type: ignore[arg-type]
+                   on_event=events.append, step_id="userdata")
+
+
+def _start(c: CloudStackClient, command: str, vm: dict) -> dict:
+    return c.send(c.command(command, {"id": vm["id"]}, changes=True))
+
+
+def test_async_job_is_followed_by_the_shared_poll_from_pending_to_success(fake):
     fake.job_polls = 3
     vm = fake.add_vm("a", [fake.add_network("n", "ConfigDrive")])
-    events: list[str] = []
+    events: list[Event] = []
     with client(fake) as c:
-        job = c.async_call("stopVirtualMachine", {"id": vm["id"]}, on_progress=events.append)
-    assert job.status == 1 and job.polls == 3
+        job = follow_job(_ctx(events), c, "stopVirtualMachine",
+                         _start(c, "stopVirtualMachine", vm))
+    assert job.status == 1
     assert vm["state"] == "Stopped"
-    assert events[0].endswith("started") and events[-1].endswith("succeeded")
-    assert sum("pending" in e for e in events) == 2
+    assert events[0].message.endswith("started") and "succeeded" in events[-1].message
+    # poll(): one progress line while pending, and a "poll" event after each pending poll
+    assert [e.kind for e in events if "pending" in e.message] == ["info", "poll", "poll"]
+    polls = [r for r in fake.log if r.arg("command") == "queryAsyncJobResult"]
+    assert len(polls) == 3
 
 
 def test_async_job_failure_names_the_job_and_reason(fake):
     vm = fake.add_vm("a", [fake.add_network("n", "ConfigDrive")])
     fake.fail_jobs.append("startVirtualMachine")
     with client(fake) as c, pytest.raises(JobFailed) as info:
-        c.async_call("startVirtualMachine", {"id": vm["id"]})
+        follow_job(_ctx([]), c, "startVirtualMachine", _start(c, "startVirtualMachine", vm))
     assert info.value.job.jobid in str(info.value)
     assert "insufficient capacity" in str(info.value)
 
@@ -149,13 +165,13 @@ def test_async_job_failure_names_the_job_and_reason(fake):
 def test_async_job_timeout_and_cancel_leave_the_job_and_say_its_id(fake):
     fake.job_polls = 10_000
     vm = fake.add_vm("a", [fake.add_network("n", "ConfigDrive")])
-    with client(fake, job_timeout=0.05) as c, pytest.raises(RemoteError) as info:
-        c.async_call("stopVirtualMachine", {"id": vm["id"]})
+    with client(fake, job_timeout=0.05) as c, pytest.raises(PollTimeout) as info:
+        follow_job(_ctx([]), c, "stopVirtualMachine", _start(c, "stopVirtualMachine", vm))
     jobid = next(iter(fake.jobs))
     assert jobid in str(info.value) and "still running" in str(info.value)
-    cancel = threading.Event()
-    cancel.set()
+    ctx = _ctx([])
+    ctx.cancel.set()
     with client(fake) as c, pytest.raises(Interrupted) as stopped:
-        c.async_call("stopVirtualMachine", {"id": vm["id"]}, cancel=cancel)
+        follow_job(ctx, c, "stopVirtualMachine", _start(c, "stopVirtualMachine", vm))
     assert "still running" in str(stopped.value)
     assert vm["state"] == "Running"

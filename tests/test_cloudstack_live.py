@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -54,9 +55,12 @@ def test_apply_sets_user_data_with_jobs_and_a_second_apply_changes_nothing(rig):
                               "startVirtualMachine"]
     assert rig.user_data(fake.vm) == USER_DATA
     assert fake.vm["state"] == "Running"
-    # every job followed to its end with progress on stderr
-    assert result.stderr.count("pending") >= 4
-    assert "stopVirtualMachine: job" in result.stderr and "succeeded" in result.stderr
+    # every job followed to its end by the shared poll(), its waits on stderr
+    for command in ("stopVirtualMachine", "startVirtualMachine"):
+        assert f"{command}: job" in result.stderr
+        assert re.search(rf"waiting for CloudStack job \S+ \({command}\): pending",
+                         result.stderr)
+        assert re.search(rf"CloudStack job \S+ \({command}\): succeeded", result.stderr)
     _verified(fake)
     assert not [r for r in fake.log if r.arg("command") == "queryAsyncJobResult"
                 and r.method != "GET"]
@@ -354,3 +358,29 @@ def test_server_refusal_431_is_one_sentence_with_cloudstacks_text(rig):
             "length : 40); a parameter was refused") in result.stderr
     assert "Traceback" not in result.stderr
     assert rig.user_data(rig.fake.vm) == ""
+
+
+def test_job_waits_are_the_shared_poll(rig, tmp_path):
+    """stop and start are waited for by tui.poll.poll like every other wait: a live
+    "poll" event after each pending queryAsyncJobResult, a progress line when the
+    state changes, the elapsed time in both."""
+    from tui.engine import Session
+    from tui.registry import get_procedure
+    from tui.secrets import SecretSource
+    from tui.state import StateStore
+
+    rig.fake.job_polls = 3
+    procedure = get_procedure("cloudstack")
+    answers = procedure.answers_model.model_validate({**rig.answers, "restart": True})
+    secrets = SecretSource("cloudstack", ["secret_key", "vm_password"],
+                           overrides={"secret_key": rig.fake.secret_key}, interactive=False)
+    events = []
+    session = Session(procedure, answers, secrets, StateStore(tmp_path / "state"),
+                      on_event=events.append)
+    assert session.apply().exit_code == 0
+    for command in ("stopVirtualMachine", "startVirtualMachine"):
+        waits = [e for e in events if f"({command})" in e.message]
+        assert [e.kind for e in waits if "pending" in e.message] == [
+            "info", "poll", "poll"], [e.message for e in waits]
+        assert all("poll" not in e.kind or " · poll " in e.message for e in waits)
+        assert "succeeded (after " in waits[-1].message

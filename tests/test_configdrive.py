@@ -189,3 +189,25 @@ def test_given_network_data_goes_on_the_drive_as_cloud_init_reads_it(tmp_path):
     physical = [c for c in config["config"] if c["type"] == "physical"]
     assert physical and physical[0]["mac_address"] == mac and physical[0]["name"] == "ens3"
     assert physical[0]["subnets"][0]["address"] == "10.1.1.10"
+
+
+def test_pycdlib_is_pinned_to_the_minor_version_the_date_patch_was_written_for():
+    """The reproducible-date patch swaps the `time` module inside four pycdlib modules;
+    only the minor version it was written against may be installed."""
+    import importlib
+    import importlib.metadata
+    import time
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    (pin,) = [Requirement(d) for d in project["project"]["dependencies"]
+              if Requirement(d).name == "pycdlib"]
+    installed = Version(importlib.metadata.version("pycdlib"))
+    assert installed in pin.specifier
+    assert Version(f"{installed.major}.{installed.minor}.0") in pin.specifier
+    assert Version(f"{installed.major}.{installed.minor + 1}.0") not in pin.specifier
+    for name in ("dates", "headervd", "pycdlib", "utils"):  # what _fixed_time patches
+        assert importlib.import_module(f"pycdlib.{name}").time is time

@@ -81,6 +81,51 @@ def test_cancel_stops_a_wait_within_one_interval():
              interval=0.05)
 
 
+class RecordedWaits:
+    """Stands in for ctx.cancel: records each wait between polls instead of sleeping."""
+
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.waits: list[float] = []
+        self.cancel_after = cancel_after
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return self.cancel_after is not None and len(self.waits) >= self.cancel_after
+
+
+def test_first_waits_double_up_to_the_interval():
+    """`first`: jobs that usually end in a second are polled soon, then less often."""
+    ctx = _ctx([])
+    ctx.cancel = RecordedWaits()  # type: ignore[assignment]
+    states = iter([0, 0, 0, 0, 0, 0, 1])
+    poll(lambda: next(states), lambda s: s == 1, what="job", ctx=ctx, timeout=600,
+         interval=2.0, first=0.25, clock=FakeClock())
+    assert ctx.cancel.waits == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]  # type: ignore[attr-defined]
+
+
+def test_left_names_what_stays_running_on_a_cancel_and_a_timeout():
+    ctx = _ctx([])
+    ctx.cancel = RecordedWaits(cancel_after=1)  # type: ignore[assignment]
+    left = "job 42 is still running: follow it with queryAsyncJobResult jobid=42"
+    with pytest.raises(Interrupted) as stopped:
+        poll(lambda: 0, lambda s: False, what="job 42", ctx=ctx, timeout=600, interval=1,
+             left=left, clock=FakeClock())
+    assert str(stopped.value) == f"stopped while waiting for job 42; {left}; rerun apply to resume"
+    clock = FakeClock()
+
+    def fetch() -> int:
+        clock.now += 30
+        return 0
+
+    with pytest.raises(PollTimeout) as caught:
+        poll(fetch, lambda s: False, what="job 42", ctx=_ctx([]), timeout=60, interval=0,
+             left=left, clock=clock)
+    assert f"(last seen: 0); {left}; nothing is lost" in caught.value.sentence
+
+
 def test_elapsed_text():
     assert [elapsed_text(s) for s in (0, 59, 61, 3599, 3720)] == [
         "0s", "59s", "1m01s", "59m59s", "1h02m"]

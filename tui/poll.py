@@ -52,6 +52,8 @@ def poll(
     failed: Callable[[T], str | None] = lambda value: None,
     every: float = 15.0,
     hint: str = "",
+    left: str = "",
+    first: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call `fetch` until `done(value)`; return that value.
@@ -63,15 +65,20 @@ def poll(
     visibly still being polled. `failed(value)` returning a sentence ends the wait at once. The wait
     between polls is `ctx.cancel.wait`, so a cancel (the TUI's stop key) ends it
     within one interval; Ctrl+C in the CLI raises KeyboardInterrupt as usual.
-    `hint` is added to the timeout sentence (e.g. which answer sets the timeout).
+    `hint` is added to the timeout sentence (e.g. which answer sets the timeout);
+    `left` says what stays running remotely when the wait stops (cancel or timeout),
+    e.g. a job and how to follow it. With `first`, the first wait is that short and
+    each next one doubles up to `interval` (remote jobs that often end in a second).
     """
+    stopped = f"stopped while waiting for {what}; " + (f"{left}; " if left else "") \
+        + "rerun apply to resume"
     start = clock()
     shown: str | None = None
     last_report = start
     polls = 0
     while True:
         if ctx.cancel.is_set():
-            raise Interrupted(f"stopped while waiting for {what}; rerun apply to resume")
+            raise Interrupted(stopped)
         value = fetch()
         polls += 1
         now = clock()
@@ -91,7 +98,9 @@ def poll(
         if now - start >= timeout:
             raise PollTimeout(
                 f"gave up waiting for {what} after {elapsed_text(now - start)} (last seen: "
-                f"{said}); nothing is lost: rerun apply to resume waiting"
+                f"{said}); " + (f"{left}; " if left else "")
+                + "nothing is lost: rerun apply to resume waiting"
                 + (f" ({hint})" if hint else ""))
-        if ctx.cancel.wait(max(0.0, min(interval, timeout - (now - start)))):
-            raise Interrupted(f"stopped while waiting for {what}; rerun apply to resume")
+        pause = interval if first is None else min(interval, first * 2 ** (polls - 1))
+        if ctx.cancel.wait(max(0.0, min(pause, timeout - (now - start)))):
+            raise Interrupted(stopped)

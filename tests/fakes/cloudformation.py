@@ -17,7 +17,9 @@ never rolls one back. Real CloudFormation:
 
 `strict_cloudformation()` patches moto's CloudFormation responses in this process for
 the rules above; `roll_back(name, resource, reason)` makes the next CreateStack of
-that stack fail like AWS does.
+that stack fail like AWS does. Every CloudFormation request moto serves meanwhile is
+kept in `Strictness.log` (a `fakes.server.Request`, its query the decoded parameters),
+like the other fakes' request logs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Strictness:
     def __init__(self) -> None:
         self.rollbacks: dict[str, tuple[str, str, str]] = {}
         self.refused: list[str] = []  # the ValidationError messages given
+        self.log: list[Any] = []  # fakes.server.Request, one per action served
 
     def roll_back(self, stack_name: str, resource: str, reason: str,
                   resource_type: str = "AWS::IAM::Role") -> None:
@@ -76,8 +79,19 @@ def check_parameters(given: list[dict[str, Any]], template_body: str, previous: 
 def strict_cloudformation() -> Iterator[Strictness]:
     from moto.cloudformation.responses import CloudFormationResponse
 
+    from fakes.server import Request
+
     strict = Strictness()
     create, update = CloudFormationResponse.create_stack, CloudFormationResponse.update_stack
+    call_action = CloudFormationResponse.call_action
+
+    def logged(self: CloudFormationResponse) -> Any:
+        query = {k: list(v) if isinstance(v, list) else [v]
+                 for k, v in (self.querystring or {}).items()}
+        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+        strict.log.append(Request(self.method, self.path, query,
+                                  {k.lower(): v for k, v in dict(self.headers).items()}, body))
+        return call_action(self)
 
     def body(self: CloudFormationResponse, stack: Any = None) -> str:
         if stack is not None and self._get_bool_param("UsePreviousTemplate", False):
@@ -103,11 +117,13 @@ def strict_cloudformation() -> Iterator[Strictness]:
 
     CloudFormationResponse.create_stack = strict_create  # type: ignore[method-assign]
     CloudFormationResponse.update_stack = strict_update  # type: ignore[method-assign]
+    CloudFormationResponse.call_action = logged  # type: ignore[method-assign]
     try:
         yield strict
     finally:
         CloudFormationResponse.create_stack = create  # type: ignore[method-assign]
         CloudFormationResponse.update_stack = update  # type: ignore[method-assign]
+        CloudFormationResponse.call_action = call_action  # type: ignore[method-assign]
 
 
 def _roll_back(stack: Any, resource: str, kind: str, reason: str) -> None:

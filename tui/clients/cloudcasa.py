@@ -23,10 +23,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from tui.clients.wire import Request
 from tui.http import ApiClient, RemoteError, default_timeout, json_body, make_client, request
 from tui.redact import redact, register
 
-NO_RETRY = {"idempotent": False}
 PAGE_SIZE = 50
 MAX_PAGES = 200  # 10,000 documents: a runaway `_meta` must not loop forever
 
@@ -177,24 +177,50 @@ class CloudCasaClient(ApiClient):
                 break
         return items
 
+    # Every change is built as a Request first: the plan shows it, `send` sends it.
+
+    def url_of(self, req: Request) -> str:
+        return f"{self.base_url}/{req.target()}"
+
+    def send(self, req: Request) -> httpx.Response:
+        return self._call(req.method, req.path, **req.httpx_kwargs())
+
+    def send_document(self, req: Request) -> Document:
+        return Document.model_validate(self._object(self.send(req)))
+
+    @staticmethod
+    def create_request(resource: str, body: dict[str, Any]) -> Request:
+        return Request("POST", resource, json=body, ok=(200, 201), retry=False)
+
     def create(self, resource: str, body: dict[str, Any]) -> Document:
-        response = self._call("POST", resource, ok=(200, 201), json=body, extensions=NO_RETRY)
-        return Document.model_validate(self._object(response))
+        return self.send_document(self.create_request(resource, body))
+
+    @staticmethod
+    def patch_request(resource: str, doc: Document, changes: dict[str, Any]) -> Request:
+        """Change fields of `doc` as read (its etag guards against a concurrent edit)."""
+        return Request("PATCH", f"{resource}/{quote(doc.id, safe='')}", json=changes,
+                       headers={"If-Match": doc.etag}, retry=False)
 
     def patch(self, resource: str, doc: Document, changes: dict[str, Any]) -> Document:
-        """Change fields of `doc` as read (its etag guards against a concurrent edit)."""
-        response = self._call("PATCH", f"{resource}/{quote(doc.id, safe='')}", json=changes,
-                              headers={"If-Match": doc.etag}, extensions=NO_RETRY)
-        return Document.model_validate(self._object(response))
+        return self.send_document(self.patch_request(resource, doc, changes))
+
+    @staticmethod
+    def delete_request(resource: str, doc: Document) -> Request:
+        return Request("DELETE", f"{resource}/{quote(doc.id, safe='')}", ok=(200, 204),
+                       headers={"If-Match": doc.etag})
 
     def delete(self, resource: str, doc: Document) -> None:
-        self._call("DELETE", f"{resource}/{quote(doc.id, safe='')}", ok=(200, 204),
-                   headers={"If-Match": doc.etag})
+        self.send(self.delete_request(resource, doc))
+
+    @staticmethod
+    def action_request(resource: str, doc_id: str, name: str,
+                       body: dict[str, Any] | None = None) -> Request:
+        return Request("POST", f"{resource}/{quote(doc_id, safe='')}/action/{name}",
+                       json=body or {}, ok=(200, 201, 202, 204), retry=False)
 
     def action(self, resource: str, doc_id: str, name: str,
                body: dict[str, Any] | None = None) -> None:
-        self._call("POST", f"{resource}/{quote(doc_id, safe='')}/action/{name}",
-                   ok=(200, 201, 202, 204), json=body or {}, extensions=NO_RETRY)
+        self.send(self.action_request(resource, doc_id, name, body))
 
     # ------------------------------------------------------------ cloud accounts
 
@@ -213,8 +239,13 @@ class CloudCasaClient(ApiClient):
     def kubecluster(self, doc_id: str) -> Document:
         return self.get("kubeclusters", doc_id)
 
+    @classmethod
+    def inventory_request(cls, account_id: str) -> Request:
+        """A cloud inventory job for the account (CloudCasa starts one unless one runs)."""
+        return cls.action_request("cloudaccounts", account_id, "inventory", {})
+
     def inventory(self, account_id: str) -> None:
-        self.action("cloudaccounts", account_id, "inventory", {})
+        self.send(self.inventory_request(account_id))
 
     def delete_cloudaccount(self, account_id: str) -> None:
         """DELETE with the etag of a fresh read (never a remembered one)."""

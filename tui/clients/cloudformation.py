@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from tui.clients.wire import Request
 from tui.errors import OperatorError
 from tui.http import (
     DeadlineExceeded,
@@ -98,6 +99,21 @@ class CloudFormation:
         # AWS_CA_BUNDLE, or the profile's ca_bundle: what botocore itself would trust.
         self.sender = _Sender(core.get_config_variable("ca_bundle"), timeout)
         self.client.meta.events.register("before-send.cloudformation", self.sender)
+        self.region = self.client.meta.region_name
+
+    # A change is built as a Request first (method: the API action, path: the stack,
+    # json: the action's parameters as boto3 sends them): the plan shows it, `send`
+    # makes that very call.
+
+    def url_of(self, req: Request) -> str:
+        return f"cloudformation://{self.region}/{req.path}"
+
+    def send(self, req: Request) -> Any:
+        """Make the action REQ describes (raising botocore's errors as they are)."""
+        action = {"CreateStack": self.client.create_stack,
+                  "UpdateStack": self.client.update_stack,
+                  "DeleteStack": self.client.delete_stack}[req.method]
+        return action(**req.json)
 
     def stack(self, name: str) -> Stack | None:
         """The live stack called `name`, or None (deleted stacks do not count)."""
@@ -120,32 +136,51 @@ class CloudFormation:
             raise _sentence(exc, f"read the template {template_url}") from None
         return [str(p["ParameterKey"]) for p in summary.get("Parameters") or []]
 
+    @staticmethod
+    def create_request(name: str, template_url: str, parameters: dict[str, str],
+                       capabilities: list[str], tags: dict[str, str] | None = None) -> Request:
+        return Request("CreateStack", f"stacks/{name}", changes=True, json={
+            "StackName": name, "TemplateURL": template_url,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v}
+                           for k, v in parameters.items()],
+            "Capabilities": capabilities,
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]})
+
     def create(self, name: str, template_url: str, parameters: dict[str, str],
                capabilities: list[str], tags: dict[str, str] | None = None) -> str:
+        return self.send_create(self.create_request(name, template_url, parameters,
+                                                    capabilities, tags))
+
+    def send_create(self, req: Request) -> str:
+        """CreateStack; the new StackId."""
         try:
-            response = self.client.create_stack(
-                StackName=name, TemplateURL=template_url,
-                Parameters=[{"ParameterKey": k, "ParameterValue": v}
-                            for k, v in parameters.items()],
-                Capabilities=capabilities,
-                Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+            response = self.send(req)
         except Exception as exc:
-            raise _sentence(exc, f"create stack {name}") from None
+            raise _sentence(exc, f"create stack {req.json['StackName']}") from None
         return str(response["StackId"])
+
+    @staticmethod
+    def update_request(name: str, template_url: str, parameters: dict[str, str],
+                       capabilities: list[str]) -> Request:
+        return Request("UpdateStack", f"stacks/{name}", changes=True, json={
+            "StackName": name, "TemplateURL": template_url,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v}
+                           for k, v in parameters.items()],
+            "Capabilities": capabilities})
 
     def update(self, name: str, template_url: str, parameters: dict[str, str],
                capabilities: list[str]) -> bool:
+        return self.send_update(self.update_request(name, template_url, parameters,
+                                                    capabilities))
+
+    def send_update(self, req: Request) -> bool:
         """UpdateStack; False when CloudFormation says there is nothing to update."""
         try:
-            self.client.update_stack(
-                StackName=name, TemplateURL=template_url,
-                Parameters=[{"ParameterKey": k, "ParameterValue": v}
-                            for k, v in parameters.items()],
-                Capabilities=capabilities)
+            self.send(req)
         except Exception as exc:
             if "No updates are to be performed" in str(exc):
                 return False
-            raise _sentence(exc, f"update stack {name}") from None
+            raise _sentence(exc, f"update stack {req.json['StackName']}") from None
         return True
 
     def first_failure(self, name: str) -> StackEvent | None:
@@ -164,9 +199,14 @@ class CloudFormation:
                                   reason=str(raw.get("ResourceStatusReason") or ""))
         return None
 
+    @staticmethod
+    def delete_request(name: str) -> Request:
+        return Request("DeleteStack", f"stacks/{name}", changes=True,
+                       json={"StackName": name})
+
     def delete(self, name: str) -> None:
         try:
-            self.client.delete_stack(StackName=name)
+            self.send(self.delete_request(name))
         except Exception as exc:
             raise _sentence(exc, f"delete stack {name}") from None
 

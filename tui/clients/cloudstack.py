@@ -12,9 +12,13 @@ ApiErrorCode, UserDataManagerImpl) and the API guide. Quirks kept in mind:
   `{"<command>response": {"errorcode", "errortext"}}`: the sentence is built from
   `errortext`, never from a generic "4xx";
 - user data larger than the GET limit goes as a form-encoded POST body;
-- async commands answer a `jobid`; `queryAsyncJobResult` is polled until
-  `jobstatus` is 1 (success) or 2 (failure). A timeout or a cancel leaves the
-  job running on the server, and the sentence says its id.
+- async commands answer a `jobid`; `queryAsyncJobResult` (`job_result`) is polled,
+  by the procedure through the shared `tui.poll.poll`, until `jobstatus` is 1
+  (success) or 2 (failure). A timeout or a cancel leaves the job running on the
+  server, and the sentence says its id.
+
+Every command is built as a `Request` first (`command`): the plan shows it, `send`
+signs and sends it unchanged.
 """
 
 from __future__ import annotations
@@ -23,8 +27,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,7 +36,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from tui.errors import Interrupted
+from tui.clients.wire import Request
 from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%S+0000"
@@ -44,7 +46,6 @@ GET_LIMIT = 4096
 """UserDataManagerImpl.MAX_HTTP_GET_LENGTH: base64 user data at least this long needs POST."""
 POST_LIMIT = 1048576
 """UserDataManagerImpl.MAX_HTTP_POST_LENGTH: the hard cap on base64 user data."""
-NO_RETRY = {"idempotent": False}
 FIRST_POLL = 0.25
 """Seconds before the second queryAsyncJobResult; doubled up to `poll_interval`."""
 
@@ -105,13 +106,15 @@ def flatten(params: dict[str, Any]) -> dict[str, str]:
 
 
 class Job(BaseModel):
-    """The end of an async job, as `queryAsyncJobResult` reported it."""
+    """An async job as one `queryAsyncJobResult` reported it (status 0 pending, 1
+    succeeded, 2 failed)."""
 
     jobid: str
     command: str
     status: int
     result: dict[str, Any] = {}
-    polls: int = 0
+    progress: str = ""
+    """`jobprocstatus` while pending, when the command reports one."""
 
 
 class JobFailed(RemoteError):
@@ -128,15 +131,14 @@ class CloudStackClient(ApiClient):
     def __init__(self, api_url: str, api_key: str, secret_key: str, *,
                  ca_file: str | None = None, transport: httpx.BaseTransport | None = None,
                  backoff: float = 0.25, poll_interval: float = 2.0,
-                 job_timeout: float = 600.0, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 job_timeout: float = 600.0,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         self._secret = secret_key
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.sleep = sleep
         url = httpx.URL(self.api_url)
         # httpx appends "/" to a base URL; the API path is requested exactly as given.
         self.path = url.raw_path.decode() or "/"
@@ -145,31 +147,43 @@ class CloudStackClient(ApiClient):
 
     # ------------------------------------------------------------ requests
 
+    def command(self, command: str, params: dict[str, Any] | None = None, *,
+                post: bool = False, changes: bool = False) -> Request:
+        """One API command as it will be sent, before signing. A change is never
+        retried (it may have happened); a read is."""
+        return Request("POST" if post else "GET", self.path,
+                       params={"command": command, **flatten(params or {})}, form=post,
+                       listed=True, changes=changes, retry=not changes)
+
+    def url_of(self, req: Request) -> str:
+        return f"{self.api_url}?command={req.params['command']}"
+
     def signed(self, command: str, params: dict[str, Any] | None = None) -> dict[str, str]:
         """The full parameter set of one request, signature included."""
-        flat = flatten(params or {})
-        flat.update(command=command, response="json", apiKey=self.api_key,
-                    signatureVersion="3",
+        return self._sign(self.command(command, params).params)
+
+    def _sign(self, params: Any) -> dict[str, str]:
+        flat = dict(params)
+        flat.update(response="json", apiKey=self.api_key, signatureVersion="3",
                     expires=(self.clock() + EXPIRATION).strftime(EXPIRES_FORMAT))
         flat["signature"] = sign(flat, self._secret)
         return flat
 
-    def call(self, command: str, params: dict[str, Any] | None = None, *,
-             post: bool = False, changes: bool = False) -> dict[str, Any]:
-        """One API command; returns the inside of `<command>response`.
-        A change is never retried (it may have happened); a read is."""
-        signed = self.signed(command, params)
-        extensions = NO_RETRY if changes else {"idempotent": True}
+    def send(self, req: Request) -> dict[str, Any]:
+        """Sign and send a built command; returns the inside of `<command>response`."""
+        command = req.params["command"]
+        signed = Request(req.method, req.path, params=self._sign(req.params), form=req.form,
+                         changes=req.changes, retry=req.retry)
         try:
-            if post:
-                response = request(self.http, "POST", self.path, data=signed, ok=(200,),
-                                   extensions=extensions)
-            else:
-                response = request(self.http, "GET", self.path, params=signed, ok=(200,),
-                                   extensions=extensions)
+            response = request(self.http, signed.method, signed.path, **signed.httpx_kwargs())
         except RemoteError as exc:
             raise self._explain(command, exc) from None
         return self._unwrap(command, json_body(response))
+
+    def call(self, command: str, params: dict[str, Any] | None = None, *,
+             post: bool = False, changes: bool = False) -> dict[str, Any]:
+        """One API command, built and sent."""
+        return self.send(self.command(command, params, post=post, changes=changes))
 
     def _unwrap(self, command: str, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict) or len(data) != 1:
@@ -219,67 +233,31 @@ class CloudStackClient(ApiClient):
 
     # ------------------------------------------------------------ async jobs
 
-    def async_call(self, command: str, params: dict[str, Any] | None = None, *,
-                   post: bool = False, on_progress: Callable[[str], None] = lambda m: None,
-                   cancel: threading.Event | None = None) -> Job:
-        """Start an async command and follow its job to the end."""
-        started = self.call(command, params, post=post, changes=True)
+    def job_id(self, command: str, started: dict[str, Any]) -> str:
+        """The `jobid` an async command answered."""
         jobid = started.get("jobid")
         if not jobid:
             raise RemoteError(f"CloudStack at {self.api_url} answered {command} without a "
                               "jobid; is it an asynchronous command on this version?")
-        on_progress(f"{command}: job {jobid} started")
-        return self.wait(jobid, command, on_progress=on_progress, cancel=cancel)
+        return str(jobid)
 
-    def wait(self, jobid: str, command: str, *,
-             on_progress: Callable[[str], None] = lambda m: None,
-             cancel: threading.Event | None = None) -> Job:
-        """Poll `queryAsyncJobResult` until the job ends, times out or is cancelled."""
-        try:
-            return self._wait(jobid, command, on_progress, cancel)
-        except KeyboardInterrupt:
-            raise Interrupted(f"interrupted while waiting for CloudStack job {jobid} "
-                              f"({command}); it is still running on the server: follow it "
-                              f"with queryAsyncJobResult jobid={jobid}, then rerun") from None
-
-    def _wait(self, jobid: str, command: str, on_progress: Callable[[str], None],
-              cancel: threading.Event | None) -> Job:
-        deadline = time.monotonic() + self.job_timeout
-        polls = 0
-        while True:
-            data = self.call("queryAsyncJobResult", {"jobid": jobid})
-            polls += 1
-            status = int(data.get("jobstatus", 0))
-            result = data.get("jobresult") or {}
-            job = Job(jobid=jobid, command=command, status=status,
-                      result=result if isinstance(result, dict) else {}, polls=polls)
-            if status == 1 and int(data.get("jobresultcode", 0)) == 0:
-                on_progress(f"{command}: job {jobid} succeeded")
-                return job
-            if status in (1, 2):
-                text = job.result.get("errortext") or "no reason given"
-                code = job.result.get("errorcode") or data.get("jobresultcode")
-                on_progress(f"{command}: job {jobid} failed")
-                raise JobFailed(f"CloudStack job {jobid} ({command}) failed ({code}: {text})",
-                                job)
-            progress = data.get("jobprocstatus")
-            on_progress(f"{command}: job {jobid} pending"
-                        + (f" (progress {progress})" if progress else ""))
-            if cancel is not None and cancel.is_set():
-                raise Interrupted(f"stopped waiting for CloudStack job {jobid} ({command}); "
-                                  "it is still running on the server: follow it with "
-                                  f"queryAsyncJobResult jobid={jobid}, then rerun")
-            if time.monotonic() >= deadline:
-                raise RemoteError(f"CloudStack job {jobid} ({command}) did not finish within "
-                                  f"{self.job_timeout:.0f}s; it is still running on the "
-                                  f"server: follow it with queryAsyncJobResult jobid={jobid}")
-            # Short jobs end in a second or two: poll soon, then back off to the interval.
-            delay = min(self.poll_interval, FIRST_POLL * 2 ** (polls - 1))
-            if cancel is not None:
-                if cancel.wait(delay):
-                    continue
-            else:
-                self.sleep(delay)
+    def job_result(self, jobid: str, command: str) -> Job:
+        """One `queryAsyncJobResult`: the job pending (status 0) or succeeded (1);
+        a failed job raises JobFailed with CloudStack's reason."""
+        data = self.call("queryAsyncJobResult", {"jobid": jobid})
+        status = int(data.get("jobstatus", 0))
+        result = data.get("jobresult") or {}
+        job = Job(jobid=jobid, command=command, status=status,
+                  result=result if isinstance(result, dict) else {},
+                  progress=str(data.get("jobprocstatus") or ""))
+        if status == 1 and int(data.get("jobresultcode", 0)) == 0:
+            return job
+        if status in (1, 2):
+            text = job.result.get("errortext") or "no reason given"
+            code = job.result.get("errorcode") or data.get("jobresultcode")
+            raise JobFailed(f"CloudStack job {jobid} ({command}) failed ({code}: {text})",
+                            job.model_copy(update={"status": 2}))
+        return job.model_copy(update={"status": 0})
 
     # ------------------------------------------------------------ calls the procedure uses
 

@@ -8,6 +8,9 @@ catalog,config,health,kv}.mdx). Quirks kept in mind:
 - every PUT replaces the whole object (policy Name is required on update);
 - KV values are raw bytes on PUT and base64 in GET unless `?raw`;
 - `PUT /v1/acl/token` and `PUT /v1/acl/policy` create, so they are never retried.
+
+Every change is built as a `Request` first (`*_request`), which the procedure's
+plan shows and `send` sends unchanged.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
+from tui.clients.wire import Request
 from tui.http import ApiClient, RemoteError, json_body, make_client, request
 
 ACL_NOT_FOUND = "ACL not found"
-NO_RETRY = {"idempotent": False}
 
 
 class ConsulClient(ApiClient):
@@ -54,6 +57,21 @@ class ConsulClient(ApiClient):
         except RemoteError as exc:
             raise self._explain(exc, method, path) from None
 
+    def url_of(self, req: Request) -> str:
+        return self.base_url + req.target()
+
+    def send(self, req: Request) -> httpx.Response:
+        """Send a built request exactly as it is."""
+        return self._call(req.method, req.path, **req.httpx_kwargs())
+
+    def send_json(self, req: Request) -> Any:
+        return json_body(self.send(req))
+
+    def send_true(self, req: Request, failure: str) -> None:
+        """Send a request Consul answers `true` when it did it (config, KV)."""
+        if json_body(self.send(req)) is not True:
+            raise RemoteError(f"Consul at {self.base_url} {failure} (it answered false)")
+
     def token_self(self) -> dict[str, Any]:
         """The calling token; proves it is valid before 403s are interpreted."""
         data = json_body(self._call("GET", "/v1/acl/token/self"))
@@ -83,60 +101,98 @@ class ConsulClient(ApiClient):
             return None  # the token was proven valid: this 403 means "no such policy"
         raise self._explain(RemoteError("", status=403, body=response.text), "GET", path)
 
-    def create_policy(self, name: str, description: str, rules: str) -> dict[str, Any]:
-        body = {"Name": name, "Description": description, "Rules": rules}
-        return json_body(self._call("PUT", "/v1/acl/policy", json=body, extensions=NO_RETRY))
+    @staticmethod
+    def create_policy_request(name: str, description: str, rules: str) -> Request:
+        return Request("PUT", "/v1/acl/policy", retry=False,
+                       json={"Name": name, "Description": description, "Rules": rules})
 
-    def update_policy(self, policy: dict[str, Any], description: str,
-                      rules: str) -> dict[str, Any]:
+    def create_policy(self, name: str, description: str, rules: str) -> dict[str, Any]:
+        return self.send_json(self.create_policy_request(name, description, rules))
+
+    @staticmethod
+    def update_policy_request(policy: dict[str, Any], description: str,
+                              rules: str) -> Request:
         """Full replace, keeping the fields CloudRig does not manage (Datacenters)."""
         body = {"ID": policy["ID"], "Name": policy["Name"], "Description": description,
                 "Rules": rules, "Datacenters": policy.get("Datacenters") or []}
-        return json_body(self._call("PUT", f"/v1/acl/policy/{policy['ID']}", json=body))
+        return Request("PUT", f"/v1/acl/policy/{policy['ID']}", json=body)
+
+    def update_policy(self, policy: dict[str, Any], description: str,
+                      rules: str) -> dict[str, Any]:
+        return self.send_json(self.update_policy_request(policy, description, rules))
+
+    @staticmethod
+    def delete_policy_request(policy_id: str) -> Request:
+        return Request("DELETE", f"/v1/acl/policy/{policy_id}")
 
     def delete_policy(self, policy_id: str) -> None:
-        self._call("DELETE", f"/v1/acl/policy/{policy_id}")
+        self.send(self.delete_policy_request(policy_id))
 
     # ------------------------------------------------------------ ACL tokens
 
-    def create_token(self, description: str, policy_names: list[str]) -> dict[str, Any]:
+    @staticmethod
+    def create_token_request(description: str, policy_names: list[str]) -> Request:
         body = {"Description": description, "Policies": [{"Name": n} for n in policy_names],
                 "Local": False}
-        return json_body(self._call("PUT", "/v1/acl/token", json=body, extensions=NO_RETRY))
+        return Request("PUT", "/v1/acl/token", json=body, retry=False)
+
+    def create_token(self, description: str, policy_names: list[str]) -> dict[str, Any]:
+        return self.send_json(self.create_token_request(description, policy_names))
 
     def tokens_for_policy(self, policy_id: str) -> list[dict[str, Any]]:
         return json_body(self._call("GET", "/v1/acl/tokens", params={"policy": policy_id}))
 
+    @staticmethod
+    def delete_token_request(accessor_id: str) -> Request:
+        return Request("DELETE", f"/v1/acl/token/{accessor_id}", ok=(200, 404))
+
     def delete_token(self, accessor_id: str) -> None:
-        self._call("DELETE", f"/v1/acl/token/{accessor_id}", ok=(200, 404))
+        self.send(self.delete_token_request(accessor_id))
 
     # ------------------------------------------------------------ catalog
 
+    @staticmethod
+    def catalog_register_request(registration: dict[str, Any]) -> Request:
+        return Request("PUT", "/v1/catalog/register", json=registration)
+
     def catalog_register(self, registration: dict[str, Any]) -> None:
-        self._call("PUT", "/v1/catalog/register", json=registration)
+        self.send(self.catalog_register_request(registration))
 
     def catalog_service(self, name: str) -> list[dict[str, Any]]:
         return json_body(self._call("GET", f"/v1/catalog/service/{quote(name, safe='')}"))
 
-    def catalog_deregister(self, node: str, service_id: str) -> None:
+    @staticmethod
+    def catalog_deregister_request(node: str, service_id: str) -> Request:
         """Remove one service from a node (never the whole node: ServiceID is always sent)."""
-        self._call("PUT", "/v1/catalog/deregister", json={"Node": node, "ServiceID": service_id})
+        return Request("PUT", "/v1/catalog/deregister",
+                       json={"Node": node, "ServiceID": service_id})
+
+    def catalog_deregister(self, node: str, service_id: str) -> None:
+        self.send(self.catalog_deregister_request(node, service_id))
 
     def catalog_node(self, node: str) -> dict[str, Any] | None:
         """`GET /v1/catalog/node/:node` (`null` when the node is unknown)."""
         return json_body(self._call("GET", f"/v1/catalog/node/{quote(node, safe='')}"))
 
-    def catalog_deregister_node(self, node: str) -> None:
+    @staticmethod
+    def catalog_deregister_node_request(node: str) -> Request:
         """Remove a whole node: only for the external node CloudRig registered."""
-        self._call("PUT", "/v1/catalog/deregister", json={"Node": node})
+        return Request("PUT", "/v1/catalog/deregister", json={"Node": node})
+
+    def catalog_deregister_node(self, node: str) -> None:
+        self.send(self.catalog_deregister_node_request(node))
 
     def agent_services(self) -> dict[str, Any]:
         """Services registered with the local agent, by ID (`GET /v1/agent/services`)."""
         return json_body(self._call("GET", "/v1/agent/services"))
 
+    @staticmethod
+    def agent_deregister_request(service_id: str) -> Request:
+        return Request("PUT", f"/v1/agent/service/deregister/{quote(service_id, safe='')}",
+                       ok=(200, 404))
+
     def agent_deregister(self, service_id: str) -> None:
-        self._call("PUT", f"/v1/agent/service/deregister/{quote(service_id, safe='')}",
-                   ok=(200, 404))
+        self.send(self.agent_deregister_request(service_id))
 
     def health_service(self, name: str) -> list[dict[str, Any]]:
         """Every instance of service `name` with its node and checks
@@ -155,14 +211,20 @@ class ConsulClient(ApiClient):
         response = self._call("GET", f"/v1/config/{kind}/{quote(name, safe='')}", ok=(200, 404))
         return json_body(response) if response.status_code == 200 else None
 
+    @staticmethod
+    def config_put_request(entry: dict[str, Any]) -> Request:
+        return Request("PUT", "/v1/config", json=entry)
+
     def config_put(self, entry: dict[str, Any]) -> None:
-        response = self._call("PUT", "/v1/config", json=entry)
-        if json_body(response) is not True:
-            raise RemoteError(f"Consul at {self.base_url} did not apply the {entry['Kind']} "
-                              f"config entry {entry['Name']!r} (it answered false)")
+        self.send_true(self.config_put_request(entry),
+                       f"did not apply the {entry['Kind']} config entry {entry['Name']!r}")
+
+    @staticmethod
+    def config_delete_request(kind: str, name: str) -> Request:
+        return Request("DELETE", f"/v1/config/{kind}/{quote(name, safe='')}", ok=(200, 404))
 
     def config_delete(self, kind: str, name: str) -> None:
-        self._call("DELETE", f"/v1/config/{kind}/{quote(name, safe='')}", ok=(200, 404))
+        self.send(self.config_delete_request(kind, name))
 
     # ------------------------------------------------------------ KV
 
@@ -171,10 +233,16 @@ class ConsulClient(ApiClient):
                               ok=(200, 404))
         return response.content if response.status_code == 200 else None
 
+    @staticmethod
+    def kv_put_request(key: str, value: bytes) -> Request:
+        return Request("PUT", f"/v1/kv/{quote(key)}", content=value)
+
     def kv_put(self, key: str, value: bytes) -> None:
-        response = self._call("PUT", f"/v1/kv/{quote(key)}", content=value)
-        if json_body(response) is not True:
-            raise RemoteError(f"Consul at {self.base_url} did not store KV key {key!r}")
+        self.send_true(self.kv_put_request(key, value), f"did not store KV key {key!r}")
+
+    @staticmethod
+    def kv_delete_request(key: str) -> Request:
+        return Request("DELETE", f"/v1/kv/{quote(key)}")
 
     def kv_delete(self, key: str) -> None:
-        self._call("DELETE", f"/v1/kv/{quote(key)}")
+        self.send(self.kv_delete_request(key))

@@ -29,10 +29,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel
 
+from tui.clients.wire import Request
 from tui.http import ApiClient, RemoteError, json_body, make_client, request
 from tui.redact import register
-
-NO_RETRY = {"idempotent": False}
 
 
 class Endpoint(BaseModel):
@@ -125,15 +124,34 @@ class KeystoneClient(ApiClient):
         except RemoteError as exc:
             raise keystone_error(exc, what) from None
 
-    def password_works(self, user_id: str, password: str) -> bool:
-        """Whether the user gets a token with `password` (unscoped: it works before any
-        role is granted). A failure counts towards Keystone's lockout, so this is for
-        apply only, once, never for a check."""
+    def url_of(self, req: Request) -> str:
+        return f"{self.auth_url}/{req.target()}"
+
+    def send(self, req: Request) -> httpx.Response:
+        """Send a built request exactly as it is, with the admin's token."""
+        return self._call(req.method, req.path, req.what or f"{req.method} {req.path}",
+                          **req.httpx_kwargs())
+
+    def send_json(self, req: Request) -> Any:
+        return json_body(self.send(req))
+
+    @staticmethod
+    def password_check_request(user_id: str, password: str) -> Request:
+        """An unscoped login as the user (it works before any role is granted), sent
+        without the admin's token."""
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "id": user_id, "password": password}}}}}
+        return Request("POST", "auth/tokens", json=body, headers={"X-Auth-Token": ""},
+                       ok=(201,), retry=False, what="log in as the user")
+
+    def password_works(self, req: Request) -> bool:
+        """Whether the login `password_check_request` built gets a token. A failure
+        counts towards Keystone's lockout, so this is for apply only, once, never for a
+        check."""
+        kwargs = req.httpx_kwargs()
+        kwargs.pop("ok")
         try:
-            response = self.http.post("auth/tokens", json=body,
-                                      headers={"X-Auth-Token": ""})
+            response = self.http.request(req.method, req.path, **kwargs)
         except httpx.HTTPError:
             return False
         return response.status_code == 201
@@ -183,43 +201,74 @@ class KeystoneClient(ApiClient):
 
     # ------------------------------------------------------------ changes
 
-    def create_project(self, name: str, domain_id: str, description: str) -> dict[str, Any]:
+    @staticmethod
+    def create_project_request(name: str, domain_id: str, description: str) -> Request:
         body = {"project": {"name": name, "domain_id": domain_id, "description": description,
                             "enabled": True}}
-        response = self._call("POST", "projects", f"create project {name}", ok=(201,),
-                              json=body, extensions=NO_RETRY)
-        return json_body(response)["project"]
+        return Request("POST", "projects", json=body, ok=(201,), retry=False,
+                       what=f"create project {name}")
 
-    def create_user(self, name: str, domain_id: str, password: str,
-                    default_project_id: str, description: str = "") -> dict[str, Any]:
+    def create_project(self, name: str, domain_id: str, description: str) -> dict[str, Any]:
+        return self.send_json(self.create_project_request(name, domain_id,
+                                                          description))["project"]
+
+    @staticmethod
+    def create_user_request(name: str, domain_id: str, password: str,
+                            default_project_id: str, description: str = "") -> Request:
         body = {"user": {"name": name, "domain_id": domain_id, "password": password,
                          "default_project_id": default_project_id, "enabled": True,
                          "description": description}}
-        response = self._call("POST", "users", f"create user {name}", ok=(201,), json=body,
-                              extensions=NO_RETRY)
-        return json_body(response)["user"]
+        return Request("POST", "users", json=body, ok=(201,), retry=False,
+                       what=f"create user {name}")
 
-    def set_password(self, user_id: str, password: str) -> None:
+    def create_user(self, name: str, domain_id: str, password: str,
+                    default_project_id: str, description: str = "") -> dict[str, Any]:
+        return self.send_json(self.create_user_request(
+            name, domain_id, password, default_project_id, description))["user"]
+
+    @staticmethod
+    def set_password_request(user_id: str, password: str) -> Request:
         """The password, and `enabled: true`, which also clears a lockout's failure
         count (a locked account stays locked through a password change alone)."""
         body = {"user": {"password": password, "enabled": True}}
-        self._call("PATCH", f"users/{user_id}", "update the user's password", json=body)
+        return Request("PATCH", f"users/{user_id}", json=body,
+                       what="update the user's password")
+
+    def set_password(self, user_id: str, password: str) -> None:
+        self.send(self.set_password_request(user_id, password))
+
+    @staticmethod
+    def assign_role_request(project_id: str, user_id: str, role_id: str) -> Request:
+        return Request("PUT", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
+                       ok=(204,), what="grant the role")
 
     def assign_role(self, project_id: str, user_id: str, role_id: str) -> None:
-        self._call("PUT", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
-                   "grant the role", ok=(204,))
+        self.send(self.assign_role_request(project_id, user_id, role_id))
 
     # DELETEs are idempotent: 404 means it is already gone, which is what was asked.
 
+    @staticmethod
+    def revoke_role_request(project_id: str, user_id: str, role_id: str) -> Request:
+        return Request("DELETE", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
+                       ok=(204, 404), what="revoke the role")
+
     def revoke_role(self, project_id: str, user_id: str, role_id: str) -> None:
-        self._call("DELETE", f"projects/{project_id}/users/{user_id}/roles/{role_id}",
-                   "revoke the role", ok=(204, 404))
+        self.send(self.revoke_role_request(project_id, user_id, role_id))
+
+    @staticmethod
+    def delete_user_request(user_id: str) -> Request:
+        return Request("DELETE", f"users/{user_id}", ok=(204, 404), what="delete the user")
 
     def delete_user(self, user_id: str) -> None:
-        self._call("DELETE", f"users/{user_id}", "delete the user", ok=(204, 404))
+        self.send(self.delete_user_request(user_id))
+
+    @staticmethod
+    def delete_project_request(project_id: str) -> Request:
+        return Request("DELETE", f"projects/{project_id}", ok=(204, 404),
+                       what="delete the project")
 
     def delete_project(self, project_id: str) -> None:
-        self._call("DELETE", f"projects/{project_id}", "delete the project", ok=(204, 404))
+        self.send(self.delete_project_request(project_id))
 
     # ------------------------------------------------------------ catalog
 

@@ -2,8 +2,11 @@
 
 Identifiers and literals are composed with `psycopg.sql`, so names such as
 `carbonio-files-adm` and passwords with quotes or `$` are exact. Passwords are
-sent as SCRAM-SHA-256 verifiers computed here (what psql's \\password does), so the
-clear password never reaches the server's statement log.
+sent as SCRAM-SHA-256 verifiers, so the clear password never reaches the server's
+statement log: on a live connection libpq computes it (`PQencryptPasswordConn`,
+what psql's \\password does, SASLprep included — so it matches what libpq sends
+when the role logs in); `scram_verifier` here is only for the SQL file CloudRig
+writes for the operator when it does not connect.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ SCRAM_ITERATIONS = 4096
 
 def scram_verifier(password: str, salt: bytes | None = None,
                    iterations: int = SCRAM_ITERATIONS) -> str:
-    """The `SCRAM-SHA-256$iter:salt$StoredKey:ServerKey` string PostgreSQL stores (RFC 5802/7677).
+    """The `SCRAM-SHA-256$iter:salt$StoredKey:ServerKey` string PostgreSQL stores (RFC 5802/7677),
+    for the offline SQL file only (no server to ask libpq through).
 
     PostgreSQL applies SASLprep to the password; for the printable passwords operators
-    use that is the identity, and the login test after each change proves it."""
+    use that is the identity. A live connection uses `libpq_verifier` instead."""
     salt = salt or os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
@@ -71,12 +75,18 @@ def can_login(server: Server, user: str, password: str, dbname: str) -> bool:
         return False
 
 
-def role_statement(user: str, password: str, exists: bool) -> Any:
+def libpq_verifier(conn: Any, user: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier libpq computes on CONN (`PQencryptPasswordConn`)."""
+    raw = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256")
+    return bytes(raw).decode()
+
+
+def role_statement(conn: Any, user: str, password: str, exists: bool) -> Any:
     from psycopg import sql  # heavy: psycopg
 
     verb = "ALTER" if exists else "CREATE"
     return sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
-        sql.Identifier(user), sql.Literal(scram_verifier(password)))
+        sql.Identifier(user), sql.Literal(libpq_verifier(conn, user, password)))
 
 
 def database_statement(dbname: str, owner: str, exists: bool) -> Any:
@@ -99,7 +109,7 @@ def ensure_role_and_database(server: Server, admin: str, admin_password: str, us
                 "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
                 (dbname,)).fetchone()
             if role is None or not can_login(server, user, password, "postgres"):
-                conn.execute(role_statement(user, password, exists=role is not None))
+                conn.execute(role_statement(conn, user, password, exists=role is not None))
                 done.append(f"{'created' if role is None else 'updated the password of'} "
                             f"role {user}")
             if owner is None:

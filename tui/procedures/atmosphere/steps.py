@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from tui.clients.keystone import KeystoneClient
+from tui.clients.wire import Request
 from tui.commands import display
 from tui.context import Context
 from tui.errors import OperatorError
@@ -29,7 +30,7 @@ from tui.model import (
     Step,
     prompt_forms,
 )
-from tui.redact import MASK
+from tui.procedures.wire import api_call, execute_replanning
 from tui.redact import register as register_secret
 from tui.render import render
 from tui.steps import ManualStep, template_values
@@ -365,62 +366,69 @@ class KeystoneAccount(Step):
         client = keystone(ctx)
         ids = self._state(ctx)
         name = a.atmo_admin
+        # What this apply learnt of atmo_admin's password: True (set or verified),
+        # False (the one login failed: set it next), absent (not tried yet).
+        run: dict[str, bool] = ctx.shared("keystone-password", dict)
+        password = ctx.secret(ATMO_PASSWORD)
+        # An id a call earlier in this plan creates: apply plans again after each call
+        # (execute_replanning), so the call is sent with the real id.
+        project = ids["project"] or "{project}"
         items: list[PlanItem] = []
         if ids["project"] is None:
+            create = client.create_project_request(name, ids["domain"], PROJECT_MARK)
+
             def create_project() -> None:
-                ids["project"] = ctx.create(
-                    PROJECT, name, lambda: client.create_project(name, ids["domain"],
-                                                                 PROJECT_MARK)["id"],
-                    id_of=str)
-            items.append(ApiCall(method="POST", url=keystone_url(ctx, "/projects"),
-                                 body={"project": {"name": name, "domain_id": ids["domain"]}},
-                                 description=f"create project {name}",
-                                 execute=create_project))
+                ctx.create(PROJECT, name, lambda: client.send_json(create)["project"]["id"],
+                           id_of=str)
+
+            items.append(api_call(client, create, f"create project {name}", create_project))
         else:
             ctx.adopt(PROJECT, name, ids["project"])  # the one a killed run was creating
         if ids["user"] is not None:
             ctx.adopt(USER, name, ids["user"])
         if ids["user"] is None:
+            made = client.create_user_request(name, ids["domain"], password, project,
+                                              USER_MARK)
+
             def create_user() -> None:
-                ids["user"] = ctx.create(
-                    USER, name, lambda: client.create_user(name, ids["domain"],
-                                                           ctx.secret(ATMO_PASSWORD),
-                                                           ids["project"], USER_MARK)["id"],
-                    id_of=str)
-            items.append(ApiCall(method="POST", url=keystone_url(ctx, "/users"),
-                                 body={"user": {"name": name, "domain_id": ids["domain"],
-                                                "password": MASK}},
-                                 description=f"create user {name} with atmo_admin_password",
-                                 execute=create_user))
-        elif not ids["enabled"]:
-            items.append(ApiCall(
-                method="PATCH", url=keystone_url(ctx, f"/users/{ids['user']}"),
-                body={"user": {"password": MASK, "enabled": True}},
-                description=f"enable {name} and set its password to atmo_admin_password",
-                execute=lambda: client.set_password(ids["user"], ctx.secret(ATMO_PASSWORD))))
-        else:
-            items.append(ApiCall(
-                method="POST", url=keystone_url(ctx, "/auth/tokens"),
-                description=(f"one login as {name} to verify atmo_admin_password; if it fails, "
-                             f"PATCH /users/{ids['user']} sets it (and clears a lockout)"),
-                execute=lambda: self._verify_password(ctx, client, ids["user"])))
+                ctx.create(USER, name, lambda: client.send_json(made)["user"]["id"], id_of=str)
+                run["verified"] = True
+
+            items.append(api_call(client, made, f"create user {name} with "
+                                                "atmo_admin_password", create_user))
+        elif not ids["enabled"] or run.get("verified") is False:
+            reset = client.set_password_request(ids["user"], password)
+
+            def set_password() -> None:
+                client.send(reset)
+                if run.get("verified") is False:
+                    ctx.emit(f"{name}'s password differed from atmo_admin_password; set it")
+                run["verified"] = True
+
+            why = ("the login with atmo_admin_password failed" if ids["enabled"]
+                   else f"{name} is disabled")
+            items.append(api_call(client, reset, f"enable {name} and set its password to "
+                                                 f"atmo_admin_password ({why})", set_password))
+        elif "verified" not in run:
+            login = client.password_check_request(ids["user"], password)
+            items.append(api_call(
+                client, login, f"one login as {name} to verify atmo_admin_password; if it "
+                               f"fails, PATCH /users/{ids['user']} sets it (and clears a "
+                               "lockout)", lambda: self._verify_password(ctx, client, login)))
         if not ids["granted"]:
-            items.append(ApiCall(
-                method="PUT", url=keystone_url(ctx, "/projects/{project}/users/{user}/roles/"
-                                               + ids["role"]),
-                description=f"grant role {a.admin_role} to {name} on project {name}",
-                execute=lambda: client.assign_role(ids["project"], ids["user"], ids["role"])))
+            items.append(api_call(
+                client, client.assign_role_request(project, ids["user"] or "{user}",
+                                                   ids["role"]),
+                f"grant role {a.admin_role} to {name} on project {name}"))
         return items
 
-    def _verify_password(self, ctx: Context, client: KeystoneClient, user_id: str) -> None:
-        """At most one login as atmo_admin per apply; a failure is followed at once by
-        setting the password with the admin's token (which resets the failure count)."""
-        password = ctx.secret(ATMO_PASSWORD)
-        if client.password_works(user_id, password):
-            return
-        client.set_password(user_id, password)
-        ctx.emit(f"{answers(ctx).atmo_admin}'s password differed from atmo_admin_password; "
-                 "set it")
+    def apply(self, ctx: Context) -> None:
+        execute_replanning(ctx, self.plan)
+
+    def _verify_password(self, ctx: Context, client: KeystoneClient, login: Request) -> None:
+        """At most one login as atmo_admin per apply; a failure makes the next plan set
+        the password with the admin's token (which resets the failure count)."""
+        ctx.shared("keystone-password", dict)["verified"] = client.password_works(login)
 
     def check(self, ctx: Context) -> CheckResult:
         a = answers(ctx)
@@ -468,30 +476,31 @@ class KeystoneAccount(Step):
         if (project and user and role and (ours_project or ours_user)
                 and client.has_role(project["id"], user["id"], role["id"])):
             pid, uid, rid = project["id"], user["id"], role["id"]
-            items.append(ApiCall(
-                method="DELETE", url=keystone_url(ctx, f"/projects/{pid}/users/{uid}/roles/{rid}"),
-                description=f"revoke {a.admin_role} from {a.atmo_admin} on {a.atmo_admin}",
-                execute=lambda: client.revoke_role(pid, uid, rid)))
+            items.append(api_call(client, client.revoke_role_request(pid, uid, rid),
+                                  f"revoke {a.admin_role} from {a.atmo_admin} on "
+                                  f"{a.atmo_admin}"))
         if user and ours_user:
             uid = user["id"]
 
+            drop_user = client.delete_user_request(uid)
+
             def delete_user() -> None:
-                client.delete_user(uid)
+                client.send(drop_user)
                 ctx.forget(USER, uid)
 
-            items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/users/{uid}"),
-                                 description=f"delete user {a.atmo_admin}",
-                                 execute=delete_user))
+            items.append(api_call(client, drop_user, f"delete user {a.atmo_admin}",
+                                  delete_user))
         if project and ours_project:
             pid = project["id"]
 
+            drop_project = client.delete_project_request(pid)
+
             def delete_project() -> None:
-                client.delete_project(pid)
+                client.send(drop_project)
                 ctx.forget(PROJECT, pid)
 
-            items.append(ApiCall(method="DELETE", url=keystone_url(ctx, f"/projects/{pid}"),
-                                 description=f"delete project {a.atmo_admin}",
-                                 execute=delete_project))
+            items.append(api_call(client, drop_project, f"delete project {a.atmo_admin}",
+                                  delete_project))
         for kind, found, ours in (("user", user, ours_user), ("project", project, ours_project)):
             if found and not ours:
                 items.append(Manual(text=(

@@ -6,7 +6,10 @@ import grp
 import json
 import pwd
 import shutil
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from tui.clients import postgres
 from tui.clients.consul import ConsulClient
@@ -25,7 +28,9 @@ from tui.model import (
     Step,
 )
 from tui.poll import poll
+from tui.procedures.wire import api_call
 from tui.redact import register as register_secret
+from tui.render import render
 from tui.steps import FileStep, TemplateFile, confirmed_check
 
 from .answers import CarbonioAnswers
@@ -69,7 +74,21 @@ EXTERNAL_FILE = TemplateFile(
     "carbonio/external-service.json.j2",
     path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
     description="catalog registration of the external database")
-GATEWAY_FILE = TemplateFile(
+
+
+@dataclass(frozen=True)
+class EntryFile(TemplateFile):
+    """gateway-config.hcl, rendered from `gateway_entry` — the structure the config
+    entry call sends — so the operator's file and Consul's entry cannot differ."""
+
+    def item(self, answers: BaseModel) -> FileWrite:
+        assert isinstance(answers, CarbonioAnswers)
+        return FileWrite(path=self.path(answers), mode=self.mode,
+                         content=render(self.template, entry=gateway_entry(answers)),
+                         description=self.description)
+
+
+GATEWAY_FILE = EntryFile(
     "carbonio/gateway-config.hcl.j2", path=lambda a: _config(a, "gateway-config.hcl"),
     description="terminating-gateway config entry")
 UNIT_FILE = TemplateFile(
@@ -171,21 +190,20 @@ class Policy(FileStep):
                                            f"create or update ACL policy {name}")]
         client = consul(ctx)
         existing = client.policy_by_name(name)
-        body = {"Name": name, "Description": description, "Rules": rules}
         if existing is None:
-            def create() -> None:  # recorded first: a killed run's policy is adopted
-                ctx.create(POLICY, name, lambda: client.create_policy(name, description, rules),
+            create = client.create_policy_request(name, description, rules)
+
+            def created() -> None:  # recorded first: a killed run's policy is adopted
+                ctx.create(POLICY, name, lambda: client.send_json(create),
                            id_of=lambda made: made["ID"])
 
-            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/acl/policy"), body=body,
-                                 description=f"create ACL policy {name}", execute=create))
+            items.append(api_call(client, create, f"create ACL policy {name}", created))
             return items
         ctx.adopt(POLICY, name, existing["ID"])  # the one a killed run was creating
         if existing.get("Rules") != rules or existing.get("Description") != description:
-            items.append(ApiCall(
-                method="PUT", url=_url(ctx, f"/v1/acl/policy/{existing['ID']}"), body=body,
-                description=f"update ACL policy {name} (its rules differ from policies.json)",
-                execute=lambda: client.update_policy(existing, description, rules)))
+            items.append(api_call(
+                client, client.update_policy_request(existing, description, rules),
+                f"update ACL policy {name} (its rules differ from policies.json)"))
         return items
 
     def check(self, ctx: Context) -> CheckResult:
@@ -215,13 +233,14 @@ class Policy(FileStep):
             return [not_ours(f"ACL policy {name} ({pid})",
                              f"consul acl policy delete -id {pid}")]
 
+        request = client.delete_policy_request(pid)
+
         def delete() -> None:
-            client.delete_policy(pid)
+            client.send(request)
             ctx.forget(POLICY, pid)
 
-        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/policy/{pid}"),
-                        description=f"delete ACL policy {name} (created by CloudRig)",
-                        execute=delete)]
+        return [api_call(client, request, f"delete ACL policy {name} (created by CloudRig)",
+                         delete)]
 
 
 # ---------------------------------------------------------------- 3. management token
@@ -364,17 +383,15 @@ class GatewayToken(Step):
                 description=f"reuse the existing token {accessor} and write it to {target}",
                 execute=reuse)
         else:
-            body = {"Description": description, "Policies": [{"Name": policy}], "Local": False}
+            request = client.create_token_request(description, [policy])
 
             def create() -> None:
-                token = ctx.create(TOKEN_KIND, description,
-                                   lambda: client.create_token(description, [policy]),
+                token = ctx.create(TOKEN_KIND, description, lambda: client.send_json(request),
                                    id_of=lambda made: made["AccessorID"])
                 ctx.write_file(self._token_file(ctx, token["SecretID"]))
 
-            call = ApiCall(method="PUT", url=_url(ctx, "/v1/acl/token"), body=body,
-                           description=f"create a token linked to {policy}; its SecretID is "
-                                       f"written to {target}", execute=create)
+            call = api_call(client, request, f"create a token linked to {policy}; its "
+                                             f"SecretID is written to {target}", create)
         return [call, *items]
 
     def check(self, ctx: Context) -> CheckResult:
@@ -413,13 +430,14 @@ class GatewayToken(Step):
                                           f"consul acl token delete -id {accessor}"))
                 continue
 
-            def delete(accessor: str = accessor) -> None:
-                client.delete_token(accessor)
+            request = client.delete_token_request(accessor)
+
+            def delete(request: Any = request, accessor: str = accessor) -> None:
+                client.send(request)
                 ctx.forget(TOKEN_KIND, accessor)
 
-            items.append(ApiCall(method="DELETE", url=_url(ctx, f"/v1/acl/token/{accessor}"),
-                                 description=f"delete the gateway token {accessor} (created "
-                                             "by CloudRig)", execute=delete))
+            items.append(api_call(client, request, f"delete the gateway token {accessor} "
+                                                   "(created by CloudRig)", delete))
         if file_token:
             items.append(FileRemove(path=self.path(ctx), description="the gateway's token"))
         return items
@@ -462,18 +480,18 @@ class ExternalService(FileStep):
                                            "register the external service")]
         registered = self._registered(ctx).status
         if registered is not Status.DONE:
-            body = self.registration(ctx)
+            client = consul(ctx)
+            request = client.catalog_register_request(self.registration(ctx))
 
             def register() -> None:
                 if registered is Status.PENDING:  # absent: CloudRig's from now on
-                    ctx.create(CATALOG, self._key(ctx),
-                               lambda: consul(ctx).catalog_register(body), id=self._key(ctx))
+                    ctx.create(CATALOG, self._key(ctx), lambda: client.send(request),
+                               id=self._key(ctx))
                 else:
-                    consul(ctx).catalog_register(body)
+                    client.send(request)
 
-            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/register"), body=body,
-                                 description="register the external service",
-                                 execute=register))
+            items.append(api_call(client, request, "register the external service",
+                                  register))
         return items
 
     def _key(self, ctx: Context) -> str:
@@ -493,11 +511,12 @@ class ExternalService(FileStep):
                              f"curl -X PUT {a.consul_url}/v1/catalog/deregister -d "
                              f"'{{\"Node\": \"{a.external_node}\", \"ServiceID\": "
                              f"\"{a.service_name}\"}}'")]
-        body = {"Node": a.external_node, "ServiceID": a.service_name}
-        return [ApiCall(method="PUT", url=_url(ctx, "/v1/catalog/deregister"), body=body,
-                        description=f"deregister {a.service_name} (and its external node "
-                                    f"{a.external_node} when nothing else is on it)",
-                        execute=lambda: self._deregister(ctx))]
+        client = consul(ctx)
+        return [api_call(client, client.catalog_deregister_request(a.external_node,
+                                                                   a.service_name),
+                         f"deregister {a.service_name} (and, with its own call, the external "
+                         f"node {a.external_node} when nothing else is on it)",
+                         lambda: self._deregister(ctx))]
 
     def _deregister(self, ctx: Context) -> None:
         a = answers(ctx)
@@ -550,17 +569,20 @@ class GatewayConfig(FileStep):
         remote = self._remote(ctx).status
         if remote is not Status.DONE:
             entry = gateway_entry(answers(ctx))
+            client = consul(ctx)
+            request = client.config_put_request(entry)
+            failure = f"did not apply the config entry {entry['Name']!r}"
 
             def put() -> None:
                 key = f"{entry['Kind']}/{entry['Name']}"
                 if remote is Status.PENDING:  # absent: CloudRig's from now on
-                    ctx.create(CONFIG_ENTRY, key, lambda: consul(ctx).config_put(entry), id=key)
+                    ctx.create(CONFIG_ENTRY, key, lambda: client.send_true(request, failure),
+                               id=key)
                 else:
-                    consul(ctx).config_put(entry)
+                    client.send_true(request, failure)
 
-            items.append(ApiCall(method="PUT", url=_url(ctx, "/v1/config"), body=entry,
-                                 description="write the terminating-gateway config entry",
-                                 execute=put))
+            items.append(api_call(client, request, "write the terminating-gateway config "
+                                                   "entry", put))
         return items
 
     def check(self, ctx: Context) -> CheckResult:
@@ -575,13 +597,15 @@ class GatewayConfig(FileStep):
             return [not_ours(f"the terminating-gateway config entry {name}",
                              f"consul config delete -kind terminating-gateway -name {name}")]
 
+        client = consul(ctx)
+        request = client.config_delete_request("terminating-gateway", name)
+
         def delete() -> None:
-            consul(ctx).config_delete("terminating-gateway", name)
+            client.send(request)
             ctx.forget(CONFIG_ENTRY, key)
 
-        return [ApiCall(method="DELETE", url=_url(ctx, f"/v1/config/terminating-gateway/{name}"),
-                        description=f"delete the terminating-gateway entry {name}",
-                        execute=delete)]
+        return [api_call(client, request, f"delete the terminating-gateway entry {name}",
+                         delete)]
 
 
 # ---------------------------------------------------------------- 7. systemd unit
@@ -698,11 +722,11 @@ class Unit(FileStep):
         items: list[PlanItem] = [systemctl("stop", unit, ok=(0, 5)),
                                  systemctl("disable", unit, ok=(0, 1))]
         gateway = answers(ctx).gateway_name
-        if gateway in consul(ctx).agent_services():  # registered by CloudRig's unit
-            items.append(ApiCall(
-                method="PUT", url=_url(ctx, f"/v1/agent/service/deregister/{gateway}"),
-                description=f"deregister the gateway service {gateway} from the local agent",
-                execute=lambda: consul(ctx).agent_deregister(gateway)))
+        client = consul(ctx)
+        if gateway in client.agent_services():  # registered by CloudRig's unit
+            items.append(api_call(
+                client, client.agent_deregister_request(gateway),
+                f"deregister the gateway service {gateway} from the local agent"))
         return [*items, remove, systemctl("daemon-reload")]
 
     def needs_secrets(self, ctx: Context) -> set[str]:
@@ -777,16 +801,20 @@ class Credentials(Step):
             now = client.kv_get(key)
             if now == value:
                 continue
-            shown = f"(secret, {len(value)} bytes)" if secret else value.decode()
+            request = client.kv_put_request(key, value)
+            failure = f"did not store KV key {key!r}"
 
-            def put(key: str = key, value: bytes = value, new: bool = now is None) -> None:
+            def put(key: str = key, request: Any = request, new: bool = now is None,
+                    failure: str = failure) -> None:
+                send = lambda: client.send_true(request, failure)  # noqa: E731
                 if new:  # absent: CloudRig's from now on (recorded before it exists)
-                    ctx.create(KV_KEY, key, lambda: client.kv_put(key, value), id=key)
+                    ctx.create(KV_KEY, key, send, id=key)
                 else:
-                    client.kv_put(key, value)
+                    send()
 
-            items.append(ApiCall(method="PUT", url=_url(ctx, f"/v1/kv/{key}"), body=shown,
-                                 description=f"set {key}", execute=put))
+            # A secret value is shown masked (the preview's redaction of known secrets).
+            what = f"set {key}" + (f" (secret, {len(value)} bytes)" if secret else "")
+            items.append(api_call(client, request, what, put))
         return items
 
     def check(self, ctx: Context) -> CheckResult:
@@ -816,8 +844,8 @@ class Credentials(Step):
             ctx.forget(KV_KEY, key)
 
         items: list[PlanItem] = [
-            ApiCall(method="DELETE", url=_url(ctx, f"/v1/kv/{k}"), description=f"delete {k}",
-                    execute=lambda k=k: delete(k))
+            api_call(client, client.kv_delete_request(k), f"delete {k}",
+                     lambda k=k: delete(k))
             for k in present if ctx.owns(KV_KEY, k)]
         theirs = [k for k in present if not ctx.owns(KV_KEY, k)]
         if theirs:

@@ -26,6 +26,7 @@ from tui.context import Context
 from tui.errors import OperatorError
 from tui.model import ApiCall, CheckResult, Command, Manual, PlanItem, Status, Step
 from tui.poll import poll
+from tui.procedures.wire import api_call, preview_call
 
 from .answers import FEATURES, CloudCasaAnswers
 
@@ -141,16 +142,16 @@ class Account(CasaStep):
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         body = self.body(ctx)
-        create = ApiCall(method="POST", url=url(ctx, "cloudaccounts"), body=body,
-                         description=f"create cloud account {body['name']}",
-                         execute=lambda: self._create(ctx, body))
+        request = CloudCasaClient.create_request("cloudaccounts", body)
         if not readable(ctx):
-            return [create.model_copy(update={
-                "description": f"create cloud account {body['name']} unless it exists "
-                               f"(CloudCasa not read: no {KEY} at hand)"})]
+            return [preview_call(url(ctx, request.target()), request,
+                                 f"create cloud account {body['name']} unless it exists "
+                                 f"(CloudCasa not read: no {KEY} at hand)")]
+        client = casa(ctx)
         existing = find_account(ctx)
         if existing is None:
-            return [create]
+            return [api_call(client, request, f"create cloud account {body['name']}",
+                             lambda: self._create(ctx, request))]
         if existing.field("provider_type") not in (None, body["provider_type"]):
             raise OperatorError(
                 f"CloudCasa already has an account named {body['name']!r} for provider "
@@ -159,13 +160,11 @@ class Account(CasaStep):
                    if (existing.field(k) or type(body[k])()) != body[k]}
         if not changes:
             return []
-        return [ApiCall(
-            method="PATCH", url=url(ctx, f"cloudaccounts/{existing.id}"), body=changes,
-            description=f"update {', '.join(changes)} of cloud account {body['name']} "
-                        "(If-Match: its etag)",
-            execute=lambda: casa(ctx).patch("cloudaccounts", existing, changes))]
+        return [api_call(client, client.patch_request("cloudaccounts", existing, changes),
+                         f"update {', '.join(changes)} of cloud account {body['name']} "
+                         "(If-Match: its etag)")]
 
-    def _create(self, ctx: Context, body: dict[str, Any]) -> Document:
+    def _create(self, ctx: Context, request: Any) -> Document:
         # A create that timed out may have happened: look again before posting.
         existing = find_account(ctx)
         if existing is not None:
@@ -173,9 +172,10 @@ class Account(CasaStep):
             ctx.emit(f"cloud account {existing.name} exists ({existing.id}); not created again")
             return existing
         # Recorded first: an account a killed run created is adopted by the next run.
-        doc = ctx.create(ACCOUNT, body["name"], lambda: casa(ctx).create("cloudaccounts", body),
+        name = request.json["name"]
+        doc = ctx.create(ACCOUNT, name, lambda: casa(ctx).send_document(request),
                          id_of=lambda made: made.id)
-        ctx.emit(f"created cloud account {body['name']} with id {doc.id}")
+        ctx.emit(f"created cloud account {name} with id {doc.id}")
         return doc
 
     def check(self, ctx: Context) -> CheckResult:
@@ -367,33 +367,35 @@ class Stack(CasaStep):
             items.append(Manual(text=f"warning: the template {launch and launch['template_url']}"
                                      f" has no {feature} parameter, so it is not sent (the "
                                      "stack does what that template version does)"))
-        body: dict[str, Any] = {
-            "StackName": a.stack_name,
-            "TemplateURL": launch["template_url"] if launch else "<templateURL from cfLaunchURL>",
-            "Parameters": params, "Capabilities": CAPABILITIES}
-        if launch is not None:
-            existing = cloudformation(ctx).stack(a.stack_name)
-            if existing is not None:
-                problem = stack_problem(ctx, existing)
-                if problem:
-                    raise OperatorError(problem)
-                old = existing.parameters.get("CCAccountId")
-                if old not in (None, doc.id):
-                    return [*items, ApiCall(
-                        method="UpdateStack", url=target, body=body,
-                        description=f"update stack {a.stack_name}: CCAccountId {old} → "
+        from tui.clients.cloudformation import CloudFormation
+
+        created = f"create stack {a.stack_name} and wait for CREATE_COMPLETE"
+        if launch is None:
+            return [*items, preview_call(target, CloudFormation.create_request(
+                a.stack_name, "<templateURL from cfLaunchURL>", params, CAPABILITIES,
+                stack_tags(a)), created)]
+        assert doc is not None
+        client = cloudformation(ctx)
+        existing = client.stack(a.stack_name)
+        if existing is not None:
+            problem = stack_problem(ctx, existing)
+            if problem:
+                raise OperatorError(problem)
+            old = existing.parameters.get("CCAccountId")
+            if old not in (None, doc.id):
+                update = client.update_request(a.stack_name, launch["template_url"], params,
+                                               CAPABILITIES)
+                return [*items, api_call(
+                    client, update, f"update stack {a.stack_name}: CCAccountId {old} → "
                                     f"{doc.id} (the cloud account was recreated), and wait "
-                                    "for UPDATE_COMPLETE",
-                        execute=lambda: self._update(ctx))]
-                return [*items, ApiCall(method="GET", url=target, changes_remote=False,
-                                        description=f"stack {a.stack_name} exists "
-                                                    f"({existing.status}); wait for it",
-                                        execute=lambda: self._wait_stack(ctx))]
-        body["Tags"] = stack_tags(a)
-        return [*items, ApiCall(method="CreateStack", url=target, body=body,
-                                description=f"create stack {a.stack_name} and wait for "
-                                            "CREATE_COMPLETE",
-                                execute=lambda: self._create(ctx))]
+                                    "for UPDATE_COMPLETE", lambda: self._update(ctx, update))]
+            return [*items, ApiCall(method="GET", url=target, changes_remote=False,
+                                    description=f"stack {a.stack_name} exists "
+                                                f"({existing.status}); wait for it",
+                                    execute=lambda: self._wait_stack(ctx))]
+        create = client.create_request(a.stack_name, launch["template_url"], params,
+                                       CAPABILITIES, stack_tags(a))
+        return [*items, api_call(client, create, created, lambda: self._create(ctx, create))]
 
     def apply(self, ctx: Context) -> None:
         if answers(ctx).cloudformation == "browser" and not ctx.dry_run:
@@ -414,31 +416,30 @@ class Stack(CasaStep):
                                 f"account {doc.name} yet; rerun to wait for it")
         return doc, launch
 
-    def _create(self, ctx: Context) -> None:
+    def _create(self, ctx: Context, create: Any) -> None:
+        """CreateStack as planned; a stack of that name that appeared since the plan
+        (a racing rerun) is never created twice: waited for when it is for this
+        account, else refused with what to do."""
         a = answers(ctx)
-        doc, launch = self._launch(ctx)
+        doc, _launch = self._launch(ctx)
         client = cloudformation(ctx)
         existing = client.stack(a.stack_name)  # never two stacks, even on a racing rerun
         if existing is not None:
             if existing.parameters.get("CCAccountId") not in (None, doc.id):
-                self._update(ctx)
-                return
+                raise OperatorError(f"stack {a.stack_name} appeared meanwhile for another "
+                                    "cloud account; rerun apply to plan its update")
         else:
-            params, _ = stack_parameters(a, doc.id, declared(ctx, launch["template_url"]))
-            stack_id = ctx.create(STACK, a.stack_name, lambda: client.create(
-                a.stack_name, launch["template_url"], params, CAPABILITIES, stack_tags(a)),
-                id_of=str)
+            stack_id = ctx.create(STACK, a.stack_name, lambda: client.send_create(create),
+                                  id_of=str)
             ctx.emit(f"created stack {a.stack_name} ({stack_id})")
         self._wait_stack(ctx)
 
-    def _update(self, ctx: Context) -> None:
+    def _update(self, ctx: Context, update: Any) -> None:
         """UpdateStack for an account that was recreated (teardown, then apply): the
         stack's cross-account role must trust the new CCAccountId."""
         a = answers(ctx)
-        doc, launch = self._launch(ctx)
-        params, _ = stack_parameters(a, doc.id, declared(ctx, launch["template_url"]))
-        if cloudformation(ctx).update(a.stack_name, launch["template_url"], params,
-                                      CAPABILITIES):
+        doc, _launch = self._launch(ctx)
+        if cloudformation(ctx).send_update(update):
             ctx.emit(f"updating stack {a.stack_name} for cloud account {doc.id}")
             self._wait_stack(ctx, updating=True)
 
@@ -485,11 +486,10 @@ class Stack(CasaStep):
         ours = (stack.tags.get(OWNER_TAG) == "cloudcasa"
                 and ctx.adopt(STACK, a.stack_name, stack.stack_id))
         if ctx.purge and ours:
-            target = f"cloudformation://{a.aws_region or 'default-region'}/stacks/{a.stack_name}"
-            return [ApiCall(method="DeleteStack", url=target,
-                            description=f"delete stack {a.stack_name} (CloudCasa's IAM role) "
-                                        "and wait for DELETE_COMPLETE",
-                            execute=lambda: self._delete(ctx))]
+            client = cloudformation(ctx)
+            return [api_call(client, client.delete_request(a.stack_name),
+                             f"delete stack {a.stack_name} (CloudCasa's IAM role) and wait "
+                             "for DELETE_COMPLETE", lambda: self._delete(ctx))]
         why = ("" if ours else ", which CloudRig did not create (no cloudrig:procedure tag, "
                                "or not in its ownership record),")
         how = " or `cloudrig teardown cloudcasa --purge`" if ours else ""
@@ -499,8 +499,9 @@ class Stack(CasaStep):
 
     def _delete(self, ctx: Context) -> None:
         name = answers(ctx).stack_name
-        stack = cloudformation(ctx).stack(name)
-        cloudformation(ctx).delete(name)
+        client = cloudformation(ctx)
+        stack = client.stack(name)
+        client.delete(name)
         wait(ctx, f"stack {name} to be deleted", lambda: cloudformation(ctx).stack(name),
              lambda s: s is None, describe=lambda s: s.status if s else "deleted",
              failed=lambda s: (f"stack {name} is DELETE_FAILED ({s.reason}); delete it in "
@@ -609,10 +610,23 @@ class Clusters(CasaStep):
         wanted = answers(ctx).clusters
         waits = (f", waiting for {', '.join(wanted)}" if wanted else
                  ", waiting for the first" if answers(ctx).install_agents else "")
-        return [ApiCall(method="GET", url=url(ctx, f"kubeclusters?where={where}"),
-                        changes_remote=False,
-                        description=f"list discovered clusters{waits} (the inventory is run "
-                                    "first when they are not there yet)")]
+        items: list[PlanItem] = [ApiCall(
+            method="GET", url=url(ctx, f"kubeclusters?where={where}"), changes_remote=False,
+            description=f"list discovered clusters{waits}")]
+        inventory = CloudCasaClient.inventory_request(doc.id if doc else "<account id>")
+        why = "run the cloud inventory: the clusters are not discovered yet"
+        if doc is None:
+            items.append(preview_call(url(ctx, inventory.target()), inventory,
+                                      why.replace(": the", " if the")))
+        elif discovery_needed(ctx, casa(ctx).clusters_of(doc.id)):
+            items.append(api_call(casa(ctx), inventory, why, lambda: self._inventory(ctx,
+                                                                                   inventory)))
+        return items
+
+    def _inventory(self, ctx: Context, request: Any) -> None:
+        casa(ctx).send(request)
+        ctx.shared("inventory-requested", lambda: True)
+        ctx.emit("inventory job requested: CloudCasa discovers the clusters with it")
 
     def apply(self, ctx: Context) -> None:
         """The inventory runs asynchronously once the account is ACTIVE (the runbook:
@@ -624,11 +638,9 @@ class Clusters(CasaStep):
             return
         doc = need_account(ctx)
         a = answers(ctx)
+        ctx.execute([i for i in self.plan(ctx) if isinstance(i, ApiCall) and i.changes_remote])
         found = casa(ctx).clusters_of(doc.id)
         if discovery_needed(ctx, found):
-            casa(ctx).inventory(doc.id)
-            ctx.shared("inventory-requested", lambda: True)
-            ctx.emit("inventory job requested: CloudCasa discovers the clusters with it")
 
             def missing(found: list[Document]) -> str:
                 names = {c.name for c in found}
@@ -811,16 +823,17 @@ class Inventory(CasaStep):
 
     def plan(self, ctx: Context) -> list[PlanItem]:
         doc = find_account(ctx) if readable(ctx) else None
-        target = doc.id if doc else "<account id>"
-        return [ApiCall(method="POST", url=url(ctx, f"cloudaccounts/{target}/action/inventory"),
-                        body={}, description="run the cloud inventory now",
-                        execute=lambda: self._trigger(ctx))]
-
-    def _trigger(self, ctx: Context) -> None:
+        request = CloudCasaClient.inventory_request(doc.id if doc else "<account id>")
+        if doc is None:
+            return [preview_call(url(ctx, request.target()), request,
+                                 "run the cloud inventory now")]
         if "inventory-requested" in ctx.resources:
-            ctx.emit("inventory already requested in this run (for the discovery)")
-            return
-        casa(ctx).inventory(need_account(ctx).id)
+            return []  # the clusters step requested one in this run: not again
+        return [api_call(casa(ctx), request, "run the cloud inventory now",
+                         lambda: self._trigger(ctx, request))]
+
+    def _trigger(self, ctx: Context, request: Any) -> None:
+        casa(ctx).send(request)
         ctx.emit("inventory job requested")
 
     def check(self, ctx: Context) -> CheckResult:

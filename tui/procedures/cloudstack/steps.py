@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.clients.cloudstack import GET_LIMIT, CloudStackClient
+from tui.clients.cloudstack import FIRST_POLL, GET_LIMIT, CloudStackClient, Job
 from tui.configdrive import ConfigDriveData, build_iso
 from tui.context import Context
-from tui.errors import OperatorError
+from tui.errors import Interrupted, OperatorError
 from tui.model import ApiCall, CheckResult, FileWrite, PlanItem, Status, Step
+from tui.poll import poll
+from tui.procedures.wire import api_call
 
 from . import guest
 from .answers import CloudStackAnswers
@@ -208,47 +210,37 @@ class UserData(ApiStep):
         wanted = a.user_data_b64() or ""
         post = len(wanted) >= GET_LIMIT
         method = "POST" if post else "GET"
-        # The preview shows the user data as text (it is not secret); it is sent as base64.
-        body = {"id": "(the instance)", "userdata": a.user_data_text() or ""}
-        sent = f"sent as {len(wanted)} bytes of base64"
+        sent = f"userdata is user_data as {len(wanted)} bytes of base64"
         guest_note = guest.note(a.user_data_text())
         tail = f"; {guest_note}" if guest_note else ""
         if not readable(ctx):
-            return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
+            return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"),
+                            body={"id": "(the instance)", "userdata": wanted},
                             description=f"set the user data if it differs ({sent}; API not "
                             f"read: no {SECRET} at hand){tail}")]
         api = client(ctx)
         vm = instance(ctx)
         if api.user_data(vm["id"]) == wanted:
             return []
-        body["id"] = vm["id"]
         # Only a running instance is stopped and started again: one the operator
         # stopped stays stopped (restart would otherwise boot it).
         restart = a.restart and vm.get("state") == "Running"
         items: list[PlanItem] = []
         if restart:
             items.append(self._job(ctx, "stopVirtualMachine", vm, "stop the instance"))
-        items.append(ApiCall(
-            method=method, url=_url(ctx, "updateVirtualMachine"), body=body,
-            description=f"set the user data of {vm['name']} ({sent}"
-                        + ("; POST: over the GET limit)" if post else ")") + tail,
-            execute=lambda: api.call("updateVirtualMachine",
-                                     {"id": vm["id"], "userdata": wanted},
-                                     post=post, changes=True)))
+        update = api.command("updateVirtualMachine", {"id": vm["id"], "userdata": wanted},
+                             post=post, changes=True)
+        items.append(api_call(api, update, f"set the user data of {vm['name']} ({sent}"
+                              + ("; POST: over the GET limit)" if post else ")") + tail))
         if restart:
             items.append(self._job(ctx, "startVirtualMachine", vm, "start the instance"))
         return items
 
     def _job(self, ctx: Context, command: str, vm: dict[str, Any], what: str) -> ApiCall:
         api = client(ctx)
-
-        def run() -> Any:
-            job = api.async_call(command, {"id": vm["id"]}, on_progress=ctx.emit,
-                                 cancel=ctx.cancel)
-            return job
-
-        return ApiCall(method="GET", url=_url(ctx, command), body={"id": vm["id"]},
-                       description=f"{what} (an async job, followed to its end)", execute=run)
+        start = api.command(command, {"id": vm["id"]}, changes=True)
+        return api_call(api, start, f"{what} (an async job, followed to its end)",
+                        lambda: follow_job(ctx, api, command, api.send(start)))
 
     def apply(self, ctx: Context) -> None:
         a = answers(ctx)
@@ -281,6 +273,27 @@ class UserData(ApiStep):
         if api.user_data(vm["id"]) == (answers(ctx).user_data_b64() or ""):
             return CheckResult(status=Status.DONE, detail=f"user data matches{tail}")
         return CheckResult(status=Status.DRIFTED, detail=f"user data differs{tail}")
+
+
+def follow_job(ctx: Context, api: CloudStackClient, command: str,
+               started: dict[str, Any]) -> Job:
+    """Poll the job an async command started until it ends (the shared `poll`: progress,
+    cancel, timeout); a cancel, Ctrl+C or timeout leaves it running and says its id."""
+    jobid = api.job_id(command, started)
+    ctx.emit(f"{command}: job {jobid} started")
+    left = (f"job {jobid} is still running on the server: follow it with "
+            f"queryAsyncJobResult jobid={jobid}")
+    try:
+        job = poll(lambda: api.job_result(jobid, command), lambda job: job.status == 1,
+                   what=f"CloudStack job {jobid} ({command})", ctx=ctx,
+                   timeout=api.job_timeout, interval=api.poll_interval, first=FIRST_POLL,
+                   describe=lambda job: "succeeded" if job.status == 1 else "pending" + (
+                       f" (progress {job.progress})" if job.progress else ""),
+                   left=left, hint="job_timeout sets how long CloudRig waits")
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while waiting for CloudStack job {jobid} "
+                          f"({command}); {left}, then rerun") from None
+    return job
 
 
 def _last_job(api: CloudStackClient, vm_id: str) -> str | None:
