@@ -367,8 +367,6 @@ class Stack(CasaStep):
             items.append(Manual(text=f"warning: the template {launch and launch['template_url']}"
                                      f" has no {feature} parameter, so it is not sent (the "
                                      "stack does what that template version does)"))
-        from tui.clients.cloudformation import CloudFormation
-
         created = f"create stack {a.stack_name} and wait for CREATE_COMPLETE"
         if launch is None:
             return [*items, preview_call(target, CloudFormation.create_request(
