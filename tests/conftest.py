@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,16 @@ from fakes.consul import FakeConsul
 from private_cli import base_env
 
 from tui import redact
+
+# CloudRig keeps a stopping signal ignored when whoever started it ignores it (`nohup`
+# for SIGHUP; a shell starts a background job with SIGINT ignored), and an ignored
+# signal is inherited by every child. The tests that stop a run with a signal must
+# not depend on how the suite itself was launched: its children start with the
+# default dispositions.
+for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signal) is signal.SIG_IGN:
+        signal.signal(_signal, signal.default_int_handler if _signal == signal.SIGINT
+                      else signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parent.parent
 
