@@ -355,9 +355,11 @@ def test_home_screen_renders_in_chromium(page: Page, served: Served) -> None:
     """The page shows the home screen, coloured, bound to 127.0.0.1 only."""
     assert listening_addresses(served.port) == {"127.0.0.1"}
     page.open(served.url)
-    screen = page.wait_for("Carbonio Mesh terminating gateway")
-    for procedure in ("carbonio", "cloudblue", "cloudstack", "atmosphere", "cloudcasa"):
-        assert procedure in screen
+    # Waits for the whole table: xterm.js may paint the screen in pieces.
+    procedures = ("carbonio", "cloudblue", "cloudstack", "atmosphere", "cloudcasa")
+    screen = page.wait_for(lambda s: all(p in s for p in procedures)
+                           and "CloudRig · cloud integration runbooks" in s,
+                           "the title and every procedure")
     # The page is a larger terminal than 80×24 and the app fills it.
     columns = page.driver.execute_script("return window.__cloudrigTerminal.cols")
     assert columns > 100 and "CloudRig · cloud integration runbooks" in screen
@@ -413,11 +415,14 @@ def test_carbonio_wizard_completes_to_preview_in_chromium(
         page.next_field("Database password")
         page.enter_text(SECRET, secret=True)
         page.ctrl("n")
-        screen = page.wait_for(lambda s: "Press a to apply" in s, "the preview's plan")
+        # xterm.js paints the screen in pieces: wait for the whole preview (plan and
+        # footer), not just its first line, before reading it.
+        screen = page.wait_for(
+            lambda s: "Press a to apply" in s and "a Apply" in s
+            and "+++ /etc/carbonio/gateway/service-discover/policies.json" in s,
+            "the preview's plan with its footer")
         assert "Carbonio Mesh terminating gateway › preview" in screen
         assert re.search(r"\d+ files \(\d+ new, .*\d+ API calls", screen), screen
-        assert "+++ /etc/carbonio/gateway/service-discover/policies.json" in screen
-        assert "a Apply" in screen
         assert SECRET not in screen and consul.management_token not in screen
         path = page.screenshot("carbonio-preview")
         assert_screenshot(path)
