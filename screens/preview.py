@@ -11,7 +11,7 @@ next problem, `f` opens the wizard on the page that fixes it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from textual.app import ComposeResult
@@ -26,7 +26,7 @@ from screens.form import page_for_problem
 from screens.progress import ProgressScreen
 from screens.texts import plan_summary, step_text
 from screens.widgets import TitleBar, Working
-from screens.workspace import Workspace
+from screens.workspace import Navigator, Workspace
 from tui.answers import public_answers
 from tui.model import Procedure
 from tui.redact import redact
@@ -183,8 +183,6 @@ class PreviewScreen(Screen):
     def action_fix(self) -> None:
         """The wizard on the page that fixes the first problem: a secret apply needs, a
         remote that did not answer (the page with its address), a step's error."""
-        from screens.wizard import open_wizard_at
-
         if self.missing:
             page = self._page_for("", self.missing[:1])
         elif self.views and self.problems:
@@ -192,7 +190,8 @@ class PreviewScreen(Screen):
             page = self._page_for(step["error"] or "")
         else:
             return
-        open_wizard_at(self.app, self.workspace, self.procedure, self.answers, page)
+        cast(Navigator, self.app).open_wizard_at(
+            self.workspace, self.procedure, self.answers, page)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from rich.text import Text
@@ -36,7 +36,7 @@ from screens.dashboard import DashboardScreen
 from screens.form import page_for_problem
 from screens.texts import event_text, mark_text
 from screens.widgets import RunLog, TitleBar
-from screens.workspace import Workspace, saved_run
+from screens.workspace import Navigator, Workspace, saved_run
 from tui.answers import public_answers
 from tui.engine import RunResult, Session
 from tui.errors import OperatorError
@@ -327,8 +327,6 @@ class ProgressScreen(Screen):
 
     def action_edit(self) -> None:
         """Back to the wizard, on the page whose answers the failing step uses."""
-        from screens.wizard import open_wizard_at
-
         answers = self._answers()
         if answers is None:
             self.notify("The last run's answers cannot be read back; open the wizard.",
@@ -344,7 +342,8 @@ class ProgressScreen(Screen):
                     fields += sorted(step.needs_secrets(self.session.ctx))
         page = page_for_problem(self.procedure, public_answers(answers),
                                 result.message or "" if result else "", fields)
-        open_wizard_at(self.app, self.workspace, self.procedure, answers, page)
+        cast(Navigator, self.app).open_wizard_at(
+            self.workspace, self.procedure, answers, page)
 
     def _copy(self, links: list[str]) -> None:
         if not links:

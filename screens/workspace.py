@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tui.statefile import peek_state, run_word
 
@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from tui.model import Event, Procedure
     from tui.secrets import SecretSource
     from tui.state import StateStore
+
+
+class Navigator(Protocol):
+    """Screens the wizard leads to (preview, progress) go back to it through the app
+    (tui/app.py's CloudRigApp), not by importing it: the wizard imports the preview,
+    and screens/ keeps no import circle (scripts/import_cycles.py screens)."""
+
+    def open_wizard_at(self, workspace: Workspace, procedure: Procedure,
+                       answers: BaseModel | None, index: int) -> None: ...
 
 
 @dataclass

@@ -109,8 +109,10 @@ say "tests import $installed"
 # --- 4. the import layers ----------------------------------------------------------------
 say "lint-imports (the layer contracts in pyproject.toml)"
 "$venv/bin/lint-imports" --no-cache || die "an import breaks a layer contract (above)"
-"$venv/bin/python" "$here/scripts/import_cycles.py" "$(dirname "$installed")" \
-    || die "an import circle in tui (above)"
+for package in "$(dirname "$installed")" "$(dirname "$(dirname "$installed")")/screens"; do
+    "$venv/bin/python" "$here/scripts/import_cycles.py" "$package" \
+        || die "an import circle in $(basename "$package") (above)"
+done
 
 # --- 5. pytest --------------------------------------------------------------------------
 # Tests never touch the operator's state, keyring or a real terminal.

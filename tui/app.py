@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state
     from pydantic import BaseModel
 
     from tui.answers import FieldProblem
+    from tui.model import Procedure
     from tui.state import StateStore
 
 MINIMUM = (80, 24)  # the size every screen is laid out for (DESIGN.md: 80×24 over SSH)
@@ -116,6 +117,14 @@ class CloudRigApp(App[int]):
             self.push_screen(TooSmallScreen(MINIMUM))
         elif not small and shown:
             self.pop_screen()
+
+    def open_wizard_at(self, workspace: Workspace, procedure: Procedure,
+                       answers: BaseModel | None, index: int) -> None:
+        """The wizard on page INDEX, for the screens it leads to (screens.workspace's
+        Navigator): they reach it through the app rather than importing it."""
+        from screens.wizard import open_wizard_at  # heavy: forms and pydantic, not on first paint
+
+        open_wizard_at(self, workspace, procedure, answers, index)
 
     def action_help(self) -> None:
         screen = self.screen
