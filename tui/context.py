@@ -63,15 +63,16 @@ class Context:
     """Teardown also puts back each restorable file's backup from before CloudRig's
     first write (`Step.restorable`)."""
     manual: list[str] = field(default_factory=list)
-    """Manual items met while applying the current step (the operator still has work)."""
+    """Manual items met while applying this step (the operator still has work)."""
     skipped: list[str] = field(default_factory=list)
-    """Host commands of the current step not run under --root (the step is staged)."""
+    """Host commands of this step not run under --root (the step is staged)."""
     only: tuple[str, ...] = ()
     """Steps the operator named with --step: a step may redo work it would otherwise
     skip as already done (e.g. set a token again) when it is asked for by name."""
     exporting_to: str | None = None
-    """Set while a step for another host is planned for export: what is on this host's
-    disk says nothing about that one (e.g. a file to merge into must be merged there)."""
+    """The host a step for another host is planned for export to (its context is made
+    so): what is on this host's disk says nothing about that one (e.g. a file to merge
+    into must be merged there)."""
     common: RunShared = field(default_factory=RunShared)
     """What the run's steps share, passed explicitly to each step's context: the cancel
     Event, shared clients, the ownership record, the state checks read."""
