@@ -42,7 +42,8 @@ def apply(scope: Scope, only: Sequence[str] = ()) -> RunResult:
     def apply_step(unit: Unit, ctx: Context, run: RunRecord | None, result: RunResult) -> None:
         assert isinstance(unit, Step) and run is not None
         step = unit
-        resumed = step_check(scope, step, ctx).status if step.id in resumable else None
+        resumed = (step_check(scope, step, scope.context(step, only=only)).status
+                   if step.id in resumable else None)  # its own context: apply's starts clean
         if resumed in (Status.DONE, Status.STAGED):  # all this host could do is done
             run.completed.append(step.id)
             result.steps[step.id] = "staged" if resumed is Status.STAGED else "done"
