@@ -155,9 +155,9 @@ class DashboardScreen(Screen):
                                          dry_run=False)
         try:
             planned = session.action_plan(action)
-            question = action.confirmation(session.ctx)
+            question = action.confirmation(session.context(action))
         finally:
-            session.ctx.close()
+            session.close()
         if planned.error:
             return action, None, planned.error
         text = PlanText().append(question + "\n\n", style="bold")

@@ -11,7 +11,7 @@ next problem, `f` opens the wizard on the page that fixes it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel
 from textual.app import ComposeResult
@@ -31,6 +31,9 @@ from tui.answers import public_answers
 from tui.model import Procedure
 from tui.redact import redact
 from tui.words import plural
+
+if TYPE_CHECKING:
+    from tui.engine import StepView
 
 
 def shown_root(root: Path) -> str:
@@ -55,7 +58,7 @@ class PreviewScreen(Screen):
         self.workspace = workspace
         self.procedure = procedure
         self.answers = answers
-        self.views: list[dict[str, Any]] | None = None
+        self.views: list[StepView] | None = None
         self.missing: list[str] = []
         self.problem_at = -1
 
@@ -73,7 +76,7 @@ class PreviewScreen(Screen):
         self.run_worker(self._plan, thread=True, exit_on_error=False, group="preview",
                         exclusive=True, name="plan")
 
-    def _plan(self) -> tuple[list[dict[str, Any]], list[str]]:
+    def _plan(self) -> tuple[list[StepView], list[str]]:
         from tui.engine import missing_secrets
 
         session = self.workspace.session(self.procedure, self.answers,
@@ -85,7 +88,7 @@ class PreviewScreen(Screen):
     @property
     def problems(self) -> list[int]:
         """Indexes of the steps that could not be planned."""
-        return [i for i, step in enumerate(self.views or []) if step["error"]]
+        return [i for i, step in enumerate(self.views or []) if step.error]
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "preview" or event.state not in (WorkerState.SUCCESS,
@@ -123,10 +126,10 @@ class PreviewScreen(Screen):
                                  else titles)
             verb, whose = ("are", "their page") if len(titles) > 1 else ("is", "its page")
             lines.append(f"Cannot apply yet: {named} {verb} not at hand (f opens {whose}).")
-        unreachable = next((s for s in self.views if s.get("unreachable")), None)
+        unreachable = next((s for s in self.views if s.unreachable), None)
         if unreachable is not None:
-            page = self._page_for(unreachable["error"])
-            lines.append(f"Planning stopped: {unreachable['error']} "
+            page = self._page_for(unreachable.error or "")
+            lines.append(f"Planning stopped: {unreachable.error} "
                          f"(f: fix it on the page {self.procedure.pages[page].title}).")
         elif self.problems:
             lines.append(f"{plural(len(self.problems), 'step')} cannot be planned "
@@ -168,7 +171,7 @@ class PreviewScreen(Screen):
     def action_goto(self) -> None:
         if not self.views:
             return
-        choices = [(str(i), ("✗ " if step["error"] else "  ") + step["title"])
+        choices = [(str(i), ("✗ " if step.error else "  ") + step.title)
                    for i, step in enumerate(self.views)]
         self.app.push_screen(ChoiceScreen("Go to which step?", choices),
                              lambda key: self.scroll_to_step(int(key)) if key else None)
@@ -187,7 +190,7 @@ class PreviewScreen(Screen):
             page = self._page_for("", self.missing[:1])
         elif self.views and self.problems:
             step = self.views[self.problems[0]]
-            page = self._page_for(step["error"] or "")
+            page = self._page_for(step.error or "")
         else:
             return
         cast(Navigator, self.app).open_wizard_at(
@@ -197,6 +200,6 @@ class PreviewScreen(Screen):
         self.app.pop_screen()
 
     def palette_commands(self) -> list[tuple[str, str, object]]:
-        return [(f"Go to step: {step['title']}", "Scroll the preview to it",
+        return [(f"Go to step: {step.title}", "Scroll the preview to it",
                  lambda i=i: self.scroll_to_step(i))
                 for i, step in enumerate(self.views or [])]

@@ -147,7 +147,7 @@ class ProgressScreen(Screen):
                 try:
                     order = order_for(self.session, passphrase=self.workspace.passphrase)
                 finally:
-                    self.session.ctx.close()
+                    self.session.close()
                 self.pid = launch(order)
             except OperatorError as exc:  # e.g. a secret no source could give, the lock
                 return self._finish(RunResult(outcome="failed", message=redact(exc.sentence)))
@@ -339,7 +339,7 @@ class ProgressScreen(Screen):
             fields = list(getattr(step, "fields", ()) or ())
             if self.session is not None:
                 with contextlib.suppress(Exception):
-                    fields += sorted(step.needs_secrets(self.session.ctx))
+                    fields += sorted(step.needs_secrets(self.session.context(step)))
         page = page_for_problem(self.procedure, public_answers(answers),
                                 result.message or "" if result else "", fields)
         cast(Navigator, self.app).open_wizard_at(

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from tui.words import plural
+
+if TYPE_CHECKING:  # the screens read the engine's view models; texts need not load it
+    from tui.engine.views import (
+        ApiView,
+        CommandView,
+        FileItemView,
+        ItemView,
+        ManualView,
+        RemoveItemView,
+        RestoreItemView,
+        StepView,
+    )
 
 STATUS_STYLES = {
     "done": "bold green",
@@ -175,45 +187,45 @@ class PlanText:
             yield part
 
 
-def _file(item: dict[str, Any]) -> PlanText:
+def _file(item: FileItemView) -> PlanText:
     text = PlanText().append("  file ", style="bold")
-    text.append(item["path"], style="bold")
+    text.append(item.path, style="bold")
     text.append("\n    ")
-    text.append(item["action"], style=ACTION_STYLES.get(item["action"], ""))
-    text.append(f" · mode {item['mode']}")
-    if item.get("owner"):
-        text.append(f" · owner {item['owner']}")
+    text.append(item.action, style=ACTION_STYLES.get(item.action, ""))
+    text.append(f" · mode {item.mode}")
+    if item.owner:
+        text.append(f" · owner {item.owner}")
     text.append("\n")
-    if item.get("mode_drift"):
-        text.append(f"    {item['mode_drift']}\n", style="yellow")
-    if item.get("diff"):
-        text.add(DiffBlock(item["diff"]))
+    if item.mode_drift:
+        text.append(f"    {item.mode_drift}\n", style="yellow")
+    if item.diff:
+        text.add(DiffBlock(item.diff))
         text.append("\n")
     return text
 
 
-def _command(item: dict[str, Any]) -> Text:
-    skipped = item.get("skipped")
+def _command(item: CommandView) -> Text:
+    skipped = item.skipped
     text = Text("  skip " if skipped else "  run  ", style="dim bold" if skipped else "bold")
-    text.append(item["command"])
+    text.append(item.command)
     if skipped:
         text.append(f"  (not run: {skipped})", style="dim")
     text.append("\n")
-    if item.get("description"):
-        text.append(f"    {item['description']}\n", style="dim")
+    if item.description:
+        text.append(f"    {item.description}\n", style="dim")
     return text
 
 
-def _api(item: dict[str, Any]) -> Text:
+def _api(item: ApiView) -> Text:
     text = Text("  call ", style="bold")
-    text.append(f"{item['method']} ", style="bold cyan")
-    text.append(item["url"])
-    if item.get("skipped"):
-        text.append(f"  (skipped: {item['skipped']})", style="dim")
+    text.append(f"{item.method} ", style="bold cyan")
+    text.append(item.url)
+    if item.skipped:
+        text.append(f"  (skipped: {item.skipped})", style="dim")
     text.append("\n")
-    if item.get("description"):
-        text.append(f"    {item['description']}\n")
-    for line in body_lines(item.get("body")):
+    if item.description:
+        text.append(f"    {item.description}\n")
+    for line in body_lines(item.body):
         text.append(f"      {line}\n", style="dim")
     return text
 
@@ -240,55 +252,67 @@ def body_lines(body: Any) -> Iterator[str]:
             yield f"{key}: {json.dumps(value, ensure_ascii=False)}"
 
 
-def _manual(item: dict[str, Any]) -> Text:
-    return Text.assemble(("  manual ", "bold cyan"), item["text"], "\n")
+def _manual(item: ManualView) -> Text:
+    return Text.assemble(("  manual ", "bold cyan"), item.text, "\n")
 
 
-def _remove(item: dict[str, Any]) -> Text:
-    if item.get("action") in ("keep", "restore"):  # as the ownership record says
-        return Text.assemble((f"  {item['action']} ", "bold"), (item["text"], "yellow"), "\n")
-    text = Text.assemble(("  remove ", "bold"), item["path"])
-    if not item.get("exists", True):
+def _remove(item: RemoveItemView) -> Text:
+    if item.action in ("keep", "restore"):  # as the ownership record says
+        return Text.assemble((f"  {item.action} ", "bold"), (item.text, "yellow"), "\n")
+    text = Text.assemble(("  remove ", "bold"), item.path)
+    if not item.exists:
         text.append("  (absent)", style="dim")
     return text.append("\n")
 
 
-def _restore(item: dict[str, Any]) -> Text:
-    style = "yellow" if item.get("action") == "restore" else "dim"
-    return Text.assemble(("  restore ", "bold"), (item["text"], style), "\n")
+def _restore(item: RestoreItemView) -> Text:
+    style = "yellow" if item.action == "restore" else "dim"
+    return Text.assemble(("  restore ", "bold"), (item.text, style), "\n")
 
 
-ITEM_TEXT = {"file": _file, "command": _command, "api": _api, "manual": _manual,
-             "remove": _remove, "restore": _restore}
+def item_text(item: ItemView) -> Text:
+    """One plan item as the preview shows it."""
+    match item.kind:
+        case "file":
+            return _file(item)
+        case "command":
+            return _command(item)
+        case "api":
+            return _api(item)
+        case "remove":
+            return _remove(item)
+        case "restore":
+            return _restore(item)
+    return _manual(item)
 
 
-def step_text(step: dict[str, Any]) -> PlanText:
+def step_text(step: StepView) -> PlanText:
     """One step of `Session.plan_view` as the preview shows it."""
     text = PlanText()
-    text.append(f"● {step['title']}", style="bold")
-    if step.get("note"):
-        text.append(f"\n  {step['note']}", style="cyan")
+    text.append(f"● {step.title}", style="bold")
+    if step.note:
+        text.append(f"\n  {step.note}", style="cyan")
     text.append("\n")
-    if step.get("error"):
-        text.append(f"  cannot plan: {step['error']}\n", style="bold red")
-    for item in step["items"]:
-        text.add(ITEM_TEXT[item["kind"]](item))
-    if not step["items"] and not step.get("error"):
+    if step.error:
+        text.append(f"  cannot plan: {step.error}\n", style="bold red")
+    for item in step.items:
+        text.add(item_text(item))
+    if not step.items and not step.error:
         text.append("  nothing to do\n", style="dim")
     text.rstrip()
     return text
 
 
-def plan_summary(views: list[dict[str, Any]]) -> str:
+def plan_summary(views: list[StepView]) -> str:
     """One line: how many files change, and how many commands and calls follow — the
     commands apply will run and those it will not (under --root)."""
-    items = [item for step in views for item in step["items"]]
-    files = [i for i in items if i["kind"] == "file"]
-    counts = {a: sum(1 for f in files if f["action"] == a) for a in ACTION_STYLES}
-    commands = [i for i in items if i["kind"] == "command"]
-    skipped = sum(1 for i in commands if i.get("skipped"))
-    calls = sum(1 for i in items if i["kind"] == "api")
-    manual = sum(1 for i in items if i["kind"] == "manual")
+    items = [item for step in views for item in step.items]
+    files = [i for i in items if i.kind == "file"]
+    counts = {a: sum(1 for f in files if f.action == a) for a in ACTION_STYLES}
+    commands = [i for i in items if i.kind == "command"]
+    skipped = sum(1 for i in commands if i.skipped)
+    calls = sum(1 for i in items if i.kind == "api")
+    manual = sum(1 for i in items if i.kind == "manual")
     parts = [f"{plural(len(files), 'file')} ({counts['create']} new, {counts['update']} "
              f"changed, {counts['unchanged']} unchanged)",
              plural(len(commands) - skipped, "command") + " to run"

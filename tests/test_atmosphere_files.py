@@ -166,8 +166,8 @@ def test_user_variables_warns_about_duplicate_keys_in_other_user_files(tmp_path)
         "keystone_service_adminuri_proto: http\n"
         "haproxy_keystone_admin_whitelist_networks: []\nother: 1\n")
     s = session(tmp_path, base_answers(tmp_path))
-    views = {v["step"]: v for v in s.plan_view(s.plan(["user-variables"]))}
-    warnings = [i["text"] for i in views["user-variables"]["items"] if i["kind"] == "manual"]
+    views = {v.step: v for v in s.plan_view(s.plan(["user-variables"]))}
+    warnings = [i.text for i in views["user-variables"].items if i.kind == "manual"]
     assert any(f"{config}/user_variables.yml also defines "
                "haproxy_keystone_admin_whitelist_networks, keystone_service_adminuri_proto"
                in w for w in warnings)

@@ -61,13 +61,13 @@ def session(tmp: Path, role: str) -> Session:
 
 def test_step_for_another_host_is_exported_and_shown_as_to_run_on(tmp_path):
     s = session(tmp_path, "a")
-    views = {v["step"]: v for v in s.plan_view(s.plan())}
-    assert views["local"]["host"] is None
-    assert views["remote"]["note"] == f"to run on b: sh {tmp_path}/export/b/remote.sh"
-    paths = [i["path"] for i in views["remote"]["items"] if i["kind"] == "file"]
+    views = {v.step: v for v in s.plan_view(s.plan())}
+    assert views["local"].host is None
+    assert views["remote"].note == f"to run on b: sh {tmp_path}/export/b/remote.sh"
+    paths = [i.path for i in views["remote"].items if i.kind == "file"]
     assert paths == [f"{tmp_path}/export/b/files{tmp_path}/target/remote.conf",
                      f"{tmp_path}/export/b/remote.sh"]
-    assert all(i["kind"] == "file" for i in views["remote"]["items"])  # nothing runs here
+    assert all(i.kind == "file" for i in views["remote"].items)  # nothing runs here
 
     result = s.apply()
     assert result.outcome == "done"
@@ -96,9 +96,9 @@ def test_step_for_another_host_is_exported_and_shown_as_to_run_on(tmp_path):
 
 def test_step_runs_on_its_own_host(tmp_path):
     s = session(tmp_path, "b")
-    views = {v["step"]: v for v in s.plan_view(s.plan())}
-    assert views["remote"]["host"] is None and views["remote"]["note"] is None
-    kinds = [i["kind"] for i in views["remote"]["items"]]
+    views = {v.step: v for v in s.plan_view(s.plan())}
+    assert views["remote"].host is None and views["remote"].note is None
+    kinds = [i.kind for i in views["remote"].items]
     assert kinds == ["file", "command", "command", "command"]
     s = session(tmp_path, "b")
     s.ctx.runner.run = lambda command, *a, **k: None  # the commands are not the point here

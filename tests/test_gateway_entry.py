@@ -34,7 +34,7 @@ def file_and_call(consul: FakeConsul, tmp_path, **answers: Any) -> tuple[Any, An
     (written,) = [i for i in plan.items if isinstance(i, FileWrite)]
     (call,) = [i for i in plan.items if isinstance(i, ApiCall)]
     assert (call.method, call.url) == ("PUT", consul.url + "/v1/config")
-    body = json.loads(session.item_view(call)["body"])
+    body = json.loads(session.item_view(call).body)
     return hcl2.loads(written.content, serialization_options=HCL_OPTIONS), body
 
 

@@ -23,6 +23,7 @@ from screens.wizard import WizardScreen
 from tui import registry
 from tui.answers import AnswersError, ask, field_spec
 from tui.app import CloudRigApp
+from tui.engine import StepView
 from tui.model import Page, Procedure
 
 __all__ = ["state_dir"]  # the fixture, imported for pytest
@@ -114,7 +115,7 @@ def test_form_keeps_secrets_out_of_values(kinds: Procedure) -> None:
 
 
 def test_plan_text_means_the_same_without_colour() -> None:
-    view = {
+    view = StepView.model_validate({
         "step": "s", "title": "A step", "error": None,
         "items": [
             {"kind": "file", "path": "/etc/x.conf", "action": "update", "mode": "0600",
@@ -126,7 +127,7 @@ def test_plan_text_means_the_same_without_colour() -> None:
              "description": "store", "body": '{"a": 1}', "skipped": None},
             {"kind": "manual", "text": "reboot the router"},
         ],
-    }
+    })
     plain = step_text(view).plain
     for expected in ("/etc/x.conf", "update · mode 0600 · owner svc:svc", "    -a", "    +b",
                      "@@ -1 +1 @@", "mode 0644 on disk", "skip systemctl enable x",

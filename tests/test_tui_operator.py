@@ -40,6 +40,7 @@ from screens.workspace import counts_text, state_word
 from tui.answers import AnswersError, field_spec
 from tui.app import CloudRigApp
 from tui.drafts import draft_path
+from tui.engine import StepView
 from tui.errors import UsageError
 from tui.model import Event
 from tui.registry import REGISTRY, get_procedure
@@ -516,7 +517,7 @@ async def test_preview_jumps_to_steps_and_offers_apply_only_when_planned(
         await pilot.press("x")
         await pilot.pause()
         assert preview.problem_at == next(i for i, v in enumerate(preview.views or [])
-                                          if v["error"])
+                                          if v.error)
 
 
 async def test_planning_shows_a_spinner_with_its_time(
@@ -561,10 +562,10 @@ def test_diff_lines_keep_their_gutter_when_wrapped() -> None:
 
 def test_user_data_shows_as_text_in_the_preview() -> None:
     body = json.dumps({"id": "vm-1", "userdata": "#cloud-config\nhostname: web-1\n"})
-    plain = step_text({"step": "userdata", "title": "The instance's user data",
-                       "error": None, "items": [
-                           {"kind": "api", "method": "GET", "url": "http://cs/client/api",
-                            "description": "set it", "body": body, "skipped": None}]}).plain
+    plain = step_text(StepView.model_validate({
+        "step": "userdata", "title": "The instance's user data", "error": None, "items": [
+            {"kind": "api", "method": "GET", "url": "http://cs/client/api",
+             "description": "set it", "body": body, "skipped": None}]})).plain
     assert "userdata: |\n        #cloud-config\n        hostname: web-1" in plain
 
 

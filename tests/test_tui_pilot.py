@@ -205,7 +205,7 @@ async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Pat
         assert "Planning stopped: cannot connect to GET http://127.0.0.1:8500/" in summary
         assert summary.endswith("(f: fix it on the page Consul access).")
         views = app.screen.views
-        assert views is not None and views[-1]["error"].startswith("not planned:")
+        assert views is not None and (views[-1].error or "").startswith("not planned:")
         assert not app.screen.check_action("apply", ())  # apply is not offered
         await pilot.press("a")
         assert isinstance(app.screen, PreviewScreen)

@@ -120,7 +120,7 @@ def record_apply(monkeypatch: Any, session: Any, services: Sequence[FakeService]
     original = Context.call
 
     def call(ctx: Context, item: ApiCall) -> Any:
-        view = session.item_view(item) | {"changes_remote": item.changes_remote}
+        view = session.item_view(item).model_dump() | {"changes_remote": item.changes_remote}
         before = [len(log()) for log in logs]
         try:
             return original(ctx, item)

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from tui.engine import Session
+    from tui.engine import RunResult, Session, StepView
+    from tui.engine.views import ItemView
+    from tui.journal import RunEnd
     from tui.model import Event, Procedure
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -53,11 +55,16 @@ def progress_printer(event: Event) -> None:
     """Progress goes to stderr, one line per event; not one per poll (a log file of a
     long wait would grow by a line every few seconds: waits print on change and at
     least every 15 s)."""
-    if event.kind == "poll":
+    print_event(event.kind, event.step, event.message)
+
+
+def print_event(kind: str, step: str | None, message: str) -> None:
+    """One progress line on stderr (a poll prints nothing: see `progress_printer`)."""
+    if kind == "poll":
         return
-    prefix = f"[{event.step}] " if event.step else ""
-    line = f"{prefix}{event.message}"
-    print(paint(line, EVENT_COLORS.get(event.kind, "0"), sys.stderr), file=sys.stderr,
+    prefix = f"[{step}] " if step else ""
+    line = f"{prefix}{message}"
+    print(paint(line, EVENT_COLORS.get(kind, "0"), sys.stderr), file=sys.stderr,
           flush=True)
 
 
@@ -73,47 +80,45 @@ def print_diff(diff: str) -> None:
         print("      " + paint(line, code))
 
 
-def print_plan(views: list[dict[str, Any]]) -> None:
+def print_plan(views: list[StepView]) -> None:
     for step in views:
-        where = paint(f"  ({step['note']})", "36") if step.get("note") else ""
-        print(paint(f"● {step['title']} [{step['step']}]", "1") + where)
-        if step["error"]:
-            print("    " + paint(f"cannot plan: {step['error']}", "31"))
-        for item in step["items"]:
+        where = paint(f"  ({step.note})", "36") if step.note else ""
+        print(paint(f"● {step.title} [{step.step}]", "1") + where)
+        if step.error:
+            print("    " + paint(f"cannot plan: {step.error}", "31"))
+        for item in step.items:
             _print_item(item)
-        if not step["items"] and not step["error"]:
+        if not step.items and not step.error:
             print("    nothing to do")
 
 
-def _print_item(item: dict[str, Any]) -> None:
-    kind = item["kind"]
-    if kind == "file":
-        owner = f", owner {item['owner']}" if item["owner"] else ""
-        action = {"create": "32", "update": "33", "unchanged": "2"}[item["action"]]
-        print(f"    file {item['path']} ({item['mode']}{owner}): "
-              + paint(item["action"], action))
-        if item.get("mode_drift"):
-            print("      " + paint(item["mode_drift"], "33"))
-        if item["diff"]:
-            print_diff(item["diff"])
-    elif kind == "command":
-        skipped = paint(f"  (skipped: {item['skipped']})", "2") if item["skipped"] else ""
-        print(f"    run  {item['command']}{skipped}")
-    elif kind == "api":
-        skipped = paint(f"  (skipped: {item['skipped']})", "2") if item["skipped"] else ""
-        print(f"    call {item['method']} {item['url']}: {item['description']}{skipped}")
-        if item.get("body"):
-            for line in str(item["body"]).splitlines():
+def _print_item(item: ItemView) -> None:
+    if item.kind == "file":
+        owner = f", owner {item.owner}" if item.owner else ""
+        action = {"create": "32", "update": "33", "unchanged": "2"}[item.action]
+        print(f"    file {item.path} ({item.mode}{owner}): " + paint(item.action, action))
+        if item.mode_drift:
+            print("      " + paint(item.mode_drift, "33"))
+        if item.diff:
+            print_diff(item.diff)
+    elif item.kind == "command":
+        skipped = paint(f"  (skipped: {item.skipped})", "2") if item.skipped else ""
+        print(f"    run  {item.command}{skipped}")
+    elif item.kind == "api":
+        skipped = paint(f"  (skipped: {item.skipped})", "2") if item.skipped else ""
+        print(f"    call {item.method} {item.url}: {item.description}{skipped}")
+        if item.body:
+            for line in item.body.splitlines():
                 print("      " + line)
-    elif kind == "remove" and item.get("action") in ("keep", "restore"):
+    elif item.kind == "remove" and item.action in ("keep", "restore"):
         # The ownership record decides: put back what CloudRig replaced, keep the rest.
-        print(f"    {item['action']} " + paint(item["text"], "33"))
-    elif kind == "remove":
-        print(f"    remove {item['path']}" + ("" if item["exists"] else paint("  (absent)", "2")))
-    elif kind == "restore":
-        print("    restore " + paint(item["text"], "33" if item["action"] == "restore" else "2"))
+        print(f"    {item.action} " + paint(item.text, "33"))
+    elif item.kind == "remove":
+        print(f"    remove {item.path}" + ("" if item.exists else paint("  (absent)", "2")))
+    elif item.kind == "restore":
+        print("    restore " + paint(item.text, "33" if item.action == "restore" else "2"))
     else:
-        print("    " + paint(f"manual: {item['text']}", "36"))
+        print("    " + paint(f"manual: {item.text}", "36"))
 
 
 def emit_json(data: Any) -> None:
@@ -207,7 +212,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     views = session.plan_view(session.plan(args.step or ()), for_apply=True)
     if args.json:
         emit_json({"procedure": procedure.id, "root": str(session.root) if session.root else None,
-                   "steps": views})
+                   "steps": [view.model_dump(mode="json") for view in views]})
     else:
         print_plan(views)
     return 0
@@ -221,7 +226,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     session = make_session(procedure, answers, root=args.out, debug=args.debug, quiet=True)
     out = Path(args.out)
     for step in session.active_steps():
-        for item in step.files(session.ctx):
+        for item in step.files(session.context(step)):
             if item.secret:
                 print(f"{item.path}: not rendered (holds a secret; written by apply)",
                       file=sys.stderr)
@@ -252,7 +257,7 @@ def _require_confirmation(args: argparse.Namespace, what: str, question: str,
     return _confirm(question)
 
 
-def _finish(result: Any) -> int:
+def _finish(result: RunResult | RunEnd) -> int:
     """How the run ended, as its last line on stderr (scripts read the last line)."""
     staged = [step for step, word in result.steps.items() if word == "staged"]
     if staged:
@@ -402,7 +407,8 @@ def cmd_action(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run: {action.id} not run, nothing changed", file=sys.stderr)
         return 0
-    if not _require_confirmation(args, f"action {action.id}", action.confirmation(session.ctx)):
+    if not _require_confirmation(args, f"action {action.id}",
+                                 action.confirmation(session.context(action))):
         print(f"{action.id} not run", file=sys.stderr)
         return 1
     return _finish(session.run_action(action))
@@ -571,9 +577,7 @@ def _attach_target(args: argparse.Namespace, directory: Path) -> str:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a run through its journal: the events so far, then as they come; exit with
     the run's code. Ctrl+C leaves the run going."""
-    from types import SimpleNamespace  # heavy: keeps cloudrig list fast
-
-    from tui.journal import follow, journal_path  # heavy: keeps cloudrig list fast
+    from tui.journal import RunEnd, follow, journal_path  # heavy: keeps cloudrig list fast
     from tui.runlock import clock
 
     directory = state_dir()
@@ -596,9 +600,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
                             f"on {record.get('host')}", "1", sys.stderr), file=sys.stderr,
                       flush=True)
             elif kind == "event":
-                progress_printer(SimpleNamespace(  # type: ignore[arg-type]
-                    kind=record.get("kind"), step=record.get("step"),
-                    message=str(record.get("message"))))
+                step = record.get("step")
+                print_event(str(record.get("kind")), str(step) if step else None,
+                            str(record.get("message")))
             elif kind == "end":
                 end = record
     except KeyboardInterrupt:
@@ -606,15 +610,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
               f"(`cloudrig attach {procedure}` follows it again, `cloudrig cancel "
               f"{procedure}` stops it)", file=sys.stderr)
         return 130
-    result = SimpleNamespace(outcome=end.get("outcome", "interrupted"),
-                             failed_step=end.get("failed_step"), message=end.get("message"),
-                             steps=dict(end.get("steps") or {}),
-                             waiting=[s for s, w in (end.get("steps") or {}).items()
-                                      if w == "manual"],
-                             exit_code=int(end.get("exit_code", 130)))
-    if result.outcome != "done" and not result.failed_step:
-        result.failed_step = procedure
-    return _finish(result)
+    return _finish(RunEnd.from_record(end, procedure))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from tui.model import (
     Procedure,
 )
 from tui.redact import redact
+from tui.runshared import RunShared
 
 if TYPE_CHECKING:
     from tui.commands import CommandResult, CommandRunner
@@ -54,55 +55,83 @@ class Context:
     root: Path | None = None
     dry_run: bool = False
     on_event: Callable[[Event], None] = lambda event: None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None
-    """Why the run is asked to stop (e.g. "SIGTERM"), set by tui/signals.py's handler;
-    the next safe point (`checkpoint`) stops the run, as a set `cancel` does."""
     step_id: str | None = None
+    """The step (or action) this context was made for: one Context per step."""
     purge: bool = False
     """Teardown also removes what the runbook keeps by default (tokens, policies, keys)."""
     restore: bool = False
     """Teardown also puts back each restorable file's backup from before CloudRig's
     first write (`Step.restorable`)."""
-    resources: dict[str, Any] = field(default_factory=dict)
-    """Per-run objects steps share, e.g. one API client (closed by `close()`)."""
-    resources_lock: threading.RLock = field(default_factory=threading.RLock)
-    """Guards `resources` when several contexts share it (a refresh's concurrent checks)."""
-    previous: dict[str, Any] = field(default_factory=dict)
-    """Each step's last recorded result (StepRecord), for checks of manual steps."""
     manual: list[str] = field(default_factory=list)
-    """Manual items met while applying the current step (the operator still has work)."""
+    """Manual items met while applying this step (the operator still has work)."""
     skipped: list[str] = field(default_factory=list)
-    """Host commands of the current step not run under --root (the step is staged)."""
-    confirmations: dict[str, datetime] = field(default_factory=dict)
-    """Steps the operator confirmed by hand (`cloudrig confirm PROC STEP`) and when:
-    how a manual step's check can say "done" without CloudRig seeing the work."""
+    """Host commands of this step not run under --root (the step is staged)."""
     only: tuple[str, ...] = ()
     """Steps the operator named with --step: a step may redo work it would otherwise
     skip as already done (e.g. set a token again) when it is asked for by name."""
     exporting_to: str | None = None
-    """Set while a step for another host is planned for export: what is on this host's
-    disk says nothing about that one (e.g. a file to merge into must be merged there)."""
-    ownership: Ownership | None = None
-    """What CloudRig created for this procedure (None: no record at all, e.g. state
-    from before records were kept): teardown undoes only that."""
-    on_owned: Callable[[], None] = lambda: None
-    """Persists `ownership` (the engine saves it at once: a killed run keeps it)."""
+    """The host a step for another host is planned for export to (its context is made
+    so): what is on this host's disk says nothing about that one (e.g. a file to merge
+    into must be merged there)."""
+    common: RunShared = field(default_factory=RunShared)
+    """What the run's steps share, passed explicitly to each step's context: the cancel
+    Event, shared clients, the ownership record, the state checks read."""
+
+    # What a step reads of the run, under the names steps have always used.
+
+    @property
+    def cancel(self) -> threading.Event:
+        return self.common.cancel
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run is asked to stop (e.g. "SIGTERM"), set by tui/signals.py's
+        handler; the next safe point (`checkpoint`) stops the run, as a set `cancel` does."""
+        return self.common.stop_reason
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """Per-run objects steps share, e.g. one API client (closed by `close()`)."""
+        return self.common.resources
+
+    @property
+    def previous(self) -> dict[str, Any]:
+        """Each step's last recorded result (StepRecord), for checks of manual steps."""
+        return self.common.previous
+
+    @property
+    def confirmations(self) -> dict[str, datetime]:
+        """Steps the operator confirmed by hand (`cloudrig confirm PROC STEP`) and when:
+        how a manual step's check can say "done" without CloudRig seeing the work."""
+        return self.common.confirmations
+
+    @property
+    def ownership(self) -> Ownership | None:
+        """What CloudRig created for this procedure (None: no record at all, e.g. state
+        from before records were kept): teardown undoes only that."""
+        return self.common.ownership
+
+    @ownership.setter
+    def ownership(self, record: Ownership | None) -> None:
+        self.common.ownership = record
+
+    @property
+    def on_owned(self) -> Callable[[], None]:
+        """Persists `ownership` (the engine saves it at once: a killed run keeps it)."""
+        return self.common.on_owned
+
+    @on_owned.setter
+    def on_owned(self, save: Callable[[], None]) -> None:
+        self.common.on_owned = save
 
     def close(self) -> None:
-        for resource in self.resources.values():
-            closer = getattr(resource, "close", None)
-            if closer:
-                closer()
-        self.resources.clear()
+        """Close what the run's steps share (its API clients)."""
+        self.common.close()
 
     def shared(self, name: str, make: Callable[[], T]) -> T:
         """One NAME per run (an API client, a value read once): made by MAKE the first
         time a step asks, then reused by every step; closed by `close()`."""
-        with self.resources_lock:
-            if name not in self.resources:
-                self.resources[name] = make()
-            return self.resources[name]
+        return self.common.shared(name, make)
 
     def checkpoint(self) -> None:
         """A safe point: stop here (Interrupted) when the run was asked to stop. Between

@@ -70,8 +70,7 @@ def order_for(session: Session, only: Sequence[str] = (),
     each secret the steps need (prompted for on a terminal), every other one that can
     be had without asking, and the store's passphrase when it was needed (PASSPHRASE:
     one the TUI asked for itself)."""
-    session.ctx.only = tuple(only)
-    session.resolve_secrets(session.active_steps(only))
+    session.resolve_secrets(session.active_steps(only), only=only)
     return Order(procedure=session.procedure.id, answers=public_answers(session.answers),
                  root=str(session.root) if session.root else None, only=list(only),
                  state_dir=str(session.store.directory), secrets=session.secrets.resolved(),

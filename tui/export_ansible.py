@@ -103,11 +103,10 @@ def _needed(procedure: Procedure, answers: Any) -> set[str]:
     try:
         needed: set[str] = set()
         for step in session.active_steps():
-            session.ctx.step_id = step.id
-            needed |= step.needs_secrets(session.ctx)
+            needed |= step.needs_secrets(session.context(step))
         return needed
     finally:
-        session.ctx.close()
+        session.close()
 
 
 def export(procedure: Procedure, answers: Any, out: Path) -> list[Path]:

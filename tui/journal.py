@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,38 @@ class Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a followed run ended, read from its `end` record (what `cloudrig attach`
+    reports and exits with). A plain dataclass: `attach` starts without pydantic."""
+
+    outcome: str
+    exit_code: int
+    failed_step: str | None = None
+    message: str | None = None
+    steps: dict[str, str] = field(default_factory=dict)
+    """step id → its word ("done", "manual", "staged", "failed", …), as the run said."""
+
+    @property
+    def waiting(self) -> list[str]:
+        """Steps whose automatic part is done and whose manual part is the operator's."""
+        return [step for step, word in self.steps.items() if word == "manual"]
+
+    @classmethod
+    def from_record(cls, end: Record, procedure: str) -> RunEnd:
+        """END (`{}`: none was read, the run's end is unknown); a run that did not end
+        done is named by PROCEDURE when its record names no step."""
+        outcome = str(end.get("outcome", "interrupted"))
+        failed = end.get("failed_step")
+        message = end.get("message")
+        steps = end.get("steps") or {}
+        return cls(outcome=outcome, exit_code=int(end.get("exit_code", 130)),
+                   failed_step=str(failed) if failed else (
+                       procedure if outcome != "done" else None),
+                   message=None if message is None else str(message),
+                   steps={str(k): str(v) for k, v in dict(steps).items()})
 
 
 def read(path: Path) -> list[Record]:

@@ -5,7 +5,7 @@ is under way (an HTTP call, a command, an atomic write) finishes, the run record
 `interrupted` with its step, and the CLI exits 130; a rerun resumes. A second
 Ctrl+C stops at once (KeyboardInterrupt), for an operator who will not wait.
 
-The Python-level handler only stores the signal's name on the Context (a plain
+The Python-level handler only stores the signal's name on the run (RunShared) (a plain
 assignment: safe at any bytecode); it runs in the main thread before the interrupted
 call returns, so the next safe point always sees it. Waits (`poll`, job waits) sleep
 on `ctx.cancel`, an Event, which a handler must not set (its lock may be held by the
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tui.context import Context
+    from tui.runshared import RunShared
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -46,8 +46,8 @@ def reason(signum: int) -> str:
 
 
 @contextlib.contextmanager
-def stop_on_signals(ctx: Context, detached: bool = False) -> Iterator[None]:
-    """For the body: the three stopping signals ask CTX's run to stop at a safe point."""
+def stop_on_signals(run: RunShared, detached: bool = False) -> Iterator[None]:
+    """For the body: the three stopping signals ask RUN to stop at a safe point."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -61,8 +61,8 @@ def stop_on_signals(ctx: Context, detached: bool = False) -> Iterator[None]:
             raise KeyboardInterrupt  # the second Ctrl+C: the operator will not wait
         first = not seen
         seen.append(signum)
-        if ctx.stop_reason is None:
-            ctx.stop_reason = reason(signum)
+        if run.stop_reason is None:
+            run.stop_reason = reason(signum)
         if first and not detached:  # os.write: no lock a print could be holding
             with contextlib.suppress(OSError):
                 again = "; Ctrl+C again stops at once" if signum == signal.SIGINT else ""
@@ -80,9 +80,9 @@ def stop_on_signals(ctx: Context, detached: bool = False) -> Iterator[None]:
                 return
             for signum in data:
                 if signum in STOPPING and not (detached and signum == signal.SIGHUP):
-                    if ctx.stop_reason is None:
-                        ctx.stop_reason = reason(signum)
-                    ctx.cancel.set()
+                    if run.stop_reason is None:
+                        run.stop_reason = reason(signum)
+                    run.cancel.set()
 
     previous = {sig: signal.getsignal(sig) for sig in STOPPING}
     watcher = threading.Thread(target=watch, name="cloudrig-signals", daemon=True)

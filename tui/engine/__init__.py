@@ -1,0 +1,29 @@
+"""Runs a procedure's steps: plan, apply (with resume), check, teardown (with
+--restore), and its operator actions.
+
+The CLI and the TUI both drive a `Session` (tui/engine/session.py), a thin facade over
+modules with one job each: `options` (the frozen run options), `scope` (a session's
+fixed parts; a Context made per step on one explicitly shared run), `planning`,
+`views` (the typed view models the fronts read), `loop` (the guarded loop apply,
+teardown and actions share), `running` and `checking`. None knows any procedure.
+"""
+
+from tui.engine.checking import StepCheck, confirm_step, run_concurrently
+from tui.engine.loop import RunResult
+from tui.engine.options import RunOptions
+from tui.engine.planning import StepPlan, missing_secrets
+from tui.engine.session import Session
+from tui.engine.views import ItemView, StepView
+
+__all__ = [
+    "ItemView",
+    "RunOptions",
+    "RunResult",
+    "Session",
+    "StepCheck",
+    "StepPlan",
+    "StepView",
+    "confirm_step",
+    "missing_secrets",
+    "run_concurrently",
+]

@@ -1,0 +1,164 @@
+"""Checking: is each step done on this host (or its remote) right now? Every check runs
+in a context of its own, concurrently (each may wait on a remote API), reading what the
+last run recorded; a check never changes anything."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, model_serializer
+
+from tui.context import Context
+from tui.errors import OperatorError, SecretMissing
+from tui.export import export_note, script_path
+from tui.files import host_path
+from tui.model import CheckResult, Procedure, Status, Step
+from tui.redact import redact
+from tui.runshared import RunShared
+from tui.secrets import env_name
+from tui.state import ProcedureState, StateStore, now
+
+from .scope import Scope, internal_error
+
+T = TypeVar("T")
+
+
+class StepCheck(BaseModel):
+    step: str
+    title: str
+    status: Status
+    detail: str
+    host: str | None = None
+    checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
+    needs: list[str] = Field(default_factory=list,
+                             description="secret fields the check needs (status unknown)")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_needs(self, handler: Any) -> Any:
+        """`needs` only where a check waits for a secret: other checks read as before."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("needs"):
+            data.pop("needs", None)
+        return data
+
+
+def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None) -> list[T]:
+    """Call each of CALLS in its own thread (at most LIMIT at once) and return their
+    results in order; the first exception is raised. Checks wait on remote APIs, not
+    the CPU: N of them take about as long as the slowest one."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    workers = min(limit or len(calls), len(calls))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def checks_run(scope: Scope) -> RunShared:
+    """What one round of checks shares: the state they read and their API clients (not
+    the run's cancel, ownership or clients: a check is no part of a run)."""
+    return RunShared(previous=scope.shared.previous, confirmations=scope.shared.confirmations)
+
+
+def check_context(scope: Scope, step: Step, run: RunShared) -> Context:
+    """STEP's context for checking: a dry run that reports no events."""
+    return Context(procedure=scope.procedure, answers=scope.answers, secrets=scope.secrets,
+                   runner=scope.runner, root=scope.root, dry_run=True, step_id=step.id,
+                   common=run)
+
+
+def step_check(scope: Scope, step: Step, ctx: Context) -> CheckResult:
+    """A step's check; one for another host is "to run on <host>" (never checked
+    from here: its files and services are on that host)."""
+    host = scope.elsewhere(step)
+    if host is None:
+        return step.check(ctx)
+    export_dir = scope.export_dir()
+    exported = host_path(script_path(export_dir, host, step.id), scope.root).exists()
+    tail = "" if exported else " (not exported yet: apply writes it)"
+    return CheckResult(status=Status.MANUAL, detail=export_note(host, export_dir, step.id) + tail)
+
+
+def check_step(scope: Scope, step: Step, run: RunShared | None = None) -> StepCheck:
+    """STEP's check in a context of its own (checks run in threads); RUN, when given,
+    lends its API clients and read-once values (one refresh's checks share
+    connections), and is closed by whoever made it."""
+    own = run is None
+    ctx = check_context(scope, step, checks_run(scope) if run is None else run)
+    needs: list[str] = []
+    try:
+        result = _staged(scope, step, step_check(scope, step, ctx))
+    except SecretMissing as exc:
+        # Not a failure of the step: this check cannot tell without the secret.
+        needs = [exc.secret] if exc.secret else []
+        result = CheckResult(status=Status.UNKNOWN, detail=_needs_detail(scope.procedure, exc))
+    except OperatorError as exc:
+        result = CheckResult(status=Status.FAILED, detail=f"cannot check: {exc.sentence}")
+    except Exception as exc:
+        scope.store.log(redact(traceback.format_exc()))
+        result = CheckResult(status=Status.FAILED, detail=internal_error(step, exc))
+    finally:
+        if own:
+            ctx.close()
+    return StepCheck(step=step.id, title=step.title, status=result.status,
+                     detail=redact(result.detail), host=scope.elsewhere(step),
+                     checked_at=datetime.now(UTC), needs=needs)
+
+
+def check(scope: Scope) -> list[StepCheck]:
+    """Every step's check, run concurrently (each may ask a remote API)."""
+    steps = scope.active_steps()
+    run = checks_run(scope)
+    try:
+        return run_concurrently([lambda step=step: check_step(scope, step, run)
+                                 for step in steps], limit=8)
+    finally:
+        run.close()
+
+
+def _needs_detail(procedure: Procedure, exc: SecretMissing) -> str:
+    """"needs <the secret's title>" and where it may come from."""
+    if not exc.secret:
+        return exc.sentence
+    info = procedure.answers_model.model_fields.get(exc.secret)
+    title = info.title if info is not None and info.title else exc.secret
+    text = (f"needs {title}: set {env_name(exc.secret)} or run "
+            f"`cloudrig secrets set {exc.secret}`")
+    if exc.store_problem:
+        text += f" (the secret store: {exc.store_problem})"
+    return text
+
+
+def _staged(scope: Scope, step: Step, result: CheckResult) -> CheckResult:
+    """Under --root, a step whose last apply left host commands unrun is staged
+    however complete its files look: the target host has yet to run them."""
+    record = scope.shared.previous.get(step.id)
+    if (scope.root is not None and result.status is Status.DONE and record is not None
+            and record.status is Status.STAGED):
+        return CheckResult(status=Status.STAGED, detail=f"{record.detail}; {result.detail}")
+    return result
+
+
+def confirm_step(procedure: Procedure, store: StateStore, step_id: str,
+                 undo: bool = False) -> ProcedureState:
+    """Record (or withdraw) the operator's word that a manual step is done.
+
+    CloudRig cannot see work done by hand in another system (an admin panel), so the
+    operator's confirmation, with its time, is what that step's check reports. Merged
+    into the saved state under its brief lock: an apply running meanwhile keeps it."""
+    step = procedure.step(step_id)  # unknown step: UsageError naming the known ones
+
+    def change(state: ProcedureState) -> None:
+        if undo:
+            state.confirmations.pop(step.id, None)
+        else:
+            state.confirmations[step.id] = now()
+
+    state = store.update(procedure.id, change)
+    store.log(f"{procedure.id} info [{step.id}] "
+              + ("confirmation withdrawn" if undo else "confirmed by the operator"))
+    return state
+
