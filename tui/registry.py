@@ -97,8 +97,8 @@ def get_procedure(procedure_id: str) -> Procedure:
              {verb.name: verb.help for verb in procedure.cli_verbs})
     if listed != built:
         what = ("id", "title", "summary", "commands")
-        problems = [f"its {name} is {mine!r} in {info.module} but {theirs!r} in "
-                    "tui/registry.py (they must be equal)"
+        problems = [f"{name} {mine!r} in {info.module} but {theirs!r} in tui/registry.py "
+                    "(they must be equal)"
                     for name, theirs, mine in zip(what, listed, built, strict=True)
                     if theirs != mine]
         raise ProcedureInvalid(procedure_id, "; ".join(problems))
