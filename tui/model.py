@@ -511,10 +511,11 @@ class Procedure(Generic[A]):
             problems += [f"{kind} id {id!r} is used {n} times (ids must be unique)"
                          for id, n in Counter(ids).items() if n > 1]
             problems += [f"a {kind} has no id" for id in ids if not id]
-        shipped = data_dir("templates")
-        problems += [f"step {step.id!r} renders templates/{name}, which is not shipped"
-                     for step in self.steps for name in step.renders
-                     if not (shipped / name).is_file()]
+        rendered = [(step.id, name) for step in self.steps for name in step.renders]
+        if rendered:
+            shipped = data_dir("templates")
+            problems += [f"step {id!r} renders templates/{name}, which is not shipped"
+                         for id, name in rendered if not (shipped / name).is_file()]
         for role, name in (("host_field", self.host_field),
                            ("export_field", self.export_field)):
             if name is not None and name not in fields:
