@@ -453,10 +453,11 @@ class CliVerb:
 
 @dataclass(frozen=True)
 class Procedure(Generic[A]):
-    """A runbook as data. Built, it checks its own invariants (`ProcedureInvalid`):
-    every answer field on exactly one page, step, action, remote and verb ids unique,
-    every template a step renders shipped, the host and export fields, and each remote's
-    secret, answer fields. The registry checks its title against tui/registry.py."""
+    """A runbook as data. Built, it checks its own invariants (`ProcedureInvalid`, every
+    problem named): each answer field on exactly one page, unique step, action, remote
+    and command ids, every template a step renders shipped, the host and export fields
+    and each remote's secret are fields of the answers. `get_procedure` checks that its
+    title, summary and commands are the ones tui/registry.py lists."""
 
     id: str
     title: str
