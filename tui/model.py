@@ -517,10 +517,10 @@ class Procedure(Generic[A]):
             shipped = data_dir("templates")
             problems += [f"step {id!r} renders templates/{name}, which is not shipped"
                          for id, name in rendered if not (shipped / name).is_file()]
-        for role, name in (("host_field", self.host_field),
-                           ("export_field", self.export_field)):
-            if name is not None and name not in fields:
-                problems.append(f"{role} {name!r} is not a field of {model}")
+        for role, named in (("host_field", self.host_field),
+                            ("export_field", self.export_field)):
+            if named is not None and named not in fields:
+                problems.append(f"{role} {named!r} is not a field of {model}")
         if self.host_field is not None and self.export_field is None:
             problems.append("host_field is set but export_field is not (steps for another "
                             "host are exported there)")
