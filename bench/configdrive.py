@@ -3,11 +3,11 @@
 Usage: python bench/configdrive.py [--repeat N]
 
 For 32 KB and 1 MB of user data: CloudRig builds the ISO in memory with pycdlib
-(`tui.configdrive.build_iso`); genisoimage is run with ConfigDriveBuilder's exact
-arguments on the same tree, already written to disk (CloudStack writes the tree
-first, so only the ISO step is timed for both). Each side is timed N times in
-this one run and the best time is kept, which filters out noise from other
-processes on a shared machine. A ratio above 1 means CloudRig is slower.
+(`tui.procedures.cloudstack.configdrive.build_iso`); genisoimage is run with
+ConfigDriveBuilder's exact arguments on the same tree, already written to disk
+(CloudStack writes the tree first, so only the ISO step is timed for both). Each
+side is timed N times in this one run and the best time is kept, which filters out
+noise from other processes on a shared machine. A ratio above 1 means CloudRig is slower.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.configdrive import ConfigDriveData, build_iso, layout
+from tui.procedures.cloudstack.configdrive import ConfigDriveData, build_iso, layout
 
 GENISOIMAGE = ["-ldots", "-allow-lowercase", "-allow-multidot", "-cache-inodes", "-l",
                "-quiet", "-J", "-r", "-V", "config-2"]

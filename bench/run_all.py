@@ -6,7 +6,7 @@
 | first screen       | spawn → first painted home screen (80×24)  | a bare Textual "hello" app   |
 | cloudrig list      | `cloudrig list`                            | `python -c pass`             |
 | render             | every file of every procedure, from answers | as many trivial renders |
-| ISO 32 KB / 1 MB   | tui.configdrive.build_iso                  | genisoimage, same tree       |
+| ISO 32 KB / 1 MB   | cloudstack.configdrive.build_iso           | genisoimage, same tree       |
 | dashboard refresh  | all checks of five procedures at once      | the slowest single check     |
 | TUI peak RSS       | the app through home and a dashboard       | (absolute, MB)               |
 

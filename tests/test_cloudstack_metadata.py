@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fakes.vrouter import FakeRouter
 
-from tui import metadata
-from tui.configdrive import ConfigDriveData, build_iso
 from tui.errors import OperatorError
+from tui.procedures.cloudstack import metadata
+from tui.procedures.cloudstack.configdrive import ConfigDriveData, build_iso
 
 LEASES = Path(__file__).parent / "fixtures" / "leases"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk7 op@host"

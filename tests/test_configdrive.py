@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cloudinit_reader import blkid_label, cloud_init_network, cloud_init_read, iso_tree, need
 
-from tui.configdrive import ConfigDriveData, build_iso, layout, read_iso
+from tui.procedures.cloudstack.configdrive import ConfigDriveData, build_iso, layout, read_iso
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk7 operator@laptop"
 USER_DATA = ("#cloud-config\nhostname: web-1\nwrite_files:\n- path: /etc/motd\n"
@@ -119,7 +119,8 @@ def test_bytes_do_not_depend_on_the_build_hosts_time_zone():
     import sys
 
     code = ("import hashlib;"
-            "from test_configdrive import data; from tui.configdrive import build_iso;"
+            "from test_configdrive import data;"
+            "from tui.procedures.cloudstack.configdrive import build_iso;"
             "print(hashlib.sha256(build_iso(data())).hexdigest())")
     digests = set()
     for zone in ("UTC", "Asia/Kolkata", "America/St_Johns"):

@@ -49,7 +49,8 @@ class Remote(Step):
 
 PROC = Procedure(id="hosts-test", title="Hosts test", summary="steps for two hosts",
                  runbook="-", answers_model=Answers,
-                 pages=(Page("p", "h", ("role",)),), steps=(Local(), Remote()),
+                 pages=(Page("p", "h", ("role", "export_dir", "target")),),
+                 steps=(Local(), Remote()),
                  host_field="role", export_field="export_dir")
 
 

@@ -143,7 +143,7 @@ def test_the_tag_check_finds_an_untagged_import(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("module", "loaded"), [
-    ("tui.model", {"tui", "tui.errors", "tui.model"}),
+    ("tui.model", {"tui", "tui.errors", "tui.model", "tui.resources"}),
     ("tui.atomic", {"tui", "tui.atomic"}),
 ])
 def test_the_leaves_load_nothing_else_of_cloudrig(module: str, loaded: set[str]) -> None:

@@ -628,27 +628,6 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_metadata(args: argparse.Namespace) -> int:
-    """What this CloudStack instance sees: its virtual router or its config drive."""
-    from tui import metadata  # heavy: keeps cloudrig list fast
-
-    if args.iso:
-        data = metadata.from_drive(args.iso)
-    elif args.router:
-        data = metadata.from_router(args.router, args.port)
-    else:
-        drive = metadata.find_drive()
-        if drive is not None and not args.root:
-            data = metadata.from_drive(drive)
-        else:
-            data = metadata.from_router(metadata.find_router(args.root), args.port)
-    if args.json:
-        emit_json(data.model_dump(mode="json"))
-    else:
-        print(metadata.table(data))
-    return 0
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     """The TUI. `wizard PROC --answers FILE` with answers that do not validate opens the
     wizard with them and each problem marked on its field (a file that cannot be read,
@@ -768,7 +747,24 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_procedure_verbs(sub: Any, argv: list[str] | None) -> None:
+    """The commands procedures contribute (`Procedure.cli_verbs`), listed from the
+    registry so `cloudrig --help` imports no procedure: only the command ARGV chooses
+    loads its procedure, which adds the command's options and runs it."""
+    args = sys.argv[1:] if argv is None else argv
+    chosen = next((arg for arg in args if not arg.startswith("-")), None)
+    for info in REGISTRY.values():
+        for name, help in info.verbs.items():
+            p = sub.add_parser(name, help=help)
+            if name == chosen:
+                verb = get_procedure(info.id).cli_verb(name)
+                verb.arguments(p)
+                p.set_defaults(func=verb.run)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; ARGV (default: this process's) says which procedure command,
+    if any, needs its options (`add_procedure_verbs`)."""
     parser = _Parser(
         prog="cloudrig",
         description="Cloud-integration runbooks as guided, validated, repeatable procedures. "
@@ -887,18 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", nargs="?")
     p.set_defaults(func=cmd_secrets)
 
-    p = sub.add_parser("metadata", help="inside a CloudStack instance: the user data and "
-                       "metadata it sees (virtual router or config drive)")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--router", metavar="ADDR",
-                        help="the virtual router (default: the DHCP server of the newest lease)")
-    source.add_argument("--iso", metavar="PATH",
-                        help="a config drive ISO file or device (default: LABEL=config-2)")
-    p.add_argument("--port", type=int, default=80, help="the router's metadata port")
-    p.add_argument("--root", type=Path, metavar="DIR",
-                   help="look for lease files under DIR (tests, chroots)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_metadata)
+    add_procedure_verbs(sub, argv)
 
     p = sub.add_parser("serve", help="the TUI in a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1")
@@ -911,7 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", cmd_tui)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -33,6 +33,7 @@ from tui.model import (
     Ownership,
     PlanItem,
     Procedure,
+    Remote,
 )
 from tui.redact import redact
 from tui.runshared import RunShared
@@ -42,14 +43,17 @@ if TYPE_CHECKING:
     from tui.secrets import SecretSource
 
 T = TypeVar("T")
+A = TypeVar("A", bound=BaseModel)
 
 
 @dataclass
-class Context:
-    """Everything a step may use while planning, applying or checking."""
+class Context(Generic[A]):
+    """Everything a step may use while planning, applying or checking. Generic over the
+    procedure's answers model: a `Step[CarbonioAnswers]` gets a `Context[CarbonioAnswers]`
+    whose `answers` is typed as such."""
 
-    procedure: Procedure
-    answers: BaseModel
+    procedure: Procedure[A]
+    answers: A
     secrets: SecretSource
     runner: CommandRunner
     root: Path | None = None
@@ -132,6 +136,17 @@ class Context:
         """One NAME per run (an API client, a value read once): made by MAKE the first
         time a step asks, then reused by every step; closed by `close()`."""
         return self.common.shared(name, make)
+
+    def client(self, remote: Remote[A, T]) -> T:
+        """The run's one client for REMOTE, made from the answers and its secret the
+        first time a step asks (closed by `close()`)."""
+        return self.shared(remote.key, lambda: remote.client(self.answers,
+                                                             self.secret(remote.secret)))
+
+    def reads(self, remote: Remote[A, Any]) -> bool:
+        """Whether plan may read REMOTE now: it allows it and its secret is at hand
+        without asking (else plan shows `remote.placeholder` calls)."""
+        return remote.plan_reads and self.secrets.available(remote.secret)
 
     def checkpoint(self) -> None:
         """A safe point: stop here (Interrupted) when the run was asked to stop. Between

@@ -40,3 +40,14 @@ class Interrupted(OperatorError):
     """The operator interrupted the run (exit 130); state was saved."""
 
     exit_code = 130
+
+
+class ProcedureInvalid(ValueError):
+    """A procedure's declaration breaks one of its invariants (a field on no page, two
+    steps with one id, a template not shipped…): a mistake of its author, raised when
+    the procedure is built, naming the procedure and the problem."""
+
+    def __init__(self, procedure: str, problem: str) -> None:
+        super().__init__(f"procedure {procedure!r}: {problem}")
+        self.procedure = procedure
+        self.problem = problem

@@ -8,7 +8,8 @@ mark files of the operator's that `teardown --restore` puts back. Actions are th
 runbook's occasional operator tasks (rotate a token), run on request. The fronts
 (CLI, TUI) are generic over this vocabulary.
 
-A leaf: it imports nothing of CloudRig but its errors (an import-linter contract in
+A leaf: it imports nothing of CloudRig but its errors and where shipped templates are
+(tui/resources.py, for `Procedure`'s own checks; an import-linter contract in
 pyproject.toml), so files, commands, secrets, clients and procedures can all use it
 without a circle. Carrying plan items out is `tui/context.py`'s job; the registry of
 procedures is `tui/registry.py`.
@@ -17,19 +18,26 @@ procedures is `tui/registry.py`.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tui.errors import UsageError
+from tui.errors import ProcedureInvalid, UsageError
+from tui.resources import data_dir
 
 if TYPE_CHECKING:  # types only: tui.context and tui.secrets use this module
+    from argparse import ArgumentParser, Namespace
+
     from tui.context import Context
     from tui.secrets import SecretSource
+
+A = TypeVar("A", bound=BaseModel)
+"""A procedure's answers model: `Step[CarbonioAnswers]` sees `ctx.answers` as one."""
 
 
 class Status(StrEnum):
@@ -281,9 +289,11 @@ class Event(BaseModel):
 ANY_HOST = "any"
 
 
-class Step:
+class Step(Generic[A]):
     """One runbook stage. Subclasses override `plan`, and `apply`/`check`/`undo` when
-    the generic behaviour (execute the plan; compare the plan's files) is not enough."""
+    the generic behaviour (execute the plan; compare the plan's files) is not enough.
+    Generic over the procedure's answers model (`class Policy(Step[CarbonioAnswers])`),
+    so a step reads `ctx.answers` typed, without a cast."""
 
     id: str = ""
     title: str = ""
@@ -292,52 +302,55 @@ class Step:
     """Which host the step runs on (a value of the procedure's host field), or "any".
     A step for another host is planned from the answers alone and exported as files
     plus a script instead of run (see `tui/export.py`)."""
+    renders: tuple[str, ...] = ()
+    """Templates (paths under templates/) the step renders: `Procedure` checks each is
+    shipped, so a misspelt one fails when the procedure is built, not mid-apply."""
 
-    def files(self, ctx: Context) -> list[FileWrite]:
+    def files(self, ctx: Context[A]) -> list[FileWrite]:
         """The files this step writes, known from the answers alone (no remote calls):
         what `cloudrig render` writes and what the generic check compares."""
         return []
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Context[A]) -> list[PlanItem]:
         """Everything apply will do; may make read-only remote calls to decide."""
         return list(self.files(ctx))
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Context[A]) -> None:
         ctx.execute(self.plan(ctx))
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Context[A]) -> CheckResult:
         return ctx.check_files(self.files(ctx))
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Context[A]) -> list[PlanItem]:
         """What teardown does for this step (executed in order); empty when the runbook
         has no removal or it is already gone, so a second teardown does nothing."""
         return []
 
-    def undo_secrets(self, ctx: Context) -> set[str]:
+    def undo_secrets(self, ctx: Context[A]) -> set[str]:
         """Secret fields teardown will need; by default those apply needs. A step whose
         undo only removes files (or only calls an API under --purge) says less, so a
         teardown does not ask for passwords it will not use."""
         return self.needs_secrets(ctx)
 
-    def restorable(self, ctx: Context) -> list[str]:
+    def restorable(self, ctx: Context[A]) -> list[str]:
         """Files (final host paths) `teardown --restore` puts back as they were before
         CloudRig's first write: files that are the operator's, which teardown keeps."""
         return []
 
-    def applies(self, answers: BaseModel) -> bool:
+    def applies(self, answers: A) -> bool:
         """Whether the step is part of this run (e.g. the database step is optional)."""
         return True
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Context[A]) -> set[str]:
         """Secret fields apply will need; resolved (or refused) before anything changes."""
         return set()
 
-    def provides_secrets(self, ctx: Context) -> set[str]:
+    def provides_secrets(self, ctx: Context[A]) -> set[str]:
         """Secret fields this step can obtain itself (e.g. a bootstrap token)."""
         return set()
 
 
-class Action:
+class Action(Generic[A]):
     """Something an operator runs now and then outside apply (e.g. rotate a token):
     shown before it runs (`plan`), confirmed (`confirmation`), then `execute`d with the
     same Context as steps. `cloudrig action PROC ACTION` runs it; the state records
@@ -347,19 +360,19 @@ class Action:
     title: str = ""
     help: str = ""
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Context[A]) -> list[PlanItem]:
         """What it will do, shown before it runs (and all --dry-run does)."""
         return []
 
-    def confirmation(self, ctx: Context) -> str:
+    def confirmation(self, ctx: Context[A]) -> str:
         """The yes/no question asked before it runs."""
         return f"{self.title} now?"
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Context[A]) -> set[str]:
         """Secret fields it needs; resolved (or refused) before anything changes."""
         return set()
 
-    def execute(self, ctx: Context) -> None:
+    def execute(self, ctx: Context[A]) -> None:
         ctx.execute(self.plan(ctx))
 
 
@@ -382,25 +395,145 @@ class Page:
         return self.when is None or bool(self.when(values))
 
 
+C = TypeVar("C")
+
+
 @dataclass(frozen=True)
-class Procedure:
+class Remote(Generic[A, C]):
+    """A remote service a procedure talks to, declared once: how its client is made,
+    the secret it is made with, whether plan may read it, and how a call plan could not
+    decide is shown. The Context makes one client per run from it (`Context.client`)
+    and says whether plan may read it now (`Context.reads`), so no step re-writes that."""
+
+    key: str
+    """Names the run's one client (e.g. "consul"); unique within the procedure."""
+    name: str
+    """The service as an operator reads it in a preview: "Consul", "Keystone"."""
+    secret: str
+    """The secret answer field the client is made with."""
+    client: Callable[[A, str], C]
+    """Makes the client from the answers and the secret's value."""
+    base_url: Callable[[A], str]
+    """What a path is appended to for a previewed call's URL."""
+    plan_reads: bool = True
+    """Whether plan may read the remote (read-only calls) when the secret is at hand
+    without asking; otherwise plan shows `placeholder` calls."""
+    unread: str | None = None
+    """What a placeholder says when the remote was not read (default: "<name> not read:
+    no <secret> at hand")."""
+
+    def url(self, answers: A, path: str) -> str:
+        return self.base_url(answers) + path
+
+    def not_read(self) -> str:
+        return self.unread or f"{self.name} not read: no {self.secret} at hand"
+
+    def placeholder(self, ctx: Context[A], method: str, path: str, what: str, *,
+                    changes_remote: bool = True) -> ApiCall:
+        """A call plan cannot decide without reading the remote: shown, never executed
+        as is (apply plans again with the secret at hand)."""
+        return ApiCall(method=method, url=self.url(ctx.answers, path),
+                       changes_remote=changes_remote, description=f"{what} ({self.not_read()})")
+
+
+@dataclass(frozen=True)
+class CliVerb:
+    """A command only one procedure has (`cloudrig metadata`), contributed through
+    `Procedure.cli_verbs`: tui/cli.py adds it where the registry lists it (so `cloudrig
+    --help` needs no procedure module) and imports the procedure only to run it."""
+
+    name: str
+    help: str
+    """The one line `cloudrig --help` shows; tui/registry.py repeats it."""
+    arguments: Callable[[ArgumentParser], None]
+    """Adds the verb's options to its sub-parser."""
+    run: Callable[[Namespace], int]
+    """Runs it; returns the exit code (an OperatorError becomes its sentence)."""
+
+
+@dataclass(frozen=True)
+class Procedure(Generic[A]):
+    """A runbook as data. Built, it checks its own invariants (`ProcedureInvalid`, every
+    problem named): each answer field on exactly one page, unique step, action, remote
+    and command ids, every template a step renders shipped, the host and export fields
+    and each remote's secret are fields of the answers. `get_procedure` checks that its
+    title, summary and commands are the ones tui/registry.py lists."""
+
     id: str
     title: str
     """Shown on home, in `cloudrig list` and in every header; tui/registry.py repeats it
-    so `cloudrig list` needs no procedure module (a test keeps the two equal)."""
+    so `cloudrig list` needs no procedure module (checked when the registry loads it)."""
     summary: str
     """One line saying what the procedure does (as the registry's)."""
     runbook: str
-    answers_model: type[BaseModel]
+    answers_model: type[A]
     pages: tuple[Page, ...]
-    steps: tuple[Step, ...]
+    steps: tuple[Step[A], ...]
     host_field: str | None = None
     """The answer field that says which host this is; None: every step runs here."""
     export_field: str | None = None
     """The answer field with the directory (on this host) where steps for another host
     are exported; required when `host_field` is set."""
-    actions: tuple[Action, ...] = ()
+    actions: tuple[Action[A], ...] = ()
     """Operator actions beside the steps (`cloudrig action PROC`)."""
+    remotes: tuple[Remote[A, Any], ...] = ()
+    """The remote services its steps call, each declared once."""
+    cli_verbs: tuple[CliVerb, ...] = ()
+    """Commands only this procedure has (`cloudrig metadata`)."""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ProcedureInvalid(self.id, "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What is wrong with the declaration, one sentence each (empty: nothing)."""
+        fields = self.answers_model.model_fields
+        model = self.answers_model.__name__
+        problems = []
+        on_pages: dict[str, list[str]] = {}
+        for page in self.pages:
+            for name in page.fields:
+                on_pages.setdefault(name, []).append(page.title)
+                if name not in fields:
+                    problems.append(f"page {page.title!r} asks for {name!r}, which is not a "
+                                    f"field of {model}")
+        missing = [name for name in fields if name not in on_pages]
+        if missing:
+            problems.append(f"answer field(s) {', '.join(missing)} of {model} on no page "
+                            "(every answer is asked on exactly one wizard page)")
+        problems += [f"answer field {name!r} is on more than one page: "
+                     + ", ".join(repr(title) for title in titles)
+                     for name, titles in on_pages.items() if len(titles) > 1]
+        for kind, ids in (("step", [s.id for s in self.steps]),
+                          ("action", [a.id for a in self.actions]),
+                          ("remote", [r.key for r in self.remotes]),
+                          ("command", [v.name for v in self.cli_verbs])):
+            problems += [f"{kind} id {id!r} is used {n} times (ids must be unique)"
+                         for id, n in Counter(ids).items() if n > 1]
+            problems += [f"a {kind} has no id" for id in ids if not id]
+        rendered = [(step.id, name) for step in self.steps for name in step.renders]
+        if rendered:
+            shipped = data_dir("templates")
+            problems += [f"step {id!r} renders templates/{name}, which is not shipped"
+                         for id, name in rendered if not (shipped / name).is_file()]
+        for role, named in (("host_field", self.host_field),
+                            ("export_field", self.export_field)):
+            if named is not None and named not in fields:
+                problems.append(f"{role} {named!r} is not a field of {model}")
+        if self.host_field is not None and self.export_field is None:
+            problems.append("host_field is set but export_field is not (steps for another "
+                            "host are exported there)")
+        for remote in self.remotes:
+            field = fields.get(remote.secret)
+            if field is None or SecretStr not in (field.annotation,
+                                                  *getattr(field.annotation, "__args__", ())):
+                problems.append(f"remote {remote.key!r} is made with {remote.secret!r}, "
+                                f"which is not a secret field (SecretStr) of {model}")
+        return problems
+
+    def cli_verb(self, name: str) -> CliVerb:
+        return next(verb for verb in self.cli_verbs if verb.name == name)
 
     def runs_elsewhere(self, step: Step, answers: BaseModel) -> str | None:
         """The host `step` must run on when that is not this one, else None."""

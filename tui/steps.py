@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -13,6 +14,8 @@ from tui.answers import secret_fields
 from tui.context import Context
 from tui.model import CheckResult, FileWrite, Manual, PlanItem, Status, Step
 from tui.render import render
+
+A = TypeVar("A", bound=BaseModel)
 
 
 def template_values(answers: BaseModel) -> dict[str, object]:
@@ -42,7 +45,7 @@ class TemplateFile:
         )
 
 
-class FileStep(Step):
+class FileStep(Step[A]):
     """A step whose work is writing rendered files; its check compares them on disk."""
 
     def __init__(self, id: str, title: str, summary: str, files: Sequence[TemplateFile]) -> None:
@@ -50,8 +53,9 @@ class FileStep(Step):
         self.title = title
         self.summary = summary
         self.templates = tuple(files)
+        self.renders = tuple(f.template for f in self.templates)
 
-    def files(self, ctx: Context) -> list[FileWrite]:
+    def files(self, ctx: Context[A]) -> list[FileWrite]:
         return [f.item(ctx.answers) for f in self.templates]
 
 
@@ -60,24 +64,24 @@ def stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-class ManualStep(Step):
+class ManualStep(Step[A]):
     """A step only the operator can do (an admin panel, another system), whose state
     CloudRig cannot see: `cloudrig confirm PROC STEP` records their word and when, and
     the check reports that instead of "manual" forever (`--undo` withdraws it)."""
 
-    def text(self, ctx: Context) -> str:
+    def text(self, ctx: Context[A]) -> str:
         """What the operator does, ending with the confirm command."""
         raise NotImplementedError
 
-    def confirm_hint(self, ctx: Context) -> str:
+    def confirm_hint(self, ctx: Context[A]) -> str:
         return f"`cloudrig confirm {ctx.procedure.id} {self.id}`"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Context[A]) -> list[PlanItem]:
         if self.id in ctx.confirmations:
             return []  # done by hand and confirmed: nothing left to show
         return [Manual(text=self.text(ctx))]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Context[A]) -> CheckResult:
         return confirmed_check(ctx, self.id, self.text(ctx))
 
 

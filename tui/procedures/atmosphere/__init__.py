@@ -125,7 +125,7 @@ from tui import probes
 from tui.model import Page, Procedure
 
 from .answers import AtmosphereAnswers
-from .steps import STEPS
+from .steps import KEYSTONE, STEPS
 
 PAGES = (
     Page("This host", "The runbook spans the OSA deployment host, Keystone and the "
@@ -150,6 +150,9 @@ PAGES = (
          "inventory.",
          ("dns_zone", "floating_ip_range", "hostname_format", "dns_server",
           "atmosphere_ansible_dir")),
+    Page("Instance settings", "What atmosphere-ansible's roles set up on every instance "
+         "(its group_vars).",
+         ("ntp_servers", "f2b_ignoreip", "timezone", "ssh_allow_groups", "ssh_keys")),
 )
 
 PROCEDURE = Procedure(
@@ -165,6 +168,7 @@ PROCEDURE = Procedure(
     steps=STEPS,
     host_field="host_role",
     export_field="export_dir",
+    remotes=(KEYSTONE,),
 )
 
 __all__ = ["PROCEDURE", "AtmosphereAnswers"]

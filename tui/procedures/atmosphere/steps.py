@@ -26,6 +26,7 @@ from tui.model import (
     FileWrite,
     Manual,
     PlanItem,
+    Remote,
     Status,
     Step,
     prompt_forms,
@@ -53,14 +54,11 @@ def playbooks(a: AtmosphereAnswers) -> str:
 
 ADMIN_PASSWORD, ATMO_PASSWORD, PROVIDER_SECRET = (
     "os_admin_password", "atmo_admin_password", "provider_secret")
+Ctx = Context[AtmosphereAnswers]
 
 
-def answers(ctx: Context) -> AtmosphereAnswers:
-    assert isinstance(ctx.answers, AtmosphereAnswers)
-    return ctx.answers
 
-
-def read_host_file(path: str, ctx: Context) -> bytes | None:
+def read_host_file(path: str, ctx: Ctx) -> bytes | None:
     """A file on this host: staged under --root when it is there, else the real one
     (`render --out DIR` re-roots targets, not the files CloudRig reads)."""
     staged = read_current(FileWrite(path=path, content=""), ctx.root)
@@ -86,15 +84,15 @@ def public_uris(a: AtmosphereAnswers) -> list[tuple[str, str]]:
     return uris
 
 
-def osa_release(ctx: Context) -> osa.OsaRelease:
+def osa_release(ctx: Ctx) -> osa.OsaRelease:
     """The OSA release the deployment host runs: the answer, else its checkout (read
     once per run; staged under --root when it is there)."""
-    a = answers(ctx)
+    a = ctx.answers
     return ctx.shared("osa-release", lambda: osa.release(
         a.osa_release, a.osa_dir, lambda path: read_host_file(path, ctx)))
 
 
-def haproxy_services(a: AtmosphereAnswers, rel: osa.OsaRelease, ctx: Context) -> list[Any]:
+def haproxy_services(a: AtmosphereAnswers, rel: osa.OsaRelease, ctx: Ctx) -> list[Any]:
     """OSA 14's haproxy_default_services, whole, with keystone_admin changed as the
     runbook says (whitelist networks and haproxy_ssl) and nothing else. On later
     releases the settings file is only checked, when it is here (osa.py)."""
@@ -110,8 +108,9 @@ def haproxy_services(a: AtmosphereAnswers, rel: osa.OsaRelease, ctx: Context) ->
     return entries
 
 
-class UserVariables(Step):
+class UserVariables(Step[AtmosphereAnswers]):
     id = "user-variables"
+    renders = ("atmosphere/user_variables_atmosphere.yml.j2",)
     title = "OSA user_variables_atmosphere.yml"
     summary = ("TLS files, keystone admin URI over https, public URIs by name, and "
                "haproxy_default_services with keystone_admin opened to Atmosphere")
@@ -120,8 +119,8 @@ class UserVariables(Step):
     def path(self, a: AtmosphereAnswers) -> str:
         return f"{a.osa_config_dir}/user_variables_atmosphere.yml"
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        a = answers(ctx)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        a = ctx.answers
         rel = osa_release(ctx)
         content = render("atmosphere/user_variables_atmosphere.yml.j2",
                          **template_values(a), admin_uri=admin_uri(a),
@@ -131,9 +130,9 @@ class UserVariables(Step):
                           description=f"OSA reads every user_*.yml in its config dir "
                                       f"({rel.name}, from {rel.source})")]
 
-    def duplicates(self, ctx: Context, ours: FileWrite) -> list[str]:
+    def duplicates(self, ctx: Ctx, ours: FileWrite) -> list[str]:
         """Other user_*.yml files that define our keys (one of them will lose)."""
-        a = answers(ctx)
+        a = ctx.answers
         keys = set(yaml.safe_load(ours.content))
         found = []
         directory = host_path(a.osa_config_dir, ctx.root)
@@ -150,7 +149,7 @@ class UserVariables(Step):
                              f"{', '.join(same)}")
         return found
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         files = self.files(ctx)
         items: list[PlanItem] = list(files)
         for line in self.duplicates(ctx, files[0]):
@@ -163,13 +162,13 @@ class UserVariables(Step):
                 "(keystone_service on port 5000 serves it since OSA 19), so nothing is "
                 "whitelisted and atmosphere_networks is not used")))
         if check_files(files, ctx.root).status is not Status.DONE:
-            items.append(Manual(text=playbooks(answers(ctx))))
+            items.append(Manual(text=playbooks(ctx.answers)))
         return items
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """Only CloudRig's own user_variables_atmosphere.yml goes (the operator's
         user_variables.yml was never written); OSA forgets it on the next playbook run."""
-        a = answers(ctx)
+        a = ctx.answers
         path = self.path(a)
         if not host_path(path, ctx.root).exists():
             return []
@@ -178,7 +177,7 @@ class UserVariables(Step):
                             "public URIs by name and keystone_admin's haproxy whitelist "
                             "(TLS files and endpoints you changed by hand stay)")]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         files = self.files(ctx)
         result = check_files(files, ctx.root)
         duplicates = self.duplicates(ctx, files[0])
@@ -190,55 +189,52 @@ class UserVariables(Step):
 # ---------------------------------------------------------------- 2. endpoint audit
 
 
-def keystone(ctx: Context) -> KeystoneClient:
-    """One Keystone client per run, with a project-scoped admin token."""
-    a = answers(ctx)
-    return ctx.shared("keystone", lambda: KeystoneClient(
-        a.auth_url, username=a.os_admin_user, password=ctx.secret(ADMIN_PASSWORD),
+def _admin(a: AtmosphereAnswers, password: str) -> KeystoneClient:
+    return KeystoneClient(
+        a.auth_url, username=a.os_admin_user, password=password,
         project=a.os_admin_project, user_domain=a.os_user_domain,
         project_domain=a.os_project_domain, project_domain_id=a.os_project_domain_id,
-        ca_file=a.os_ca_file))
+        ca_file=a.os_ca_file)
 
 
-def keystone_url(ctx: Context, path: str) -> str:
-    base = answers(ctx).auth_url.rstrip("/")
-    return (base if base.endswith("/v3") else base + "/v3") + path
+def _v3(a: AtmosphereAnswers) -> str:
+    base = a.auth_url.rstrip("/")
+    return base if base.endswith("/v3") else base + "/v3"
 
 
-def unknown(ctx: Context, method: str, path: str, what: str) -> ApiCall:
-    """A call plan cannot decide without the admin password: shown, never executed."""
-    return ApiCall(method=method, url=keystone_url(ctx, path),
-                   description=f"{what} (Keystone not read: no {ADMIN_PASSWORD} at hand)")
+KEYSTONE: Remote[AtmosphereAnswers, KeystoneClient] = Remote(
+    key="keystone", name="Keystone", secret=ADMIN_PASSWORD, client=_admin, base_url=_v3)
+"""Keystone's v3 API, with a project-scoped admin token."""
 
 
-class EndpointAudit(Step):
+class EndpointAudit(Step[AtmosphereAnswers]):
     id = "endpoint-audit"
     title = "Endpoint and TLS audit"
     summary = ("Every public endpoint and the keystone admin endpoint: https, a host name, "
                "answering, a certificate trusted for that name; days to expiry")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {ADMIN_PASSWORD}
 
-    def reports(self, ctx: Context) -> list[endpoint_audit.EndpointReport]:
-        a = answers(ctx)
-        return endpoint_audit.audit(keystone(ctx).endpoints(), a.cloud_fqdn)
+    def reports(self, ctx: Ctx) -> list[endpoint_audit.EndpointReport]:
+        a = ctx.answers
+        return endpoint_audit.audit(ctx.client(KEYSTONE).endpoints(), a.cloud_fqdn)
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        if not ctx.secrets.available(ADMIN_PASSWORD):
-            return [unknown(ctx, "GET", "/endpoints", "audit the service catalog")]
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        if not ctx.reads(KEYSTONE):
+            return [KEYSTONE.placeholder(ctx, "GET", "/endpoints", "audit the service catalog")]
         reports = self.reports(ctx)
         items: list[PlanItem] = [ApiCall(
-            method="GET", url=keystone_url(ctx, "/endpoints"), changes_remote=False,
+            method="GET", url=KEYSTONE.url(ctx.answers, "/endpoints"), changes_remote=False,
             description=endpoint_audit.summary(reports), execute=lambda: self.run(ctx))]
-        strict = " (audit_strict: apply stops here)" if answers(ctx).audit_strict else ""
+        strict = " (audit_strict: apply stops here)" if ctx.answers.audit_strict else ""
         for report in reports:
             for finding in report.findings:
                 items.append(Manual(text=f"warning{strict}: {finding.sentence}; fix: "
                                          f"{finding.fix}"))
         return items
 
-    def run(self, ctx: Context) -> None:
+    def run(self, ctx: Ctx) -> None:
         reports = self.reports(ctx)
         findings = [f for r in reports for f in r.findings]
         for report in reports:
@@ -246,15 +242,15 @@ class EndpointAudit(Step):
                 ctx.emit(f"{report.label}: certificate valid for {report.days_left} more days")
         for finding in findings:
             ctx.emit(f"{finding.sentence}; fix: {finding.fix}", "warning")
-        if findings and answers(ctx).audit_strict:
+        if findings and ctx.answers.audit_strict:
             raise OperatorError(f"the endpoint audit found {plural(len(findings), 'problem')} "
                                 f"and audit_strict is on; first: {findings[0].sentence} (fix: "
                                 f"{findings[0].fix})")
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         self.run(ctx)
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         reports = self.reports(ctx)
         text = endpoint_audit.summary(reports)
         if any(r.findings for r in reports):
@@ -275,7 +271,7 @@ PROJECT, USER = "keystone-project", "keystone-user"
 ATMOSPHERE_DOMAIN = "default"
 
 
-def atmosphere_domain(ctx: Context) -> str:
+def atmosphere_domain(ctx: Ctx) -> str:
     """The Keystone domain atmo_admin must live in: the one Atmosphere logs it in with.
 
     cyverse/atmosphere service/accounts/openstack_manager.py (tag v37-5) logs the
@@ -284,8 +280,8 @@ def atmosphere_domain(ctx: Context) -> str:
     (`_build_user_creds`); lookups use `domain_id: 'default'` too. So the account goes
     to Keystone's default domain (id `default`), whatever the admin's own domain is,
     and `domain` (written as cloud_config.user.domain) must name that same domain."""
-    a = answers(ctx)
-    domain = keystone(ctx).find_domain(a.domain)
+    a = ctx.answers
+    domain = ctx.client(KEYSTONE).find_domain(a.domain)
     if domain is None:
         raise OperatorError(f"Keystone has no domain {a.domain!r} (the answer domain, "
                             "written as cloud_config.user.domain); Atmosphere logs its admin "
@@ -305,13 +301,13 @@ def atmosphere_domain(ctx: Context) -> str:
 MEMBER_ROLES = ("member", "_member_")
 
 
-def user_role(ctx: Context) -> str:
+def user_role(ctx: Ctx) -> str:
     """The role Atmosphere gives the users it creates: the answer, which must exist,
     else the member role this Keystone has (`member`, else the older `_member_`)."""
-    a = answers(ctx)
+    a = ctx.answers
 
     def resolve() -> str:
-        names = keystone(ctx).role_names()
+        names = ctx.client(KEYSTONE).role_names()
         if a.user_role is not None:
             if a.user_role not in names:
                 raise OperatorError(f"Keystone has no role named {a.user_role!r} (user_role); "
@@ -327,20 +323,20 @@ def user_role(ctx: Context) -> str:
     return ctx.shared("user-role", resolve)
 
 
-class KeystoneAccount(Step):
+class KeystoneAccount(Step[AtmosphereAnswers]):
     id = "keystone"
     title = "Keystone project, user and admin role"
     summary = ("Project and user atmo_admin in the default domain, role admin_role on that "
                "project: each only if absent; user_role checked")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {ADMIN_PASSWORD, ATMO_PASSWORD}
 
-    def _state(self, ctx: Context) -> dict[str, Any]:
+    def _state(self, ctx: Ctx) -> dict[str, Any]:
         """What Keystone has, read with the admin's token only: no login as atmo_admin
         (on a Keystone with lockout_failure_attempts every failed one counts)."""
-        a = answers(ctx)
-        client = keystone(ctx)
+        a = ctx.answers
+        client = ctx.client(KEYSTONE)
         domain = atmosphere_domain(ctx)
         role = client.find_role(a.admin_role)
         if role is None:
@@ -355,15 +351,16 @@ class KeystoneAccount(Step):
                 "user": user and user["id"], "granted": granted,
                 "enabled": bool(user) and user.get("enabled", True) is not False}
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        if not ctx.secrets.available(ADMIN_PASSWORD):
-            return [unknown(ctx, "POST", "/projects", f"create project {a.atmo_admin} if "
-                            "absent"),
-                    unknown(ctx, "POST", "/users", f"create user {a.atmo_admin} if absent"),
-                    unknown(ctx, "PUT", "/projects/…/users/…/roles/…",
-                            f"grant {a.admin_role} if not granted")]
-        client = keystone(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        if not ctx.reads(KEYSTONE):
+            return [KEYSTONE.placeholder(ctx, "POST", "/projects",
+                                         f"create project {a.atmo_admin} if absent"),
+                    KEYSTONE.placeholder(ctx, "POST", "/users",
+                                         f"create user {a.atmo_admin} if absent"),
+                    KEYSTONE.placeholder(ctx, "PUT", "/projects/…/users/…/roles/…",
+                                         f"grant {a.admin_role} if not granted")]
+        client = ctx.client(KEYSTONE)
         ids = self._state(ctx)
         name = a.atmo_admin
         # What this apply learnt of atmo_admin's password: True (set or verified),
@@ -422,16 +419,16 @@ class KeystoneAccount(Step):
                 f"grant role {a.admin_role} to {name} on project {name}"))
         return items
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         execute_replanning(ctx, self.plan)
 
-    def _verify_password(self, ctx: Context, client: KeystoneClient, login: Request) -> None:
+    def _verify_password(self, ctx: Ctx, client: KeystoneClient, login: Request) -> None:
         """At most one login as atmo_admin per apply; a failure makes the next plan set
         the password with the admin's token (which resets the failure count)."""
         ctx.shared("keystone-password", dict)["verified"] = client.password_works(login)
 
-    def check(self, ctx: Context) -> CheckResult:
-        a = answers(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        a = ctx.answers
         ids = self._state(ctx)
         if ids["project"] is None or ids["user"] is None:
             return CheckResult(status=Status.PENDING,
@@ -446,10 +443,10 @@ class KeystoneAccount(Step):
                                   f"domain {ids['domain']} (its password is verified by "
                                   "apply, never by a check: no failed logins)")
 
-    def undo_secrets(self, ctx: Context) -> set[str]:
+    def undo_secrets(self, ctx: Ctx) -> set[str]:
         return {ADMIN_PASSWORD} if ctx.purge else set()  # nothing is removed without --purge
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """With --purge: revoke the grant, delete the user, delete the project — each only
         if CloudRig created it (its id is in the ownership record). Objects the operator
         made, even with CloudRig's description, are named with the command to remove
@@ -457,16 +454,16 @@ class KeystoneAccount(Step):
         creates them) and in the admin's domain (where versions before it did)."""
         if not ctx.purge:
             return []
-        a = answers(ctx)
-        client = keystone(ctx)
+        a = ctx.answers
+        client = ctx.client(KEYSTONE)
         items: list[PlanItem] = []
         domains = dict.fromkeys([ATMOSPHERE_DOMAIN, client.domain_id(a.os_user_domain)])
         for domain in domains:
             items += self._undo_in(ctx, client, domain)
         return items
 
-    def _undo_in(self, ctx: Context, client: KeystoneClient, domain: str) -> list[PlanItem]:
-        a = answers(ctx)
+    def _undo_in(self, ctx: Ctx, client: KeystoneClient, domain: str) -> list[PlanItem]:
+        a = ctx.answers
         project = client.find_project(a.atmo_admin, domain)
         user = client.find_user(a.atmo_admin, domain)
         ours_project = project is not None and ctx.adopt(PROJECT, a.atmo_admin, project["id"])
@@ -522,7 +519,7 @@ def auth_root(url: str) -> str:
     return re.sub(r"/v[23](\.0)?/?$", "", url.rstrip("/"))
 
 
-def provider_secret(ctx: Context) -> str:
+def provider_secret(ctx: Ctx) -> str:
     """The provider secret: given, stored, or generated strongly and kept in the store."""
     if ctx.secrets.available(PROVIDER_SECRET):
         return ctx.secret(PROVIDER_SECRET)
@@ -542,11 +539,11 @@ def origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-def catalog_identity(ctx: Context) -> dict[str, str]:
+def catalog_identity(ctx: Ctx) -> dict[str, str]:
     """interface → URL of the identity endpoints in region_name (Keystone's catalog,
     read once per run)."""
-    a = answers(ctx)
-    endpoints = ctx.shared("catalog", lambda: keystone(ctx).endpoints())
+    a = ctx.answers
+    endpoints = ctx.shared("catalog", lambda: ctx.client(KEYSTONE).endpoints())
     found: dict[str, str] = {}
     for e in endpoints:
         if (e.service_type == "identity" and e.enabled and e.region in (None, a.region_name)
@@ -555,16 +552,16 @@ def catalog_identity(ctx: Context) -> dict[str, str]:
     return found
 
 
-def provider_urls(ctx: Context) -> tuple[str, str]:
+def provider_urls(ctx: Ctx) -> tuple[str, str]:
     """credential.auth_url and admin_url of the provider JSON. Atmosphere authenticates
     with them (openstack_manager.py uses admin_url as OS_AUTH_URL), so they are taken
     from Keystone's catalog — the identity admin endpoint, or the public one on clouds
     without an admin interface (OSA 19 on) — or, when answered, checked against it.
     Without the admin password (no catalog) the answers are used as given."""
-    a = answers(ctx)
+    a = ctx.answers
     given_admin = a.admin_url or (f"https://{a.cloud_fqdn}:{a.keystone_admin_port}"
                                   if a.keystone_admin_port else None)
-    if not ctx.secrets.available(ADMIN_PASSWORD):
+    if not ctx.reads(KEYSTONE):
         if given_admin is None:
             raise OperatorError("admin_url comes from Keystone's catalog: give "
                                 "os_admin_password, or answer admin_url")
@@ -596,29 +593,30 @@ def needs_keystone(a: AtmosphereAnswers) -> bool:
     return a.user_role is None or not (a.admin_url or a.keystone_admin_port)
 
 
-class ProviderJson(Step):
+class ProviderJson(Step[AtmosphereAnswers]):
     id = "provider-json"
+    renders = ("atmosphere/provider.json.j2",)
     title = "Provider JSON for add_new_provider.py"
     summary = ("Valid JSON (no comments), 0600: it holds atmo_admin's password and the secret; "
                "URLs and the user role from Keystone")
     host = ATMOSPHERE
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         given = {PROVIDER_SECRET} if ctx.secrets.available(PROVIDER_SECRET) else set()
-        keystone_needed = {ADMIN_PASSWORD} if needs_keystone(answers(ctx)) else set()
+        keystone_needed = {ADMIN_PASSWORD} if needs_keystone(ctx.answers) else set()
         return {ATMO_PASSWORD} | given | keystone_needed  # a given provider secret: ≥ 32
 
-    def _writable(self, ctx: Context) -> bool:
-        a = answers(ctx)
+    def _writable(self, ctx: Ctx) -> bool:
+        a = ctx.answers
         return ctx.secrets.available(ATMO_PASSWORD) and (
-            ctx.secrets.available(ADMIN_PASSWORD) or not needs_keystone(a))
+            ctx.reads(KEYSTONE) or not needs_keystone(a))
 
-    def files(self, ctx: Context) -> list[FileWrite]:
+    def files(self, ctx: Ctx) -> list[FileWrite]:
         if not self._writable(ctx):
             return []  # nothing to write without them (`render` never asks for secrets)
-        a = answers(ctx)
+        a = ctx.answers
         auth_url, admin_url = provider_urls(ctx)
-        role = (user_role(ctx) if ctx.secrets.available(ADMIN_PASSWORD) else a.user_role)
+        role = (user_role(ctx) if ctx.reads(KEYSTONE) else a.user_role)
         values = {**template_values(a), "admin_url": admin_url, "auth_root": auth_url,
                   "user_role": role}
         content = render("atmosphere/provider.json.j2", **values,
@@ -628,28 +626,28 @@ class ProviderJson(Step):
                           secret=True, dir_mode=0o700,
                           description="add_new_provider.py --from-json input")]
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if not self._writable(ctx):
-            path = provider_json_path(answers(ctx))
+            path = provider_json_path(ctx.answers)
             return [Manual(text=f"{path} (0600) is written once atmo_admin_password and "
                                 "os_admin_password are given (admin_url and user_role come "
                                 "from Keystone unless answered): CLOUDRIG_SECRET_<NAME> or "
                                 "`cloudrig secrets set <name>`")]
         return list(self.files(ctx))
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         if not (self._writable(ctx) and ctx.secrets.available(PROVIDER_SECRET)):
-            path = host_path(provider_json_path(answers(ctx)), ctx.root)
+            path = host_path(provider_json_path(ctx.answers), ctx.root)
             return CheckResult(status=Status.DONE if path.exists() else Status.PENDING,
-                               detail=f"{provider_json_path(answers(ctx))} "
+                               detail=f"{provider_json_path(ctx.answers)} "
                                       f"{'present' if path.exists() else 'missing'}")
         return check_files(self.files(ctx), ctx.root)
 
-    def undo_secrets(self, ctx: Context) -> set[str]:
+    def undo_secrets(self, ctx: Ctx) -> set[str]:
         return set()  # removing the file needs no password
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        path = provider_json_path(answers(ctx))
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
+        path = provider_json_path(ctx.answers)
         if not host_path(path, ctx.root).exists():
             return []
         return [FileRemove(path=path, description="it holds atmo_admin's password and the "
@@ -659,16 +657,17 @@ class ProviderJson(Step):
 # ---------------------------------------------------------------- 5. DNS
 
 
-class DnsRecords(Step):
+class DnsRecords(Step[AtmosphereAnswers]):
     id = "dns"
+    renders = ("atmosphere/zone-fragment.j2",)
     title = "DNS names for the floating IPs"
     summary = "A BIND zone fragment for the whole range; the check resolves every name"
 
     def path(self, a: AtmosphereAnswers) -> str:
         return f"{a.export_dir}/dns/{a.dns_zone}.zone-fragment"
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        a = answers(ctx)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        a = ctx.answers
         suffix = "." + a.dns_zone
         records = [(name[: -len(suffix)], ip) for name, ip in a.hostnames()]
         return [FileWrite(path=self.path(a),
@@ -676,21 +675,21 @@ class DnsRecords(Step):
                                          records=records),
                           description=f"records to add to the zone {a.dns_zone}")]
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         return [*self.files(ctx),
                 Manual(text=f"include {self.path(a)} in the zone {a.dns_zone} on its DNS "
                             "server (this step is probably optional: the runbook)")]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         from .dns import check_names  # heavy: dnspython, only for this check
 
         files = check_files(self.files(ctx), ctx.root)
-        a = answers(ctx)
+        a = ctx.answers
         return CheckResult.worst([files, check_names(a.hostnames(), a.dns_server)])
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         path = self.path(a)
         if not host_path(path, ctx.root).exists():
             return []
@@ -752,14 +751,14 @@ def provider_id(output: str) -> str | None:
     return found[-1] if found and found[-1] else None
 
 
-class Provider(Step):
+class Provider(Step[AtmosphereAnswers]):
     id = "provider"
     title = "Atmosphere provider, accounts and monitoring"
     summary = ("add_new_provider.py --from-json (prompts answered on a pseudo-terminal), "
                "add_new_accounts.py, monitor_*_for(provider id)")
     host = ATMOSPHERE
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {PROVIDER_SECRET} if ctx.secrets.available(PROVIDER_SECRET) else set()
 
     def commands(self, a: AtmosphereAnswers, known_id: str | None) -> list[Command]:
@@ -782,15 +781,15 @@ class Provider(Step):
             timeout=1800, description="import the cloud's sizes, images and instances")
         return [add, lookup_command(a), accounts, monitor]
 
-    def _existing(self, ctx: Context) -> str | None:
-        result = ctx.runner.run(lookup_command(answers(ctx)))
+    def _existing(self, ctx: Ctx) -> str | None:
+        result = ctx.runner.run(lookup_command(ctx.answers))
         return provider_id(result.stdout) if result.returncode == 0 else None
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        return list(self.commands(answers(ctx), None))
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        return list(self.commands(ctx.answers, None))
 
-    def apply(self, ctx: Context) -> None:
-        a = answers(ctx)
+    def apply(self, ctx: Ctx) -> None:
+        a = ctx.answers
         add, lookup, *_ = self.commands(a, None)
         if ctx.root is not None or ctx.dry_run:
             why = "dry run" if ctx.dry_run else "--root"
@@ -813,8 +812,8 @@ class Provider(Step):
         for command in self.commands(a, pid)[2:]:
             ctx.run(command)
 
-    def check(self, ctx: Context) -> CheckResult:
-        a = answers(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        a = ctx.answers
         if ctx.root is not None:
             return CheckResult(status=Status.STAGED, detail="not checked (staged under --root)")
         try:
@@ -825,11 +824,11 @@ class Provider(Step):
             return CheckResult(status=Status.PENDING, detail=f"no provider {a.provider_name}")
         return CheckResult(status=Status.DONE, detail=f"provider {a.provider_name} is id {pid}")
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """Atmosphere has no script to remove a provider and deleting its row would
         cascade into identities and instance history, so the operator end-dates it (it
         then shows "Offline"): shown, with the exact command, never run by CloudRig."""
-        a = answers(ctx)
+        a = ctx.answers
         known = self.id in ctx.previous
         if ctx.root is None:
             # Atmosphere not answering from here: go by what apply recorded.
@@ -847,24 +846,24 @@ class Provider(Step):
 # ---------------------------------------------------------------- 7. allocation strategy
 
 
-class AllocationStrategy(ManualStep):
+class AllocationStrategy(ManualStep[AtmosphereAnswers]):
     id = "allocation-strategy"
     title = "Allocation strategy"
     summary = ("In Django admin (no script or API in the runbook), confirmed with "
                "`cloudrig confirm atmosphere allocation-strategy`")
 
-    def text(self, ctx: Context) -> str:
-        a = answers(ctx)
+    def text(self, ctx: Ctx) -> str:
+        a = ctx.answers
         return (f"Open {admin_base(a)}/admin/core/allocationstrategy/add/ as a staff user; "
                 f"Provider: {a.provider_name}; Counting behavior: \"1 Month - Calendar "
                 "Window\"; Refresh behaviors: \"First of the Month\"; Rules behaviors: "
                 "\"Ignore non-active status\" and \"Multiply by Size CPU\"; Save. Then run "
                 f"{self.confirm_hint(ctx)}.")
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         if self.id not in ctx.confirmations:
             return []  # never confirmed (or already torn down): nothing known to remove
-        a = answers(ctx)
+        a = ctx.answers
         return [Manual(text=(
             f"In {admin_base(a)}/admin/core/allocationstrategy/ open the strategy whose "
             f"Provider is {a.provider_name}, press Delete and confirm (Django admin is the "
@@ -904,8 +903,9 @@ def merge_block(current: str, block: str, name: str) -> str:
 LEGACY_MARK = "# Written by CloudRig (procedure `atmosphere`)"
 
 
-class AnsibleHosts(Step):
+class AnsibleHosts(Step[AtmosphereAnswers]):
     id = "atmosphere-ansible"
+    renders = ("atmosphere/hosts-block.j2", "atmosphere/group_vars.yml.j2")
     title = "atmosphere-ansible hosts and group_vars"
     summary = ("Every instance name with ansible_host in group atmosphere-<provider> under "
                "[atmosphere:children], and the group_vars atmosphere-ansible's roles read")
@@ -914,17 +914,17 @@ class AnsibleHosts(Step):
     def group_vars(self, a: AtmosphereAnswers) -> str:
         return f"{a.atmosphere_ansible_dir}/ansible/group_vars/{a.ansible_group}"
 
-    def legacy_group_vars(self, ctx: Context) -> str | None:
+    def legacy_group_vars(self, ctx: Ctx) -> str | None:
         """group_vars/<provider> as CloudRig named it before it followed upstream's
         `atmosphere-<provider>`, when CloudRig wrote it (its header says so)."""
-        a = answers(ctx)
+        a = ctx.answers
         path = f"{a.atmosphere_ansible_dir}/ansible/group_vars/{a.provider_name}"
         data = read_host_file(path, ctx) if ctx.exporting_to is None else None
         return path if data is not None and data.startswith(b"---\n" + LEGACY_MARK.encode()) \
             else None
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        a = answers(ctx)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        a = ctx.answers
         base = f"{a.atmosphere_ansible_dir}/ansible"
         hosts = f"{base}/hosts"
         block = render("atmosphere/hosts-block.j2", **template_values(a),
@@ -939,7 +939,7 @@ class AnsibleHosts(Step):
                       description=f"variables of group {a.ansible_group}"),
         ]
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if ctx.exporting_to is not None:
             return _exported_hosts_plan(self, ctx)
         items: list[PlanItem] = list(self.files(ctx))
@@ -949,7 +949,7 @@ class AnsibleHosts(Step):
                                                              "this group's variables"))
         return items
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         result = check_files(self.files(ctx), ctx.root)
         legacy = self.legacy_group_vars(ctx)
         if legacy and result.status is Status.DONE:
@@ -957,12 +957,12 @@ class AnsibleHosts(Step):
                                                              "name) is still there")
         return result
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """CloudRig's hosts block goes (other entries kept; the file only if nothing else
         is in it); group_vars/atmosphere-<provider> goes if CloudRig created it, and is
         put back from its first backup if it replaced the operator's file (the ownership
         record)."""
-        a = answers(ctx)
+        a = ctx.answers
         base = f"{a.atmosphere_ansible_dir}/ansible"
         items: list[PlanItem] = []
         current = (read_path(f"{base}/hosts", ctx.root) or b"").decode("utf-8", "replace")
@@ -1011,10 +1011,10 @@ MERGE = (
 )
 
 
-def _exported_hosts_plan(step: AnsibleHosts, ctx: Context) -> list[PlanItem]:
+def _exported_hosts_plan(step: AnsibleHosts, ctx: Ctx) -> list[PlanItem]:
     """For another host: the block as its own file and a merge run there, so the
     operator's other inventory entries on that host are kept."""
-    a = answers(ctx)
+    a = ctx.answers
     hosts, group_vars = step.files(ctx)
     block_path = f"{a.atmosphere_ansible_dir}/ansible/.cloudrig-{a.provider_name}.hosts"
     block = render("atmosphere/hosts-block.j2", **template_values(a), group=a.ansible_group,

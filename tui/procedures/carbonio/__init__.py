@@ -71,7 +71,7 @@ from tui import probes
 from tui.model import Page, Procedure
 
 from .answers import CarbonioAnswers
-from .steps import STEPS
+from .steps import CONSUL, STEPS
 
 PAGES = (
     Page("Consul access", "The local Carbonio Mesh agent and the token that may configure it.",
@@ -102,6 +102,7 @@ PROCEDURE = Procedure(
     answers_model=CarbonioAnswers,
     pages=PAGES,
     steps=STEPS,
+    remotes=(CONSUL,),
 )
 
 __all__ = ["PROCEDURE", "CarbonioAnswers"]

@@ -24,6 +24,7 @@ from tui.model import (
     FileWrite,
     Manual,
     PlanItem,
+    Remote,
     Status,
     Step,
 )
@@ -36,27 +37,14 @@ from tui.steps import FileStep, TemplateFile, confirmed_check
 from .answers import CarbonioAnswers
 
 TOKEN = "consul_token"
+Ctx = Context[CarbonioAnswers]
 
 
-def answers(ctx: Context) -> CarbonioAnswers:
-    assert isinstance(ctx.answers, CarbonioAnswers)
-    return ctx.answers
-
-
-def consul(ctx: Context) -> ConsulClient:
-    """One Consul client per run, authenticated with the management token."""
-    a = answers(ctx)
-    return ctx.shared("consul", lambda: ConsulClient(a.consul_url, ctx.secret(TOKEN),
-                                                     ca_file=a.consul_ca_file))
-
-
-def consul_readable(ctx: Context) -> bool:
-    """Whether plan may read Consul now (the token is at hand without asking)."""
-    return ctx.secrets.available(TOKEN)
-
-
-def _url(ctx: Context, path: str) -> str:
-    return answers(ctx).consul_url + path
+CONSUL: Remote[CarbonioAnswers, ConsulClient] = Remote(
+    key="consul", name="Consul", secret=TOKEN,
+    client=lambda a, token: ConsulClient(a.consul_url, token, ca_file=a.consul_ca_file),
+    base_url=lambda a: a.consul_url)
+"""The local Carbonio Mesh agent, with the management token."""
 
 
 def policy_name(a: CarbonioAnswers) -> str:
@@ -97,12 +85,6 @@ UNIT_FILE = TemplateFile(
     description="systemd unit running the Envoy terminating gateway")
 
 
-def unknown_remote(ctx: Context, method: str, path: str, what: str) -> ApiCall:
-    """A call plan cannot decide without the token: shown, never executed as is."""
-    return ApiCall(method=method, url=_url(ctx, path), changes_remote=True,
-                   description=f"{what} if needed (Consul not read: no {TOKEN} at hand)")
-
-
 def combine(*results: CheckResult) -> CheckResult:
     return CheckResult.worst(list(results))
 
@@ -121,13 +103,13 @@ def not_ours(what: str, command: str) -> Manual:
 # ---------------------------------------------------------------- 1. user
 
 
-class ServiceUser(Step):
+class ServiceUser(Step[CarbonioAnswers]):
     id = "user"
     title = "Service user and group"
     summary = "A system group and user (no home, /sbin/nologin) that runs the gateway"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        name = answers(ctx).gateway_name
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        name = ctx.answers.gateway_name
         items: list[PlanItem] = []
         if not _group_exists(name):
             items.append(Command(argv=["groupadd", "-r", name],
@@ -138,8 +120,8 @@ class ServiceUser(Step):
                 description=f"create system user {name}"))
         return items
 
-    def check(self, ctx: Context) -> CheckResult:
-        name = answers(ctx).gateway_name
+    def check(self, ctx: Ctx) -> CheckResult:
+        name = ctx.answers.gateway_name
         if ctx.root is not None:
             # Staged into a directory: the account belongs to the host that gets the tree.
             return CheckResult(status=Status.STAGED,
@@ -169,26 +151,26 @@ def _group_exists(name: str) -> bool:
 # ---------------------------------------------------------------- 2. policy
 
 
-class Policy(FileStep):
+class Policy(FileStep[CarbonioAnswers]):
     def __init__(self) -> None:
         super().__init__("policy", "ACL policy",
                          "policies.json, and the ACL policy <gateway>-policy created or "
                          "updated to match it", [POLICY_FILE])
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def _wanted(self, ctx: Context) -> tuple[str, str, str]:
-        a = answers(ctx)
+    def _wanted(self, ctx: Ctx) -> tuple[str, str, str]:
+        a = ctx.answers
         return policy_name(a), f"Policy for {a.gateway_name}", self.files(ctx)[0].content
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         items: list[PlanItem] = list(self.files(ctx))
         name, description, rules = self._wanted(ctx)
-        if not consul_readable(ctx):
-            return [*items, unknown_remote(ctx, "PUT", "/v1/acl/policy",
-                                           f"create or update ACL policy {name}")]
-        client = consul(ctx)
+        if not ctx.reads(CONSUL):
+            return [*items, CONSUL.placeholder(ctx, "PUT", "/v1/acl/policy",
+                                           f"create or update ACL policy {name} if needed")]
+        client = ctx.client(CONSUL)
         existing = client.policy_by_name(name)
         if existing is None:
             create = client.create_policy_request(name, description, rules)
@@ -206,9 +188,9 @@ class Policy(FileStep):
                 f"update ACL policy {name} (its rules differ from policies.json)"))
         return items
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         name, _description, rules = self._wanted(ctx)
-        existing = consul(ctx).policy_by_name(name)
+        existing = ctx.client(CONSUL).policy_by_name(name)
         if existing is None:
             remote = CheckResult(status=Status.PENDING, detail=f"policy {name} missing")
         elif existing.get("Rules") != rules:
@@ -218,13 +200,13 @@ class Policy(FileStep):
             remote = CheckResult(status=Status.DONE, detail=f"policy {name} matches")
         return combine(check_files(self.files(ctx), ctx.root), remote)
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """With --purge, the policy goes only if CloudRig created it (its ID is in the
         ownership record): another team's policy of the same name stays."""
         if not ctx.purge:
             return []
-        client = consul(ctx)
-        name = policy_name(answers(ctx))
+        client = ctx.client(CONSUL)
+        name = policy_name(ctx.answers)
         existing = client.policy_by_name(name)
         if existing is None:
             return []
@@ -246,25 +228,25 @@ class Policy(FileStep):
 # ---------------------------------------------------------------- 3. management token
 
 
-class ManagementToken(Step):
+class ManagementToken(Step[CarbonioAnswers]):
     id = "management-token"
     title = "Management token"
     summary = ("The Consul token CloudRig configures with: from the secret store, the "
                "environment, or `service-discover bootstrap-token --setup`")
 
-    def _bootstrap_possible(self, ctx: Context) -> bool:
+    def _bootstrap_possible(self, ctx: Ctx) -> bool:
         return bool(shutil.which("service-discover")) and ctx.secrets.available(
             "cluster_password")
 
-    def provides_secrets(self, ctx: Context) -> set[str]:
+    def provides_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN} if self._bootstrap_possible(ctx) else set()
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return set() if self._bootstrap_possible(ctx) else {TOKEN}
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if ctx.secrets.available(TOKEN):
-            return [ApiCall(method="GET", url=_url(ctx, "/v1/acl/token/self"),
+            return [ApiCall(method="GET", url=CONSUL.url(ctx.answers, "/v1/acl/token/self"),
                             changes_remote=False, description="verify the management token",
                             execute=lambda: _verify_management(ctx))]
         if self._bootstrap_possible(ctx):
@@ -282,7 +264,7 @@ class ManagementToken(Step):
                             "credential password and store the token: `cloudrig secrets set "
                             "consul_token`")]
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
             result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
             # With --setup the token is printed alone, without a newline (bootstrap_token.go
@@ -296,8 +278,8 @@ class ManagementToken(Step):
         _verify_management(ctx)
         ctx.emit("management token is valid")
 
-    def check(self, ctx: Context) -> CheckResult:
-        info = consul(ctx).token_self()
+    def check(self, ctx: Ctx) -> CheckResult:
+        info = ctx.client(CONSUL).token_self()
         if not _is_management(info):
             return CheckResult(status=Status.FAILED,
                                detail="the token is valid but not a management token")
@@ -308,8 +290,8 @@ def _is_management(info: dict[str, Any]) -> bool:
     return any(p.get("Name") == "global-management" for p in info.get("Policies") or [])
 
 
-def _verify_management(ctx: Context) -> None:
-    if not _is_management(consul(ctx).token_self()):
+def _verify_management(ctx: Ctx) -> None:
+    if not _is_management(ctx.client(CONSUL).token_self()):
         raise OperatorError("the Consul token is valid but lacks the global-management "
                             "policy; use the bootstrap token")
 
@@ -317,26 +299,26 @@ def _verify_management(ctx: Context) -> None:
 # ---------------------------------------------------------------- 4. gateway token
 
 
-class GatewayToken(Step):
+class GatewayToken(Step[CarbonioAnswers]):
     id = "gateway-token"
     title = "Gateway token"
     summary = "A token linked to the policy, its SecretID in <config_dir>/token (0600)"
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def path(self, ctx: Context) -> str:
-        return _config(answers(ctx), "token")
+    def path(self, ctx: Ctx) -> str:
+        return _config(ctx.answers, "token")
 
-    def _file_token(self, ctx: Context) -> str | None:
+    def _file_token(self, ctx: Ctx) -> str | None:
         raw = read_current(FileWrite(path=self.path(ctx), content=""), ctx.root)
         token = raw.decode(errors="replace").strip() if raw else ""
         if token:
             register_secret(token)
         return token or None
 
-    def _token_file(self, ctx: Context, secret: str) -> FileWrite:
-        name = answers(ctx).gateway_name
+    def _token_file(self, ctx: Ctx, secret: str) -> FileWrite:
+        name = ctx.answers.gateway_name
         register_secret(secret)
         return FileWrite(path=self.path(ctx), content=secret + "\n", mode=0o600, owner=name,
                          group=name, secret=True, dir_mode=0o750,
@@ -345,15 +327,16 @@ class GatewayToken(Step):
     def _linked(self, info: dict[str, Any] | None, policy: str) -> bool:
         return bool(info) and any(p.get("Name") == policy for p in info.get("Policies") or [])
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         policy = policy_name(a)
         description = f"Token for {a.gateway_name}"
         target = f"{self.path(ctx)} (0600, owner {a.gateway_name})"
-        if not consul_readable(ctx):
-            return [unknown_remote(ctx, "PUT", "/v1/acl/token",
-                                   f"create a token for {policy} and write it to {target}")]
-        client = consul(ctx)
+        if not ctx.reads(CONSUL):
+            return [CONSUL.placeholder(ctx, "PUT", "/v1/acl/token",
+                                   f"create a token for {policy} and write it to {target}"
+                                   " if needed")]
+        client = ctx.client(CONSUL)
         # The runbook's `chown -R` of the config directory is not done: a service user
         # owning it could plant links there; only the token is the gateway's (0600).
         items: list[PlanItem] = []
@@ -378,7 +361,8 @@ class GatewayToken(Step):
                 ctx.write_file(self._token_file(ctx, reusable["SecretID"]))
 
             call = ApiCall(
-                method="GET", url=_url(ctx, f"/v1/acl/tokens?policy={existing['ID']}"),
+                method="GET",
+                url=CONSUL.url(ctx.answers, f"/v1/acl/tokens?policy={existing['ID']}"),
                 changes_remote=False,
                 description=f"reuse the existing token {accessor} and write it to {target}",
                 execute=reuse)
@@ -394,26 +378,26 @@ class GatewayToken(Step):
                                              f"SecretID is written to {target}", create)
         return [call, *items]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         file_token = self._file_token(ctx)
         if not file_token:
             return CheckResult(status=Status.PENDING, detail=f"{self.path(ctx)} missing")
-        policy = policy_name(answers(ctx))
-        if not self._linked(consul(ctx).token_valid(file_token), policy):
+        policy = policy_name(ctx.answers)
+        if not self._linked(ctx.client(CONSUL).token_valid(file_token), policy):
             return CheckResult(status=Status.DRIFTED,
                                detail=f"the token in {self.path(ctx)} is not valid for {policy}")
         return combine(check_files([self._token_file(ctx, file_token)], ctx.root),
                        CheckResult(status=Status.DONE, detail="gateway token valid"))
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """With --purge: the gateway tokens CloudRig created (the one in the token file
         and any other linked to the policy that the ownership record names) and the
         token file, if CloudRig wrote it. A token CloudRig did not create stays."""
         if not ctx.purge:
             return []
-        a = answers(ctx)
+        a = ctx.answers
         description = f"Token for {a.gateway_name}"
-        client = consul(ctx)
+        client = ctx.client(CONSUL)
         file_token = self._file_token(ctx)
         info = client.token_valid(file_token) if file_token else None
         found = [info] if info else []
@@ -446,21 +430,21 @@ class GatewayToken(Step):
 # ---------------------------------------------------------------- 5. external service
 
 
-class ExternalService(FileStep):
+class ExternalService(FileStep[CarbonioAnswers]):
     def __init__(self) -> None:
         super().__init__("external-service", "External service",
                          "<service>-external.json, registered in Consul's catalog (the "
                          "runbook omits the call)", [EXTERNAL_FILE])
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def registration(self, ctx: Context) -> dict[str, Any]:
+    def registration(self, ctx: Ctx) -> dict[str, Any]:
         return json.loads(self.files(ctx)[0].content)
 
-    def _registered(self, ctx: Context) -> CheckResult:
-        a = answers(ctx)
-        entries = [e for e in consul(ctx).catalog_service(a.service_name)
+    def _registered(self, ctx: Ctx) -> CheckResult:
+        a = ctx.answers
+        entries = [e for e in ctx.client(CONSUL).catalog_service(a.service_name)
                    if e.get("Node") == a.external_node and e.get("ServiceID") == a.service_name]
         if not entries:
             return CheckResult(status=Status.PENDING, detail=f"{a.service_name} not registered")
@@ -473,14 +457,14 @@ class ExternalService(FileStep):
         return CheckResult(status=Status.DONE,
                            detail=f"{a.service_name} registered at {a.external_address}")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         items: list[PlanItem] = list(self.files(ctx))
-        if not consul_readable(ctx):
-            return [*items, unknown_remote(ctx, "PUT", "/v1/catalog/register",
-                                           "register the external service")]
+        if not ctx.reads(CONSUL):
+            return [*items, CONSUL.placeholder(ctx, "PUT", "/v1/catalog/register",
+                                           "register the external service if needed")]
         registered = self._registered(ctx).status
         if registered is not Status.DONE:
-            client = consul(ctx)
+            client = ctx.client(CONSUL)
             request = client.catalog_register_request(self.registration(ctx))
 
             def register() -> None:
@@ -494,15 +478,15 @@ class ExternalService(FileStep):
                                   register))
         return items
 
-    def _key(self, ctx: Context) -> str:
-        a = answers(ctx)
+    def _key(self, ctx: Ctx) -> str:
+        a = ctx.answers
         return f"{a.external_node}/{a.service_name}"
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         return combine(check_files(self.files(ctx), ctx.root), self._registered(ctx))
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         if self._registered(ctx).status is Status.PENDING:
             return []
         if not ctx.owns(CATALOG, self._key(ctx)):
@@ -511,16 +495,16 @@ class ExternalService(FileStep):
                              f"curl -X PUT {a.consul_url}/v1/catalog/deregister -d "
                              f"'{{\"Node\": \"{a.external_node}\", \"ServiceID\": "
                              f"\"{a.service_name}\"}}'")]
-        client = consul(ctx)
+        client = ctx.client(CONSUL)
         return [api_call(client, client.catalog_deregister_request(a.external_node,
                                                                    a.service_name),
                          f"deregister {a.service_name} (and, with its own call, the external "
                          f"node {a.external_node} when nothing else is on it)",
                          lambda: self._deregister(ctx))]
 
-    def _deregister(self, ctx: Context) -> None:
-        a = answers(ctx)
-        client = consul(ctx)
+    def _deregister(self, ctx: Ctx) -> None:
+        a = ctx.answers
+        client = ctx.client(CONSUL)
         client.catalog_deregister(a.external_node, a.service_name)
         node = client.catalog_node(a.external_node)
         if node is not None and not node.get("Services"):
@@ -541,18 +525,18 @@ def gateway_entry(a: CarbonioAnswers) -> dict[str, Any]:
     return {"Kind": "terminating-gateway", "Name": a.gateway_name, "Services": [service]}
 
 
-class GatewayConfig(FileStep):
+class GatewayConfig(FileStep[CarbonioAnswers]):
     def __init__(self) -> None:
         super().__init__("gateway-config", "Terminating gateway config entry",
                          "gateway-config.hcl, and the same entry written with PUT /v1/config",
                          [GATEWAY_FILE])
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def _remote(self, ctx: Context) -> CheckResult:
-        want = gateway_entry(answers(ctx))
-        current = consul(ctx).config_get(want["Kind"], want["Name"])
+    def _remote(self, ctx: Ctx) -> CheckResult:
+        want = gateway_entry(ctx.answers)
+        current = ctx.client(CONSUL).config_get(want["Kind"], want["Name"])
         if current is None:
             return CheckResult(status=Status.PENDING, detail=f"config entry {want['Name']} missing")
         if current.get("Services") != want["Services"]:
@@ -561,15 +545,15 @@ class GatewayConfig(FileStep):
                 detail=f"config entry {want['Name']} differs from gateway-config.hcl")
         return CheckResult(status=Status.DONE, detail=f"config entry {want['Name']} matches")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         items: list[PlanItem] = list(self.files(ctx))
-        if not consul_readable(ctx):
-            return [*items, unknown_remote(ctx, "PUT", "/v1/config",
-                                           "write the terminating-gateway entry")]
+        if not ctx.reads(CONSUL):
+            return [*items, CONSUL.placeholder(ctx, "PUT", "/v1/config",
+                                           "write the terminating-gateway entry if needed")]
         remote = self._remote(ctx).status
         if remote is not Status.DONE:
-            entry = gateway_entry(answers(ctx))
-            client = consul(ctx)
+            entry = gateway_entry(ctx.answers)
+            client = ctx.client(CONSUL)
             request = client.config_put_request(entry)
             failure = f"did not apply the config entry {entry['Name']!r}"
 
@@ -585,19 +569,19 @@ class GatewayConfig(FileStep):
                                                    "entry", put))
         return items
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         return combine(check_files(self.files(ctx), ctx.root), self._remote(ctx))
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         if self._remote(ctx).status is Status.PENDING:
             return []
-        name = answers(ctx).gateway_name
+        name = ctx.answers.gateway_name
         key = f"terminating-gateway/{name}"
         if not ctx.owns(CONFIG_ENTRY, key):
             return [not_ours(f"the terminating-gateway config entry {name}",
                              f"consul config delete -kind terminating-gateway -name {name}")]
 
-        client = consul(ctx)
+        client = ctx.client(CONSUL)
         request = client.config_delete_request("terminating-gateway", name)
 
         def delete() -> None:
@@ -621,17 +605,17 @@ GATEWAY_WAIT = 120.0
 enough for a few of the unit's restarts (RestartSec=15)."""
 
 
-class Unit(FileStep):
+class Unit(FileStep[CarbonioAnswers]):
     def __init__(self) -> None:
         super().__init__("unit", "systemd unit",
                          "<gateway>.service written, daemon-reload, enable --now; done when "
                          "the gateway is registered, passing, and routes the service",
                          [UNIT_FILE])
 
-    def _unit(self, ctx: Context) -> str:
-        return f"{answers(ctx).gateway_name}.service"
+    def _unit(self, ctx: Ctx) -> str:
+        return f"{ctx.answers.gateway_name}.service"
 
-    def _query(self, ctx: Context, verb: str) -> str | None:
+    def _query(self, ctx: Ctx, verb: str) -> str | None:
         """`systemctl is-enabled|is-active` on this host (None under --root)."""
         if ctx.root is not None or not shutil.which("systemctl"):
             return None
@@ -639,7 +623,7 @@ class Unit(FileStep):
                                           ok=tuple(range(256))))
         return result.stdout.strip() or "unknown"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         files = self.files(ctx)
         items: list[PlanItem] = list(files)
         changed = check_files(files, ctx.root).status is not Status.DONE
@@ -652,16 +636,16 @@ class Unit(FileStep):
         elif changed:
             items.append(systemctl("try-restart", unit))
         if enabled is not None:
-            gateway = answers(ctx).gateway_name
+            gateway = ctx.answers.gateway_name
             items.append(ApiCall(
-                method="GET", url=_url(ctx, f"/v1/health/service/{gateway}"),
+                method="GET", url=CONSUL.url(ctx.answers, f"/v1/health/service/{gateway}"),
                 changes_remote=False,
                 description=f"wait for {gateway} to register, pass its check and route "
-                            f"{answers(ctx).service_name} (/v1/catalog/gateway-services)",
+                            f"{ctx.answers.service_name} (/v1/catalog/gateway-services)",
                 execute=lambda: self._wait(ctx)))
         return items
 
-    def _wait(self, ctx: Context) -> None:
+    def _wait(self, ctx: Ctx) -> None:
         """Poll Consul until the started gateway is registered, passing and routing;
         a unit systemd reports failed ends the wait with its journal."""
         if ctx.dry_run:
@@ -674,11 +658,11 @@ class Unit(FileStep):
             return None
 
         poll(lambda: gateway_state(ctx), lambda r: r.status is Status.DONE,
-             what=f"the gateway {answers(ctx).gateway_name} in Consul", ctx=ctx,
+             what=f"the gateway {ctx.answers.gateway_name} in Consul", ctx=ctx,
              timeout=GATEWAY_WAIT, interval=2.0, describe=lambda r: r.detail, failed=failed,
              hint=f"`journalctl -u {unit}` shows what Envoy says")
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         files = check_files(self.files(ctx), ctx.root)
         enabled, active = self._query(ctx, "is-enabled"), self._query(ctx, "is-active")
         unit = self._unit(ctx)
@@ -697,7 +681,7 @@ class Unit(FileStep):
                                   detail=f"{unit} is {enabled or 'unknown'}, {active}")
         return combine(files, service)
 
-    def _journal(self, ctx: Context) -> str:
+    def _journal(self, ctx: Ctx) -> str:
         if not shutil.which("journalctl"):
             return "no journal on this host"
         result = ctx.runner.run(Command(
@@ -705,7 +689,7 @@ class Unit(FileStep):
             changes_host=False, ok_returncodes=tuple(range(256))))
         return " | ".join(result.stdout.strip().splitlines()[-5:]) or "no journal lines"
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """The unit goes only if CloudRig created it; a unit it replaced is put back
         from its first backup (and restarted if running); one it has no record of
         writing stays, and so does the service it runs."""
@@ -721,24 +705,24 @@ class Unit(FileStep):
             return [remove, systemctl("daemon-reload"), systemctl("try-restart", unit)]
         items: list[PlanItem] = [systemctl("stop", unit, ok=(0, 5)),
                                  systemctl("disable", unit, ok=(0, 1))]
-        gateway = answers(ctx).gateway_name
-        client = consul(ctx)
+        gateway = ctx.answers.gateway_name
+        client = ctx.client(CONSUL)
         if gateway in client.agent_services():  # registered by CloudRig's unit
             items.append(api_call(
                 client, client.agent_deregister_request(gateway),
                 f"deregister the gateway service {gateway} from the local agent"))
         return [*items, remove, systemctl("daemon-reload")]
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
 
-def gateway_state(ctx: Context) -> CheckResult:
+def gateway_state(ctx: Ctx) -> CheckResult:
     """The gateway as Consul sees it: `<gateway>` registered (by `consul connect envoy
     -register`) with every check passing, and `/v1/catalog/gateway-services/<gateway>`
     listing the external service with the CAFile/SNI of the answers."""
-    a = answers(ctx)
-    client = consul(ctx)
+    a = ctx.answers
+    client = ctx.client(CONSUL)
     gateway = a.gateway_name
     instances = client.health_service(gateway)
     if not instances:
@@ -774,28 +758,28 @@ def gateway_state(ctx: Context) -> CheckResult:
 # ---------------------------------------------------------------- 8. KV
 
 
-class Credentials(Step):
+class Credentials(Step[CarbonioAnswers]):
     id = "kv"
     title = "Database credentials in Consul KV"
     summary = "<kv_prefix>/db-name, db-username and db-password, byte-exact"
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN, "db_password"}
 
-    def _keys(self, ctx: Context) -> dict[str, tuple[bytes, bool]]:
-        a = answers(ctx)
+    def _keys(self, ctx: Ctx) -> dict[str, tuple[bytes, bool]]:
+        a = ctx.answers
         return {
             f"{a.kv_prefix}/db-name": (a.db_name.encode(), False),
             f"{a.kv_prefix}/db-username": (a.db_username.encode(), False),
             f"{a.kv_prefix}/db-password": (ctx.secret("db_password").encode(), True),
         }
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        if not consul_readable(ctx) or not ctx.secrets.available("db_password"):
-            return [unknown_remote(ctx, "PUT", f"/v1/kv/{a.kv_prefix}/…",
-                                   "write db-name, db-username and db-password")]
-        client = consul(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        if not ctx.reads(CONSUL) or not ctx.secrets.available("db_password"):
+            return [CONSUL.placeholder(ctx, "PUT", f"/v1/kv/{a.kv_prefix}/…",
+                                   "write db-name, db-username and db-password if needed")]
+        client = ctx.client(CONSUL)
         items: list[PlanItem] = []
         for key, (value, secret) in self._keys(ctx).items():
             now = client.kv_get(key)
@@ -817,8 +801,8 @@ class Credentials(Step):
             items.append(api_call(client, request, what, put))
         return items
 
-    def check(self, ctx: Context) -> CheckResult:
-        client = consul(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        client = ctx.client(CONSUL)
         results = []
         for key, (value, _secret) in self._keys(ctx).items():
             current = client.kv_get(key)
@@ -829,13 +813,13 @@ class Credentials(Step):
         return CheckResult.worst(results) if results else CheckResult(
             status=Status.DONE, detail="db-name, db-username and db-password match")
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """With --purge, the keys CloudRig created; keys that were there before (it
         only set their values) stay, named."""
         if not ctx.purge:
             return []
-        client = consul(ctx)
-        a = answers(ctx)
+        client = ctx.client(CONSUL)
+        a = ctx.answers
         keys = [f"{a.kv_prefix}/{k}" for k in ("db-name", "db-username", "db-password")]
         present = [k for k in keys if client.kv_get(k) is not None]
 
@@ -857,32 +841,32 @@ class Credentials(Step):
 # ---------------------------------------------------------------- 9. database
 
 
-class Database(Step):
+class Database(Step[CarbonioAnswers]):
     id = "database"
     title = "Database role and database"
     summary = ("The login role and its database on the database node: created by CloudRig "
                "when reachable, else a 0600 psql script to run there")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         needed = {"db_password"}
-        if answers(ctx).create_database:
+        if ctx.answers.create_database:
             needed.add("db_admin_password")
         return needed
 
-    def _server(self, ctx: Context) -> postgres.Server:
-        a = answers(ctx)
+    def _server(self, ctx: Ctx) -> postgres.Server:
+        a = ctx.answers
         return postgres.Server(a.external_address, a.external_port)
 
-    def script_path(self, ctx: Context) -> str:
-        return _config(answers(ctx), "create-database.sql")
+    def script_path(self, ctx: Ctx) -> str:
+        return _config(ctx.answers, "create-database.sql")
 
-    def _masked_sql(self, ctx: Context) -> str:
-        a = answers(ctx)
+    def _masked_sql(self, ctx: Ctx) -> str:
+        a = ctx.answers
         return (f"CREATE ROLE \"{a.db_username}\" WITH LOGIN PASSWORD '••••••' (or ALTER ROLE "
                 f"when it exists); CREATE DATABASE \"{a.db_name}\" OWNER \"{a.db_username}\"")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         server = self._server(ctx)
         if a.create_database and server.reachable():
             return [ApiCall(
@@ -908,8 +892,8 @@ class Database(Step):
                                  "confirm carbonio database`"))
         return items
 
-    def _provision(self, ctx: Context) -> list[str]:
-        a = answers(ctx)
+    def _provision(self, ctx: Ctx) -> list[str]:
+        a = ctx.answers
         done = postgres.ensure_role_and_database(
             self._server(ctx), a.db_admin_user, ctx.secret("db_admin_password"), a.db_username,
             ctx.secret("db_password"), a.db_name)
@@ -917,8 +901,8 @@ class Database(Step):
             ctx.emit(line)
         return done
 
-    def check(self, ctx: Context) -> CheckResult:
-        a = answers(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        a = ctx.answers
         if not a.create_database:
             # The operator chose that CloudRig does not connect: not even to look; their
             # word (`cloudrig confirm carbonio database`) is what the dashboard can show.
@@ -940,12 +924,12 @@ class Database(Step):
 # ---------------------------------------------------------------- 10. pending-setups
 
 
-class PendingSetups(Step):
+class PendingSetups(Step[CarbonioAnswers]):
     id = "pending-setups"
     title = "Carbonio pending setups"
     summary = "Carbonio's `pending-setups -a`, once Carbonio Files is installed"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if shutil.which("pending-setups"):
             return [Command(argv=["pending-setups", "-a"], timeout=900,
                             description="finish Carbonio Files' setup")]
@@ -954,7 +938,7 @@ class PendingSetups(Step):
                             "`pending-setups -a` there; then `cloudrig confirm carbonio "
                             "pending-setups`")]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         record = ctx.previous.get(self.id)
         if record is not None and record.status is Status.DONE:
             return CheckResult(status=Status.DONE, detail=f"ran {record.at:%Y-%m-%d %H:%M}")

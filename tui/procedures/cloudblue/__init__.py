@@ -65,7 +65,7 @@ from tui import probes
 from tui.model import Page, Procedure
 
 from .answers import CloudBlueAnswers
-from .steps import ACTIONS, STEPS
+from .steps import ACTIONS, CONNECT, STEPS
 
 PAGES = (
     Page("Connector", "Where the connector is installed, and the platform it serves.",
@@ -92,6 +92,7 @@ PROCEDURE = Procedure(
     pages=PAGES,
     steps=STEPS,
     actions=ACTIONS,
+    remotes=(CONNECT,),
 )
 
 __all__ = ["PROCEDURE", "CloudBlueAnswers"]

@@ -26,6 +26,7 @@ from tui.model import (
     FileWrite,
     Manual,
     PlanItem,
+    Remote,
     Status,
     Step,
 )
@@ -58,44 +59,45 @@ QUOTA_WHY = {
 # to repeat the value gets the same secret.
 PROMPT = r"(?i)(token|key|password|secret)[^\n]*:\s*$"
 REPEAT = r"(?i)(again|confirm|repeat|retype|verify)[^\n]*:\s*$"
-
-
-def answers(ctx: Context) -> CloudBlueAnswers:
-    assert isinstance(ctx.answers, CloudBlueAnswers)
-    return ctx.answers
+Ctx = Context[CloudBlueAnswers]
 
 
 def path_in(a: CloudBlueAnswers, name: str) -> str:
     return f"{a.config_dir}/{name}"
 
 
-def local(ctx: Context, name: str) -> Any:
+def local(ctx: Ctx, name: str) -> Any:
     """Where a file of the connector directory is on disk for this run (--root aware)."""
-    return host_path(path_in(answers(ctx), name), ctx.root)
+    return host_path(path_in(ctx.answers, name), ctx.root)
 
 
-def connect_key(ctx: Context) -> str:
+def canonical_key(value: str) -> str:
     """The Connect API key in its one canonical form, `ApiKey SU-…:…` (accepted with or
     without the prefix): what CloudRig's own calls send and what the password manager
     stores, so the connector sends Connect the same value (connect-openapi-client puts
     the stored key verbatim into `Authorization`)."""
     try:
-        return authorization(ctx.secret(TOKEN))
+        return authorization(value)
     except ValueError as exc:
         raise UsageError(f"{TOKEN}: {exc}") from None
 
 
-def connect(ctx: Context) -> ConnectClient:
-    """One Connect client per run, with the API key."""
-    return ctx.shared("connect", lambda: ConnectClient(answers(ctx).api_endpoint,
-                                                       connect_key(ctx)))
+def connect_key(ctx: Ctx) -> str:
+    return canonical_key(ctx.secret(TOKEN))
+
+
+CONNECT: Remote[CloudBlueAnswers, ConnectClient] = Remote(
+    key="connect", name="Connect", secret=TOKEN,
+    client=lambda a, key: ConnectClient(a.api_endpoint, canonical_key(key)),
+    base_url=lambda a: a.api_endpoint, unread=f"Connect not read now: no {TOKEN} at hand")
+"""CloudBlue Connect's public API, with the API key in its canonical form."""
 
 
 class CanonicalSecrets:
     """The run's secrets as the password manager is given them: the Connect key in its
     canonical form (`connect_key`), every other secret as it is."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Ctx) -> None:
         self._ctx = ctx
 
     def get(self, name: str) -> str:
@@ -103,15 +105,6 @@ class CanonicalSecrets:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx.secrets, name)
-
-
-def connect_readable(ctx: Context) -> bool:
-    return ctx.secrets.available(TOKEN)
-
-
-def not_read(ctx: Context, path: str, what: str) -> ApiCall:
-    return ApiCall(method="GET", url=answers(ctx).api_endpoint + path, changes_remote=False,
-                   description=f"{what} (Connect not read now: no {TOKEN} at hand)")
 
 
 def fingerprint(path: Any) -> str | None:
@@ -124,21 +117,21 @@ def fingerprint(path: Any) -> str | None:
 # ---------------------------------------------------------------- 1. preflight
 
 
-class Preflight(Step):
+class Preflight(Step[CloudBlueAnswers]):
     id = "preflight"
     title = "Preflight"
     summary = ("The connector is installed (examples, cloudblue-password-manager), the OS "
                "release, and the Connect API answers with the key")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def findings(self, ctx: Context) -> tuple[list[str], list[str]]:
+    def findings(self, ctx: Ctx) -> tuple[list[str], list[str]]:
         """(problems, warnings) about this host."""
         problems, warnings = [], []
         for name in ("config.json.example", "config-logging.json.example"):
             if not local(ctx, name).exists():
-                problems.append(f"{path_in(answers(ctx), name)} is missing")
+                problems.append(f"{path_in(ctx.answers, name)} is missing")
         if not shutil.which(PASSWORD_MANAGER):
             problems.append(f"{PASSWORD_MANAGER} is not on PATH")
         release = self.os_release(ctx)
@@ -150,7 +143,7 @@ class Preflight(Step):
                             "AlmaLinux 9 as the connector's documentation requires")
         return problems, warnings
 
-    def os_release(self, ctx: Context) -> dict[str, str] | None:
+    def os_release(self, ctx: Ctx) -> dict[str, str] | None:
         try:
             text = host_path("/etc/os-release", ctx.root).read_text(errors="replace")
         except OSError:
@@ -162,12 +155,12 @@ class Preflight(Step):
                 values[key.strip()] = value.strip().strip('"')
         return values
 
-    def _reach(self, ctx: Context) -> str:
-        accounts = connect(ctx).accounts()
+    def _reach(self, ctx: Ctx) -> str:
+        accounts = ctx.client(CONNECT).accounts()
         who = ", ".join(f"{a.get('id')} ({a.get('name')})" for a in accounts) or "no account"
-        return f"Connect answers at {answers(ctx).api_endpoint} for {who}"
+        return f"Connect answers at {ctx.answers.api_endpoint} for {who}"
 
-    def _installed(self, ctx: Context) -> None:
+    def _installed(self, ctx: Ctx) -> None:
         problems, warnings = self.findings(ctx)
         for warning in warnings:
             ctx.emit(warning, "warning")
@@ -176,20 +169,21 @@ class Preflight(Step):
                                 + "; ".join(problems)
                                 + "; install the connector package first")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         self._installed(ctx)
-        if not connect_readable(ctx):
-            return [not_read(ctx, "/accounts", "check the API key")]
+        if not ctx.reads(CONNECT):
+            return [CONNECT.placeholder(ctx, "GET", "/accounts", "check the API key",
+                                       changes_remote=False)]
         said = self._reach(ctx)
-        return [ApiCall(method="GET", url=answers(ctx).api_endpoint + "/accounts",
+        return [ApiCall(method="GET", url=CONNECT.url(ctx.answers, "/accounts"),
                         changes_remote=False, description=said,
                         execute=lambda: ctx.emit(self._reach(ctx)))]
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         self._installed(ctx)
         ctx.emit(self._reach(ctx))
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         problems, warnings = self.findings(ctx)
         if problems:
             return CheckResult(status=Status.FAILED, detail="; ".join(problems))
@@ -200,23 +194,23 @@ class Preflight(Step):
 # ---------------------------------------------------------------- 2. validate
 
 
-class Validate(Step):
+class Validate(Step[CloudBlueAnswers]):
     id = "validate"
     title = "Validate against CloudBlue Connect"
     summary = ("Every product is readable (pay-as-you-go when in report_usage), every "
                "grant/revoke template is an asset fulfillment template of its product, the "
                "test marketplace exists (read-only calls)")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def problems(self, ctx: Context) -> tuple[list[str], list[str]]:
+    def problems(self, ctx: Ctx) -> tuple[list[str], list[str]]:
         """(problems, what was found), read once per run."""
         return ctx.shared("connect-validation", lambda: self._read_problems(ctx))
 
-    def _read_problems(self, ctx: Context) -> tuple[list[str], list[str]]:
-        a = answers(ctx)
-        client = connect(ctx)
+    def _read_problems(self, ctx: Ctx) -> tuple[list[str], list[str]]:
+        a = ctx.answers
+        client = ctx.client(CONNECT)
         problems, found = [], []
         for product_id in a.products:
             product = client.product(product_id)
@@ -257,10 +251,12 @@ class Validate(Step):
         raise OperatorError("Connect does not have what the answers name: "
                             + "; ".join(problems) + "; fix the answers file or Connect")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        if not connect_readable(ctx):
-            return [not_read(ctx, "/products/…", "read each product and its templates")]
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        if not ctx.reads(CONNECT):
+            return [CONNECT.placeholder(ctx, "GET", "/products/…",
+                                        "read each product and its templates",
+                                        changes_remote=False)]
         problems, _found = self.problems(ctx)
         if problems:
             self._raise(problems)
@@ -277,13 +273,13 @@ class Validate(Step):
                                  execute=lambda: None))
         return items
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         problems, found = self.problems(ctx)
         if problems:
             self._raise(problems)
         ctx.emit("found in Connect: " + ", ".join(found))
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         problems, found = self.problems(ctx)
         if problems:
             return CheckResult(status=Status.FAILED, detail="; ".join(problems))
@@ -313,13 +309,13 @@ def _not_fulfillment(template: dict[str, Any]) -> str | None:
 # ---------------------------------------------------------------- 3. config-logging.json
 
 
-class LoggingConfig(Step):
+class LoggingConfig(Step[CloudBlueAnswers]):
     id = "config-logging"
     title = "config-logging.json"
     summary = "Copied from config-logging.json.example when absent; an existing one is kept"
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        a = answers(ctx)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        a = ctx.answers
         example = current(path_in(a, "config-logging.json.example"), ctx.root)
         if exists(path_in(a, "config-logging.json"), ctx.root) or example is None:
             return []
@@ -327,23 +323,23 @@ class LoggingConfig(Step):
                           content=example.data.decode("utf-8"), mode=example.mode,
                           description="copy of config-logging.json.example")]
 
-    def _differs(self, ctx: Context) -> bool:
-        a = answers(ctx)
+    def _differs(self, ctx: Ctx) -> bool:
+        a = ctx.answers
         target = read_path(path_in(a, "config-logging.json"), ctx.root)
         example = read_path(path_in(a, "config-logging.json.example"), ctx.root)
         return target is not None and example is not None and target != example
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         if self._differs(ctx):
-            ctx.emit(f"{path_in(answers(ctx), 'config-logging.json')} differs from the "
+            ctx.emit(f"{path_in(ctx.answers, 'config-logging.json')} differs from the "
                      "example: left alone (it is the operator's)", "warning")
         ctx.execute(self.plan(ctx))
 
-    def restorable(self, ctx: Context) -> list[str]:
-        return [path_in(answers(ctx), "config-logging.json")]
+    def restorable(self, ctx: Ctx) -> list[str]:
+        return [path_in(ctx.answers, "config-logging.json")]
 
-    def check(self, ctx: Context) -> CheckResult:
-        path = path_in(answers(ctx), "config-logging.json")
+    def check(self, ctx: Ctx) -> CheckResult:
+        path = path_in(ctx.answers, "config-logging.json")
         if not local(ctx, "config-logging.json").exists():
             return CheckResult(status=Status.PENDING, detail=f"{path} missing")
         note = " (differs from the example; left alone)" if self._differs(ctx) else ""
@@ -356,8 +352,8 @@ class LoggingConfig(Step):
 MISC_MANAGED = ("hidePasswordsInLog", "testMarketplaceId", "testMode", "billingStatDelayInHours")
 
 
-def _read_json(ctx: Context, name: str) -> dict[str, Any] | None:
-    raw = read_path(path_in(answers(ctx), name), ctx.root)  # never through a link
+def _read_json(ctx: Ctx, name: str) -> dict[str, Any] | None:
+    raw = read_path(path_in(ctx.answers, name), ctx.root)  # never through a link
     if raw is None:
         return None
     text = raw.decode("utf-8", errors="replace")
@@ -365,15 +361,15 @@ def _read_json(ctx: Context, name: str) -> dict[str, Any] | None:
         data = json.loads(text)
     except ValueError as exc:
         raise OperatorError(
-            f"{path_in(answers(ctx), name)} is not valid JSON ({exc}); fix it or move it "
+            f"{path_in(ctx.answers, name)} is not valid JSON ({exc}); fix it or move it "
             "away: CloudRig keeps the keys it does not manage, so it must read it") from None
     if not isinstance(data, dict):
-        raise OperatorError(f"{path_in(answers(ctx), name)} is not a JSON object; fix it or "
+        raise OperatorError(f"{path_in(ctx.answers, name)} is not a JSON object; fix it or "
                             "move it away")
     return data
 
 
-def merged_config(ctx: Context) -> dict[str, Any]:
+def merged_config(ctx: Ctx) -> dict[str, Any]:
     """The managed keys rendered from the template, laid over the existing config.json
     (or, on the first write, config.json.example): other keys and their order stay."""
     managed = json.loads(render("cloudblue/config.json.j2", **template_values(ctx.answers)))
@@ -394,30 +390,31 @@ def merged_config(ctx: Context) -> dict[str, Any]:
     return result
 
 
-class MainConfig(Step):
+class MainConfig(Step[CloudBlueAnswers]):
     id = "config"
+    renders = ("cloudblue/config.json.j2",)
     title = "config.json"
     summary = ("Rendered from the answers; keys CloudRig does not manage are kept; the "
                "previous file is backed up")
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        found = current(path_in(answers(ctx), "config.json"), ctx.root)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        found = current(path_in(ctx.answers, "config.json"), ctx.root)
         mode = found.mode if found is not None else 0o644
         content = json.dumps(merged_config(ctx), indent=4, ensure_ascii=False) + "\n"
-        return [FileWrite(path=path_in(answers(ctx), "config.json"), content=content,
+        return [FileWrite(path=path_in(ctx.answers, "config.json"), content=content,
                           mode=mode, description="the connector's configuration")]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         return check_files(self.files(ctx), ctx.root)
 
-    def restorable(self, ctx: Context) -> list[str]:
-        return [path_in(answers(ctx), "config.json")]
+    def restorable(self, ctx: Ctx) -> list[str]:
+        return [path_in(ctx.answers, "config.json")]
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         backups = backups_of(local(ctx, "config.json"))
         if not backups or ctx.restore:  # with --restore the engine puts it back
             return []
-        first = path_in(answers(ctx), backups[0].name)
+        first = path_in(ctx.answers, backups[0].name)
         return [Manual(text=f"config.json stays (it is the operator's). The version from "
                             f"before CloudRig's first write is {first}; to restore it: "
                             "rerun teardown with --restore")]
@@ -438,12 +435,12 @@ def token_commands() -> list[Command]:
         for flag, (name, what) in TOKEN_FLAGS.items()]
 
 
-def set_token(ctx: Context, command: Command) -> None:
+def set_token(ctx: Ctx, command: Command) -> None:
     """Run one password-manager command with the token in its canonical form, and say
     what it did. A store the tool left as it was is not a failure: it already held that
     value (the tool need not rewrite it); a store that is not there afterwards is."""
     store = local(ctx, STORE)
-    path = path_in(answers(ctx), STORE)
+    path = path_in(ctx.answers, STORE)
     what = TOKEN_FLAGS[command.argv[1]][1]
     before = fingerprint(store)
     result = ctx.runner.run(command, CanonicalSecrets(ctx), emit=ctx.emit)  # type: ignore[arg-type]
@@ -460,37 +457,37 @@ def set_token(ctx: Context, command: Command) -> None:
         ctx.emit(f"{what}: typed in and stored in {path}")
 
 
-class Tokens(Step):
+class Tokens(Step[CloudBlueAnswers]):
     id = "tokens"
     title = "Tokens into the password store"
     summary = ("cloudblue-password-manager --set-cloudblue-token / --set-vap-token, answered "
                "at their prompts on a pseudo-terminal")
 
-    def _store(self, ctx: Context) -> Any:
+    def _store(self, ctx: Ctx) -> Any:
         return local(ctx, STORE)
 
-    def _wanted(self, ctx: Context) -> bool:
+    def _wanted(self, ctx: Ctx) -> bool:
         return not self._store(ctx).exists() or self.id in ctx.only
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN, VAP_TOKEN} if self._wanted(ctx) else set()
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if not self._wanted(ctx):
             return []
         return list(token_commands())
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         if not self._wanted(ctx):
-            ctx.emit(f"{path_in(answers(ctx), STORE)} exists: tokens kept (`cloudrig apply "
+            ctx.emit(f"{path_in(ctx.answers, STORE)} exists: tokens kept (`cloudrig apply "
                      "cloudblue --step tokens` sets them again)")
             return
         for command in token_commands():
             set_token(ctx, command)
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         store = self._store(ctx)
-        path = path_in(answers(ctx), STORE)
+        path = path_in(ctx.answers, STORE)
         if not store.exists():
             return CheckResult(status=Status.PENDING, detail=f"{path} missing: tokens not set")
         changed = datetime.fromtimestamp(store.stat().st_mtime, UTC)
@@ -505,7 +502,7 @@ def systemctl(*args: str, changes_host: bool = True, ok: tuple[int, ...] = (0,))
                    timeout=60)
 
 
-def unit_state(ctx: Context, program: str) -> tuple[str, str] | None:
+def unit_state(ctx: Ctx, program: str) -> tuple[str, str] | None:
     """(is-enabled, is-active) of a program's unit on this host; None under --root."""
     if ctx.root is not None or not shutil.which("systemctl"):
         return None
@@ -521,7 +518,7 @@ def running(state: tuple[str, str] | None) -> bool:
     return state == ("enabled", "active")
 
 
-def journal(ctx: Context, program: str) -> str:
+def journal(ctx: Ctx, program: str) -> str:
     if not shutil.which("journalctl"):
         return "no journal on this host"
     result = ctx.runner.run(Command(
@@ -530,27 +527,27 @@ def journal(ctx: Context, program: str) -> str:
     return " | ".join(result.stdout.strip().splitlines()[-5:]) or "no journal lines"
 
 
-class SmokeRuns(Step):
+class SmokeRuns(Step[CloudBlueAnswers]):
     id = "smoke"
     title = "Smoke runs"
     summary = ("cloudblue-fulfillments, cloudblue-usage and cloudblue-usage-files run once "
                "by hand, output shown, before their services start")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         if all(running(unit_state(ctx, p)) for p in PROGRAMS) and self.id not in ctx.only:
             return []  # the services run them already
         return [Command(argv=[program], timeout=SMOKE_TIMEOUT,
                         description=f"run {program} once; a failure stops here")
                 for program in PROGRAMS]
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         for item in self.plan(ctx):
             assert isinstance(item, Command)
             result = ctx.run(item)
             for line in result.tail(lines=20).splitlines():
                 ctx.emit(f"{item.argv[0]}: {line}")
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         record = ctx.previous.get(self.id)
         if ctx.root is not None:
             return CheckResult(status=Status.STAGED, detail="not run (staged under --root)")
@@ -561,16 +558,16 @@ class SmokeRuns(Step):
         return CheckResult(status=Status.PENDING, detail="not run yet")
 
 
-class Services(Step):
+class Services(Step[CloudBlueAnswers]):
     id = "services"
     title = "Services"
     summary = "systemctl enable --now for the three connector units"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         return [systemctl("enable", "--now", f"{p}.service") for p in PROGRAMS
                 if not running(unit_state(ctx, p))]
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         results = []
         for program in PROGRAMS:
             state = unit_state(ctx, program)
@@ -588,7 +585,7 @@ class Services(Step):
                                            detail=f"{unit} is {state[0]}, {state[1]}"))
         return CheckResult.worst(results)
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         items: list[PlanItem] = []
         for program in PROGRAMS:
             state = unit_state(ctx, program)
@@ -603,14 +600,14 @@ class Services(Step):
 # ---------------------------------------------------------------- 8. quotas
 
 
-class Quotas(ManualStep):
+class Quotas(ManualStep[CloudBlueAnswers]):
     id = "quotas"
     title = "Admin-panel group quotas"
     summary = ("The user group's quotas in the Application Management admin panel: by hand "
                "(no documented API), confirmed with `cloudrig confirm cloudblue quotas`")
 
-    def text(self, ctx: Context) -> str:
-        group = answers(ctx).vap_user_group
+    def text(self, ctx: Ctx) -> str:
+        group = ctx.answers.vap_user_group
         values = "; ".join(f"{k} = {v} ({QUOTA_WHY[k]})" for k, v in QUOTAS.items())
         return (f"In the Application Management admin panel, for user group {group!r} set: "
                 f"{values}. Optionally make {group!r} the default group for signups. Then "
@@ -620,7 +617,7 @@ class Quotas(ManualStep):
 # ---------------------------------------------------------------- actions
 
 
-class RotateVapToken(Action):
+class RotateVapToken(Action[CloudBlueAnswers]):
     id = "rotate-vap-token"
     title = "Rotate the Application Management token"
     help = ("The runbook's note: delete connector.pem, so that the connector generates a "
@@ -628,20 +625,20 @@ class RotateVapToken(Action):
             "(vap_token from the secret store or CLOUDRIG_SECRET_VAP_TOKEN) again with "
             "cloudblue-password-manager --set-vap-token, typed at its prompt.")
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {VAP_TOKEN}
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         command = next(c for c in token_commands() if VAP_TOKEN in dict(c.pty_answers).values())
-        return [FileRemove(path=path_in(answers(ctx), KEY_FILE), recorded_only=False,
+        return [FileRemove(path=path_in(ctx.answers, KEY_FILE), recorded_only=False,
                            description="the connector's key: a new key and token follow"),
                 command]
 
-    def confirmation(self, ctx: Context) -> str:
-        return (f"Delete {path_in(answers(ctx), KEY_FILE)} (the connector generates a new key "
+    def confirmation(self, ctx: Ctx) -> str:
+        return (f"Delete {path_in(ctx.answers, KEY_FILE)} (the connector generates a new key "
                 "and token) and set the Application Management token again?")
 
-    def execute(self, ctx: Context) -> None:
+    def execute(self, ctx: Ctx) -> None:
         for item in self.plan(ctx):
             if isinstance(item, Command):
                 set_token(ctx, item)

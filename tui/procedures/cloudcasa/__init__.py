@@ -55,7 +55,7 @@ from tui import probes
 from tui.model import Page, Procedure
 
 from .answers import CloudCasaAnswers
-from .steps import STEPS
+from .steps import CASA, STEPS
 
 PAGES = (
     Page("CloudCasa access", "The API and the key CloudRig uses with it.",
@@ -81,6 +81,7 @@ PROCEDURE = Procedure(
     answers_model=CloudCasaAnswers,
     pages=PAGES,
     steps=STEPS,
+    remotes=(CASA,),
 )
 
 __all__ = ["PROCEDURE", "CloudCasaAnswers"]

@@ -24,7 +24,7 @@ from tui.clients.cloudformation import (
 )
 from tui.context import Context
 from tui.errors import OperatorError
-from tui.model import ApiCall, CheckResult, Command, Manual, PlanItem, Status, Step
+from tui.model import ApiCall, CheckResult, Command, Manual, PlanItem, Remote, Status, Step
 from tui.poll import poll
 from tui.procedures.wire import api_call, preview_call
 
@@ -39,38 +39,24 @@ REGISTERED = {PENDING, ACTIVE}
 # Any other (CloudCasa's vocabulary beyond these is not documented) ends a wait at once.
 KNOWN_STATES = {None, PENDING, ACTIVE}
 CAPABILITIES = ["CAPABILITY_IAM"]
+Ctx = Context[CloudCasaAnswers]
+
+CASA: Remote[CloudCasaAnswers, CloudCasaClient] = Remote(
+    key="cloudcasa", name="CloudCasa", secret=KEY,
+    client=lambda a, key: CloudCasaClient(a.api_url, key, ca_file=a.api_ca_file),
+    base_url=lambda a: f"{a.api_url}/")
+"""CloudCasa's API, with the API key."""
 
 
-def answers(ctx: Context) -> CloudCasaAnswers:
-    assert isinstance(ctx.answers, CloudCasaAnswers)
-    return ctx.answers
+def find_account(ctx: Ctx) -> Document | None:
+    return ctx.client(CASA).cloudaccount_named(ctx.answers.account_name)
 
 
-def casa(ctx: Context) -> CloudCasaClient:
-    """One CloudCasa client per run, authenticated with the API key."""
-    a = answers(ctx)
-    return ctx.shared("cloudcasa", lambda: CloudCasaClient(a.api_url, ctx.secret(KEY),
-                                                           ca_file=a.api_ca_file))
-
-
-def readable(ctx: Context) -> bool:
-    """Whether plan may read CloudCasa now (the key is at hand without asking)."""
-    return ctx.secrets.available(KEY)
-
-
-def url(ctx: Context, path: str) -> str:
-    return f"{answers(ctx).api_url}/{path}"
-
-
-def find_account(ctx: Context) -> Document | None:
-    return casa(ctx).cloudaccount_named(answers(ctx).account_name)
-
-
-def need_account(ctx: Context) -> Document:
+def need_account(ctx: Ctx) -> Document:
     found = find_account(ctx)
     if found is None:
         raise OperatorError(f"CloudCasa has no cloud account named "
-                            f"{answers(ctx).account_name!r}; apply the `account` step first")
+                            f"{ctx.answers.account_name!r}; apply the `account` step first")
     return found
 
 
@@ -97,8 +83,8 @@ def unknown_state(doc: Document) -> str | None:
             "(and its CloudFormation stack), then rerun")
 
 
-def wait(ctx: Context, what: str, fetch: Any, done: Any, **kwargs: Any) -> Any:
-    a = answers(ctx)
+def wait(ctx: Ctx, what: str, fetch: Any, done: Any, **kwargs: Any) -> Any:
+    a = ctx.answers
     return poll(fetch, done, what=what, ctx=ctx, timeout=a.poll_timeout,
                 interval=a.poll_interval, hint="poll_timeout sets how long one wait lasts",
                 **kwargs)
@@ -120,10 +106,10 @@ def launch_parameters(doc: Document) -> dict[str, str] | None:
             "stack_name": (query.get("stackName") or [""])[0]}
 
 
-class CasaStep(Step):
+class CasaStep(Step[CloudCasaAnswers]):
     """A step that talks to CloudCasa: it needs the API key."""
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {KEY}
 
 
@@ -135,19 +121,19 @@ class Account(CasaStep):
     title = "Cloud account"
     summary = "POST /cloudaccounts unless an account with this name exists (then kept up to date)"
 
-    def body(self, ctx: Context) -> dict[str, Any]:
-        a = answers(ctx)
+    def body(self, ctx: Ctx) -> dict[str, Any]:
+        a = ctx.answers
         return {"name": a.account_name, "description": a.description, "tags": a.tags,
                 "provider_type": a.provider_type}
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         body = self.body(ctx)
         request = CloudCasaClient.create_request("cloudaccounts", body)
-        if not readable(ctx):
-            return [preview_call(url(ctx, request.target()), request,
+        if not ctx.reads(CASA):
+            return [preview_call(CASA.url(ctx.answers, request.target()), request,
                                  f"create cloud account {body['name']} unless it exists "
-                                 f"(CloudCasa not read: no {KEY} at hand)")]
-        client = casa(ctx)
+                                 f"({CASA.not_read()})")]
+        client = ctx.client(CASA)
         existing = find_account(ctx)
         if existing is None:
             return [api_call(client, request, f"create cloud account {body['name']}",
@@ -164,7 +150,7 @@ class Account(CasaStep):
                          f"update {', '.join(changes)} of cloud account {body['name']} "
                          "(If-Match: its etag)")]
 
-    def _create(self, ctx: Context, request: Any) -> Document:
+    def _create(self, ctx: Ctx, request: Any) -> Document:
         # A create that timed out may have happened: look again before posting.
         existing = find_account(ctx)
         if existing is not None:
@@ -173,20 +159,20 @@ class Account(CasaStep):
             return existing
         # Recorded first: an account a killed run created is adopted by the next run.
         name = request.json["name"]
-        doc = ctx.create(ACCOUNT, name, lambda: casa(ctx).send_document(request),
+        doc = ctx.create(ACCOUNT, name, lambda: ctx.client(CASA).send_document(request),
                          id_of=lambda made: made.id)
         ctx.emit(f"created cloud account {name} with id {doc.id}")
         return doc
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         doc = find_account(ctx)
-        name = answers(ctx).account_name
+        name = ctx.answers.account_name
         if doc is None:
             return CheckResult(status=Status.PENDING, detail=f"no cloud account named {name}")
         return CheckResult(status=Status.DONE,
                            detail=f"account {name} ({doc.id}) is {state_of(doc)}")
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """The account goes only if CloudRig created it (its id is in the ownership
         record); an account of the same name made otherwise stays, named."""
         doc = find_account(ctx)
@@ -196,13 +182,13 @@ class Account(CasaStep):
             return [Manual(text=f"cloud account {doc.name} ({doc.id}) was not created by "
                                 "CloudRig (its ownership record does not name it), so it "
                                 "stays; delete it in CloudCasa if it should go")]
-        return [ApiCall(method="DELETE", url=url(ctx, f"cloudaccounts/{doc.id}"),
+        return [ApiCall(method="DELETE", url=CASA.url(ctx.answers, f"cloudaccounts/{doc.id}"),
                         description=f"delete cloud account {doc.name} (If-Match: a fresh etag)",
                         execute=lambda: self._delete(ctx, doc))]
 
-    def _delete(self, ctx: Context, doc: Document) -> None:
+    def _delete(self, ctx: Ctx, doc: Document) -> None:
         try:
-            casa(ctx).delete_cloudaccount(doc.id)
+            ctx.client(CASA).delete_cloudaccount(doc.id)
         except CloudCasaError as exc:
             # The runbook says only that the delete "would fail if it is in use": the
             # status is not documented, so any client error that says so is read as such.
@@ -216,9 +202,9 @@ class Account(CasaStep):
         ctx.emit(f"deleted cloud account {doc.name} ({doc.id})")
 
 
-def in_use_sentence(ctx: Context, doc: Document, exc: CloudCasaError) -> str:
+def in_use_sentence(ctx: Ctx, doc: Document, exc: CloudCasaError) -> str:
     """What uses the account: its clusters that CloudCasa manages (agent installed)."""
-    users = [c for c in casa(ctx).clusters_of(doc.id) if c.state != "DISCOVERED"]
+    users = [c for c in ctx.client(CASA).clusters_of(doc.id) if c.state != "DISCOVERED"]
     said = exc.message or f"HTTP {exc.status}"
     if users:
         names = ", ".join(f"{c.name} ({c.state or 'no state'})" for c in users)
@@ -245,28 +231,28 @@ class Registered(CasaStep):
     def applies(self, a: Any) -> bool:
         return bool(a.provider_type == "aws")  # the runbook documents this wait for AWS
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        doc = find_account(ctx) if readable(ctx) else None
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         if doc is not None and doc.state in REGISTERED:
             return []
         target = doc.id if doc else "<new account id>"
         embedded = shown_json({"aws.awsaccount": 1})
         return [ApiCall(method="GET", changes_remote=False,
-                        url=url(ctx, f"cloudaccounts/{target}?embedded={embedded}"),
+                        url=CASA.url(ctx.answers, f"cloudaccounts/{target}?embedded={embedded}"),
                         description=f"poll every {a.poll_interval:g}s (up to {a.poll_timeout}s)"
                                     " until status.state is PENDING")]
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         if ctx.dry_run:
             ctx.emit("skipped (dry run): wait for the account to reach PENDING", "item")
             return
         doc = need_account(ctx)
         wait(ctx, f"cloud account {doc.name} to reach PENDING",
-             lambda: casa(ctx).cloudaccount(doc.id), lambda d: d.state in REGISTERED,
+             lambda: ctx.client(CASA).cloudaccount(doc.id), lambda d: d.state in REGISTERED,
              describe=state_of, failed=unknown_state)
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         doc = find_account(ctx)
         if doc is not None and doc.state in REGISTERED:
             return CheckResult(status=Status.DONE, detail=f"account is {doc.state}")
@@ -292,11 +278,11 @@ def stack_parameters(a: CloudCasaAnswers, account_id: str,
     return params, left_out
 
 
-def cloudformation(ctx: Context) -> Any:
-    return ctx.shared("cloudformation", lambda: CloudFormation(answers(ctx).aws_region))
+def cloudformation(ctx: Ctx) -> Any:
+    return ctx.shared("cloudformation", lambda: CloudFormation(ctx.answers.aws_region))
 
 
-def declared(ctx: Context, template_url: str) -> list[str]:
+def declared(ctx: Ctx, template_url: str) -> list[str]:
     """The template's parameters (GetTemplateSummary, read once per run)."""
     found: list[str] = ctx.shared(f"template:{template_url}",
                                   lambda: cloudformation(ctx).template_parameters(template_url))
@@ -317,10 +303,10 @@ def delete_command(a: CloudCasaAnswers) -> str:
     return f"aws cloudformation delete-stack --stack-name {a.stack_name}{region}"
 
 
-def stack_problem(ctx: Context, stack: Any, updating: bool = False) -> str | None:
+def stack_problem(ctx: Ctx, stack: Any, updating: bool = False) -> str | None:
     """Why `stack` will not get where CloudRig waits for it to go, in a sentence that
     quotes the failed resource's own event; None while it still may."""
-    a = answers(ctx)
+    a = ctx.answers
     if stack is None:
         return f"the stack {a.stack_name} disappeared; rerun to create it again"
     if stack.status == REVIEW:
@@ -349,9 +335,9 @@ class Stack(CasaStep):
     def applies(self, a: Any) -> bool:
         return bool(a.provider_type == "aws")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        doc = find_account(ctx) if readable(ctx) else None
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         if doc is not None and doc.state == ACTIVE:
             return []
         launch = launch_parameters(doc) if doc is not None else None
@@ -395,8 +381,8 @@ class Stack(CasaStep):
                                        CAPABILITIES, stack_tags(a))
         return [*items, api_call(client, create, created, lambda: self._create(ctx, create))]
 
-    def apply(self, ctx: Context) -> None:
-        if answers(ctx).cloudformation == "browser" and not ctx.dry_run:
+    def apply(self, ctx: Ctx) -> None:
+        if ctx.answers.cloudformation == "browser" and not ctx.dry_run:
             doc = need_account(ctx)
             launch = launch_parameters(doc)
             if doc.state != ACTIVE and launch:
@@ -406,7 +392,7 @@ class Stack(CasaStep):
                     ctx.emit("or scan it:\n" + qr)
         ctx.execute(self.plan(ctx))
 
-    def _launch(self, ctx: Context) -> tuple[Document, dict[str, str]]:
+    def _launch(self, ctx: Ctx) -> tuple[Document, dict[str, str]]:
         doc = need_account(ctx)
         launch = launch_parameters(doc)
         if launch is None:
@@ -414,11 +400,11 @@ class Stack(CasaStep):
                                 f"account {doc.name} yet; rerun to wait for it")
         return doc, launch
 
-    def _create(self, ctx: Context, create: Any) -> None:
+    def _create(self, ctx: Ctx, create: Any) -> None:
         """CreateStack as planned; a stack of that name that appeared since the plan
         (a racing rerun) is never created twice: waited for when it is for this
         account, else refused with what to do."""
-        a = answers(ctx)
+        a = ctx.answers
         doc, _launch = self._launch(ctx)
         client = cloudformation(ctx)
         existing = client.stack(a.stack_name)  # never two stacks, even on a racing rerun
@@ -432,17 +418,17 @@ class Stack(CasaStep):
             ctx.emit(f"created stack {a.stack_name} ({stack_id})")
         self._wait_stack(ctx)
 
-    def _update(self, ctx: Context, update: Any) -> None:
+    def _update(self, ctx: Ctx, update: Any) -> None:
         """UpdateStack for an account that was recreated (teardown, then apply): the
         stack's cross-account role must trust the new CCAccountId."""
-        a = answers(ctx)
+        a = ctx.answers
         doc, _launch = self._launch(ctx)
         if cloudformation(ctx).send_update(update):
             ctx.emit(f"updating stack {a.stack_name} for cloud account {doc.id}")
             self._wait_stack(ctx, updating=True)
 
-    def _wait_stack(self, ctx: Context, updating: bool = False) -> None:
-        name = answers(ctx).stack_name
+    def _wait_stack(self, ctx: Ctx, updating: bool = False) -> None:
+        name = ctx.answers.stack_name
         ready = {"UPDATE_COMPLETE"} if updating else READY_STATES
         wait(ctx, f"stack {name} to be {'updated' if updating else 'created'}",
              lambda: cloudformation(ctx).stack(name),
@@ -450,8 +436,8 @@ class Stack(CasaStep):
              describe=lambda s: s.status if s else "absent",
              failed=lambda s: stack_problem(ctx, s, updating))
 
-    def check(self, ctx: Context) -> CheckResult:
-        a = answers(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        a = ctx.answers
         doc = find_account(ctx)
         if doc is not None and doc.state == ACTIVE:
             return CheckResult(status=Status.DONE, detail="account ACTIVE: the stack did its work")
@@ -467,12 +453,12 @@ class Stack(CasaStep):
         status = Status.DONE if stack.status.endswith("_COMPLETE") else Status.PENDING
         return CheckResult(status=status, detail=f"stack {a.stack_name} is {stack.status}")
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """The stack (CloudCasa's cross-account IAM role in the AWS account) is deleted
         only with --purge and only when CloudRig created it (its cloudrig:procedure
         tag, and its StackId in the ownership record); otherwise teardown says that it
         stays and how to delete it."""
-        a = answers(ctx)
+        a = ctx.answers
         if a.cloudformation == "browser":
             return [Manual(text=(
                 "the CloudFormation stack you created from the launch URL (CloudCasa's IAM "
@@ -495,8 +481,8 @@ class Stack(CasaStep):
             f"the CloudFormation stack {a.stack_name}{why} stays in AWS with CloudCasa's "
             f"cross-account IAM role; delete it with `{delete_command(a)}`{how}"))]
 
-    def _delete(self, ctx: Context) -> None:
-        name = answers(ctx).stack_name
+    def _delete(self, ctx: Ctx) -> None:
+        name = ctx.answers.stack_name
         client = cloudformation(ctx)
         stack = client.stack(name)
         client.delete(name)
@@ -529,27 +515,27 @@ class Active(CasaStep):
     title = "Account ACTIVE"
     summary = "GET the account until status.state is ACTIVE"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
-        doc = find_account(ctx) if readable(ctx) else None
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         if doc is not None and doc.state == ACTIVE:
             return []
         target = doc.id if doc else "<new account id>"
-        return [ApiCall(method="GET", url=url(ctx, f"cloudaccounts/{target}"),
+        return [ApiCall(method="GET", url=CASA.url(ctx.answers, f"cloudaccounts/{target}"),
                         changes_remote=False,
                         description=f"poll every {a.poll_interval:g}s (up to "
                                     f"{a.poll_timeout}s) until status.state is ACTIVE")]
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         if ctx.dry_run:
             ctx.emit("skipped (dry run): wait for the account to become ACTIVE", "item")
             return
         doc = need_account(ctx)
-        if answers(ctx).provider_type == "azure" and doc.state != ACTIVE:
+        if ctx.answers.provider_type == "azure" and doc.state != ACTIVE:
             ctx.emit("finish the Azure registration of this account in CloudCasa (the "
                      "runbook documents only AWS's steps); CloudRig waits for ACTIVE",
                      "warning")
-        a = answers(ctx)
+        a = ctx.answers
         watch_stack = a.provider_type == "aws" and a.cloudformation == "boto3"
 
         def failed(d: Document) -> str | None:
@@ -561,10 +547,10 @@ class Active(CasaStep):
             return problem
 
         wait(ctx, f"cloud account {doc.name} to become ACTIVE",
-             lambda: casa(ctx).cloudaccount(doc.id), lambda d: d.state == ACTIVE,
+             lambda: ctx.client(CASA).cloudaccount(doc.id), lambda d: d.state == ACTIVE,
              describe=state_of, failed=failed)
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         doc = find_account(ctx)
         if doc is not None and doc.state == ACTIVE:
             return CheckResult(status=Status.DONE, detail="account ACTIVE")
@@ -574,8 +560,8 @@ class Active(CasaStep):
 # ---------------------------------------------------------------- 5. clusters
 
 
-def chosen(ctx: Context, clusters: list[Document]) -> list[Document]:
-    wanted = answers(ctx).clusters
+def chosen(ctx: Ctx, clusters: list[Document]) -> list[Document]:
+    wanted = ctx.answers.clusters
     return [c for c in clusters if not wanted or c.name in wanted]
 
 
@@ -586,10 +572,10 @@ def cluster_line(cluster: Document) -> str:
     return f"{cluster.name} {cluster.state or 'no state'} ({agent})"
 
 
-def discovery_needed(ctx: Context, found: list[Document]) -> bool:
+def discovery_needed(ctx: Ctx, found: list[Document]) -> bool:
     """Whether the clusters step must wait for the inventory: a named cluster is not
     there yet, or (agents wanted, none named) none at all is."""
-    a = answers(ctx)
+    a = ctx.answers
     names = {c.name for c in found}
     if a.clusters:
         return any(n not in names for n in a.clusters)
@@ -602,31 +588,32 @@ class Clusters(CasaStep):
     summary = ('GET /kubeclusters?where={"status.cloudaccount": <id>}; when they are not '
                "there yet, run the inventory and wait for its discovery")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        doc = find_account(ctx) if readable(ctx) else None
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         where = shown_json({"status.cloudaccount": doc.id if doc else "<account id>"})
-        wanted = answers(ctx).clusters
+        wanted = ctx.answers.clusters
         waits = (f", waiting for {', '.join(wanted)}" if wanted else
-                 ", waiting for the first" if answers(ctx).install_agents else "")
+                 ", waiting for the first" if ctx.answers.install_agents else "")
         items: list[PlanItem] = [ApiCall(
-            method="GET", url=url(ctx, f"kubeclusters?where={where}"), changes_remote=False,
+            method="GET", url=CASA.url(ctx.answers, f"kubeclusters?where={where}"),
+            changes_remote=False,
             description=f"list discovered clusters{waits}")]
         inventory = CloudCasaClient.inventory_request(doc.id if doc else "<account id>")
         why = "run the cloud inventory: the clusters are not discovered yet"
         if doc is None:
-            items.append(preview_call(url(ctx, inventory.target()), inventory,
+            items.append(preview_call(CASA.url(ctx.answers, inventory.target()), inventory,
                                       why.replace(": the", " if the")))
-        elif discovery_needed(ctx, casa(ctx).clusters_of(doc.id)):
-            items.append(api_call(casa(ctx), inventory, why, lambda: self._inventory(ctx,
+        elif discovery_needed(ctx, ctx.client(CASA).clusters_of(doc.id)):
+            items.append(api_call(ctx.client(CASA), inventory, why, lambda: self._inventory(ctx,
                                                                                    inventory)))
         return items
 
-    def _inventory(self, ctx: Context, request: Any) -> None:
-        casa(ctx).send(request)
+    def _inventory(self, ctx: Ctx, request: Any) -> None:
+        ctx.client(CASA).send(request)
         ctx.shared("inventory-requested", lambda: True)
         ctx.emit("inventory job requested: CloudCasa discovers the clusters with it")
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         """The inventory runs asynchronously once the account is ACTIVE (the runbook:
         "an inventory job would be automatically run"), so the clusters may not be there
         yet: then CloudRig requests one (it "will create a cloud inventory job if it is
@@ -635,9 +622,9 @@ class Clusters(CasaStep):
             ctx.emit("skipped (dry run): list the discovered clusters", "item")
             return
         doc = need_account(ctx)
-        a = answers(ctx)
+        a = ctx.answers
         ctx.execute([i for i in self.plan(ctx) if isinstance(i, ApiCall) and i.changes_remote])
-        found = casa(ctx).clusters_of(doc.id)
+        found = ctx.client(CASA).clusters_of(doc.id)
         if discovery_needed(ctx, found):
 
             def missing(found: list[Document]) -> str:
@@ -646,7 +633,7 @@ class Clusters(CasaStep):
 
             found = wait(ctx, "the inventory to discover " + (", ".join(a.clusters)
                                                                or "the account's clusters"),
-                         lambda: casa(ctx).clusters_of(doc.id),
+                         lambda: ctx.client(CASA).clusters_of(doc.id),
                          lambda f: not discovery_needed(ctx, f),
                          describe=lambda f: (f"missing {missing(f)}" if missing(f)
                                              else f"{len(f)} found"))
@@ -656,12 +643,12 @@ class Clusters(CasaStep):
         for cluster in found:
             ctx.emit(cluster_line(cluster))
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         doc = find_account(ctx)
         if doc is None:
             return CheckResult(status=Status.PENDING, detail="no account")
-        found = casa(ctx).clusters_of(doc.id)
-        missing = [n for n in answers(ctx).clusters if n not in {c.name for c in found}]
+        found = ctx.client(CASA).clusters_of(doc.id)
+        missing = [n for n in ctx.answers.clusters if n not in {c.name for c in found}]
         listing = "; ".join(cluster_line(c) for c in found) or "none discovered yet"
         if missing:
             return CheckResult(status=Status.PENDING,
@@ -677,7 +664,7 @@ class Clusters(CasaStep):
 NO_AGENT = (None, "DISCOVERED")
 
 
-def contexts(ctx: Context, clusters: list[Document]) -> dict[str, str]:
+def contexts(ctx: Ctx, clusters: list[Document]) -> dict[str, str]:
     """cluster name → the kubeconfig context that reaches that cluster: kube_contexts
     names it; else kube_context when it is the only cluster (with several, it is
     refused: it cannot be every cluster's); else its
@@ -686,7 +673,7 @@ def contexts(ctx: Context, clusters: list[Document]) -> dict[str, str]:
     is refused: one context for every cluster put each one's agent into the same
     cluster, where the last one applied replaces the others (one cloudcasa-io
     namespace)."""
-    a = answers(ctx)
+    a = ctx.answers
     found: dict[str, str] = {}
     for cluster in clusters:
         arn = cluster.status.get("awsekscluster_arn")
@@ -729,13 +716,13 @@ class Agents(CasaStep):
                        description=f"{what} the CloudCasa agent on {cluster.name} "
                                    f"(context {context})")
 
-    def _todo(self, ctx: Context) -> list[Document] | None:
-        doc = find_account(ctx) if readable(ctx) else None
+    def _todo(self, ctx: Ctx) -> list[Document] | None:
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         if doc is None:
             return None
-        return [c for c in chosen(ctx, casa(ctx).clusters_of(doc.id)) if c.state != ACTIVE]
+        return [c for c in chosen(ctx, ctx.client(CASA).clusters_of(doc.id)) if c.state != ACTIVE]
 
-    def _commands(self, ctx: Context, todo: list[Document]) -> list[tuple[Document, Command]]:
+    def _commands(self, ctx: Ctx, todo: list[Document]) -> list[tuple[Document, Command]]:
         for cluster in todo:
             if not agent_url(cluster):
                 raise OperatorError(f"cluster {cluster.name} has no status.agentURL in "
@@ -743,7 +730,7 @@ class Agents(CasaStep):
         where = contexts(ctx, todo)
         return [(c, self.kubectl(c, where[c.name])) for c in todo]
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
         todo = self._todo(ctx)
         if todo is None:
             return [Manual(text="once clusters are discovered: `kubectl --context <its "
@@ -751,12 +738,13 @@ class Agents(CasaStep):
         items: list[PlanItem] = []
         for cluster, command in self._commands(ctx, todo):
             items.append(command)
-            items.append(ApiCall(method="GET", url=url(ctx, f"kubeclusters/{cluster.id}"),
+            items.append(ApiCall(method="GET",
+                                 url=CASA.url(ctx.answers, f"kubeclusters/{cluster.id}"),
                                  changes_remote=False,
                                  description=f"poll until {cluster.name} is ACTIVE"))
         return items
 
-    def apply(self, ctx: Context) -> None:
+    def apply(self, ctx: Ctx) -> None:
         todo = self._todo(ctx) or []
         commands = self._commands(ctx, todo)
         if ctx.dry_run:
@@ -771,14 +759,14 @@ class Agents(CasaStep):
                                   f"({result.skipped})")
                 continue
             wait(ctx, f"cluster {cluster.name} to become ACTIVE",
-                 lambda c=cluster: casa(ctx).kubecluster(c.id), lambda c: c.state == ACTIVE,
+                 lambda c=cluster: ctx.client(CASA).kubecluster(c.id), lambda c: c.state == ACTIVE,
                  describe=lambda c: c.state or "no state")
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         doc = find_account(ctx)
         if doc is None:
             return CheckResult(status=Status.PENDING, detail="no account")
-        clusters = chosen(ctx, casa(ctx).clusters_of(doc.id))
+        clusters = chosen(ctx, ctx.client(CASA).clusters_of(doc.id))
         if not clusters:
             return CheckResult(status=Status.PENDING, detail="no chosen cluster discovered yet")
         waiting = [c for c in clusters if c.state != ACTIVE]
@@ -788,14 +776,14 @@ class Agents(CasaStep):
         return CheckResult(status=Status.DONE,
                            detail="agents ACTIVE on " + ", ".join(c.name for c in clusters))
 
-    def undo_plan(self, ctx: Context) -> list[PlanItem]:
+    def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """The agents CloudRig installed (the step has a record) are uninstalled with
         --purge: `kubectl delete -f <agentURL>` through each cluster's own context
         removes what `apply -f` created; without --purge teardown says they stay."""
         doc = find_account(ctx)
         if doc is None:
             return []
-        installed = [c for c in chosen(ctx, casa(ctx).clusters_of(doc.id))
+        installed = [c for c in chosen(ctx, ctx.client(CASA).clusters_of(doc.id))
                      if c.state not in NO_AGENT and agent_url(c)]
         if not installed:
             return []
@@ -819,22 +807,22 @@ class Inventory(CasaStep):
     title = "Cloud inventory"
     summary = "POST /cloudaccounts/<id>/action/inventory (a job, unless one is running)"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        doc = find_account(ctx) if readable(ctx) else None
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        doc = find_account(ctx) if ctx.reads(CASA) else None
         request = CloudCasaClient.inventory_request(doc.id if doc else "<account id>")
         if doc is None:
-            return [preview_call(url(ctx, request.target()), request,
+            return [preview_call(CASA.url(ctx.answers, request.target()), request,
                                  "run the cloud inventory now")]
         if "inventory-requested" in ctx.resources:
             return []  # the clusters step requested one in this run: not again
-        return [api_call(casa(ctx), request, "run the cloud inventory now",
+        return [api_call(ctx.client(CASA), request, "run the cloud inventory now",
                          lambda: self._trigger(ctx, request))]
 
-    def _trigger(self, ctx: Context, request: Any) -> None:
-        casa(ctx).send(request)
+    def _trigger(self, ctx: Ctx, request: Any) -> None:
+        ctx.client(CASA).send(request)
         ctx.emit("inventory job requested")
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         record = ctx.previous.get(self.id)
         if record is not None and record.status is Status.DONE:
             return CheckResult(status=Status.DONE,

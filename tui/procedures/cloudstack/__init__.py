@@ -58,7 +58,8 @@ from tui import probes
 from tui.model import Page, Procedure
 
 from .answers import CloudStackAnswers
-from .steps import STEPS
+from .steps import CLOUDSTACK, STEPS
+from .verbs import METADATA
 
 
 def _updating(values: Mapping[str, Any]) -> bool:
@@ -91,6 +92,8 @@ PROCEDURE = Procedure(
     answers_model=CloudStackAnswers,
     pages=PAGES,
     steps=STEPS,
+    remotes=(CLOUDSTACK,),
+    cli_verbs=(METADATA,),
 )
 
 __all__ = ["PROCEDURE", "CloudStackAnswers"]

@@ -7,66 +7,56 @@ from __future__ import annotations
 from typing import Any
 
 from tui.clients.cloudstack import FIRST_POLL, GET_LIMIT, CloudStackClient, Job
-from tui.configdrive import ConfigDriveData, build_iso
 from tui.context import Context
 from tui.errors import Interrupted, OperatorError
-from tui.model import ApiCall, CheckResult, FileWrite, PlanItem, Status, Step
+from tui.model import ApiCall, CheckResult, FileWrite, PlanItem, Remote, Status, Step
 from tui.poll import poll
 from tui.procedures.wire import api_call
 
 from . import guest
 from .answers import CloudStackAnswers
+from .configdrive import ConfigDriveData, build_iso
 
 SECRET = "secret_key"
 PASSWORD = "vm_password"
 DEFAULT_LIMIT = 32768
 """vm.userdata.max.length's default, used when the setting cannot be read."""
 LIMIT_SETTING = "vm.userdata.max.length"
+Ctx = Context[CloudStackAnswers]
 
 
-def answers(ctx: Context) -> CloudStackAnswers:
-    assert isinstance(ctx.answers, CloudStackAnswers)
-    return ctx.answers
+def _signed(a: CloudStackAnswers, secret: str) -> CloudStackClient:
+    assert a.api_url and a.api_key  # mode update requires both (CloudStackAnswers)
+    return CloudStackClient(a.api_url, a.api_key, secret, ca_file=a.ca_file,
+                            job_timeout=float(a.job_timeout))
 
 
-def client(ctx: Context) -> CloudStackClient:
-    """One signed client per run (closed by the engine)."""
-    a = answers(ctx)
-    assert a.api_url and a.api_key
-    return ctx.shared("cloudstack", lambda: CloudStackClient(
-        a.api_url, a.api_key, ctx.secret(SECRET), ca_file=a.ca_file,
-        job_timeout=float(a.job_timeout)))
-
-
-def readable(ctx: Context) -> bool:
-    """Whether plan may call the API now (the secret key is at hand without asking)."""
-    return ctx.secrets.available(SECRET)
-
-
-def _url(ctx: Context, command: str) -> str:
-    return f"{answers(ctx).api_url}?command={command}"
+CLOUDSTACK: Remote[CloudStackAnswers, CloudStackClient] = Remote(
+    key="cloudstack", name="CloudStack", secret=SECRET, client=_signed,
+    base_url=lambda a: f"{a.api_url}?command=", unread=f"API not read: no {SECRET} at hand")
+"""The signed CloudStack API (mode update)."""
 
 
 def _is_update(a: Any) -> bool:
     return isinstance(a, CloudStackAnswers) and a.mode == "update"
 
 
-class ApiStep(Step):
+class ApiStep(Step[CloudStackAnswers]):
     """A step of mode update: it talks to the API with the secret key."""
 
     def applies(self, answers: Any) -> bool:
         return _is_update(answers)
 
-    def needs_secrets(self, ctx: Context) -> set[str]:
+    def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {SECRET}
 
 
 # ---------------------------------------------------------------- 1. preflight
 
 
-def limits(ctx: Context) -> dict[str, Any]:
+def limits(ctx: Ctx) -> dict[str, Any]:
     """Version and user-data limit, read once per run."""
-    return ctx.shared("limits", lambda: _read_limits(client(ctx)))
+    return ctx.shared("limits", lambda: _read_limits(ctx.client(CLOUDSTACK)))
 
 
 def _read_limits(api: CloudStackClient) -> dict[str, Any]:
@@ -77,11 +67,11 @@ def _read_limits(api: CloudStackClient) -> dict[str, Any]:
     return {"version": version, "limit": limit, "source": source}
 
 
-def size_problem(ctx: Context) -> str | None:
-    wanted = answers(ctx).user_data_b64() or ""
+def size_problem(ctx: Ctx) -> str | None:
+    wanted = ctx.answers.user_data_b64() or ""
     info = limits(ctx)
     if len(wanted) > info["limit"]:
-        where = "user_data_file" if answers(ctx).user_data_file else "user_data"
+        where = "user_data_file" if ctx.answers.user_data_file else "user_data"
         return (f"{where} is {len(wanted)} bytes after base64, over this cloud's limit of "
                 f"{info['limit']} ({info['source']}); shorten it, or ask the cloud admin to "
                 f"raise {LIMIT_SETTING}")
@@ -93,19 +83,20 @@ class Preflight(ApiStep):
     title = "Credentials, version and user-data limit"
     summary = "Signed listCapabilities, vm.userdata.max.length, and the user data's size"
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        return [ApiCall(method="GET", url=_url(ctx, "listCapabilities"), changes_remote=False,
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        return [ApiCall(method="GET", url=CLOUDSTACK.url(ctx.answers, "listCapabilities"),
+                        changes_remote=False,
                         description="check the keys and read the version and user-data limit",
                         execute=lambda: self._verify(ctx))]
 
-    def _verify(self, ctx: Context) -> None:
+    def _verify(self, ctx: Ctx) -> None:
         info = limits(ctx)
         ctx.emit(f"CloudStack {info['version']}; user data limit {info['limit']} bytes "
                  f"after base64 ({info['source']})")
         if problem := size_problem(ctx):
             raise OperatorError(problem)
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         info = limits(ctx)
         if problem := size_problem(ctx):
             return CheckResult(status=Status.FAILED, detail=problem)
@@ -116,9 +107,9 @@ class Preflight(ApiStep):
 # ---------------------------------------------------------------- 2. instance
 
 
-def instance(ctx: Context) -> dict[str, Any]:
+def instance(ctx: Ctx) -> dict[str, Any]:
     """The one instance the answers name (read once per run)."""
-    return ctx.shared("instance", lambda: _find_instance(answers(ctx), client(ctx)))
+    return ctx.shared("instance", lambda: _find_instance(ctx.answers, ctx.client(CLOUDSTACK)))
 
 
 def _find_instance(a: CloudStackAnswers, api: CloudStackClient) -> dict[str, Any]:
@@ -143,7 +134,7 @@ def _zone_id(api: CloudStackClient, zone: str) -> str:
     raise OperatorError(f"zone {zone!r} is not a zone this API key can see; check zone")
 
 
-def provider(ctx: Context) -> tuple[str, list[str]]:
+def provider(ctx: Ctx) -> tuple[str, list[str]]:
     """Which provider serves UserData to the instance, and its networks' names: the
     first provider any of its networks lists for the UserData service. Any provider
     named there serves it: an offering can only give UserData to a provider whose
@@ -151,7 +142,7 @@ def provider(ctx: Context) -> tuple[str, list[str]]:
     api/src/main/java/com/cloud/network/Network.java `Provider`: VirtualRouter,
     VpcVirtualRouter — every VPC tier —, ConfigDrive, Tungsten, …)."""
     vm = instance(ctx)
-    api = client(ctx)
+    api = ctx.client(CLOUDSTACK)
     names, providers = [], []
     for nic in vm.get("nic", []):
         names.append(nic.get("networkname") or nic.get("networkid", "?"))
@@ -177,19 +168,19 @@ class Instance(ApiStep):
     summary = ("Find the instance and which provider (VirtualRouter, VpcVirtualRouter, "
                "ConfigDrive, …) serves its user data")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        return [ApiCall(method="GET", url=_url(ctx, "listVirtualMachines"),
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        return [ApiCall(method="GET", url=CLOUDSTACK.url(ctx.answers, "listVirtualMachines"),
                         changes_remote=False,
                         description="find the instance and its networks' UserData provider",
                         execute=lambda: self._report(ctx))]
 
-    def _report(self, ctx: Context) -> None:
+    def _report(self, ctx: Ctx) -> None:
         name, networks = provider(ctx)
         vm = instance(ctx)
         ctx.emit(f"instance {vm['name']} ({vm['id']}, {vm.get('state')}): user data served "
                  f"by {name} on {', '.join(networks)}")
 
-    def check(self, ctx: Context) -> CheckResult:
+    def check(self, ctx: Ctx) -> CheckResult:
         name, _networks = provider(ctx)
         vm = instance(ctx)
         return CheckResult(status=Status.DONE, detail=f"{vm['name']}: {vm.get('state')}, "
@@ -205,20 +196,21 @@ class UserData(ApiStep):
     summary = ("Set it with updateVirtualMachine (POST when large); stop and start a running "
                "instance when asked")
 
-    def plan(self, ctx: Context) -> list[PlanItem]:
-        a = answers(ctx)
+    def plan(self, ctx: Ctx) -> list[PlanItem]:
+        a = ctx.answers
         wanted = a.user_data_b64() or ""
         post = len(wanted) >= GET_LIMIT
         method = "POST" if post else "GET"
         sent = f"userdata is user_data as {len(wanted)} bytes of base64"
         guest_note = guest.note(a.user_data_text())
         tail = f"; {guest_note}" if guest_note else ""
-        if not readable(ctx):
-            return [ApiCall(method=method, url=_url(ctx, "updateVirtualMachine"),
+        if not ctx.reads(CLOUDSTACK):
+            return [ApiCall(method=method,
+                            url=CLOUDSTACK.url(ctx.answers, "updateVirtualMachine"),
                             body={"id": "(the instance)", "userdata": wanted},
-                            description=f"set the user data if it differs ({sent}; API not "
-                            f"read: no {SECRET} at hand){tail}")]
-        api = client(ctx)
+                            description=f"set the user data if it differs ({sent}; "
+                            f"{CLOUDSTACK.not_read()}){tail}")]
+        api = ctx.client(CLOUDSTACK)
         vm = instance(ctx)
         if api.user_data(vm["id"]) == wanted:
             return []
@@ -236,14 +228,14 @@ class UserData(ApiStep):
             items.append(self._job(ctx, "startVirtualMachine", vm, "start the instance"))
         return items
 
-    def _job(self, ctx: Context, command: str, vm: dict[str, Any], what: str) -> ApiCall:
-        api = client(ctx)
+    def _job(self, ctx: Ctx, command: str, vm: dict[str, Any], what: str) -> ApiCall:
+        api = ctx.client(CLOUDSTACK)
         start = api.command(command, {"id": vm["id"]}, changes=True)
         return api_call(api, start, f"{what} (an async job, followed to its end)",
                         lambda: follow_job(ctx, api, command, api.send(start)))
 
-    def apply(self, ctx: Context) -> None:
-        a = answers(ctx)
+    def apply(self, ctx: Ctx) -> None:
+        a = ctx.answers
         items = self.plan(ctx)
         if not items:
             ctx.emit("user data already as wanted: nothing to change")
@@ -264,18 +256,18 @@ class UserData(ApiStep):
         if guest_note := guest.note(a.user_data_text()):
             ctx.emit(guest_note, "warning")
 
-    def check(self, ctx: Context) -> CheckResult:
-        api = client(ctx)
+    def check(self, ctx: Ctx) -> CheckResult:
+        api = ctx.client(CLOUDSTACK)
         vm = instance(ctx)
         name, _networks = provider(ctx)
         last = _last_job(api, vm["id"])
         tail = f"; provider {name}" + (f"; last job {last}" if last else "")
-        if api.user_data(vm["id"]) == (answers(ctx).user_data_b64() or ""):
+        if api.user_data(vm["id"]) == (ctx.answers.user_data_b64() or ""):
             return CheckResult(status=Status.DONE, detail=f"user data matches{tail}")
         return CheckResult(status=Status.DRIFTED, detail=f"user data differs{tail}")
 
 
-def follow_job(ctx: Context, api: CloudStackClient, command: str,
+def follow_job(ctx: Ctx, api: CloudStackClient, command: str,
                started: dict[str, Any]) -> Job:
     """Poll the job an async command started until it ends (the shared `poll`: progress,
     cancel, timeout); a cancel, Ctrl+C or timeout leaves it running and says its id."""
@@ -315,8 +307,8 @@ def _last_job(api: CloudStackClient, vm_id: str) -> str | None:
 # ---------------------------------------------------------------- 4. config drive
 
 
-def drive_data(ctx: Context) -> ConfigDriveData:
-    a = answers(ctx)
+def drive_data(ctx: Ctx) -> ConfigDriveData:
+    a = ctx.answers
     text = a.user_data_text()
     metadata = {
         "service-offering": a.service_offering, "availability-zone": a.availability_zone,
@@ -329,7 +321,7 @@ def drive_data(ctx: Context) -> ConfigDriveData:
                            password=password, vendor_data=a.vendor_data)
 
 
-class ConfigDrive(Step):
+class ConfigDrive(Step[CloudStackAnswers]):
     id = "configdrive"
     title = "Config drive ISO"
     summary = "An ISO laid out as CloudStack's ConfigDriveBuilder does (label config-2)"
@@ -337,8 +329,8 @@ class ConfigDrive(Step):
     def applies(self, answers: Any) -> bool:
         return isinstance(answers, CloudStackAnswers) and answers.mode == "iso"
 
-    def files(self, ctx: Context) -> list[FileWrite]:
-        a = answers(ctx)
+    def files(self, ctx: Ctx) -> list[FileWrite]:
+        a = ctx.answers
         assert a.iso_path
         data = drive_data(ctx)
         try:

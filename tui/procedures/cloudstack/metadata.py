@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
-from tui.configdrive import read_iso
 from tui.errors import OperatorError
 from tui.http import RemoteError, make_client, request
+
+from .configdrive import read_iso
 
 METADATA_TYPES = ("service-offering", "availability-zone", "local-ipv4", "local-hostname",
                   "public-ipv4", "public-hostname", "instance-id")
