@@ -7,6 +7,7 @@ import json
 import pwd
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -325,7 +326,8 @@ class GatewayToken(Step[CarbonioAnswers]):
                          description="the gateway's Consul token")
 
     def _linked(self, info: dict[str, Any] | None, policy: str) -> bool:
-        return bool(info) and any(p.get("Name") == policy for p in info.get("Policies") or [])
+        return info is not None and any(p.get("Name") == policy
+                                        for p in info.get("Policies") or [])
 
     def plan(self, ctx: Ctx) -> list[PlanItem]:
         a = ctx.answers
@@ -353,7 +355,7 @@ class GatewayToken(Step[CarbonioAnswers]):
         if existing is not None:
             reusable = next((t for t in client.tokens_for_policy(existing["ID"])
                              if t.get("Description") == description), None)
-        if reusable is not None:
+        if existing is not None and reusable is not None:  # reusable: found by `existing`
             accessor = reusable["AccessorID"]
 
             def reuse() -> None:
@@ -828,8 +830,7 @@ class Credentials(Step[CarbonioAnswers]):
             ctx.forget(KV_KEY, key)
 
         items: list[PlanItem] = [
-            api_call(client, client.kv_delete_request(k), f"delete {k}",
-                     lambda k=k: delete(k))
+            api_call(client, client.kv_delete_request(k), f"delete {k}", partial(delete, k))
             for k in present if ctx.owns(KV_KEY, k)]
         theirs = [k for k in present if not ctx.owns(KV_KEY, k)]
         if theirs:

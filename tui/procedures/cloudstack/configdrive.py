@@ -167,7 +167,7 @@ def _fixed_time(epoch: float) -> Iterator[None]:
 
     modules = (pycdlib.dates, pycdlib.headervd, pycdlib.pycdlib, pycdlib.utils)
     with _clock_lock:
-        saved = [m.time for m in modules]  # type: ignore[attr-defined]
+        saved = [m.time for m in modules]
         clock = _FixedClock(epoch)
         for module in modules:
             module.time = clock  # type: ignore[attr-defined]
