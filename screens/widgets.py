@@ -152,8 +152,8 @@ class RowsEditor(Vertical):
         rows = list(self.query(".row"))
         cells = list(row.query(RowInput))
         focused = self.screen.focused
-        if focused is not cells[-1]:
-            cells[cells.index(focused) + 1].focus()  # type: ignore[arg-type]
+        if isinstance(focused, RowInput) and focused is not cells[-1]:  # (row is focused's)
+            cells[cells.index(focused) + 1].focus()
             return True
         if row is not rows[-1]:
             rows[rows.index(row) + 1].query(RowInput).first().focus()

@@ -267,7 +267,9 @@ class ManagementToken(Step[CarbonioAnswers]):
 
     def apply(self, ctx: Ctx) -> None:
         if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
-            result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
+            bootstrap = self.plan(ctx)[0]
+            assert isinstance(bootstrap, Command)  # _bootstrap_possible: plan is the command
+            result = ctx.run(bootstrap)
             # With --setup the token is printed alone, without a newline (bootstrap_token.go
             # strips the terminal's "\r\n"); the last line of the transcript is it.
             token = (result.stdout.strip().splitlines() or [""])[-1].strip()
