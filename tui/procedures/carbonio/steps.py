@@ -52,8 +52,14 @@ def policy_name(a: CarbonioAnswers) -> str:
     return f"{a.gateway_name}-policy"
 
 
-def _config(a: Any, name: str) -> str:
-    return f"{a.config_dir}/{name}"
+def _carbonio(a: BaseModel) -> CarbonioAnswers:
+    """A TemplateFile's path is handed any answers model; carbonio's files get carbonio's."""
+    assert isinstance(a, CarbonioAnswers)
+    return a
+
+
+def _config(a: BaseModel, name: str) -> str:
+    return f"{_carbonio(a).config_dir}/{name}"
 
 
 POLICY_FILE = TemplateFile(
@@ -61,7 +67,7 @@ POLICY_FILE = TemplateFile(
     description="ACL rules for the gateway's policy")
 EXTERNAL_FILE = TemplateFile(
     "carbonio/external-service.json.j2",
-    path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
+    path=lambda a: _config(a, f"{_carbonio(a).service_name}-external.json"),
     description="catalog registration of the external database")
 
 
@@ -82,7 +88,7 @@ GATEWAY_FILE = EntryFile(
     description="terminating-gateway config entry")
 UNIT_FILE = TemplateFile(
     "carbonio/gateway.service.j2",
-    path=lambda a: f"{a.unit_dir}/{a.gateway_name}.service",  # type: ignore[attr-defined]
+    path=lambda a: f"{_carbonio(a).unit_dir}/{_carbonio(a).gateway_name}.service",
     description="systemd unit running the Envoy terminating gateway")
 
 

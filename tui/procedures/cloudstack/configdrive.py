@@ -170,6 +170,8 @@ def _fixed_time(epoch: float) -> Iterator[None]:
         saved = [m.time for m in modules]
         clock = _FixedClock(epoch)
         for module in modules:
+            # typeshed's types.ModuleType lets any attribute be read (__getattr__) but
+            # declares none to be set: the ignores are for its stub.
             module.time = clock  # type: ignore[attr-defined]
         try:
             yield
