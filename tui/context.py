@@ -85,7 +85,12 @@ class Context(Generic[A]):
 
     @property
     def cancel(self) -> threading.Event:
+        """Set to stop the run at its next safe point (the run's, not the step's)."""
         return self.common.cancel
+
+    @cancel.setter
+    def cancel(self, event: threading.Event) -> None:
+        self.common.cancel = event
 
     @property
     def stop_reason(self) -> str | None:
