@@ -205,10 +205,13 @@ class DashboardScreen(Screen):
                 error = event.worker.error
                 self._say(f"{event.worker.name}: {getattr(error, 'sentence', error)}",
                           error=True)
-            elif event.state is WorkerState.SUCCESS and group == "action-plan":
-                self._action_planned(event.worker.result)
             elif event.state is WorkerState.SUCCESS:
-                self._action_ran(event.worker.name, event.worker.result)
+                result = event.worker.result
+                assert result is not None  # both workers return a value
+                if group == "action-plan":
+                    self._action_planned(result)
+                else:
+                    self._action_ran(event.worker.name, result)
             return
         if group != "dashboard":
             return

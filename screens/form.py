@@ -7,6 +7,7 @@ hand raw values in and read display values out.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,7 +187,7 @@ class FormState:
             return []
         return ["is required: apply needs it"]
 
-    def needed_secrets(self) -> set[str]:
+    def needed_secrets(self) -> builtins.set[str]:  # `set` here is FormState.set
         """The secrets apply will need with the answers typed so far (each step asked
         with what is known; a step that cannot tell yet is not counted)."""
         from tui.engine import missing_secrets

@@ -101,7 +101,9 @@ class PreviewScreen(Screen):
             summary.add_class("-error")
             self.refresh_bindings()
             return
-        self.views, self.missing = event.worker.result
+        planned = event.worker.result
+        assert planned is not None  # the plan worker returns (views, missing secrets)
+        self.views, self.missing = planned
         assert self.views is not None
         summary.update(self._summary())
         summary.set_class(bool(self.problems or self.missing), "-error")

@@ -270,7 +270,7 @@ def _restore(item: RestoreItemView) -> Text:
     return Text.assemble(("  restore ", "bold"), (item.text, style), "\n")
 
 
-def item_text(item: ItemView) -> Text:
+def item_text(item: ItemView) -> Text | PlanText:
     """One plan item as the preview shows it."""
     match item.kind:
         case "file":

@@ -116,7 +116,8 @@ class RowsEditor(Vertical):
 
     def _focused_row(self) -> Widget | None:
         focused = self.screen.focused
-        return focused.parent if isinstance(focused, RowInput) else None
+        row = focused.parent if isinstance(focused, RowInput) else None
+        return row if isinstance(row, Widget) else None
 
     async def action_add_row(self) -> None:
         row = self._focused_row()
@@ -151,8 +152,8 @@ class RowsEditor(Vertical):
         rows = list(self.query(".row"))
         cells = list(row.query(RowInput))
         focused = self.screen.focused
-        if focused is not cells[-1]:
-            cells[cells.index(focused) + 1].focus()  # type: ignore[arg-type]
+        if isinstance(focused, RowInput) and focused is not cells[-1]:  # (row is focused's)
+            cells[cells.index(focused) + 1].focus()
             return True
         if row is not rows[-1]:
             rows[rows.index(row) + 1].query(RowInput).first().focus()
@@ -200,8 +201,8 @@ class MappingEditor(RowsEditor):
     columns = 2
 
     def __init__(self, value: dict[str, Any], *, id: str, example: tuple[str, str]) -> None:
-        rows = [(str(k), v if isinstance(v, str) else inline_yaml(v))
-                for k, v in (value or {}).items()]
+        rows: list[tuple[str, ...]] = [(str(k), v if isinstance(v, str) else inline_yaml(v))
+                                       for k, v in (value or {}).items()]
         super().__init__(rows, id=id, placeholders=(f"key, e.g. {example[0]}",
                                                     f"value, e.g. {example[1]}"))
 

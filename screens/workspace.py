@@ -202,7 +202,8 @@ def recorded_statuses(state: dict[str, object], steps: list[str]) -> list[str]:
     assert isinstance(records, dict) and isinstance(confirmations, dict)
     found = []
     for step in steps:
-        record = records.get(step) if isinstance(records.get(step), dict) else {}
+        found_record = records.get(step)
+        record = found_record if isinstance(found_record, dict) else {}
         status = str(record.get("status", "pending"))
         confirmed = confirmations.get(step)
         if status == "manual" and confirmed:

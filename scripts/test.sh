@@ -10,8 +10,8 @@
 #    fails the tests instead of being found in the checkout.
 # 3. The installed package is the one imported (checked).
 # 4. The import layers (import-linter's contracts in pyproject.toml) and no import
-#    circle in `tui` (scripts/import_cycles.py), on the installed package; either
-#    failing fails the script.
+#    circle in `tui` (scripts/import_cycles.py), on the installed package, then mypy
+#    ([tool.mypy] in pyproject.toml) on tui/ and screens/; any failing fails the script.
 # 5. pytest from the checkout, importing the installed package.
 #
 # Settings (environment):
@@ -113,6 +113,9 @@ for package in "$(dirname "$installed")" "$(dirname "$(dirname "$installed")")/s
     "$venv/bin/python" "$here/scripts/import_cycles.py" "$package" \
         || die "an import circle in $(basename "$package") (above)"
 done
+say "mypy (the types of tui/ and screens/: [tool.mypy] in pyproject.toml)"
+"$venv/bin/mypy" --config-file "$here/pyproject.toml" \
+    || die "mypy found type errors in tui/ or screens/ (above)"
 
 # --- 5. pytest --------------------------------------------------------------------------
 # Tests never touch the operator's state, keyring or a real terminal.

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import dns.zone
@@ -24,6 +25,7 @@ from atmosphere_rig import (
 from tui.answers import AnswersError, field_problems, validate
 from tui.engine import Session
 from tui.procedures.atmosphere import AtmosphereAnswers
+from tui.procedures.atmosphere.answers import PUBLIC_SERVICES, ServiceName
 from tui.procedures.atmosphere.openrc import parse_openrc
 from tui.procedures.atmosphere.steps import merge_block
 from tui.registry import get_procedure
@@ -320,3 +322,9 @@ def test_zone_fragment_parses_with_dnspython(tmp_path):
     records = {str(name): rdata.to_text() for name, _ttl, rdata in zone.iterate_rdatas("A")}
     assert len(records) == 61
     assert records["vm2"] == "192.0.2.2" and records["vm62"] == "192.0.2.62"
+
+
+def test_the_public_service_type_names_exactly_the_services_with_variables() -> None:
+    """ServiceName is written out for the type checker: it must list every key of
+    PUBLIC_SERVICES, in its order (the wizard's choices), and nothing else."""
+    assert typing.get_args(ServiceName) == tuple(PUBLIC_SERVICES)

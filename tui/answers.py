@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic import Field as _Field
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import ErrorDetails, PydanticUndefined
 
 from tui.errors import UsageError
 
@@ -115,9 +115,11 @@ Host = Annotated[str, AfterValidator(check_host)]
 AbsPath = Annotated[str, AfterValidator(check_abs_path)]
 
 
-def Name(pattern: str, what: str) -> Any:
-    """A string type that must fully match `pattern`; `what` names it in errors."""
-    return Annotated[str, AfterValidator(check_name(pattern, what))]
+def matches(pattern: str, what: str) -> AfterValidator:
+    """The validator of a name type: the whole value must match `pattern`, else
+    "'value' is not a valid <what>". A name type is an alias type checkers see as `str`:
+    `UnixName = Annotated[str, matches(r"[a-z_][a-z0-9_-]{0,30}", "user name")]`."""
+    return AfterValidator(check_name(pattern, what))
 
 
 class Answers(BaseModel):
@@ -273,7 +275,7 @@ def _yaml_scalar(value: Any) -> str:
 NUMBER_TYPES = ("int_type", "float_type", "int_from_float")
 
 
-def _problem_text(error: dict[str, Any], raw: str | None = None) -> str:
+def _problem_text(error: ErrorDetails, raw: str | None = None) -> str:
     """Pydantic's message for one error, in the operator's words. RAW is the value as
     written in the answers file (`yes`), when known."""
     kind = error.get("type", "")
@@ -370,7 +372,7 @@ def field_problems(model: type[BaseModel], data: dict[str, Any], name: str) -> l
     return []
 
 
-def _inner_where(error: Any) -> str:
+def _inner_where(error: ErrorDetails) -> str:
     inner = [f"item {part + 1}" if isinstance(part, int) else str(part)
              for part in error["loc"][1:]]
     return f"{'.'.join(inner)}: " if inner else ""
@@ -433,13 +435,13 @@ def load_file(model: type[BaseModel], path: Path) -> Any:
     try:
         data, where = read_yaml(text)
     except DuplicateKey as dup:
-        problem = FieldProblem(
+        twice = FieldProblem(
             field=dup.path, line=dup.line, column=dup.column,
             problem=f"is given twice, at line {dup.first} and again at line {dup.line}; "
                     "keep one of them (YAML would silently keep the last)")
-        raise AnswersError([problem], source,
+        raise AnswersError([twice], source,
                            f"{source}: line {dup.line}, column {dup.column}: "
-                           f"{problem.sentence()}") from None
+                           f"{twice.sentence()}") from None
     except yaml.YAMLError as exc:
         at, problem = yaml_problem(exc)
         mark = getattr(exc, "problem_mark", None)

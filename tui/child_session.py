@@ -51,7 +51,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def members(sid: int) -> list[int]:
     """Live (not zombie) processes whose session id is `sid`."""
-    found = []
+    found: list[int] = []
     try:
         entries = os.listdir(PROC)
     except OSError:

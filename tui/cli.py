@@ -727,8 +727,11 @@ def _columns() -> int:
         return int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
         pass
+    stdout = sys.__stdout__
+    if stdout is None:  # started without a standard output
+        return 80
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        return os.get_terminal_size(stdout.fileno()).columns
     except (AttributeError, ValueError, OSError):
         return 80
 

@@ -27,7 +27,7 @@ from tui.prompts import Ending
 from tui.redact import redact
 
 if TYPE_CHECKING:
-    from tui.secrets import SecretSource
+    from tui.secrets import SecretLookup
 
 TAIL_LINES = 15
 
@@ -82,7 +82,7 @@ class CommandRunner:
     def run(
         self,
         command: Command,
-        secrets: SecretSource | None = None,
+        secrets: SecretLookup | None = None,
         emit: Callable[[str, str], None] | None = None,
     ) -> CommandResult:
         shown = display(command.argv)
@@ -141,7 +141,7 @@ class CommandRunner:
         return CommandResult(argv=command.argv, returncode=proc.returncode,
                              stdout=redact(stdout), stderr=redact(stderr))
 
-    def _run_pty(self, command: Command, secrets: SecretSource | None) -> CommandResult:
+    def _run_pty(self, command: Command, secrets: SecretLookup | None) -> CommandResult:
         """Run on a pseudo-terminal that is the child's controlling terminal, answering
         its prompts (the rules are in `tui.prompts`)."""
 

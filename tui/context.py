@@ -303,7 +303,7 @@ class Context(Generic[A]):
 
     def run(self, command: Command) -> CommandResult:
         result = self.runner.run(command, self.secrets, emit=self.emit)
-        if getattr(result, "skipped", None) and not self.dry_run:
+        if result.skipped and not self.dry_run:
             self.skipped.append(result.skipped)
         return result
 

@@ -195,7 +195,7 @@ def open_dir(final: str, root: Path | None, create: int | None = None) -> int | 
                         dest = os.path.relpath(os.path.normpath(dest), base)
                 todo.extendleft(reversed([p for p in dest.split("/") if p not in ("", ".")]))
                 continue
-            if shown in made:
+            if create is not None and shown in made:  # `made` is only filled with CREATE
                 os.fchmod(nfd, create if not todo else DIR_MODE)  # explicit, umask aside
             stack.append((nfd, shown))
         fd = stack.pop()[0]

@@ -30,7 +30,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpcore
 import httpx
@@ -143,7 +143,7 @@ def _left(timeout: float | None) -> tuple[float | None, bool]:
 def _bounded(operation: Callable[[float | None], Any], timeout: float | None,
              error: type[_DeadlineHit]) -> Any:
     seconds, by_deadline = _left(timeout)
-    if by_deadline and seconds <= 0:
+    if by_deadline and seconds is not None and seconds <= 0:  # by the deadline: a number
         raise error("the exchange's deadline passed")
     try:
         return operation(seconds)
@@ -342,10 +342,11 @@ class GuardTransport(httpx.BaseTransport):
         if encoding:  # inflated here: httpx must not inflate it again
             del headers["Content-Encoding"]
             headers.pop("Content-Length", None)
+        # A sync transport's response has a sync stream (httpx types it as either).
         return httpx.Response(
             status_code=response.status_code, headers=headers,
-            stream=_CappedStream(response.stream, request, deadline, self.seconds,
-                                 self.limit, encoding),
+            stream=_CappedStream(cast(httpx.SyncByteStream, response.stream), request,
+                                 deadline, self.seconds, self.limit, encoding),
             extensions=response.extensions)
 
     def close(self) -> None:

@@ -227,7 +227,7 @@ class _Dialogue:
         if quiet < QUIET or now - self.looked < QUIET:
             return None
         self.looked = now
-        state = child_session.waiting(self.child.pid)
+        state = child_session.waiting(_pid(self.child))
         if state is child_session.Waiting.TERMINAL:
             # It reads, so all it printed before is in the pty: take it, and let the
             # next turn answer it if it is known.
@@ -250,6 +250,13 @@ class _Dialogue:
         return None  # read silently after an answer: the timeout decides
 
 
+def _pid(child: pexpect.spawn) -> int:
+    """The child's process id, set once spawn() started the command (pexpect types it
+    optional for a spawn made without a command, which CloudRig never makes)."""
+    assert child.pid is not None
+    return child.pid
+
+
 def run(command: Command, env: dict[str, str], secret_of: Callable[[str], str]) -> Outcome:
     """Run `command` on a pty, answering its prompts (the rules are in the module doc)."""
     try:
@@ -263,7 +270,9 @@ def run(command: Command, env: dict[str, str], secret_of: Callable[[str], str]) 
         raise OperatorError(
             f"`{command.argv[0]}` could not be started: {error.strerror}") from None
     child.delaybeforesend = None
-    child.ptyproc.delayafterclose = 0  # close() follows the child's end; no need to wait
+    # close() follows the child's end; no need to wait. (typeshed's pexpect stubs lack
+    # spawn.ptyproc, the ptyprocess.PtyProcess pexpect/pty_spawn.py sets in _spawn.)
+    child.ptyproc.delayafterclose = 0  # type: ignore[attr-defined]
     dialogue = _Dialogue(command, child, secret_of)
     deadline = _clock() + command.timeout
     ending = Ending.EXITED
@@ -284,7 +293,7 @@ def run(command: Command, env: dict[str, str], secret_of: Callable[[str], str]) 
             time.sleep(POLL)
     finally:
         if child.isalive():
-            child_session.kill_all(child.pid)
+            child_session.kill_all(_pid(child))
         child.close(force=True)
     returncode = -child.signalstatus if child.signalstatus else child.exitstatus
     prompt, again = (dialogue.stuck[1], dialogue.stuck[2]) if dialogue.stuck else ("", False)

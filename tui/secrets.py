@@ -20,12 +20,15 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tui import redact
 from tui.atomic import atomic_write, make_dirs
 from tui.errors import OperatorError, SecretMissing
 from tui.runlock import brief_lock
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 ENV_PREFIX = "CLOUDRIG_SECRET_"
 PASSPHRASE_ENV = "CLOUDRIG_SECRETS_PASSPHRASE"
@@ -73,13 +76,13 @@ class _Index:
 class _BackendStore:
     """A store over a system keyring backend, with the key index beside it."""
 
-    def __init__(self, backend: object, index: _Index, description: str) -> None:
+    def __init__(self, backend: KeyringBackend, index: _Index, description: str) -> None:
         self.backend = backend
         self.index = index
         self.description = description
 
     def get(self, key: str) -> str | None:
-        return self.backend.get_password(SERVICE, key)  # type: ignore[attr-defined]
+        return self.backend.get_password(SERVICE, key)
 
     def _writing(self) -> contextlib.AbstractContextManager[None]:
         """The store's brief lock: `secrets set` and a run keeping a bootstrap token
@@ -88,7 +91,7 @@ class _BackendStore:
 
     def set(self, key: str, value: str) -> None:
         with self._writing():
-            self.backend.set_password(SERVICE, key, value)  # type: ignore[attr-defined]
+            self.backend.set_password(SERVICE, key, value)
             self.index.add(key)
 
     def delete(self, key: str) -> bool:
@@ -96,7 +99,7 @@ class _BackendStore:
 
         with self._writing():
             try:
-                self.backend.delete_password(SERVICE, key)  # type: ignore[attr-defined]
+                self.backend.delete_password(SERVICE, key)
             except keyring.errors.PasswordDeleteError:
                 self.index.remove(key)
                 return False
@@ -107,7 +110,7 @@ class _BackendStore:
         return self.index.read()
 
 
-def system_keyring() -> object | None:
+def system_keyring() -> KeyringBackend | None:
     """The best real keyring backend, or None on a headless host.
 
     File-based backends (keyrings.alt, keyrings.cryptfile) and the fail/null/chainer
@@ -165,6 +168,14 @@ def open_store(state_dir: Path, interactive: bool,
     from tui.secretfile import FileStore  # heavy: keyrings.cryptfile loads argon2 and AES
 
     return FileStore(path, passphrase, service=SERVICE, passphrase_env=PASSPHRASE_ENV)
+
+
+class SecretLookup(Protocol):
+    """What running a command asks of a secret source, a value by name: a SecretSource,
+    or a step's stand-in (cloudblue's CanonicalSecrets, the Connect key in the form the
+    password manager is given)."""
+
+    def get(self, name: str) -> str: ...
 
 
 class SecretSource:

@@ -138,7 +138,7 @@ def gate(token: str, host: str, port: int) -> Any:
             if request.path == "/" and request.method == "GET":
                 # Into the cookie, out of the address bar (history, screenshots, Referer).
                 rest = urlencode([(k, v) for k, v in request.query.items() if k != "token"])
-                response = web.HTTPFound("/" + (f"?{rest}" if rest else ""))
+                response: web.StreamResponse = web.HTTPFound("/" + (f"?{rest}" if rest else ""))
                 response.set_cookie(cookie, token, httponly=True, samesite="Strict", path="/")
                 return response
         elif not token_matches(request.cookies.get(cookie), token):

@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, model_serializer
@@ -113,8 +114,8 @@ def check(scope: Scope) -> list[StepCheck]:
     steps = scope.active_steps()
     run = checks_run(scope)
     try:
-        return run_concurrently([lambda step=step: check_step(scope, step, run)
-                                 for step in steps], limit=8)
+        return run_concurrently([partial(check_step, scope, step, run) for step in steps],
+                                limit=8)
     finally:
         run.close()
 

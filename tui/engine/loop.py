@@ -13,6 +13,7 @@ import contextlib
 import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
@@ -69,8 +70,8 @@ def guarded_run(scope: Scope, kind: RunKind, units: Sequence[Unit], *,
             with _signals(scope):
                 for unit in units:
                     ctx = context(unit)
-                    failure = _attempt(scope, unit, lambda unit=unit, ctx=ctx: _unit(
-                        unit, ctx, run, result, work), resume_hint)
+                    failure = _attempt(scope, unit, partial(_unit, unit, ctx, run, result,
+                                                            work), resume_hint)
                     if failure is not None:
                         return _stop(scope, run, result, unit, *failure)
             if run is not None:
@@ -81,7 +82,8 @@ def guarded_run(scope: Scope, kind: RunKind, units: Sequence[Unit], *,
             # A second Ctrl+C between steps, or --debug re-raising: the run must not
             # stay "running" in state while this process goes on (or exits).
             if run is not None and run.outcome == "running":
-                ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                ended: Literal["failed", "interrupted"] = (
+                    "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
                 run.outcome, run.finished = ended, now()
                 result.outcome = ended
                 scope.record(lambda state: setattr(state, "last_run", run))

@@ -15,16 +15,22 @@ from pydantic import (
     model_validator,
 )
 
-from tui.answers import AbsPath, Answers, Name, ask, check_host, is_hostname
+from tui.answers import AbsPath, Answers, ask, check_host, is_hostname, matches
 
 from .openrc import prefill
 
 HostRole = Literal["osa-deploy", "atmosphere", "workstation"]
 
+# A service whose public URI CloudRig can override: the keys of PUBLIC_SERVICES, in its
+# order (the wizard's choices), written out so a type checker knows them.
+ServiceName = Literal[
+    "glance", "nova", "cinder", "keystone", "neutron", "ceilometer", "sahara", "gnocchi", "aodh",
+    "heat", "heat_cfn", "ironic", "swift", "magnum",
+]
 # The runbook's `*_service_publicuri` overrides: service → (variable, proto var, port var).
 # Kept as the runbook writes them except `gnocchi`/`magnum`, whose `_publicurl` is a
 # typo for OSA's `_service_publicuri` (module docstring).
-PUBLIC_SERVICES: dict[str, tuple[str, str, str]] = {
+PUBLIC_SERVICES: dict[ServiceName, tuple[str, str, str]] = {
     "glance": ("glance_service_publicuri", "glance_service_publicuri_proto",
                "glance_service_port"),
     "nova": ("nova_service_publicuri", "nova_service_publicuri_proto", "nova_service_port"),
@@ -50,7 +56,6 @@ PUBLIC_SERVICES: dict[str, tuple[str, str, str]] = {
     "magnum": ("magnum_service_publicuri", "magnum_service_publicuri_proto",
                "magnum_bind_port"),
 }
-ServiceName = Literal[tuple(PUBLIC_SERVICES)]  # type: ignore[valid-type]
 
 MAX_RANGE = 65536
 PROVIDER_SECRET_MIN = 32
@@ -100,7 +105,7 @@ def floating_ips(spec: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addres
         network = ipaddress.ip_network(spec, strict=True)
         if network.num_addresses > MAX_RANGE:
             raise ValueError(f"{spec} has {network.num_addresses} addresses; at most {MAX_RANGE}")
-        hosts = list(network.hosts())
+        hosts: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = list(network.hosts())
         if not hosts:
             raise ValueError(f"{spec} has no usable host address")
         return hosts
@@ -150,11 +155,11 @@ Cidr = Annotated[str, AfterValidator(check_network)]
 IpAddress = Annotated[str, AfterValidator(check_ip)]
 Url = Annotated[str, AfterValidator(check_url)]
 IpRange = Annotated[str, AfterValidator(_check_range)]
-OsName = Name(r"[^\s/][^/\x00-\x1f]{0,63}", "OpenStack name (no '/', no line breaks, "
-              "at most 64 characters)")
-ProviderName = Name(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}",
-                    "provider name (letters, digits, '.', '_', '-')")
-UserName = Name(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}", "Atmosphere user name")
+OsName = Annotated[str, matches(r"[^\s/][^/\x00-\x1f]{0,63}",
+                                "OpenStack name (no '/', no line breaks, at most 64 characters)")]
+ProviderName = Annotated[str, matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}",
+                                      "provider name (letters, digits, '.', '_', '-')")]
+UserName = Annotated[str, matches(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}", "Atmosphere user name")]
 
 
 def _f2b_address(value: str) -> str:
@@ -183,9 +188,11 @@ def _ssh_key(value: str) -> str:
 HostOrIp = Annotated[str, AfterValidator(check_host)]
 F2bAddress = Annotated[str, AfterValidator(_f2b_address)]
 SshKey = Annotated[str, AfterValidator(_ssh_key)]
-GroupNames = Name(r"[A-Za-z0-9_][A-Za-z0-9_.-]*( [A-Za-z0-9_][A-Za-z0-9_.-]*)*",
-                  "list of group names separated by spaces")
-Timezone = Name(r"[A-Za-z0-9_+/.-]{1,128}", "time zone (a zoneinfo path or name)")
+GroupNames = Annotated[str, matches(
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]*( [A-Za-z0-9_][A-Za-z0-9_.-]*)*",
+    "list of group names separated by spaces")]
+Timezone = Annotated[str, matches(r"[A-Za-z0-9_+/.-]{1,128}",
+                                  "time zone (a zoneinfo path or name)")]
 
 
 class AtmosphereAnswers(Answers):

@@ -92,7 +92,8 @@ def probe_tls(host: str, port: int, address: str, trust: str | None,
     finally:
         sock.close()
     not_after = cert.get("notAfter")
-    days = int((ssl.cert_time_to_seconds(not_after) - time.time()) // 86400) if not_after else None
+    days = (int((ssl.cert_time_to_seconds(not_after) - time.time()) // 86400)
+            if isinstance(not_after, str) and not_after else None)
     return None, days
 
 
@@ -102,7 +103,8 @@ def answers_http(url: str, address: str, trust: str | None, timeout: float) -> s
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     base = f"{parts.scheme}://{host}:{port}"
-    transport = http_transport(_tls_context(trust) if parts.scheme == "https" else False)
+    transport: httpx.BaseTransport = http_transport(
+        _tls_context(trust) if parts.scheme == "https" else False)
     if address != host:
         # Connect to the resolved address while keeping the name for SNI and Host.
         transport = _PinnedTransport(address, transport)

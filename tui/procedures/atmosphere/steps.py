@@ -349,7 +349,7 @@ class KeystoneAccount(Step[AtmosphereAnswers]):
                                                              role["id"]))
         return {"domain": domain, "role": role["id"], "project": project and project["id"],
                 "user": user and user["id"], "granted": granted,
-                "enabled": bool(user) and user.get("enabled", True) is not False}
+                "enabled": bool(user and user.get("enabled", True) is not False)}
 
     def plan(self, ctx: Ctx) -> list[PlanItem]:
         a = ctx.answers
@@ -425,7 +425,8 @@ class KeystoneAccount(Step[AtmosphereAnswers]):
     def _verify_password(self, ctx: Ctx, client: KeystoneClient, login: Request) -> None:
         """At most one login as atmo_admin per apply; a failure makes the next plan set
         the password with the admin's token (which resets the failure count)."""
-        ctx.shared("keystone-password", dict)["verified"] = client.password_works(login)
+        run: dict[str, bool] = ctx.shared("keystone-password", dict)
+        run["verified"] = client.password_works(login)
 
     def check(self, ctx: Ctx) -> CheckResult:
         a = ctx.answers

@@ -7,16 +7,18 @@ from typing import Annotated
 
 from pydantic import AfterValidator, SecretStr, field_validator
 
-from tui.answers import AbsPath, Answers, Host, Name, ask, check_host
+from tui.answers import AbsPath, Answers, Host, ask, check_host, matches
 
 # At most 31 characters: systemd's strict user-name rule (utmp's UT_NAMESIZE - 1); a
 # 32-character User= is only accepted with a warning by `systemd-analyze verify`.
-UnixName = Name(r"[a-z_][a-z0-9_-]{0,30}", "user/service name (lower-case letters, digits, "
-                "'-' and '_', at most 31, starting with a letter)")
-ServiceName = Name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-                   "Consul service name (letters, digits, '-', '_', '.')")
-NodeName = Name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-                "Consul node name (letters, digits, '-', '_', '.')")
+UnixName = Annotated[str, matches(
+    r"[a-z_][a-z0-9_-]{0,30}",
+    "user/service name (lower-case letters, digits, '-' and '_', at most 31, starting with "
+    "a letter)")]
+ServiceName = Annotated[str, matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                                     "Consul service name (letters, digits, '-', '_', '.')")]
+NodeName = Annotated[str, matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+                                  "Consul node name (letters, digits, '-', '_', '.')")]
 
 
 def _pg_identifier(value: str) -> str:

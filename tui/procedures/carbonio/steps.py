@@ -7,6 +7,7 @@ import json
 import pwd
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,8 +52,14 @@ def policy_name(a: CarbonioAnswers) -> str:
     return f"{a.gateway_name}-policy"
 
 
-def _config(a: Any, name: str) -> str:
-    return f"{a.config_dir}/{name}"
+def _carbonio(a: BaseModel) -> CarbonioAnswers:
+    """A TemplateFile's path is handed any answers model; carbonio's files get carbonio's."""
+    assert isinstance(a, CarbonioAnswers)
+    return a
+
+
+def _config(a: BaseModel, name: str) -> str:
+    return f"{_carbonio(a).config_dir}/{name}"
 
 
 POLICY_FILE = TemplateFile(
@@ -60,7 +67,7 @@ POLICY_FILE = TemplateFile(
     description="ACL rules for the gateway's policy")
 EXTERNAL_FILE = TemplateFile(
     "carbonio/external-service.json.j2",
-    path=lambda a: _config(a, f"{a.service_name}-external.json"),  # type: ignore[attr-defined]
+    path=lambda a: _config(a, f"{_carbonio(a).service_name}-external.json"),
     description="catalog registration of the external database")
 
 
@@ -81,7 +88,7 @@ GATEWAY_FILE = EntryFile(
     description="terminating-gateway config entry")
 UNIT_FILE = TemplateFile(
     "carbonio/gateway.service.j2",
-    path=lambda a: f"{a.unit_dir}/{a.gateway_name}.service",  # type: ignore[attr-defined]
+    path=lambda a: f"{_carbonio(a).unit_dir}/{_carbonio(a).gateway_name}.service",
     description="systemd unit running the Envoy terminating gateway")
 
 
@@ -266,7 +273,9 @@ class ManagementToken(Step[CarbonioAnswers]):
 
     def apply(self, ctx: Ctx) -> None:
         if not ctx.secrets.available(TOKEN) and self._bootstrap_possible(ctx):
-            result = ctx.run(self.plan(ctx)[0])  # type: ignore[arg-type]
+            bootstrap = self.plan(ctx)[0]
+            assert isinstance(bootstrap, Command)  # _bootstrap_possible: plan is the command
+            result = ctx.run(bootstrap)
             # With --setup the token is printed alone, without a newline (bootstrap_token.go
             # strips the terminal's "\r\n"); the last line of the transcript is it.
             token = (result.stdout.strip().splitlines() or [""])[-1].strip()
@@ -325,7 +334,8 @@ class GatewayToken(Step[CarbonioAnswers]):
                          description="the gateway's Consul token")
 
     def _linked(self, info: dict[str, Any] | None, policy: str) -> bool:
-        return bool(info) and any(p.get("Name") == policy for p in info.get("Policies") or [])
+        return info is not None and any(p.get("Name") == policy
+                                        for p in info.get("Policies") or [])
 
     def plan(self, ctx: Ctx) -> list[PlanItem]:
         a = ctx.answers
@@ -353,7 +363,7 @@ class GatewayToken(Step[CarbonioAnswers]):
         if existing is not None:
             reusable = next((t for t in client.tokens_for_policy(existing["ID"])
                              if t.get("Description") == description), None)
-        if reusable is not None:
+        if existing is not None and reusable is not None:  # reusable: found by `existing`
             accessor = reusable["AccessorID"]
 
             def reuse() -> None:
@@ -828,8 +838,7 @@ class Credentials(Step[CarbonioAnswers]):
             ctx.forget(KV_KEY, key)
 
         items: list[PlanItem] = [
-            api_call(client, client.kv_delete_request(k), f"delete {k}",
-                     lambda k=k: delete(k))
+            api_call(client, client.kv_delete_request(k), f"delete {k}", partial(delete, k))
             for k in present if ctx.owns(KV_KEY, k)]
         theirs = [k for k in present if not ctx.owns(KV_KEY, k)]
         if theirs:

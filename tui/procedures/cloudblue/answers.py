@@ -19,17 +19,18 @@ from pydantic import (
     field_validator,
 )
 
-from tui.answers import AbsPath, Answers, Name, ask, is_hostname
+from tui.answers import AbsPath, Answers, ask, is_hostname, matches
 from tui.clients.connect import DEFAULT_ENDPOINT
 
 LOOPBACK = {"127.0.0.1", "localhost"}
 PRODUCT_EXAMPLE = "PRD-576-330-536"
 TEMPLATE_EXAMPLE = "TL-757-345-804"
-ProductId = Name(r"PRD-\d{3}-\d{3}-\d{3}",
-                 f"Connect product id (PRD-ddd-ddd-ddd, e.g. {PRODUCT_EXAMPLE})")
-TemplateId = Name(r"TL-\d{3}-\d{3}-\d{3}",
-                  f"Connect template id (TL-ddd-ddd-ddd, e.g. {TEMPLATE_EXAMPLE})")
-MarketplaceId = Name(r"MP-\d+", "Connect marketplace id (MP- and digits, e.g. MP-43209)")
+ProductId = Annotated[str, matches(
+    r"PRD-\d{3}-\d{3}-\d{3}", f"Connect product id (PRD-ddd-ddd-ddd, e.g. {PRODUCT_EXAMPLE})")]
+TemplateId = Annotated[str, matches(
+    r"TL-\d{3}-\d{3}-\d{3}", f"Connect template id (TL-ddd-ddd-ddd, e.g. {TEMPLATE_EXAMPLE})")]
+MarketplaceId = Annotated[str, matches(
+    r"MP-\d+", "Connect marketplace id (MP- and digits, e.g. MP-43209)")]
 
 
 def _dns_name(value: str) -> str:

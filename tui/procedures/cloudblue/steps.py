@@ -443,7 +443,7 @@ def set_token(ctx: Ctx, command: Command) -> None:
     path = path_in(ctx.answers, STORE)
     what = TOKEN_FLAGS[command.argv[1]][1]
     before = fingerprint(store)
-    result = ctx.runner.run(command, CanonicalSecrets(ctx), emit=ctx.emit)  # type: ignore[arg-type]
+    result = ctx.runner.run(command, CanonicalSecrets(ctx), emit=ctx.emit)
     if result.skipped:
         return
     after = fingerprint(store)

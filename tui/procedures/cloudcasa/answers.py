@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import SecretStr, field_validator
 
-from tui.answers import AbsPath, Answers, Name, ask, check_host
+from tui.answers import AbsPath, Answers, ask, check_host, matches
 
 FEATURES = ("EKS", "EBSVolumeSnapshot", "RDS", "SecurityScan")
 Feature = Literal["EKS", "EBSVolumeSnapshot", "RDS", "SecurityScan"]
 
-AccountName = Name(r"[A-Za-z0-9][A-Za-z0-9 _.@-]{0,99}",
-                   "CloudCasa account name (letters, digits, space, '_', '.', '@', '-'; "
-                   "at most 100, starting with a letter or digit)")
-StackName = Name(r"[A-Za-z][A-Za-z0-9-]{0,127}",
-                 "CloudFormation stack name (a letter, then letters, digits and '-'; at most "
-                 "128)")
-ClusterName = Name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", "cluster name")
-KubeContext = Name(r"[^\s]{1,253}", "kubectl context name (no spaces)")
-Region = Name(r"[a-z]{2}(-gov)?-[a-z]+-\d", "AWS region")
+AccountName = Annotated[str, matches(
+    r"[A-Za-z0-9][A-Za-z0-9 _.@-]{0,99}",
+    "CloudCasa account name (letters, digits, space, '_', '.', '@', '-'; at most 100, "
+    "starting with a letter or digit)")]
+StackName = Annotated[str, matches(
+    r"[A-Za-z][A-Za-z0-9-]{0,127}",
+    "CloudFormation stack name (a letter, then letters, digits and '-'; at most 128)")]
+ClusterName = Annotated[str, matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", "cluster name")]
+KubeContext = Annotated[str, matches(r"[^\s]{1,253}", "kubectl context name (no spaces)")]
+Region = Annotated[str, matches(r"[a-z]{2}(-gov)?-[a-z]+-\d", "AWS region")]
 TAG_KEY = re.compile(r"[^=\s][^=]{0,127}")
 
 

@@ -269,7 +269,7 @@ def stack_parameters(a: CloudCasaAnswers, account_id: str,
     CloudFormation refuses a parameter its template lacks (client docstring), and the
     runbook itself shows two template versions (cloudcasa_014, cloudcasa_015)."""
     params = {"CCAccountId": account_id}
-    left_out = []
+    left_out: list[str] = []
     for feature in FEATURES:
         if declared is None or feature in declared:
             params[feature] = "true" if feature in a.features else "false"

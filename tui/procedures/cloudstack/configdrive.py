@@ -167,9 +167,11 @@ def _fixed_time(epoch: float) -> Iterator[None]:
 
     modules = (pycdlib.dates, pycdlib.headervd, pycdlib.pycdlib, pycdlib.utils)
     with _clock_lock:
-        saved = [m.time for m in modules]  # type: ignore[attr-defined]
+        saved = [m.time for m in modules]
         clock = _FixedClock(epoch)
         for module in modules:
+            # typeshed's types.ModuleType lets any attribute be read (__getattr__) but
+            # declares none to be set: the ignores are for its stub.
             module.time = clock  # type: ignore[attr-defined]
         try:
             yield
