@@ -26,10 +26,9 @@ import kit_procedure
 import pytest
 from fakes.consul import FakeConsul
 from kit_procedure import CONSUL, KEY, PROCEDURE, GreetingFile, GreetingKey, KitAnswers
-from textual.widgets import DataTable, Static
-from tui_helpers import files_under, state_dir
+from textual.widgets import Static
+from tui_helpers import dashboard_rows, files_under, state_dir
 
-from screens.dashboard import DashboardScreen
 from screens.form import FormState
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
@@ -169,13 +168,7 @@ async def test_a_sixth_runbook_goes_through_wizard_preview_apply_and_dashboard(
         assert (root / "etc/kit/greeting.txt").read_text() == GREETING + "\n"
         assert kit.kv[KEY] == GREETING.encode()
 
-        await pilot.press("d")
-        assert isinstance(app.screen, DashboardScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        table = app.screen.query_one("#checks", DataTable)
-        rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
-                for i in range(table.row_count)}
+        rows = await dashboard_rows(app, pilot)
         assert rows == {"greeting.txt": "done", "Greeting in Consul KV": "done"}
 
 

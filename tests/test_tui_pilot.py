@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fakes.consul import FakeConsul
 from textual.widgets import DataTable, Static
-from tui_helpers import FINAL_PATHS, answers, consul, files_under, state_dir
+from tui_helpers import FINAL_PATHS, answers, consul, dashboard_rows, files_under, state_dir
 
 from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
@@ -114,13 +114,7 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
                 "global-management", "carbonio-gateway-policy"]
             assert fake.kv["carbonio-files/db-password"] == SECRET.encode()
 
-            await pilot.press("d")
-            assert isinstance(app.screen, DashboardScreen)
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            table = app.screen.query_one("#checks", DataTable)
-            rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
-                    for i in range(table.row_count)}
+            rows = await dashboard_rows(app, pilot)
             # Staged: their host commands (useradd, chown, systemctl) not run under --root.
             assert rows == {
                 "Service user and group": "staged",

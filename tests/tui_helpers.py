@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from fakes.consul import FakeConsul
-from textual.widgets import Input, TextArea
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, TextArea
 
 from tui import redact
 from tui.procedures.carbonio import CarbonioAnswers
@@ -68,3 +70,17 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def files_under(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+
+
+async def dashboard_rows(app: App, pilot: Pilot) -> dict[str, str]:
+    """Press d on a finished run and read the dashboard once its checks have run:
+    each step's title and its word."""
+    from screens.dashboard import DashboardScreen
+
+    await pilot.press("d")
+    assert isinstance(app.screen, DashboardScreen)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    table = app.screen.query_one("#checks", DataTable)
+    return {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
+            for i in range(table.row_count)}
