@@ -300,10 +300,13 @@ async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
         await pilot.press("enter")  # attaches instead of opening the wizard
         viewer = again.screen
         assert isinstance(viewer, ProgressScreen) and viewer.answers is None
-        for _ in range(2000):  # the journal's events so far reach the screen
-            if any("Gateway token: applied" in m for m in viewer.messages):
+        # The journal's events so far reach the screen: the run holds at the catalog
+        # registration, after the gateway token step (staged under --root).
+        for _ in range(2000):
+            if any(m.startswith("Gateway token: ") for m in viewer.messages):
                 break
             await pilot.pause(0.05)
+        assert any("Gateway token: " in m for m in viewer.messages), viewer.messages
         assert any("ACL policy: applied" in m for m in viewer.messages)
         assert viewer.running
         assert f"pid {pid}" in str(viewer.query_one("#outcome", Static).content)
