@@ -96,8 +96,9 @@ say "pip install '.[test]' (non-editable) into $venv"
 # --- 3. the tests import the INSTALLED package -------------------------------------------
 # PYTHONSAFEPATH: `python -m …` and `python -c …` (here and in every subprocess a
 # test starts) do not put the current directory on sys.path, so `tui` is always
-# the installed one, never ./tui. pytest itself puts only tests/ on sys.path
-# (no conftest.py at the root, no tests/__init__.py).
+# the installed one, never ./tui. pytest itself puts only tests/, its layer folders
+# and tests/support (`pythonpath` in pyproject.toml) on sys.path — never the checkout's
+# root (no conftest.py there, no __init__.py under tests/).
 export PYTHONSAFEPATH=1
 export CLOUDRIG_TESTING_INSTALLED=1
 installed=$("$venv/bin/python" -c 'import tui, sys; print(tui.__file__)')

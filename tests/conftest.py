@@ -1,27 +1,20 @@
-"""Shared fixtures: a CLI runner that never touches the real user's state, and answers files.
+"""Suite-wide: signal dispositions, fixtures several layers use, strict skips.
 
-Every CLI run is a subprocess (`python -m tui`, the same entry point as `cloudrig`)
-with stdin from /dev/null (no TTY), HOME and CLOUDRIG_STATE_DIR in a temp dir, no
-colour, and the encrypted-file secret store forced (never the real user's keyring).
+The suite is in layers (tests/unit, procedures, tui, reliability), each with its own
+conftest.py for what only that layer needs; tests/support holds the fakes, rigs and
+helpers (on sys.path through `pythonpath` in pyproject.toml).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from cli_rig import DB_PASSWORD, Cli, base_env, closed_port, write_answers
 from fakes.consul import FakeConsul
-from private_cli import base_env
 
 from tui import redact
 
@@ -34,123 +27,6 @@ for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     if signal.getsignal(_signal) is signal.SIG_IGN:
         signal.signal(_signal, signal.default_int_handler if _signal == signal.SIGINT
                       else signal.SIG_DFL)
-
-REPO = Path(__file__).resolve().parent.parent
-
-# The four carbonio files `render` writes with the default answers, by final (host) path.
-CARBONIO_FILES = (
-    "/etc/carbonio/gateway/service-discover/policies.json",
-    "/etc/carbonio/gateway/service-discover/carbonio-files-db-external.json",
-    "/etc/carbonio/gateway/service-discover/gateway-config.hcl",
-    "/lib/systemd/system/carbonio-gateway.service",
-)
-# ... and the two that hold secrets, which only `apply` writes (mode 0600): the gateway
-# token, and the SQL for the database node when the database is not reachable from here.
-CARBONIO_SECRET_FILES = (
-    "/etc/carbonio/gateway/service-discover/token",
-    "/etc/carbonio/gateway/service-discover/create-database.sql",
-)
-# Steps that stay with the operator after `apply --root`: the database (not reachable in
-# the tests) and `pending-setups`; and those staged (their host commands — useradd,
-# chown, systemctl — not run in a staged tree).
-CARBONIO_MANUAL = frozenset({"database", "pending-setups"})
-CARBONIO_STAGED = frozenset({"user", "gateway-token", "unit"})
-
-
-def after_root_apply(step: str) -> str:
-    """The status a carbonio step's check reports after `apply --root`."""
-    if step in CARBONIO_STAGED:
-        return "staged"
-    return "manual" if step in CARBONIO_MANUAL else "done"
-
-
-def statuses(status_json: str) -> dict[str, str]:
-    """step id → status from `cloudrig status --json`."""
-    return {s["step"]: s["status"] for s in json.loads(status_json)["steps"]}
-
-
-def settled(status_json: str) -> bool:
-    """Every carbonio step done, except the ones left to the operator under --root."""
-    return all(v == after_root_apply(k) for k, v in statuses(status_json).items())
-
-DB_PASSWORD = "db pa'ss \"w0rd\""
-
-VALID_CARBONIO = {
-    "external_address": "db.example.com",
-    "db_name": "carbonio-files-adm",
-    "db_username": "carbonio-files-adm",
-}
-
-
-def write_answers(path: Path, **overrides: Any) -> Path:
-    """A carbonio answers file: the required answers plus `overrides` (None removes a key)."""
-    data = dict(VALID_CARBONIO)
-    for key, value in overrides.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def artifacts_dir(kind: str) -> Path:
-    """Where tests keep what they saw (screenshots, captured screens) for a person to
-    look at: $CLOUDRIG_ARTIFACTS/KIND, else <repo>/artifacts/KIND."""
-    directory = Path(os.environ.get("CLOUDRIG_ARTIFACTS") or REPO / "artifacts") / kind
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def files_under(directory: Path) -> list[Path]:
-    """Every regular file below `directory` (none if it does not exist)."""
-    if not directory.exists():
-        return []
-    return sorted(p for p in directory.rglob("*") if p.is_file())
-
-
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-@dataclass
-class Cli:
-    """Runs `cloudrig ARGS` in a subprocess with a private HOME and state dir."""
-
-    home: Path
-    state: Path
-    cwd: Path
-    env: dict[str, str] = field(default_factory=dict)
-    runs: list[Result] = field(default_factory=list)
-
-    def __call__(self, *args: str | Path, input: str | None = None,
-                 env: dict[str, str] | None = None, cwd: Path | None = None,
-                 timeout: float = 120) -> Result:
-        argv = [sys.executable, "-m", "tui", *map(str, args)]
-        full_env = {**self.env, **(env or {})}
-        proc = subprocess.run(
-            argv, cwd=cwd or self.cwd, env=full_env, capture_output=True, text=True,
-            timeout=timeout,
-            **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
-        )
-        result = Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
-        self.runs.append(result)
-        return result
-
-
-def closed_port() -> int:
-    """A 127.0.0.1 port nothing listens on (the carbonio database then is a manual step)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conftest import CARBONIO_FILES, DB_PASSWORD, closed_port
+from cli_rig import CARBONIO_FILES, DB_PASSWORD, closed_port
 from fakes.consul import FakeConsul
 from private_cli import ProcedureRig, assert_no_secret
 

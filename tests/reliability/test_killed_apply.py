@@ -29,7 +29,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from conftest import CARBONIO_FILES, CARBONIO_SECRET_FILES, DB_PASSWORD, closed_port
+from cli_rig import CARBONIO_FILES, CARBONIO_SECRET_FILES, DB_PASSWORD, closed_port
 from fakes.consul import FakeConsul
 from fakes.server import Request
 from private_cli import ProcedureRig, assert_no_secret
@@ -37,7 +37,7 @@ from private_cli import ProcedureRig, assert_no_secret
 from tui.model import Ownership
 from tui.state import ProcedureState
 
-FAULTY = Path(__file__).resolve().parent.parent / "faulty_cloudrig.py"
+FAULTY = Path(__file__).resolve().parents[1] / "support" / "faulty_cloudrig.py"
 UNIT = CARBONIO_FILES[3]
 TOKEN, SQL = CARBONIO_SECRET_FILES
 OPERATORS_UNIT = b"[Unit]\nDescription=the operator's own gateway, there before CloudRig\n"
