@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_rig import DB_PASSWORD, Cli, base_env, closed_port, write_answers
+from cli_rig import Cli, closed_port, private_cli, write_answers
 from fakes.consul import FakeConsul
 
 from tui import redact
@@ -39,14 +39,9 @@ def consul() -> Iterator[FakeConsul]:
 
 @pytest.fixture
 def cli(tmp_path: Path, consul: FakeConsul) -> Cli:
-    """The CLI with carbonio's two secrets in the environment (as automation passes them)."""
-    home, state, work = tmp_path / "home", tmp_path / "state", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    env = base_env(home, state)
-    env.update(CLOUDRIG_SECRET_CONSUL_TOKEN=consul.management_token,
-               CLOUDRIG_SECRET_DB_PASSWORD=DB_PASSWORD)
-    return Cli(home=home, state=state, cwd=work, env=env)
+    """The CLI, in this process, with carbonio's two secrets in the environment (as
+    automation passes them). tests/reliability runs it as a process instead."""
+    return private_cli(tmp_path, consul)
 
 
 @pytest.fixture

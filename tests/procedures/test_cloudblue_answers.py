@@ -9,20 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from cloudblue_rig import REVOKE, RUNBOOK
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui.answers import AnswersError, validate
 from tui.procedures.cloudblue.answers import CloudBlueAnswers
 
-REVOKE = "Access to Application Management Platform has been revoked"
-RUNBOOK = {
-    "vap_infra_domain": "virtuozzo.com", "vap_user_group": "beta",
-    "hide_passwords_in_log": True, "test_marketplace_id": "MP-43209", "test_mode": True,
-    "billing_stat_delay_hours": 1, "api_endpoint": "https://api.clarocloud.com.co/public/v1",
-    "products": ["PRD-576-330-536"], "report_usage": ["PRD-576-330-536"],
-    "templates": {"PRD-576-330-536": {"grant": "TL-757-345-804", "revoke": REVOKE}},
-}
 # The runbook's config.json, as printed in it.
 RUNBOOK_CONFIG = {
     "vap_infra_domain": "virtuozzo.com",

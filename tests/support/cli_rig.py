@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from in_process import needs_a_process, run_in_process
 from private_cli import base_env
 
 __all__ = ["base_env"]
@@ -110,27 +111,45 @@ class Result:
 
 @dataclass
 class Cli:
-    """Runs `cloudrig ARGS` in a subprocess with a private HOME and state dir."""
+    """Runs `cloudrig ARGS` with a private HOME and state dir: in this process
+    (tests/support/in_process.py) unless PROCESS is set or the command needs one (the
+    TUI, `serve`, `--detach`), then in a subprocess through the real entry point."""
 
     home: Path
     state: Path
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
     runs: list[Result] = field(default_factory=list)
+    process: bool = False
 
     def __call__(self, *args: str | Path, input: str | None = None,
                  env: dict[str, str] | None = None, cwd: Path | None = None,
                  timeout: float = 120) -> Result:
-        argv = [sys.executable, "-m", "tui", *map(str, args)]
         full_env = {**self.env, **(env or {})}
-        proc = subprocess.run(
-            argv, cwd=cwd or self.cwd, env=full_env, capture_output=True, text=True,
-            timeout=timeout,
-            **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
-        )
-        result = Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
+        argv = [str(a) for a in args]
+        if not self.process and needs_a_process(argv) is None:
+            done = run_in_process(full_env, argv, input=input, cwd=cwd or self.cwd)
+        else:
+            done = subprocess.run(
+                [sys.executable, "-m", "tui", *argv], cwd=cwd or self.cwd, env=full_env,
+                capture_output=True, text=True, timeout=timeout,
+                **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
+            )
+        result = Result(tuple(argv), done.returncode, done.stdout, done.stderr)
         self.runs.append(result)
         return result
+
+
+def private_cli(tmp_path: Path, consul: Any, *, process: bool = False) -> Cli:
+    """The CLI with carbonio's two secrets in the environment (as automation passes
+    them), HOME, state and working directory under TMP_PATH."""
+    home, state, work = tmp_path / "home", tmp_path / "state", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = base_env(home, state)
+    env.update(CLOUDRIG_SECRET_CONSUL_TOKEN=consul.management_token,
+               CLOUDRIG_SECRET_DB_PASSWORD=DB_PASSWORD)
+    return Cli(home=home, state=state, cwd=work, env=env, process=process)
 
 
 def closed_port() -> int:

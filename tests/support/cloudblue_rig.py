@@ -23,6 +23,14 @@ from private_cli import ProcedureRig, private_env
 CLOUDBLUE_TOKEN = "ApiKey SU-123-456-789:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 VAP_TOKEN = "vap-admin-7c1f0e9d8b2a4c6e"
 REVOKE = "Access to Application Management Platform has been revoked"
+# The runbook's answers, as its example config.json sets them (tests of answers and the form).
+RUNBOOK = {
+    "vap_infra_domain": "virtuozzo.com", "vap_user_group": "beta",
+    "hide_passwords_in_log": True, "test_marketplace_id": "MP-43209", "test_mode": True,
+    "billing_stat_delay_hours": 1, "api_endpoint": "https://api.clarocloud.com.co/public/v1",
+    "products": ["PRD-576-330-536"], "report_usage": ["PRD-576-330-536"],
+    "templates": {"PRD-576-330-536": {"grant": "TL-757-345-804", "revoke": REVOKE}},
+}
 PPU = {"schema": "QT", "dynamic": False, "future": False}
 """Pay-as-you-go on, as connect-cli's capabilities sync sets it."""
 PROGRAMS = ["cloudblue-fulfillments", "cloudblue-usage", "cloudblue-usage-files"]

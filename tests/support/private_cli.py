@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from in_process import needs_a_process, run_in_process
+
 PASSPHRASE = "test pass"
 
 
@@ -48,13 +50,19 @@ def private_env(tmp: Path, secrets: dict[str, str] | None = None,
 
 
 def run_cloudrig(env: dict[str, str], args: tuple[str, ...] | list[str],
-                 outputs: list[str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`python -m tui ARGS` (the `cloudrig` entry point); its stdout+stderr is appended
-    to OUTPUTS so a test can scan everything printed for secrets."""
-    result = subprocess.run([sys.executable, "-m", "tui", *map(str, args)], env=env,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            timeout=timeout)
+                 outputs: list[str] | None = None, timeout: float = 120, *,
+                 process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`cloudrig ARGS` with ENV as its environment: in this process (`tui.cli.main`,
+    tests/support/in_process.py) unless PROCESS or the command needs one (the TUI,
+    `serve`, `--detach`), then `python -m tui ARGS`, the `cloudrig` entry point. Its
+    stdout+stderr is appended to OUTPUTS so a test can scan everything printed for
+    secrets."""
+    if not process and needs_a_process([str(a) for a in args]) is None:
+        result = run_in_process(env, args)
+    else:
+        result = subprocess.run([sys.executable, "-m", "tui", *map(str, args)], env=env,
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                timeout=timeout)
     if outputs is not None:
         outputs.append(result.stdout + result.stderr)
     return result
@@ -72,6 +80,9 @@ class ProcedureRig:
     secrets: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
+    # The real entry point in a subprocess for every command (reliability tests that
+    # signal, kill or race the process); in this process otherwise.
+    process: bool = False
 
     @property
     def root(self) -> Path:
@@ -91,7 +102,8 @@ class ProcedureRig:
         return private_env(self.tmp, self.secrets, **self.extra_env)
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return run_cloudrig(self.env(), args, self.outputs, timeout=timeout)
+        return run_cloudrig(self.env(), args, self.outputs, timeout=timeout,
+                            process=self.process)
 
 
 def secret_forms(secrets: list[str]) -> list[str]:

@@ -266,7 +266,7 @@ async def test_mapping_field_edited_in_the_wizard(
 def test_real_mapping_answers_round_trip_through_the_wizard_form() -> None:
     """cloudblue's templates (nested) and cloudcasa's tags, shown and read back as typed;
     cloudcasa's tags also take the `key=value` lines its help mentions."""
-    from test_cloudblue_answers import RUNBOOK
+    from cloudblue_rig import RUNBOOK
 
     from tui.registry import get_procedure
 
