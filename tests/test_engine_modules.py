@@ -19,7 +19,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 import tui.cli
 import tui.engine
 import tui.engine.reports
-import tui.metrics
 from tui.cli import main
 from tui.context import Context
 from tui.engine import RunOptions, Session, StepView, checking, loop, planning, running
@@ -35,7 +34,7 @@ from tui.engine.scope import Scope
 from tui.engine.views import ApiView, FileItemView, ManualView
 from tui.errors import OperatorError
 from tui.http import RemoteError
-from tui.journal import RunEnd
+from tui.journal import RunEnd, RunStart
 from tui.model import (
     Action,
     ApiCall,
@@ -354,6 +353,19 @@ def test_attach_reads_a_typed_end_of_run() -> None:
         unknown.outcome = "done"  # type: ignore[misc]
 
 
+def test_attach_and_the_progress_screen_read_a_typed_start_of_run() -> None:
+    """The journal's `run` record as attach prints it and a new viewer lists its steps;
+    a field missing or malformed is None or left out, never a crash."""
+    start = RunStart.from_record({"type": "run", "run": "apply", "procedure": "proc",
+                                  "pid": 42, "host": "h", "process_start": 7,
+                                  "started": "2026-01-02T03:04:05+00:00",
+                                  "steps": [["a", "Step A"], ["b", "Step B"], ["junk"]]})
+    assert (start.run, start.pid, start.host, start.started) == (
+        "apply", 42, "h", "2026-01-02T03:04:05+00:00")
+    assert start.steps == (("a", "Step A"), ("b", "Step B"))
+    assert RunStart.from_record({"pid": "42", "steps": "ab"}) == RunStart()
+
+
 # ---------------------------------------------------------------- reports
 
 PROCEDURE = procedure(Local(), LocalToo())
@@ -468,19 +480,30 @@ def _annotations(path: Path) -> dict[str, list[str]]:
     return found
 
 
-def test_no_report_the_cli_or_the_metrics_read_is_an_untyped_dict() -> None:
-    """The fronts read typed reports: no function of tui/cli.py or tui/metrics.py takes or
-    returns `dict[str, Any]`, but the wizard's raw answers (free-form until validated)."""
-    for module, free_form in ((tui.cli, {"_raw_answers"}), (tui.metrics, set())):
-        assert module.__file__ is not None
-        signatures = _annotations(Path(module.__file__))
-        untyped = {name for name, annotations in signatures.items()
-                   if any("dict[str, Any]" in a for a in annotations)}
-        assert untyped == free_form, module.__name__
-    cli = _annotations(Path(tui.cli.__file__ or ""))
+def _source(module: str) -> Path:
+    """Where MODULE's source is installed (found, not imported: no Textual here)."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin)
+
+
+@pytest.mark.parametrize(("module", "free_form"), [
+    ("tui.cli", {"_raw_answers"}), ("tui.metrics", set()), ("screens.dashboard", set()),
+    ("screens.progress", set())])
+def test_no_report_a_front_reads_is_an_untyped_dict(module: str, free_form: set[str]) -> None:
+    """The fronts read typed reports and records: no function of the CLI, the metrics,
+    the dashboard or the progress screen takes or returns `dict[str, Any]`, but the
+    wizard's raw answers (free-form until they are validated)."""
+    untyped = {name for name, annotations in _annotations(_source(module)).items()
+               if any("dict[str, Any]" in a for a in annotations)}
+    assert untyped == free_form
+
+
+def test_the_cli_s_reports_are_annotated_with_their_models() -> None:
+    cli = _annotations(_source("tui.cli"))
     assert cli["_status_one"][-1] == "Callable[[], ProcedureStatus]"
     assert cli["actions_report"][-1] == "list[ActionView]"
-    assert _annotations(Path(tui.metrics.__file__ or ""))["prometheus"][0] == (
+    assert _annotations(_source("tui.metrics"))["prometheus"][0] == (
         "Iterable[ProcedureStatus]")
 
 

@@ -541,7 +541,12 @@ def _attach_target(args: argparse.Namespace, directory: Path) -> str:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a run through its journal: the events so far, then as they come; exit with
     the run's code. Ctrl+C leaves the run going."""
-    from tui.journal import RunEnd, follow, journal_path  # heavy: keeps cloudrig list fast
+    from tui.journal import (  # heavy: keeps cloudrig list fast
+        RunEnd,
+        RunStart,
+        follow,
+        journal_path,
+    )
     from tui.runlock import clock
 
     directory = state_dir()
@@ -559,10 +564,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
         for record in follow(path):
             kind = record.get("type")
             if kind == "run":
-                print(paint(f"{procedure}: {record.get('run')} started "
-                            f"{clock(str(record.get('started')))} as pid {record.get('pid')} "
-                            f"on {record.get('host')}", "1", sys.stderr), file=sys.stderr,
-                      flush=True)
+                start = RunStart.from_record(record)
+                print(paint(f"{procedure}: {start.run} started {clock(str(start.started))} "
+                            f"as pid {start.pid} on {start.host}", "1", sys.stderr),
+                      file=sys.stderr, flush=True)
             elif kind == "event":
                 step = record.get("step")
                 print_event(str(record.get("kind")), str(step) if step else None,
