@@ -36,8 +36,10 @@ from screens.texts import PlanText, status_text, step_text
 from screens.widgets import TitleBar, Working
 from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
+from tui.engine.reports import last_run_view
 from tui.model import Action, Procedure
 from tui.redact import redact
+from tui.state import StateStore
 from tui.words import plural
 
 STATUS_WIDTH = 7  # "drifted", "unknown", the longest statuses
@@ -260,12 +262,11 @@ class DashboardScreen(Screen):
     def _run_note(self) -> str:
         """The last run, when it is going on or was cut short: "running (pid N on HOST
         since HH:MM)" only while its process lives, else "interrupted"."""
-        from tui.statefile import peek_last_run, run_sentence, run_word
-
-        run = peek_last_run(self.workspace.directory, self.procedure.id)
-        if run is None or run_word(run) not in ("running", "interrupted"):
+        state = StateStore(self.workspace.directory).load(self.procedure.id)
+        run = last_run_view(state.last_run if state else None)
+        if run is None or run.outcome not in ("running", "interrupted"):
             return ""
-        return f"\nLast run: {run_sentence(run)}."
+        return f"\nLast run: {run.detail}."
 
     # ------------------------------------------------------------ detail and secrets
 

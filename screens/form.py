@@ -198,15 +198,14 @@ class FormState:
             answers = self.model.model_construct(**self.values)
         source = _Absent(self.secret_available, self.secrets)
         try:
-            return set(missing_secrets(self.procedure, answers, source))  # type: ignore[arg-type]
+            return set(missing_secrets(self.procedure, answers, source))
         except Exception:  # an answer a step needs is not typed yet: ask step by step
             pass
         needed: set[str] = set()
         for step in self.procedure.steps:
             try:
                 if step.applies(answers):
-                    needed |= set(missing_secrets(self.procedure, answers, source,  # type: ignore[arg-type]
-                                                  [step]))
+                    needed |= set(missing_secrets(self.procedure, answers, source, [step]))
             except Exception:  # this step cannot tell yet
                 continue
         return needed
@@ -225,17 +224,26 @@ class FormState:
 
 
 class _Absent:
-    """A secret source that only says which secrets are at hand (typed or elsewhere)."""
+    """A secret supply (tui.secrets.SecretSupply) that only says which secrets are at
+    hand (typed or elsewhere) and gives no value: asking what apply will need must not
+    reach a remote with a secret or prompt on the TUI's terminal."""
 
     def __init__(self, available: Callable[[str], bool], typed: dict[str, str]) -> None:
         self._available = available
         self._typed = typed
+        self._kept: set[str] = set()
 
     def available(self, name: str) -> bool:
-        return name in self._typed or self._available(name)
+        return name in self._typed or name in self._kept or self._available(name)
 
     def get(self, name: str) -> str:
         raise KeyError(name)
+
+    def remember(self, name: str, value: str) -> str:
+        """A secret a step would obtain (only an apply does): at hand from now on for
+        this question, its value kept nowhere."""
+        self._kept.add(name)
+        return "nowhere (the wizard only asks what apply will need)"
 
 
 def _inner(where: str) -> str:

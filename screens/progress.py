@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, cast
+from typing import cast
 
 from pydantic import BaseModel
 from rich.text import Text
@@ -40,6 +40,7 @@ from screens.workspace import Navigator, Workspace, saved_run
 from tui.answers import public_answers
 from tui.engine import RunResult, Session
 from tui.errors import OperatorError
+from tui.journal import RunStart, follow, journal_path
 from tui.model import Event, Procedure
 from tui.redact import redact
 from tui.words import plural
@@ -68,7 +69,7 @@ class ProgressScreen(Screen):
     class Started(Message):
         """The run's `run` record: who runs it and its steps."""
 
-        def __init__(self, header: dict[str, Any]) -> None:
+        def __init__(self, header: RunStart) -> None:
             super().__init__()
             self.header = header
 
@@ -138,8 +139,6 @@ class ProgressScreen(Screen):
     def _view(self) -> RunResult | None:
         """Runs in the worker thread: never touches widgets. Starts the run (with
         answers), then follows its journal to its end."""
-        from tui.journal import follow, journal_path
-
         if self.session is not None:
             from tui.detach import launch, order_for
 
@@ -155,7 +154,7 @@ class ProgressScreen(Screen):
         for record in follow(path, stop=self.stop_viewing):
             kind = record.get("type")
             if kind == "run":
-                self.post_message(self.Started(record))
+                self.post_message(self.Started(RunStart.from_record(record)))
             elif kind == "event":
                 self.post_message(self.RunEvent(Event.model_validate(record)))
             elif kind == "end":
@@ -187,10 +186,9 @@ class ProgressScreen(Screen):
 
     def on_progress_screen_started(self, message: Started) -> None:
         header = message.header
-        self.pid = header.get("pid") if isinstance(header.get("pid"), int) else self.pid
-        steps = [tuple(pair) for pair in header.get("steps") or [] if len(pair) == 2]
-        if steps:  # a new viewer of a run: its own list of steps
-            self.titles = {str(step): str(title) for step, title in steps}
+        self.pid = header.pid if header.pid is not None else self.pid
+        if header.steps:  # a new viewer of a run: its own list of steps
+            self.titles = dict(header.steps)
             self.marks = {step: self.marks.get(step, "waiting") for step in self.titles}
             self.query_one("#steps", Static).update(self._steps_text())
         if self.running:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tui.engine import RunResult, Session, StepView
+    from tui.engine.reports import ActionView, ProcedureStatus
     from tui.engine.views import ItemView
     from tui.journal import RunEnd
     from tui.model import Event, Procedure
@@ -309,10 +310,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 0
     if not args.json:
         return _finish(session.apply(args.step or ()))
+    from tui.engine.reports import apply_summary  # heavy: keeps cloudrig list fast
+
     before = _check_statuses(procedure, answers, args)
     code = _finish(result := session.apply(args.step or ()))
     after = before if args.dry_run else _check_statuses(procedure, answers, args)
-    emit_json(apply_summary(procedure.id, result, before, after))
+    emit_json(apply_summary(procedure.id, result, before, after).model_dump(mode="json"))
     return code
 
 
@@ -320,19 +323,7 @@ def _check_statuses(procedure: Procedure, answers: Any, args: argparse.Namespace
                     ) -> dict[str, str]:
     """step id → check status, from a fresh session (what `status` would say now)."""
     session = make_session(procedure, answers, root=args.root, debug=args.debug, quiet=True)
-    return {c.step: c.model_dump(mode="json")["status"] for c in session.check()}
-
-
-def apply_summary(procedure_id: str, result: Any, before: dict[str, str],
-                  after: dict[str, str]) -> dict[str, Any]:
-    """`apply --json`: whether the run changed anything, judged by the steps' checks
-    before and after it, so automation (Ansible's `changed`) need not parse progress."""
-    steps = [{"step": s, "before": before.get(s), "after": after.get(s)}
-             for s in dict.fromkeys([*before, *after])]
-    return {"procedure": procedure_id, "outcome": result.outcome,
-            "exit_code": result.exit_code, "failed_step": result.failed_step,
-            "message": result.message,
-            "changed": any(s["before"] != s["after"] for s in steps), "steps": steps}
+    return {c.step: c.status.value for c in session.check()}
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
@@ -354,30 +345,12 @@ def cmd_teardown(args: argparse.Namespace) -> int:
     return _finish(session.teardown())
 
 
-def _action_records(procedure_id: str) -> dict[str, Any]:
-    from tui.state import StateStore  # heavy: keeps cloudrig list fast
+def actions_report(procedure: Procedure) -> list[ActionView]:
+    """Each action with how and when it last ran, as the state file says now."""
+    from tui.engine.reports import action_views  # heavy: keeps cloudrig list fast
+    from tui.state import StateStore
 
-    state = StateStore().load(procedure_id)
-    return dict(state.actions) if state else {}
-
-
-def actions_report(procedure: Procedure) -> list[dict[str, Any]]:
-    """Each action with how and when it last ran (None: never)."""
-    records = _action_records(procedure.id)
-    return [{"action": a.id, "title": a.title, "help": a.help,
-             "last_run": records[a.id].model_dump(mode="json") if a.id in records else None}
-            for a in procedure.actions]
-
-
-def last_ran(entry: dict[str, Any]) -> str:
-    record = entry["last_run"]
-    if record is None:
-        return "never run"
-    from datetime import datetime  # heavy: keeps cloudrig list fast
-
-    from tui.steps import stamp  # heavy: keeps cloudrig list fast
-
-    return f"last ran {stamp(datetime.fromisoformat(record['at']))} ({record['outcome']})"
+    return action_views(procedure, StateStore().load(procedure.id))
 
 
 def cmd_action(args: argparse.Namespace) -> int:
@@ -385,12 +358,12 @@ def cmd_action(args: argparse.Namespace) -> int:
     if args.action is None:
         report = actions_report(procedure)
         if args.json:
-            emit_json(report)
+            emit_json([entry.model_dump(mode="json") for entry in report])
         elif not report:
             print(f"{procedure.id} has no actions", file=sys.stderr)
         for entry in [] if args.json else report:
-            print(f"{paint(entry['action'], '1')}  {entry['title']} ({last_ran(entry)})")
-            print(f"    {entry['help']}")
+            print(f"{paint(entry.action, '1')}  {entry.title} ({entry.ran()})")
+            print(f"    {entry.help}")
         return 0
     action = procedure.action(args.action)
     if not args.answers:
@@ -414,10 +387,12 @@ def cmd_action(args: argparse.Namespace) -> int:
     return _finish(session.run_action(action))
 
 
-def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
+def _status_one(procedure_id: str, args: argparse.Namespace
+                ) -> Callable[[], ProcedureStatus]:
     """What `status` needs for one procedure, as a function to run: reading state and
     answers here, the checks (which may wait on remote APIs) when it is called."""
     from tui.answers import validate  # heavy: keeps cloudrig list fast
+    from tui.engine.reports import AppliedReport, last_run_view, unapplied_report
     from tui.state import StateStore
 
     procedure = load_procedure(procedure_id)
@@ -430,30 +405,17 @@ def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dic
         if root is None and state.root:
             root = Path(state.root)
     else:
-        report = {"procedure": procedure_id, "title": procedure.title, "applied": False,
-                  "steps": [{"step": s.id, "title": s.title, "status": "pending",
-                             "detail": "not applied yet"} for s in procedure.steps],
-                  "actions": actions_report(procedure)}
+        report = unapplied_report(procedure, actions_report(procedure))
         return lambda: report
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
-    last = last_run_view(state.last_run.model_dump(mode="json")
-                         if state and state.last_run else None)
+    last = last_run_view(state.last_run if state else None)
 
-    def checked() -> dict[str, Any]:
-        return {"procedure": procedure_id, "title": procedure.title, "applied": True,
-                "root": str(session.root) if session.root else None, "last_run": last,
-                "steps": [c.model_dump(mode="json") for c in session.check()],
-                "actions": actions_report(procedure)}
+    def checked() -> AppliedReport:
+        return AppliedReport(procedure=procedure_id, title=procedure.title,
+                             root=str(session.root) if session.root else None,
+                             last_run=last, steps=session.check(),
+                             actions=actions_report(procedure))
     return checked
-
-
-def last_run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A last_run record as status reports it: its outcome as it reads now ("running"
-    only while its process lives; else "interrupted"), and that in one sentence."""
-    if run is None:
-        return None
-
-    return {**run, "outcome": run_word(run), "detail": run_sentence(run)}
 
 
 RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"}
@@ -477,6 +439,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from tui.engine import run_concurrently  # heavy: keeps cloudrig list fast
+    from tui.engine.reports import AppliedReport
 
     ids = [args.procedure] if args.procedure else list(REGISTRY)
     # Every procedure's checks at once (each procedure's steps are concurrent too): a
@@ -489,21 +452,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         sys.stdout.write(prometheus(reports, time.time()))
     elif args.json or args.format == "json":
-        emit_json(reports[0] if args.procedure else reports)
+        dumped = [report.model_dump(mode="json") for report in reports]
+        emit_json(dumped[0] if args.procedure else dumped)
     else:
         for report in reports:
-            print(paint(f"{report['title']} ({report['procedure']})", "1"))
-            last = report.get("last_run")
+            print(paint(f"{report.title} ({report.procedure})", "1"))
+            last = report.last_run if isinstance(report, AppliedReport) else None
             if last:
-                print(f"  {paint('last run'.ljust(8), RUN_COLORS.get(last['outcome'], '0'))} "
-                      f"{last['detail']}")
-            for step in report["steps"]:
-                status = step["status"]
+                print(f"  {paint('last run'.ljust(8), RUN_COLORS.get(last.outcome, '0'))} "
+                      f"{last.detail}")
+            for step in report.steps:
+                status = step.status.value
                 print(f"  {paint(status.ljust(8), STATUS_COLORS.get(status, '0'))} "
-                      f"{step['title']}: {step['detail']}")
-            for entry in report["actions"]:
-                print(f"  {paint('action'.ljust(8), '2')} {entry['title']}: {last_ran(entry)}")
-    all_done = all(s["status"] == "done" for r in reports for s in r["steps"])
+                      f"{step.title}: {step.detail}")
+            for entry in report.actions:
+                print(f"  {paint('action'.ljust(8), '2')} {entry.title}: {entry.ran()}")
+    all_done = all(s.status.value == "done" for r in reports for s in r.steps)
     return 0 if all_done else 1
 
 
@@ -577,7 +541,12 @@ def _attach_target(args: argparse.Namespace, directory: Path) -> str:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a run through its journal: the events so far, then as they come; exit with
     the run's code. Ctrl+C leaves the run going."""
-    from tui.journal import RunEnd, follow, journal_path  # heavy: keeps cloudrig list fast
+    from tui.journal import (  # heavy: keeps cloudrig list fast
+        RunEnd,
+        RunStart,
+        follow,
+        journal_path,
+    )
     from tui.runlock import clock
 
     directory = state_dir()
@@ -595,10 +564,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
         for record in follow(path):
             kind = record.get("type")
             if kind == "run":
-                print(paint(f"{procedure}: {record.get('run')} started "
-                            f"{clock(str(record.get('started')))} as pid {record.get('pid')} "
-                            f"on {record.get('host')}", "1", sys.stderr), file=sys.stderr,
-                      flush=True)
+                start = RunStart.from_record(record)
+                print(paint(f"{procedure}: {start.run} started {clock(str(start.started))} "
+                            f"as pid {start.pid} on {start.host}", "1", sys.stderr),
+                      file=sys.stderr, flush=True)
             elif kind == "event":
                 step = record.get("step")
                 print_event(str(record.get("kind")), str(step) if step else None,

@@ -40,7 +40,7 @@ from tui.runshared import RunShared
 
 if TYPE_CHECKING:
     from tui.commands import CommandResult, CommandRunner
-    from tui.secrets import SecretSource
+    from tui.secrets import SecretSupply
 
 T = TypeVar("T")
 A = TypeVar("A", bound=BaseModel)
@@ -54,7 +54,7 @@ class Context(Generic[A]):
 
     procedure: Procedure[A]
     answers: A
-    secrets: SecretSource
+    secrets: SecretSupply
     runner: CommandRunner
     root: Path | None = None
     dry_run: bool = False

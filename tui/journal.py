@@ -72,6 +72,33 @@ class Journal:
 
 
 @dataclass(frozen=True)
+class RunStart:
+    """Who runs a followed run, and its steps, read from its `run` record (what
+    `cloudrig attach` says first; the list a new viewer of the run shows). A plain
+    dataclass, as RunEnd; what a record lacks or has malformed is None or left out."""
+
+    run: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    started: str | None = None
+    steps: tuple[tuple[str, str], ...] = ()
+    """(step id, title) of each step the run will go through, in order."""
+
+    @classmethod
+    def from_record(cls, record: Record) -> RunStart:
+        pid, steps = record.get("pid"), record.get("steps")
+        pairs = steps if isinstance(steps, list) else []
+        return cls(run=_text(record.get("run")), pid=pid if isinstance(pid, int) else None,
+                   host=_text(record.get("host")), started=_text(record.get("started")),
+                   steps=tuple((str(pair[0]), str(pair[1])) for pair in pairs
+                               if isinstance(pair, list) and len(pair) == 2))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
 class RunEnd:
     """How a followed run ended, read from its `end` record (what `cloudrig attach`
     reports and exits with). A plain dataclass: `attach` starts without pydantic."""

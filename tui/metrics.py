@@ -11,8 +11,10 @@ rather than a magic number.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.engine.reports import ProcedureStatus
 
 STATUSES = ("done", "pending", "drifted", "failed", "manual", "staged", "unknown")
 
@@ -26,31 +28,25 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}"
 
 
-def _timestamp(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def prometheus(reports: Iterable[dict[str, Any]], checked_at: float) -> str:
-    """The text exposition of `cloudrig status --json` reports, metric families grouped."""
+def prometheus(reports: Iterable[ProcedureStatus], checked_at: float) -> str:
+    """The text exposition of `cloudrig status` reports, metric families grouped."""
     step_lines: list[str] = []
     applied_lines: list[str] = []
     run_lines: list[str] = []
     for report in reports:
-        procedure = report["procedure"]
+        procedure = report.procedure
         applied_lines.append(f"cloudrig_procedure_applied{_labels(procedure=procedure)} "
-                             f"{1 if report.get('applied') else 0}")
-        for step in report["steps"]:
+                             f"{1 if report.applied else 0}")
+        for step in report.steps:
             for status in STATUSES:
-                labels = _labels(procedure=procedure, step=step["step"], status=status)
+                labels = _labels(procedure=procedure, step=step.step, status=status)
                 step_lines.append(f"cloudrig_step_status{labels} "
-                                  f"{1 if step['status'] == status else 0}")
-        last = report.get("last_run")
-        finished = _timestamp(last.get("finished")) if last else None
-        if last and finished is not None:
-            labels = _labels(procedure=procedure, kind=last["kind"], outcome=last["outcome"])
-            run_lines.append(f"cloudrig_last_run_timestamp_seconds{labels} {finished:.3f}")
+                                  f"{1 if step.status.value == status else 0}")
+        last = report.last_run if report.applied else None
+        if last is not None and last.finished is not None:
+            labels = _labels(procedure=procedure, kind=last.kind, outcome=last.outcome)
+            run_lines.append(f"cloudrig_last_run_timestamp_seconds{labels} "
+                             f"{last.finished.timestamp():.3f}")
     families = [
         ("cloudrig_step_status", "Each step's check: 1 for its current status.",
          step_lines),

@@ -178,6 +178,19 @@ class SecretLookup(Protocol):
     def get(self, name: str) -> str: ...
 
 
+class SecretSupply(SecretLookup, Protocol):
+    """What a step's context asks of its secrets (`Context.secrets`, and so what
+    `missing_secrets` is given): a value by name; whether one is at hand without asking
+    anyone (plan reads a remote, and a front asks for a secret, only then); and keeping
+    one CloudRig obtained (a bootstrap token, a generated secret). A SecretSource is the
+    real one; the wizard asks what apply will need with a stand-in that knows only what
+    is at hand and gives no value (screens/form.py)."""
+
+    def available(self, name: str) -> bool: ...
+
+    def remember(self, name: str, value: str) -> str: ...
+
+
 class SecretSource:
     """Resolves a procedure's secret fields; never writes a value anywhere but the store."""
 

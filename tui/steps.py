@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -14,6 +13,7 @@ from tui.answers import secret_fields
 from tui.context import Context
 from tui.model import CheckResult, FileWrite, Manual, PlanItem, Status, Step
 from tui.render import render
+from tui.words import stamp
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -57,11 +57,6 @@ class FileStep(Step[A]):
 
     def files(self, ctx: Context[A]) -> list[FileWrite]:
         return [f.item(ctx.answers) for f in self.templates]
-
-
-def stamp(when: datetime) -> str:
-    """A time as operators read it in status lines: minutes, UTC, named."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class ManualStep(Step[A]):

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tui.engine import StepCheck
+from tui.engine.reports import AppliedReport
 from tui.metrics import STATUSES, prometheus
+from tui.model import Status
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -49,8 +52,9 @@ def test_each_step_is_a_state_set_with_its_status(cli, answers_file: Path,
 
 
 def test_label_values_are_escaped() -> None:
-    report = {"procedure": 'we"ird\\proc', "applied": True, "last_run": None,
-              "steps": [{"step": "a\nb", "status": "failed"}]}
+    report = AppliedReport(procedure='we"ird\\proc', title="Weird", root=None, last_run=None,
+                           steps=[StepCheck(step="a\nb", title="A", status=Status.FAILED,
+                                            detail="-")], actions=[])
     found = samples(prometheus([report], 1700000000.0))
     key = ("cloudrig_step_status", (("procedure", 'we"ird\\proc'), ("status", "failed"),
                                     ("step", "a\nb")))

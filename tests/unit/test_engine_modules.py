@@ -1,24 +1,40 @@
 """The engine's modules, one job each (tui/engine/): frozen run options; a Context made
 per step on one explicitly shared run; planning; typed views; the one guarded loop
-that apply, teardown and actions share; checking; and attach's typed end of a run."""
+that apply, teardown and actions share; checking; attach's typed end of a run; and the
+typed reports status, actions and `apply --json` print."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+import tui.cli
+import tui.engine
+import tui.engine.reports
+from tui.cli import main
 from tui.context import Context
 from tui.engine import RunOptions, Session, StepView, checking, loop, planning, running
+from tui.engine.reports import (
+    ActionView,
+    AppliedReport,
+    ApplySummary,
+    ProcedureStatus,
+    StatusReport,
+    UnappliedReport,
+)
 from tui.engine.scope import Scope
 from tui.engine.views import ApiView, FileItemView, ManualView
 from tui.errors import OperatorError
 from tui.http import RemoteError
-from tui.journal import RunEnd
+from tui.journal import RunEnd, RunStart
 from tui.model import (
     Action,
     ApiCall,
@@ -31,9 +47,10 @@ from tui.model import (
     Status,
     Step,
 )
+from tui.registry import REGISTRY, ProcedureInfo
 from tui.runshared import RunShared
 from tui.secrets import SecretSource
-from tui.state import StateStore
+from tui.state import RunRecord, StateStore
 
 
 class Answers(BaseModel):
@@ -334,3 +351,180 @@ def test_attach_reads_a_typed_end_of_run() -> None:
         "interrupted", 130, "proc")
     with pytest.raises(dataclasses.FrozenInstanceError):
         unknown.outcome = "done"  # type: ignore[misc]
+
+
+def test_attach_and_the_progress_screen_read_a_typed_start_of_run() -> None:
+    """The journal's `run` record as attach prints it and a new viewer lists its steps;
+    a field missing or malformed is None or left out, never a crash."""
+    start = RunStart.from_record({"type": "run", "run": "apply", "procedure": "proc",
+                                  "pid": 42, "host": "h", "process_start": 7,
+                                  "started": "2026-01-02T03:04:05+00:00",
+                                  "steps": [["a", "Step A"], ["b", "Step B"], ["junk"]]})
+    assert (start.run, start.pid, start.host, start.started) == (
+        "apply", 42, "h", "2026-01-02T03:04:05+00:00")
+    assert start.steps == (("a", "Step A"), ("b", "Step B"))
+    assert RunStart.from_record({"pid": "42", "steps": "ab"}) == RunStart()
+
+
+# ---------------------------------------------------------------- reports
+
+PROCEDURE = procedure(Local(), LocalToo())
+"""What the report tests register as `engine-test`, as a line in tui/registry.py would."""
+
+
+@pytest.fixture
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """engine-test registered, a private state dir, and the arguments of a run of it:
+    its answers file and a --root."""
+    monkeypatch.setitem(REGISTRY, "engine-test", ProcedureInfo(
+        "engine-test", PROCEDURE.title, PROCEDURE.summary, __name__))
+    monkeypatch.setenv("CLOUDRIG_STATE_DIR", str(tmp_path / "state"))
+    answers = tmp_path / "engine-test.yaml"
+    answers.write_text(json.dumps({"role": "a", "export_dir": str(tmp_path / "export"),
+                                   "target": "/etc/engine-test"}))
+    return ["--answers", str(answers), "--root", str(tmp_path / "root")]
+
+
+def _printed(models: list[Any]) -> str:
+    """What the CLI prints for MODELS with --json: each one's JSON dump, nothing else."""
+    return json.dumps([m.model_dump(mode="json") for m in models], indent=2,
+                      ensure_ascii=False) + "\n"
+
+
+def test_status_json_prints_the_typed_reports_and_reads_back_into_them(
+        registered: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --json` is each procedure's StatusReport dumped: one never applied
+    (every step pending, no root or last run), one applied (its checks, how its last
+    run ended, its action's last run); the keys in the order scripts have read."""
+    assert main(["apply", "engine-test", *registered, "--yes"]) == 0
+    assert main(["action", "engine-test", "say", *registered, "--yes"]) == 0
+    made: list[Any] = []
+    checks = tui.engine.run_concurrently
+
+    def recording(calls: Any, limit: int | None = None) -> list[Any]:
+        reports = checks(calls, limit)
+        made.extend(reports)
+        return reports
+
+    monkeypatch.setattr(tui.engine, "run_concurrently", recording)
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 1  # pending steps: not all done
+    printed = capsys.readouterr().out
+    *others, mine = made
+    assert [r.procedure for r in made] == list(REGISTRY)
+    assert all(isinstance(r, UnappliedReport) for r in others)
+    assert isinstance(mine, AppliedReport) and isinstance(mine, StatusReport)
+    assert printed == _printed(made)
+    assert TypeAdapter(list[ProcedureStatus]).validate_json(printed) == made
+
+    shown = json.loads(printed)
+    assert list(shown[0]) == ["procedure", "title", "applied", "steps", "actions"]
+    assert shown[0]["steps"][0] == {"step": "management-token", "title": "Management token",
+                                    "status": "pending", "detail": "not applied yet"}
+    assert list(shown[-1]) == ["procedure", "title", "applied", "root", "last_run", "steps",
+                               "actions"]
+    assert [list(step) for step in shown[-1]["steps"]] == [
+        ["step", "title", "status", "detail", "host", "checked_at"]] * 2
+    assert list(shown[-1]["last_run"]) == [*RunRecord.model_fields, "detail"]
+    assert mine.last_run is not None and mine.last_run.outcome == "done"
+    assert re.fullmatch(r"apply done at \d\d:\d\d", mine.last_run.detail)
+    (action,) = shown[-1]["actions"]
+    assert list(action) == ["action", "title", "help", "last_run"]
+    assert list(action["last_run"]) == ["outcome", "detail", "at"]
+    assert mine.actions[0].ran().startswith("last ran 20")
+
+
+def test_action_and_apply_json_print_the_typed_reports(
+        registered: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`action PROC --json` is each ActionView dumped; `apply --json` its ApplySummary."""
+    made: list[Any] = []
+
+    def recorded(real: Any) -> Any:
+        def record(*args: Any) -> Any:
+            made.append(real(*args))
+            return made[-1]
+        return record
+
+    monkeypatch.setattr(tui.cli, "actions_report", recorded(tui.cli.actions_report))
+    assert main(["action", "engine-test", "--json"]) == 0
+    (listed,) = made
+    assert [type(v) for v in listed] == [ActionView] and listed[0].last_run is None
+    assert capsys.readouterr().out == _printed(listed)
+
+    made.clear()
+    monkeypatch.setattr(tui.engine.reports, "apply_summary",
+                        recorded(tui.engine.reports.apply_summary))
+    assert main(["apply", "engine-test", *registered, "--yes", "--json"]) == 0
+    (summary,) = made
+    assert isinstance(summary, ApplySummary)
+    printed = capsys.readouterr().out
+    assert printed == json.dumps(summary.model_dump(mode="json"), indent=2) + "\n"
+    shown = json.loads(printed)
+    assert list(shown) == ["procedure", "outcome", "exit_code", "failed_step", "message",
+                           "changed", "steps"]
+    assert shown["steps"] == [{"step": "local", "before": "pending", "after": "pending"},
+                              {"step": "local-too", "before": "pending", "after": "pending"}]
+    assert shown["changed"] is False  # the stand-in checks say pending before and after
+
+
+def _annotations(path: Path) -> dict[str, list[str]]:
+    """Each function in PATH (nested ones too): its argument and return annotations."""
+    found: dict[str, list[str]] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+            found[node.name] = [ast.unparse(a) for a in
+                                [*(arg.annotation for arg in args), node.returns] if a]
+    return found
+
+
+def _source(module: str) -> Path:
+    """Where MODULE's source is installed (found, not imported: no Textual here)."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin)
+
+
+@pytest.mark.parametrize(("module", "free_form"), [
+    ("tui.cli", {"_raw_answers"}), ("tui.metrics", set()), ("screens.dashboard", set()),
+    ("screens.progress", set())])
+def test_no_report_a_front_reads_is_an_untyped_dict(module: str, free_form: set[str]) -> None:
+    """The fronts read typed reports and records: no function of the CLI, the metrics,
+    the dashboard or the progress screen takes or returns `dict[str, Any]`, but the
+    wizard's raw answers (free-form until they are validated)."""
+    untyped = {name for name, annotations in _annotations(_source(module)).items()
+               if any("dict[str, Any]" in a for a in annotations)}
+    assert untyped == free_form
+
+
+def test_the_cli_s_reports_are_annotated_with_their_models() -> None:
+    cli = _annotations(_source("tui.cli"))
+    assert cli["_status_one"][-1] == "Callable[[], ProcedureStatus]"
+    assert cli["actions_report"][-1] == "list[ActionView]"
+    assert _annotations(_source("tui.metrics"))["prometheus"][0] == (
+        "Iterable[ProcedureStatus]")
+
+
+def test_every_type_ignore_left_is_on_a_third_party_internal() -> None:
+    """mypy checks tui/ and screens/ whole: the only `type: ignore`s left are on
+    attributes of other libraries (pexpect's pty process, pycdlib's clock), not on
+    CloudRig's own calls (the wizard's secret stand-in is a `SecretSupply`)."""
+    found = []
+    for package in ("tui", "screens"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations is not None
+        top = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(top.rglob("*.py")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if "type: ignore" in line:
+                    found.append((path.relative_to(top.parent).as_posix(), line.strip()))
+    assert found == [
+        ("tui/procedures/cloudstack/configdrive.py",
+         "module.time = clock  # type: ignore[attr-defined]"),
+        ("tui/procedures/cloudstack/configdrive.py",
+         "module.time = original  # type: ignore[attr-defined]"),
+        ("tui/prompts.py",
+         "child.ptyproc.delayafterclose = 0  # type: ignore[attr-defined]"),
+    ]

@@ -4,8 +4,9 @@
 The CLI and the TUI both drive a `Session` (tui/engine/session.py), a thin facade over
 modules with one job each: `options` (the frozen run options), `scope` (a session's
 fixed parts; a Context made per step on one explicitly shared run), `planning`,
-`views` (the typed view models the fronts read), `loop` (the guarded loop apply,
-teardown and actions share), `running` and `checking`. None knows any procedure.
+`views` (the typed view models of a plan the fronts read), `loop` (the guarded loop
+apply, teardown and actions share), `running`, `checking` and `reports` (status, actions
+and `apply --json` as typed views). None knows any procedure.
 """
 
 from tui.engine.checking import StepCheck, confirm_step, run_concurrently

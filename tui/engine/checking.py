@@ -28,11 +28,18 @@ from .scope import Scope, internal_error
 T = TypeVar("T")
 
 
-class StepCheck(BaseModel):
+class StepStatus(BaseModel):
+    """Where a step stands, in the words status and the dashboard share."""
+
     step: str
     title: str
     status: Status
     detail: str
+
+
+class StepCheck(StepStatus):
+    """A step's check as it ran: where it ran for and when, and what it waits for."""
+
     host: str | None = None
     checked_at: datetime | None = None  # when this check ran (UTC): dashboards show its age
     needs: list[str] = Field(default_factory=list,

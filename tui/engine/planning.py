@@ -15,7 +15,7 @@ from tui.errors import OperatorError
 from tui.export import export_items, export_undo
 from tui.model import Action, FileRestore, PlanItem, Procedure, Step
 from tui.runshared import RunShared
-from tui.secrets import SecretSource, env_name
+from tui.secrets import SecretSupply, env_name
 
 from .scope import Scope
 
@@ -111,7 +111,7 @@ def action_plan(scope: Scope, action: Action) -> StepPlan:
 # ---------------------------------------------------------------- the secrets a run needs
 
 
-def missing_secrets(procedure: Procedure, answers: BaseModel, secrets: SecretSource,
+def missing_secrets(procedure: Procedure, answers: BaseModel, secrets: SecretSupply,
                     steps: Sequence[Step] | None = None) -> list[str]:
     """Secret fields apply will ask for (as `resolve_secrets` does) that no source has
     right now (environment, typed this session, the store), in step order: what a front
