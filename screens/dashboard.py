@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
+from screens.detail import DetailScreen
 from screens.layout import fit_width
 from screens.secret import SecretScreen
 from screens.texts import PlanText, status_text, step_text
@@ -38,6 +39,7 @@ from screens.workspace import Workspace, counts_text
 from tui.engine import RunResult, StepCheck
 from tui.model import Action, Procedure
 from tui.redact import redact
+from tui.statefile import peek_last_run, run_sentence, run_word
 from tui.words import plural
 
 STATUS_WIDTH = 7  # "drifted", "unknown", the longest statuses
@@ -260,8 +262,6 @@ class DashboardScreen(Screen):
     def _run_note(self) -> str:
         """The last run, when it is going on or was cut short: "running (pid N on HOST
         since HH:MM)" only while its process lives, else "interrupted"."""
-        from tui.statefile import peek_last_run, run_sentence, run_word
-
         run = peek_last_run(self.workspace.directory, self.procedure.id)
         if run is None or run_word(run) not in ("running", "interrupted"):
             return ""
@@ -273,7 +273,6 @@ class DashboardScreen(Screen):
         check = next((c for c in self.checks if c.step == event.row_key.value), None)
         if check is None:
             return
-        from screens.detail import DetailScreen
 
         self.app.push_screen(DetailScreen(
             check.title, f"{check.status.value} · checked {clock_text(check.checked_at)}",
