@@ -169,7 +169,6 @@ def _finish(result: RunResult | RunEnd) -> int:
 def _refuse_if_running(session: Session) -> None:
     """Exit 1 at once, before planning or asking anything, when another CloudRig runs
     this procedure (the engine's lock refuses it anyway; this only saves the wait)."""
-
     if session.dry_run:
         return
     holder = running(session.store.directory, session.procedure.id)
@@ -303,7 +302,6 @@ def cmd_action(args: argparse.Namespace) -> int:
 def _status_one(procedure_id: str, args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
     """What `status` needs for one procedure, as a function to run: reading state and
     answers here, the checks (which may wait on remote APIs) when it is called."""
-
     procedure = load_procedure(procedure_id)
     state = StateStore().load(procedure_id)
     root = args.root
@@ -345,7 +343,6 @@ RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`export ansible`: a playbook + role running PROC with these answers on a fleet."""
-
     procedure = load_procedure(args.procedure)
     answers = load_answers(procedure, args.answers)
     out = Path(args.output)
@@ -424,7 +421,6 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 
 def _attach_target(args: argparse.Namespace, directory: Path) -> str:
     """PROC, or the one procedure running now, or the one that ran last."""
-
     if args.procedure:
         return load_procedure(args.procedure).id
     live = [pid for pid in REGISTRY if running(directory, pid)]
@@ -444,7 +440,6 @@ def _attach_target(args: argparse.Namespace, directory: Path) -> str:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Follow a run through its journal: the events so far, then as they come; exit with
     the run's code. Ctrl+C leaves the run going."""
-
     directory = state_dir()
     procedure = _attach_target(args, directory)
     path = journal_path(directory, procedure)
@@ -480,7 +475,6 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Ask the running PROC to stop at its next safe point (it records `interrupted`)."""
-
     procedure = load_procedure(args.procedure)
     holder = cancel(state_dir(), procedure.id)
     if holder is None:
@@ -511,7 +505,6 @@ def wizard_answers(procedure_id: str, path: str
 def _raw_answers(path: Path, exc: Any) -> tuple[dict[str, Any], list[Any]] | None:
     """The answers a file gave, with what is wrong with them, when every problem is an
     answer's own (the wizard marks them); None when the file itself is unreadable."""
-
     if any(problem.field == "answers" for problem in exc.problems):
         return None
     try:
@@ -528,7 +521,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     need a token made at each start and printed once, in the URL; Host and Origin must
     be serve's own (tui/serve.py). A non-loopback --host also needs --public, which
     says what it exposes on stderr every time it is used."""
-
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port: use 1-65535, e.g. --port 8000")
     if args.host not in LOOPBACK and not args.public:
@@ -565,7 +557,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _user() -> str:
     """The account the served app runs as (named in the --public warning)."""
-
     try:
         return getpass.getuser()
     except (KeyError, OSError):
