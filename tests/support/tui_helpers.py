@@ -84,3 +84,63 @@ async def dashboard_rows(app: App, pilot: Pilot) -> dict[str, str]:
     table = app.screen.query_one("#checks", DataTable)
     return {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
             for i in range(table.row_count)}
+
+
+async def press(pilot: Pilot, *keys: str) -> None:
+    """`pilot.press`, with each run of two or more single characters (typed text) sent
+    as one burst, the way a paste or a fast typist reaches the app over SSH, and the
+    app let settle once after it. `pilot.press` settles (waits for an idle CPU) after
+    every key, which costs 50-500 ms a key and was most of the TUI tests' time.
+
+    The keys are the same `events.Key` messages, through the same driver, in the same
+    order: the focused widget takes each in turn. Named keys (enter, tab, ctrl+n…) and
+    lone characters (bindings such as `a` or `d`) still go one at a time with
+    `pilot.press`, since they may move focus or change screens, and the next key must
+    reach the widget they lead to. Use it for text typed into a field only."""
+    run: list[str] = []
+    for key in (*keys, ""):
+        if len(key) == 1:
+            run.append(key)
+            continue
+        if len(run) == 1:
+            await pilot.press(run[0])
+        elif run:
+            await _burst(pilot, run)
+        run = []
+        if key:
+            await pilot.press(key)
+
+
+async def _burst(pilot: Pilot, chars: list[str]) -> None:
+    """Send the characters' key events as App._press_keys builds them, then settle as
+    pilot.press does after its last key, and until no message is left anywhere."""
+    import unicodedata
+
+    from textual import events
+    from textual._wait import wait_for_idle
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for key in chars:
+        if not key.isalnum():
+            key = _character_to_key(key)
+        original = REPLACED_KEYS.get(key, key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+    await wait_for_idle(0)  # sleeps at least once: the events reach the app's queue
+    await app._animator.wait_until_complete()
+    # Not only an idle CPU (which gives up after 1 s): every pump has taken every
+    # message, the keys and what they set off (Changed, bubbling up to the screen).
+    while True:
+        await pilot._wait_for_screen()
+        if all(pump._message_queue.empty()
+               for pump in (app, *app.screen.walk_children(with_self=True))):
+            break
+    await wait_for_idle(0)

@@ -225,6 +225,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
         stop(server)
 
 
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the gate's tests, which only send HTTP requests (no session, no
+    app, nothing written): each asks what it needs of the same running server."""
+    server = start_serve(tmp_path_factory.mktemp("gate"))
+    try:
+        wait_listening(server)
+        yield server
+    finally:
+        stop(server)
+
+
 class Page:
     """The served page in Chromium: read the terminal's text, type on its keyboard."""
 
@@ -506,52 +518,52 @@ def test_serve_on_a_busy_port_is_one_sentence(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the gate (no browser)
 
 
-def test_the_token_is_printed_once_and_never_logged(served: Served) -> None:
+def test_the_token_is_printed_once_and_never_logged(gate: Served) -> None:
     """A fresh 256-bit token in the one URL line; asking for pages, with and without
     it, prints it nowhere again (aiohttp's access log would)."""
-    assert len(served.token) >= 43
-    assert fetch(served.url).status == 302
-    assert fetch(served.base).status == 403
-    outputs = served.stdout.read_text() + served.stderr.read_text()
-    assert outputs.count(served.token) == 1
+    assert len(gate.token) >= 43
+    assert fetch(gate.url).status == 302
+    assert fetch(gate.base).status == 403
+    outputs = gate.stdout.read_text() + gate.stderr.read_text()
+    assert outputs.count(gate.token) == 1
 
 
-def test_the_page_needs_the_token(served: Served) -> None:
+def test_the_page_needs_the_token(gate: Served) -> None:
     """No token, a wrong one, or a wrong cookie: 403 and a sentence. The right one in
     the URL becomes an HttpOnly SameSite=Strict cookie and leaves the address bar."""
-    for url, headers in ((served.base, {}),
-                         (f"{served.base}?token=not-{served.token}", {}),
-                         (served.base, {"Cookie": f"cloudrig-token-{served.port}=guess"}),
-                         (f"{served.base}download/x", {})):
+    for url, headers in ((gate.base, {}),
+                         (f"{gate.base}?token=not-{gate.token}", {}),
+                         (gate.base, {"Cookie": f"cloudrig-token-{gate.port}=guess"}),
+                         (f"{gate.base}download/x", {})):
         refused = fetch(url, **headers)
         assert refused.status == 403, (url, refused)
         assert b"CloudRig refused this request" in refused.body
-        assert served.token.encode() not in refused.body
-    welcome = fetch(f"{served.url}&fontsize=14")
+        assert gate.token.encode() not in refused.body
+    welcome = fetch(f"{gate.url}&fontsize=14")
     assert welcome.status == 302 and welcome.headers["location"] == "/?fontsize=14"
     cookie = welcome.headers["set-cookie"]
-    assert cookie.startswith(f"{served.cookie};") and "HttpOnly" in cookie
+    assert cookie.startswith(f"{gate.cookie};") and "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
-    page = fetch(served.base, Cookie=served.cookie)
+    page = fetch(gate.base, Cookie=gate.cookie)
     assert page.status == 200 and b'id="terminal"' in page.body
-    assert served.token.encode() not in page.body  # the page itself does not show it
+    assert gate.token.encode() not in page.body  # the page itself does not show it
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
-def test_a_rebound_host_or_a_foreign_origin_is_refused(served: Served) -> None:
+def test_a_rebound_host_or_a_foreign_origin_is_refused(gate: Served) -> None:
     """DNS rebinding (a page whose name now resolves to 127.0.0.1 sends its own Host)
     and another site's page (its Origin) are refused, even with the token."""
-    host = f"127.0.0.1:{served.port}"
-    assert fetch(served.base, Cookie=served.cookie, Host=f"attacker.example:{served.port}"
+    host = f"127.0.0.1:{gate.port}"
+    assert fetch(gate.base, Cookie=gate.cookie, Host=f"attacker.example:{gate.port}"
                  ).status == 403
-    assert fetch(served.url, Host=f"attacker.example:{served.port}").status == 403
-    assert fetch(served.base, Cookie=served.cookie, Host="127.0.0.1:1").status == 403
-    assert fetch(served.base, Cookie=served.cookie, Origin="http://attacker.example"
+    assert fetch(gate.url, Host=f"attacker.example:{gate.port}").status == 403
+    assert fetch(gate.base, Cookie=gate.cookie, Host="127.0.0.1:1").status == 403
+    assert fetch(gate.base, Cookie=gate.cookie, Origin="http://attacker.example"
                  ).status == 403
-    assert fetch(served.base, Cookie=served.cookie, Origin=f"http://{host}",
+    assert fetch(gate.base, Cookie=gate.cookie, Origin=f"http://{host}",
                  Host=host).status == 200
     # Every loopback name of this port is this server.
-    assert fetch(served.base, Cookie=served.cookie, Host=f"localhost:{served.port}"
+    assert fetch(gate.base, Cookie=gate.cookie, Host=f"localhost:{gate.port}"
                  ).status == 200
 
 

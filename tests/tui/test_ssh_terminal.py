@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from cli_rig import REPO, closed_port
 from fakes.consul import FakeConsul
+from in_process import run_in_process
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 NEEDED = {"sshd": SSHD, "ssh": shutil.which("ssh"), "ssh-keygen": shutil.which("ssh-keygen"),
@@ -607,8 +608,7 @@ def test_every_logged_word_and_every_detail_is_on_screen(
            "CLOUDRIG_SECRETS_BACKEND": "file", "HOME": str(tmp_path / "home"),
            "CLOUDRIG_SECRET_CONSUL_TOKEN": fake_consul.management_token,
            "CLOUDRIG_SECRET_DB_PASSWORD": "ssh-test-db-Pa55"}
-    status = subprocess.run([sys.executable, "-m", "tui", "status", "carbonio", "--json"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    status = run_in_process(env, ["status", "carbonio", "--json"])  # no TTY, no fork
     import json
 
     details = [s["detail"] for s in json.loads(status.stdout)["steps"]]

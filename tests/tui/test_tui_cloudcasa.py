@@ -16,7 +16,7 @@ import pytest
 from cloudcasa_rig import REGION, Rig, aws_env, moto_server, rig, stacks
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
-from tui_helpers import files_under
+from tui_helpers import files_under, press
 
 from screens.dashboard import DashboardScreen
 from screens.home import HomeScreen
@@ -74,7 +74,7 @@ async def field(pilot: Pilot, app: CloudRigApp, name: str, *keys: str) -> None:
             break
         await pilot.press("tab")
     assert at(), app.focused
-    await pilot.press(*keys)
+    await press(pilot, *keys)
 
 
 async def open_cloudcasa(pilot: Pilot, app: CloudRigApp) -> WizardScreen:

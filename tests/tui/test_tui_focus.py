@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual import events
 from textual.widgets import Input
+from tui_helpers import press
 
 from screens.home import HomeScreen
 from screens.wizard import WizardScreen
@@ -38,7 +39,7 @@ async def test_screen_opened_while_unfocused_gets_its_first_field_on_focus(
         app.post_message(events.AppFocus())
         await pilot.pause()
         assert app.focused is not None and app.focused.id == "field-consul_url"
-        await pilot.press("ctrl+a", "ctrl+k", *"http://10.0.0.1:8500")
+        await press(pilot, "ctrl+a", "ctrl+k", *"http://10.0.0.1:8500")
         assert app.screen.query_one("#field-consul_url", Input).value == "http://10.0.0.1:8500"
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, SecretStr
 from textual.widgets import Input, Select, Static, Switch
+from tui_helpers import press
 
 from screens.form import FormState
 from screens.preview import PreviewScreen
@@ -69,10 +70,10 @@ async def test_every_field_kind_gets_its_widget(
         assert isinstance(screen.query_one("#field-hosts"), ListEditor)
         assert screen.query_one("#field-token", Input).password
 
-        await pilot.press("tab", "ctrl+a", "ctrl+k", *"12")  # count out of range
+        await press(pilot, "tab", "ctrl+a", "ctrl+k", *"12")  # count out of range
         assert "9" in str(screen.query_one("#error-count", Static).content)
         await pilot.press("backspace", "backspace", "7")
-        await pilot.press("shift+tab", *"alpha")
+        await press(pilot, "shift+tab", *"alpha")
         await pilot.press("tab", "tab", "space")  # the switch: Space turns it on
         assert "on" in str(screen.query_one(".switch-word").render())
         assert "Space: on/off · Enter: next field" in str(
@@ -83,12 +84,12 @@ async def test_every_field_kind_gets_its_widget(
         await pilot.press("space", "down", "enter")  # opens on "small"; down: "large"
         await pilot.press("enter")  # and on to the list: a row per item
         hosts = screen.query_one("#field-hosts", ListEditor)
-        await pilot.press(*"h1", "enter", *"h2")  # Enter on a filled last row adds one
+        await press(pilot, *"h1", "enter", *"h2")  # Enter on a filled last row adds one
         assert hosts.value == ["h1", "h2"] and hosts.border_title.startswith("2 items")
         await pilot.press("enter", "enter")  # a new empty row, and Enter on it moves on
         assert app.focused is screen.query_one("#field-token")
         assert hosts.value == ["h1", "h2"] and len(hosts.rows()) == 2
-        await pilot.press(*"s3cret-token")
+        await press(pilot, *"s3cret-token")
         await pilot.press("ctrl+n")
         preview = app.screen
         assert isinstance(preview, PreviewScreen)
@@ -239,21 +240,21 @@ async def test_mapping_field_edited_in_the_wizard(
         assert labels.border_title == "0 items · ^o add · ^r remove"
         assert app.focused is not None and app.focused.parent.parent is labels
         # A key and its value per row: Enter goes from key to value, then to a new row.
-        await pilot.press(*"team", "enter", *"platform", "enter", *"env", "enter",
-                          *"[prod, dev]")
+        await press(pilot, *"team", "enter", *"platform", "enter", *"env", "enter",
+                    *"[prod, dev]")
         error = screen.query_one("#error-labels", Static)
         assert "✗ Labels: env: Input should be a valid string" in str(error.content)
         assert "(for example: {team: a})" in str(error.content)
         await pilot.press("ctrl+n")
         assert app.screen is screen, "Next must refuse a bad value"
         assert app.focused is labels.query(".cell").first()  # back on the field
-        await pilot.press("tab", "tab", "tab", "ctrl+a", "ctrl+k", *"prod")
+        await press(pilot, "tab", "tab", "tab", "ctrl+a", "ctrl+k", *"prod")
         assert str(error.content) == ""
         assert labels.value == {"team": "platform", "env": "prod"}
         # ctrl+o adds a row, ctrl+r removes the one with the cursor.
-        await pilot.press("ctrl+o", *"tmp", "ctrl+r")
+        await press(pilot, "ctrl+o", *"tmp", "ctrl+r")
         assert labels.value == {"team": "platform", "env": "prod"}
-        await pilot.press("tab", *"P-1", "tab", *"{grant: TL-1, revoke: gone}")
+        await press(pilot, "tab", *"P-1", "tab", *"{grant: TL-1, revoke: gone}")
         await pilot.press("ctrl+n")
         preview = app.screen
         assert isinstance(preview, PreviewScreen)

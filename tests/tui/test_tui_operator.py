@@ -22,7 +22,7 @@ from rich.console import Console
 from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static, TextArea
 from textual.worker import WorkerCancelled
-from tui_helpers import answers, consul
+from tui_helpers import answers, consul, press
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
@@ -273,7 +273,7 @@ async def test_unknown_checks_offer_the_secret_and_the_store_passphrase(
         ask = app.screen
         assert isinstance(ask, SecretScreen)
         assert ask.locked  # the store could unlock it: its passphrase is offered first
-        await pilot.press(*"pass phrase 1", "ctrl+s")
+        await press(pilot, *"pass phrase 1", "ctrl+s")
         await settle(app, pilot)
         assert app.screen is dashboard
         statuses = {c.step: c.status.value for c in dashboard.checks}
@@ -287,7 +287,7 @@ async def test_unknown_checks_offer_the_secret_and_the_store_passphrase(
         await settle(app, pilot)
         assert {c.step: c.status.value for c in dashboard.checks}["policy"] == "unknown"
         await pilot.press("s")
-        await pilot.press("tab", *consul.management_token, "ctrl+s")
+        await press(pilot, "tab", *consul.management_token, "ctrl+s")
         await settle(app, pilot)
         assert {c.step: c.status.value for c in dashboard.checks}["policy"] == "done"
     for path in app.workspace.directory.rglob("*"):
@@ -344,7 +344,7 @@ async def test_f1_lists_every_key_and_ctrl_p_goes_to_a_page(
         # The command palette: go to a page by name.
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"page 3")
+        await press(pilot, *"page 3")
         await settle(app, pilot)
         await pilot.press("enter")
         await settle(app, pilot)
@@ -362,8 +362,8 @@ async def test_leaving_a_wizard_keeps_a_draft_offered_next_time(
         await pilot.pause()
         await pilot.press("enter")
         assert isinstance(app.screen, WizardScreen)
-        await pilot.press("ctrl+a", "ctrl+k", *"http://10.1.2.3:8500", "tab", "tab",
-                          *"typed-token")
+        await press(pilot, "ctrl+a", "ctrl+k", *"http://10.1.2.3:8500", "tab", "tab",
+                    *"typed-token")
         await pilot.press("ctrl+q")  # ctrl+q asks too
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -620,7 +620,7 @@ async def test_cloudstack_iso_mode_skips_the_api_pages_and_edits_user_data_as_li
         assert "2/3 User data" in text_of(wizard.query_one(".titlebar", Static))
         area = wizard.query_one("#field-user_data", TextArea)
         area.focus()
-        await pilot.press(*"#cloud-config", "enter", *"hostname: web-1")
+        await press(pilot, *"#cloud-config", "enter", *"hostname: web-1")
         assert area.text == "#cloud-config\nhostname: web-1"
         assert "Enter: new line" in text_of(wizard.query_one("#page-status", Static))
         await pilot.press("ctrl+n")
@@ -635,7 +635,7 @@ async def test_test_connection_on_the_credentials_page(
     app = CloudRigApp(procedure_id="carbonio", root=tmp_path / "root")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("ctrl+a", "ctrl+k", *consul.url, "ctrl+t")
+        await press(pilot, "ctrl+a", "ctrl+k", *consul.url, "ctrl+t")
         await settle(app, pilot)
         status = text_of(app.screen.query_one("#page-status", Static))
         assert status == (f"✓ Consul at {consul.url} answered; the management token is valid "
@@ -677,7 +677,7 @@ async def test_wizard_opens_on_invalid_answers_with_them_marked(
         await pilot.press("ctrl+n")
         assert app.screen is wizard  # still marked: Next refuses
         wizard.query_one("#field-external_port", Input).focus()
-        await pilot.press("ctrl+a", "ctrl+k", *"5432", "ctrl+n")
+        await press(pilot, "ctrl+a", "ctrl+k", *"5432", "ctrl+n")
         assert isinstance(app.screen, WizardScreen) and app.screen.index == 3
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fakes.consul import FakeConsul
 from textual.widgets import DataTable, Static
-from tui_helpers import FINAL_PATHS, answers, consul, dashboard_rows, files_under
+from tui_helpers import FINAL_PATHS, answers, consul, dashboard_rows, files_under, press
 
 from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
@@ -59,16 +59,16 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
             await pilot.press("enter")
             assert page(app) == 0
             # Consul access: the URL, (no CA file), the management token.
-            await pilot.press("ctrl+a", "ctrl+k", *fake.url, "tab", "tab",
-                              *fake.management_token)
+            await press(pilot, "ctrl+a", "ctrl+k", *fake.url, "tab", "tab",
+                        *fake.management_token)
             await pilot.press("ctrl+n")
             assert page(app) == 1
             await pilot.press("ctrl+n")
             assert page(app) == 2
 
             # The external service page: address, then a port out of range.
-            await pilot.press("tab", *"db.example.com", "tab", "tab")
-            await pilot.press("ctrl+a", "ctrl+k", *"70000")
+            await press(pilot, "tab", *"db.example.com", "tab", "tab")
+            await press(pilot, "ctrl+a", "ctrl+k", *"70000")
             error = app.screen.query_one("#error-external_port", Static)
             assert "65535" in text_of(error)
             assert error.display
@@ -76,7 +76,7 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
             assert page(app) == 2, "Next must refuse a page with a bad value"
             assert "marked field" in text_of(app.screen.query_one("#page-status", Static))
 
-            await pilot.press("ctrl+a", "ctrl+k", *"5432")
+            await press(pilot, "ctrl+a", "ctrl+k", *"5432")
             assert text_of(error) == ""
             await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
             assert page(app) == 5
@@ -86,7 +86,7 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
             assert page(app) == 5, "db_name and db_username are required"
             assert "required" in text_of(app.screen.query_one("#error-db_name", Static))
             assert app.focused is not None and app.focused.id == "field-db_name"
-            await pilot.press(*"files", "tab", *"filesuser", "tab", *SECRET)
+            await press(pilot, *"files", "tab", *"filesuser", "tab", *SECRET)
             await pilot.press("ctrl+n")
             assert isinstance(app.screen, PreviewScreen)
             await app.workers.wait_for_complete()
@@ -183,13 +183,13 @@ async def test_wizard_prefilled_from_answers_file(tmp_path: Path, state_dir: Pat
         assert text_of(app.screen.query_one("#error-consul_token", Static)) == (
             "✗ Consul management token: is required: apply needs it")
         assert app.focused is not None and app.focused.id == "field-consul_token"
-        await pilot.press(*"a-token", "ctrl+n", *["ctrl+n"] * 4)
+        await press(pilot, *"a-token", "ctrl+n", *["ctrl+n"] * 4)
         assert page(app) == 5
         await pilot.press("ctrl+n")
         assert page(app) == 5
         assert "is required: apply needs it" in text_of(
             app.screen.query_one("#error-db_password", Static))
-        await pilot.press(*SECRET, "ctrl+n")
+        await press(pilot, *SECRET, "ctrl+n")
         assert isinstance(app.screen, PreviewScreen)
         await app.workers.wait_for_complete()
         await pilot.pause()

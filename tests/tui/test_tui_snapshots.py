@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakes.consul import FakeConsul
 from textual.pilot import Pilot
-from tui_helpers import answers, start_consul
+from tui_helpers import answers, press, start_consul
 
 from screens.preview import PreviewScreen
 from screens.progress import ProgressScreen
@@ -120,10 +120,10 @@ def test_wizard_rows_editor(snap_compare, tmp_path: Path, state_dir: Path) -> No
 
     async def to_the_account_page(pilot: Pilot) -> None:
         await pilot.pause()
-        await pilot.press("ctrl+a", "ctrl+k", *"https://cc.example.com/api/v1", "tab", "tab",
-                          *"not-a-real-key", "ctrl+n")
-        await pilot.press(*"prod-aws", "tab", "tab", *"team", "enter", *"platform", "enter",
-                          *"env", "tab", *"prod")
+        await press(pilot, "ctrl+a", "ctrl+k", *"https://cc.example.com/api/v1", "tab", "tab",
+                    *"not-a-real-key", "ctrl+n")
+        await press(pilot, *"prod-aws", "tab", "tab", *"team", "enter", *"platform", "enter",
+                    *"env", "tab", *"prod")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=to_the_account_page)
