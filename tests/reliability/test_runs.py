@@ -52,7 +52,10 @@ def gateway_tokens(consul: FakeConsul) -> list[dict]:
 
 
 def test_a_second_run_is_refused_at_once_naming_the_first(
-        cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
+        process_cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
+    """Two operators' runs at once: both are processes (the lock is between processes),
+    the second one through the real entry point, its exit status the process's."""
+    cli = process_cli
     root = tmp_path / "root"
     hold = consul.hold("PUT", REGISTER)
     first = start_apply(cli, answers_file, root)
