@@ -37,7 +37,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(HERE), str(REPO / "tests")]  # startup.py, configdrive.py; the fakes
+# startup.py, configdrive.py; the fakes and rigs, in tests/support once the suite is
+# split into layer folders, in tests/ before.
+TEST_PATHS = [str(REPO / "tests" / "support"), str(REPO / "tests")]
+sys.path[:0] = [str(HERE), *TEST_PATHS]
 
 import configdrive  # noqa: E402
 import startup  # noqa: E402
@@ -75,7 +78,7 @@ def _medians(runs: int, ours: Callable[[], float], base: Callable[[], float]
 def first_screen(runs: int, env: dict[str, str]) -> Row:
     ours, base = _medians(runs, lambda: startup.time_until_painted("tui.app:CloudRigApp", env),
                           lambda: startup.time_until_painted("hello", env))
-    return Row("first screen (home)", ours, base, "ms", 1.3,
+    return Row("first screen (home)", ours, base, "ms", 1.15,
                "spawn to first frame, headless 80×24, vs a Textual App with one Static")
 
 
@@ -83,7 +86,7 @@ def cloudrig_list(runs: int, env: dict[str, str]) -> Row:
     command = startup.cloudrig_command()
     ours, base = _medians(runs, lambda: startup.time_command(command, env),
                           lambda: startup.time_command([sys.executable, "-c", "pass"], env))
-    return Row("cloudrig list", ours, base, "ms", 3.0, "vs python -c pass")
+    return Row("cloudrig list", ours, base, "ms", 2.2, "vs python -c pass")
 
 
 def render_all(runs: int, loops: int, work: Path) -> Row:
@@ -170,7 +173,7 @@ def iso(repeat: int, size: int, label: str) -> Row:
 
 CONSUL_PROCESS = r"""
 import sys
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = sys.argv[1:]
 from fakes.consul import FakeConsul
 
 consul = FakeConsul().start()
@@ -192,7 +195,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
     from tui.registry import get_procedure
 
     procedure = get_procedure("carbonio")
-    server = subprocess.Popen([sys.executable, "-c", CONSUL_PROCESS, str(REPO / "tests")],
+    server = subprocess.Popen([sys.executable, "-c", CONSUL_PROCESS, *TEST_PATHS],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert server.stdin is not None and server.stdout is not None
     url, token = server.stdout.readline().split()
@@ -226,8 +229,9 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
         def refresh() -> float:
             start = time.perf_counter()
             results = run_concurrently([s.check for s in sessions])
+            # staged: complete under --root, the host's part left to its operator
             bad = [c for checks in results for c in checks
-                   if c.status.value not in ("done", "manual")]
+                   if c.status.value not in ("done", "manual", "staged")]
             assert not bad, f"checks not done: {[(c.step, c.detail) for c in bad][:3]}"
             return time.perf_counter() - start
 
@@ -235,7 +239,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
         times = [refresh() for _ in range(runs)]
         steps = sum(len(s.active_steps()) for s in sessions)
         return Row("dashboard refresh, 5 procedures", statistics.median(times) * 1000,
-                   slowest * 1000, "ms", 1.5,
+                   slowest * 1000, "ms", 1.1,
                    f"{steps} step checks at once vs the slowest single check; fake Consul "
                    f"in its own process, {latency * 1000:.0f} ms per request")
     finally:
@@ -269,7 +273,7 @@ def tui_rss(env: dict[str, str]) -> Row:
         if out.returncode != 0:
             raise RuntimeError(out.stderr.strip().splitlines()[-1])
         peaks.append(int(out.stdout.split()[-1]) / 1024)  # KiB → MiB (Linux)
-    return Row("TUI peak RSS", max(peaks), None, "MiB", 120,
+    return Row("TUI peak RSS", max(peaks), None, "MiB", 80,
                "peak resident memory (VmHWM) of the app through home and a dashboard "
                "(worst of 3)")
 

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
+from screens.detail import DetailScreen
 from screens.layout import fit_width
 from screens.secret import SecretScreen
 from screens.texts import PlanText, status_text, step_text
@@ -274,7 +275,6 @@ class DashboardScreen(Screen):
         check = next((c for c in self.checks if c.step == event.row_key.value), None)
         if check is None:
             return
-        from screens.detail import DetailScreen
 
         self.app.push_screen(DetailScreen(
             check.title, f"{check.status.value} · checked {clock_text(check.checked_at)}",

@@ -8,9 +8,11 @@ hand raw values in and read display values out.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -25,6 +27,7 @@ from tui.answers import (
     public_answers,
     validate,
 )
+from tui.engine import missing_secrets
 from tui.model import Page, Procedure
 
 
@@ -190,8 +193,6 @@ class FormState:
     def needed_secrets(self) -> builtins.set[str]:  # `set` here is FormState.set
         """The secrets apply will need with the answers typed so far (each step asked
         with what is known; a step that cannot tell yet is not counted)."""
-        from tui.engine import missing_secrets
-
         try:
             answers: BaseModel = validate(self.model, self.values, "wizard")
         except AnswersError:
@@ -274,8 +275,6 @@ def page_for_problem(procedure: Procedure, values: dict[str, Any], message: str,
 
 def _mentioned(value: str, message: str) -> bool:
     """Whether MESSAGE names VALUE, a URL counted by its scheme, host and port."""
-    from urllib.parse import urlsplit
-
     if value in message:
         return True
     parts = urlsplit(value)
@@ -287,8 +286,6 @@ def operator_text(text: str, model: type[BaseModel], own: str | None = None) -> 
     (`consul_url`, `<config_dir>`) is named by its title instead (‹Consul HTTP API›);
     the field's own key may stay (it is often the product's own setting name). Only
     keys with an underscore: a one-word key is an ordinary word in a sentence."""
-    import re
-
     titles = {name: info.title for name, info in model.model_fields.items()
               if "_" in name and name != own and info.title}
     if not titles:

@@ -14,10 +14,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from screens.confirm import ConfirmScreen
 from screens.layout import fit_width
 from screens.texts import status_text
 from screens.workspace import Workspace, saved_run, state_word
-from tui.registry import REGISTRY
+from tui.drafts import drop_draft, load_draft
+from tui.registry import REGISTRY, get_procedure
 
 # The other screens (and the engine behind them) are imported when first opened:
 # home is the first paint, and it needs only the registry and the state files.
@@ -38,6 +40,8 @@ class HomeScreen(Screen):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self._shown: tuple[tuple[str, ...], int] | None = None
+        """The state words and State column width the table shows (None: not built)."""
 
     def compose(self) -> ComposeResult:
         yield Static("CloudRig · cloud integration runbooks", classes="titlebar")
@@ -57,21 +61,28 @@ class HomeScreen(Screen):
         self.refresh_states()
 
     def refresh_states(self) -> None:
+        """The table, rebuilt only when a state word or the room for them changed:
+        mount, resume and every resize ask (three times before the first paint), and
+        each rebuild costs Textual a layout of the whole table."""
         table = self.query_one(ProcedureTable)
         row = table.cursor_row
-        table.clear(columns=True)
         rows = [(info, state_word(self.workspace.directory, info.id))
                 for info in REGISTRY.values()]
         id_width = max((len(info.id) for info, _ in rows), default=9)
         title_width = max((len(info.title) for info, _ in rows), default=5)
+        # The state takes what is left of the real width (wrapping, never cut).
+        widest = max((len(word) for _, word in rows), default=5)
+        state_width = min(widest, max(11, fit_width(table, [max(id_width, 9), title_width])))
+        shown = (tuple(word for _, word in rows), state_width)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        table.clear(columns=True)
         # Text, not str, here and in rows: DataTable parses a str as markup, which loads
         # rich's emoji table before the first paint (and would misread a "[" in a title).
         table.add_column(Text("Procedure"), width=max(id_width, 9))
         table.add_column(Text("Title"), width=title_width)
-        # The state takes what is left of the real width (wrapping, never cut).
-        widest = max((len(word) for _, word in rows), default=5)
-        table.add_column(Text("State"), width=min(widest, max(
-            11, fit_width(table, [max(id_width, 9), title_width]))))
+        table.add_column(Text("State"), width=state_width)
         for info, word in rows:
             table.add_row(Text(info.id), Text(info.title), status_text(word), key=info.id,
                           height=None)
@@ -102,30 +113,24 @@ class HomeScreen(Screen):
         of opening its wizard or dashboard. Whether it was running."""
         if state_word(self.workspace.directory, procedure_id) != "running":
             return False
-        from screens.progress import ProgressScreen
-        from tui.registry import get_procedure
+        from screens.progress import ProgressScreen  # deferred: start-up (pydantic)
 
         self.app.push_screen(ProgressScreen(self.workspace, get_procedure(procedure_id)))
         return True
 
     def open_wizard(self, procedure_id: str) -> None:
         """The procedure's wizard, from a kept draft when the operator wants it."""
-        from tui.drafts import load_draft
-
         draft = None
         if procedure_id not in self.workspace.answers:  # answers given: no draft offer
             draft = load_draft(self.workspace.directory, procedure_id)
         if draft is None:
             self._start_wizard(procedure_id, None)
             return
-        from screens.confirm import ConfirmScreen
 
         when = draft.saved.astimezone().strftime("%Y-%m-%d %H:%M")
 
         def answered(yes: bool | None) -> None:
             if not yes:
-                from tui.drafts import drop_draft
-
                 drop_draft(self.workspace.directory, procedure_id)
             self._start_wizard(procedure_id, draft.values if yes else None)
 
@@ -135,9 +140,8 @@ class HomeScreen(Screen):
             "drops the draft)"), answered)
 
     def _start_wizard(self, procedure_id: str, draft: dict[str, object] | None) -> None:
-        from screens.form import FormState
-        from screens.wizard import open_wizard_at
-        from tui.registry import get_procedure
+        from screens.form import FormState  # deferred: start-up (pydantic)
+        from screens.wizard import open_wizard_at  # deferred: start-up (pydantic)
 
         procedure = get_procedure(procedure_id)
         state = self.workspace.store.load(procedure_id)
@@ -154,8 +158,7 @@ class HomeScreen(Screen):
                        form=form)
 
     def action_dashboard(self) -> None:
-        from screens.dashboard import DashboardScreen
-        from tui.registry import get_procedure
+        from screens.dashboard import DashboardScreen  # deferred: start-up (pydantic)
 
         procedure_id = self._highlighted()
         if procedure_id is None or self.attach(procedure_id):

@@ -28,6 +28,7 @@ from screens.texts import plan_summary, step_text
 from screens.widgets import TitleBar, Working
 from screens.workspace import Navigator, Workspace
 from tui.answers import public_answers
+from tui.engine import missing_secrets
 from tui.model import Procedure
 from tui.redact import redact
 from tui.words import plural
@@ -77,8 +78,6 @@ class PreviewScreen(Screen):
                         exclusive=True, name="plan")
 
     def _plan(self) -> tuple[list[StepView], list[str]]:
-        from tui.engine import missing_secrets
-
         session = self.workspace.session(self.procedure, self.answers,
                                          root=self.workspace.root, dry_run=True)
         missing = missing_secrets(self.procedure, self.answers, session.secrets,

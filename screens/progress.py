@@ -38,6 +38,8 @@ from screens.texts import event_text, mark_text
 from screens.widgets import RunLog, TitleBar
 from screens.workspace import Navigator, Workspace, saved_run
 from tui.answers import public_answers
+from tui.detach import cancel, launch, order_for
+from tui.drafts import drop_draft
 from tui.engine import RunResult, Session
 from tui.errors import OperatorError
 from tui.journal import RunStart, follow, journal_path
@@ -122,8 +124,6 @@ class ProgressScreen(Screen):
 
     def on_mount(self) -> None:
         if self.answers is not None:
-            from tui.drafts import drop_draft
-
             drop_draft(self.workspace.directory, self.procedure.id)  # the answers are in state
         log = self.query_one(RunLog)
         log.on_copy = self._copy
@@ -140,8 +140,6 @@ class ProgressScreen(Screen):
         """Runs in the worker thread: never touches widgets. Starts the run (with
         answers), then follows its journal to its end."""
         if self.session is not None:
-            from tui.detach import launch, order_for
-
             try:
                 try:
                     order = order_for(self.session, passphrase=self.workspace.passphrase)
@@ -295,8 +293,6 @@ class ProgressScreen(Screen):
 
     def _cancel(self, quit_after: bool) -> None:
         """Ask the run to stop at its next safe point (SIGINT to its process)."""
-        from tui.detach import cancel
-
         try:
             asked = cancel(self.workspace.directory, self.procedure.id)
         except OperatorError as exc:

@@ -35,6 +35,7 @@ from screens.widgets import (
 )
 from screens.workspace import Workspace
 from tui.answers import AnswersError
+from tui.drafts import save_draft
 from tui.model import Procedure
 from tui.redact import redact
 from tui.words import plural
@@ -287,8 +288,6 @@ class WizardScreen(Screen):
 
     def _ask_to_leave(self, then: Any) -> None:
         """Leave only when the operator says so; the answers typed are kept as a draft."""
-        from tui.drafts import save_draft
-
         self._sync_page()
 
         def answered(yes: bool | None) -> None:

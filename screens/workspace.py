@@ -11,9 +11,11 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from tui.secrets import SecretSource, env_name, open_store
 from tui.statefile import peek_state, run_word
 
 # Only annotations: home, the first paint, must not wait for pydantic and the engine.
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from tui.answers import FieldProblem
     from tui.engine import Session
     from tui.model import Event, Procedure
-    from tui.secrets import SecretSource
     from tui.state import StateStore
 
 
@@ -60,7 +61,7 @@ class Workspace:
     def store(self) -> StateStore:
         """The state store, built on first use (it brings pydantic's models)."""
         if self._store is None:
-            from tui.state import StateStore
+            from tui.state import StateStore  # deferred: start-up (pydantic)
 
             self._store = StateStore(self.directory)
         return self._store
@@ -68,8 +69,7 @@ class Workspace:
     def secret_source(self, procedure: Procedure, typed: bool = True) -> SecretSource:
         """Secrets from the environment, the wizard (TYPED), then the store; never a
         prompt: the TUI owns the terminal."""
-        from tui.answers import secret_fields
-        from tui.secrets import SecretSource, open_store
+        from tui.answers import secret_fields  # deferred: start-up (pydantic)
 
         directory = self.store.directory
         passphrase = self.passphrase
@@ -83,8 +83,6 @@ class Workspace:
 
     def secret_where(self, procedure: Procedure, name: str) -> str:
         """Where a secret field's value comes from now, and where one typed here goes."""
-        from tui.secrets import env_name
-
         variable = env_name(name)
         if os.environ.get(variable):
             return (f"From {variable} (set in the environment): that value is used, "
@@ -109,7 +107,7 @@ class Workspace:
     ) -> Session:
         """A Session whose secrets come from the environment, the wizard, then the store
         (never a prompt: there is no terminal to prompt on under a TUI)."""
-        from tui.engine import Session
+        from tui.engine import Session  # deferred: start-up (pydantic)
 
         return Session(
             procedure=procedure, answers=answers, secrets=self.secret_source(procedure),
@@ -140,7 +138,7 @@ class SavedRun(NamedTuple):
 
 def saved_run(store: StateStore, procedure: Procedure) -> SavedRun:
     """What the dashboard checks when opened from home: the last applied answers."""
-    from tui.answers import AnswersError, validate
+    from tui.answers import AnswersError, validate  # deferred: start-up (pydantic)
 
     state = store.load(procedure.id)
     if state is None or not state.answers:
@@ -194,8 +192,6 @@ def state_word(directory: Path, procedure_id: str) -> str:
 def recorded_statuses(state: dict[str, object], steps: list[str]) -> list[str]:
     """Each step's recorded status; a manual step the operator confirmed since is done
     (as its check then says: `cloudrig confirm`)."""
-    from datetime import datetime
-
     records = state.get("steps") if isinstance(state.get("steps"), dict) else {}
     confirmations = (state.get("confirmations")
                      if isinstance(state.get("confirmations"), dict) else {})

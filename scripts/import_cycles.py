@@ -7,8 +7,8 @@ including those inside a module-level `if`/`try` (but not `if TYPE_CHECKING:`, w
 never runs). An import inside a function runs later, when the function is called; a
 cycle held together by one would still be a circle in the design, but it cannot fail
 at start-up, and CloudRig keeps function-level imports only for start-up-heavy
-packages (see the `# heavy:` tags), so they are not followed here. import-linter's
-contracts in pyproject.toml check the layers; this script checks for circles, which
+packages (the `# deferred: start-up (PACKAGE)` tags), so they are not followed here.
+import-linter's contracts in pyproject.toml check the layers; this script checks for circles, which
 its contracts cannot express for a whole package.
 """
 

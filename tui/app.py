@@ -27,6 +27,7 @@ from screens.help import HelpScreen, TooSmallScreen, key_rows
 from screens.home import HomeScreen
 from screens.workspace import Workspace
 from tui.resources import data_dir
+from tui.serve import gate, scrub_environment
 from tui.statefile import state_dir
 
 if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state models
@@ -122,7 +123,7 @@ class CloudRigApp(App[int]):
                        answers: BaseModel | None, index: int) -> None:
         """The wizard on page INDEX, for the screens it leads to (screens.workspace's
         Navigator): they reach it through the app rather than importing it."""
-        from screens.wizard import open_wizard_at  # heavy: forms and pydantic, not on first paint
+        from screens.wizard import open_wizard_at  # deferred: start-up (pydantic)
 
         open_wizard_at(self, workspace, procedure, answers, index)
 
@@ -204,10 +205,7 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
     websocket, until interrupted, behind tui/serve.py's gate (token, Host, Origin) and
     with CloudRig's own page (no resource from the internet). Here, not in the CLI:
     only this module and screens/ import Textual's packages."""
-    # heavy: textual-serve, aiohttp, tui.serve's secrets: only for `cloudrig serve`
-    from textual_serve.server import Server
-
-    from tui.serve import gate, scrub_environment  # heavy: as above, not on first paint
+    from textual_serve.server import Server  # deferred: start-up (textual_serve)
 
     class GatedServer(Server):
         async def _make_app(self) -> Any:

@@ -3,9 +3,11 @@
 In a wheel the top-level `templates/` and `assets/` directories are placed at
 `tui/_data/` (see pyproject.toml); in a source checkout they sit beside `tui/`.
 The package's directory comes from the import system (`tui.__spec__`, what
-`importlib.resources.files("tui")` reads for a package on disk); importlib.resources
-itself is imported only for an installation that is not plain files, because it
-brings zipfile and costs the first screen several milliseconds (bench/run_all.py).
+`importlib.resources.files("tui")` reads for a package on disk). CloudRig ships as
+plain files (a wheel unpacked by pip), whose templates Jinja reads from a directory:
+an installation inside a zip file has no directory to give, so it is refused with
+the same sentence as a missing directory. (importlib.resources is not used: it brings
+zipfile and costs the first screen several milliseconds, bench/run_all.py.)
 """
 
 from __future__ import annotations
@@ -19,12 +21,7 @@ import tui
 def _package_dir() -> Path:
     spec = tui.__spec__
     locations = list(spec.submodule_search_locations or []) if spec else []
-    if locations and Path(locations[0]).is_dir():
-        return Path(locations[0])
-    # heavy: zipfile, only for an install that is not plain files
-    from importlib.resources import files
-
-    return Path(str(files("tui")))
+    return Path(locations[0]) if locations else Path(tui.__file__).parent
 
 
 @cache

@@ -131,7 +131,7 @@ def _open(path: Path) -> int:
     try:
         make_dirs(path.parent, 0o700)  # modes set explicitly, whatever the umask
     except OSError as exc:
-        from tui.files import state_write_failure  # heavy: pydantic (home's first paint)
+        from tui.files import state_write_failure  # deferred: start-up (pydantic)
 
         raise state_write_failure(exc, path.parent) from None
     try:
@@ -196,7 +196,7 @@ def run_lock(directory: Path, procedure: str, kind: str,
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
         except OSError as exc:  # a full state disk: one sentence, the lock let go
-            from tui.files import state_write_failure  # heavy: pydantic (first paint)
+            from tui.files import state_write_failure  # deferred: start-up (pydantic)
 
             raise state_write_failure(exc, path) from None
         with _HELD_LOCK:

@@ -95,7 +95,7 @@ class _BackendStore:
             self.index.add(key)
 
     def delete(self, key: str) -> bool:
-        import keyring.errors  # heavy: keyring loads its backends' entry points
+        import keyring.errors  # deferred: start-up (keyring)
 
         with self._writing():
             try:
@@ -116,7 +116,7 @@ def system_keyring() -> KeyringBackend | None:
     File-based backends (keyrings.alt, keyrings.cryptfile) and the fail/null/chainer
     placeholders do not count: CloudRig chooses its own encrypted file instead.
     """
-    import keyring.backend  # heavy: keyring loads its backends' entry points
+    import keyring.backend  # deferred: start-up (keyring)
 
     if os.environ.get(BACKEND_ENV) == "file":
         return None
@@ -165,7 +165,7 @@ def open_store(state_dir: Path, interactive: bool,
             passphrase = _TYPED.get(path) or getpass.getpass("CloudRig secret store passphrase: ")
             _TYPED[path] = passphrase
     make_dirs(state_dir, 0o700)  # modes set explicitly, whatever the umask
-    from tui.secretfile import FileStore  # heavy: keyrings.cryptfile loads argon2 and AES
+    from tui.secretfile import FileStore  # deferred: start-up (keyrings)
 
     return FileStore(path, passphrase, service=SERVICE, passphrase_env=PASSPHRASE_ENV)
 

@@ -108,7 +108,7 @@ def scrub_environment(environ: MutableMapping[str, str]) -> list[str]:
 
 def gate(token: str, host: str, port: int) -> Any:
     """An aiohttp middleware refusing any request that does not pass the rules above."""
-    from aiohttp import web  # heavy: aiohttp, only for `cloudrig serve`
+    from aiohttp import web  # deferred: start-up (aiohttp)
 
     hosts = allowed_hosts(host, port)
     cookie = cookie_name(port)

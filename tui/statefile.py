@@ -8,15 +8,18 @@ reads only what that word needs, and tolerates a missing or damaged file the way
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from tui.runlock import alive, clock
 
 
 def state_dir() -> Path:
     configured = os.environ.get("CLOUDRIG_STATE_DIR")
     if configured:
         return Path(configured)
-    from platformdirs import user_state_path  # heavy: platformdirs (first paint)
+    from platformdirs import user_state_path  # deferred: start-up (platformdirs)
 
     return user_state_path("cloudrig", appauthor=False)
 
@@ -32,8 +35,6 @@ def peek_state(directory: Path, procedure_id: str) -> dict[str, object] | None:
         text = state_path(directory, procedure_id).read_text(encoding="utf-8")
     except OSError:
         return None
-    import json  # heavy: only when there is state to read: a first start paints without it
-
     try:
         data = json.loads(text)
     except ValueError:
@@ -57,16 +58,12 @@ def run_word(run: dict[str, object] | None) -> str | None:
     outcome = str(run.get("outcome"))
     if outcome != "running":
         return outcome
-    from tui.runlock import alive  # heavy: socket, dataclasses (first paint)
-
     return "interrupted" if alive(run.get("pid"), run.get("process_start"),
                                   run.get("host")) is False else "running"
 
 
 def run_sentence(run: dict[str, object]) -> str:
     """`running (pid N on HOST since HH:MM)`, `interrupted at STEP: …`, `done at HH:MM`."""
-    from tui.runlock import clock  # heavy: socket, dataclasses (first paint)
-
     word = run_word(run)
     what = "teardown" if run.get("kind") == "teardown" else "apply"
     if word == "running":

@@ -119,3 +119,17 @@ def test_reset_then_success(consul, client):
     consul.reset(times=1, path_prefix="/v1/kv/")
     client.kv_put("k", b"v")
     assert client.kv_get("k") == b"v"
+
+
+def test_the_token_is_read_once_per_client_and_a_refusal_is_not_kept(consul, client):
+    """A dashboard refresh's checks share one client: the management-token check and
+    the policy check (which must prove the token before it reads a 403) ask Consul for
+    the token once between them; a refused read is asked again next time."""
+    consul.fail(403, "ACL not found", path_prefix="/v1/acl/token/self")
+    with pytest.raises(RemoteError):
+        client.token_self()
+    assert client.token_self()["SecretID"] == consul.management_token
+    assert client.policy_by_name("nope-policy") is None
+    assert client.token_self()["SecretID"] == consul.management_token
+    reads = [r for r in consul.log if r.path == "/v1/acl/token/self"]
+    assert len(reads) == 2  # the refused one, then one for everything after it

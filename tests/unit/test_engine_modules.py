@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-import tui.cli
+import tui.cli_commands
 import tui.engine
 import tui.engine.reports
 from tui.cli import main
@@ -400,14 +400,14 @@ def test_status_json_prints_the_typed_reports_and_reads_back_into_them(
     assert main(["apply", "engine-test", *registered, "--yes"]) == 0
     assert main(["action", "engine-test", "say", *registered, "--yes"]) == 0
     made: list[Any] = []
-    checks = tui.engine.run_concurrently
+    checks = tui.cli_commands.run_concurrently
 
     def recording(calls: Any, limit: int | None = None) -> list[Any]:
         reports = checks(calls, limit)
         made.extend(reports)
         return reports
 
-    monkeypatch.setattr(tui.engine, "run_concurrently", recording)
+    monkeypatch.setattr(tui.cli_commands, "run_concurrently", recording)
     capsys.readouterr()
     assert main(["status", "--json"]) == 1  # pending steps: not all done
     printed = capsys.readouterr().out
@@ -447,15 +447,16 @@ def test_action_and_apply_json_print_the_typed_reports(
             return made[-1]
         return record
 
-    monkeypatch.setattr(tui.cli, "actions_report", recorded(tui.cli.actions_report))
+    monkeypatch.setattr(tui.cli_commands, "actions_report",
+                        recorded(tui.cli_commands.actions_report))
     assert main(["action", "engine-test", "--json"]) == 0
     (listed,) = made
     assert [type(v) for v in listed] == [ActionView] and listed[0].last_run is None
     assert capsys.readouterr().out == _printed(listed)
 
     made.clear()
-    monkeypatch.setattr(tui.engine.reports, "apply_summary",
-                        recorded(tui.engine.reports.apply_summary))
+    monkeypatch.setattr(tui.cli_commands, "apply_summary",
+                        recorded(tui.cli_commands.apply_summary))
     assert main(["apply", "engine-test", *registered, "--yes", "--json"]) == 0
     (summary,) = made
     assert isinstance(summary, ApplySummary)
@@ -488,7 +489,8 @@ def _source(module: str) -> Path:
 
 
 @pytest.mark.parametrize(("module", "free_form"), [
-    ("tui.cli", {"_raw_answers"}), ("tui.metrics", set()), ("screens.dashboard", set()),
+    ("tui.cli", set()), ("tui.cli_commands", {"_raw_answers", "wizard_answers"}),
+    ("tui.metrics", set()), ("screens.dashboard", set()),
     ("screens.progress", set())])
 def test_no_report_a_front_reads_is_an_untyped_dict(module: str, free_form: set[str]) -> None:
     """The fronts read typed reports and records: no function of the CLI, the metrics,
@@ -500,7 +502,7 @@ def test_no_report_a_front_reads_is_an_untyped_dict(module: str, free_form: set[
 
 
 def test_the_cli_s_reports_are_annotated_with_their_models() -> None:
-    cli = _annotations(_source("tui.cli"))
+    cli = _annotations(_source("tui.cli_commands"))
     assert cli["_status_one"][-1] == "Callable[[], ProcedureStatus]"
     assert cli["actions_report"][-1] == "list[ActionView]"
     assert _annotations(_source("tui.metrics"))["prometheus"][0] == (

@@ -77,14 +77,14 @@ class StackEvent(BaseModel):
 class CloudFormation:
     def __init__(self, region: str | None = None) -> None:
         try:
-            import boto3  # heavy: boto3, only on the AWS path
-            from botocore.config import Config
+            import boto3  # deferred: start-up (boto3)
+            from botocore.config import Config  # deferred: start-up (boto3)
         except ImportError:
             raise OperatorError(
                 "creating the CloudFormation stack needs boto3: install the extra with "
                 "`pip install 'cloudrig[aws]'`, or answer `cloudformation: browser` to "
                 "launch the stack from the AWS console instead") from None
-        import botocore.session  # heavy: boto3, only on the AWS path
+        import botocore.session  # deferred: start-up (boto3)
 
         # 30 s per read (5 s to connect), or CLOUDRIG_HTTP_TIMEOUT as for every other API.
         timeout = default_timeout(httpx.Timeout(30.0, connect=5.0))
@@ -244,7 +244,7 @@ class _Sender:
         self.clients: dict[str | None, Any] = {}
 
     def _client(self, url: str) -> Any:
-        from botocore.utils import get_environ_proxies  # heavy: boto3, only on the AWS path
+        from botocore.utils import get_environ_proxies  # deferred: start-up (boto3)
 
         proxy = get_environ_proxies(url).get(url.split(":", 1)[0])
         if proxy not in self.clients:
@@ -254,8 +254,8 @@ class _Sender:
         return self.clients[proxy]
 
     def __call__(self, request: Any, **_: Any) -> Any:
-        from botocore import exceptions as aws  # heavy: boto3, only on the AWS path
-        from botocore.awsrequest import AWSResponse
+        from botocore import exceptions as aws  # deferred: start-up (boto3)
+        from botocore.awsrequest import AWSResponse  # deferred: start-up (boto3)
 
         body = request.body
         if hasattr(body, "read"):

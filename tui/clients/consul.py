@@ -15,6 +15,7 @@ plan shows and `send` sends unchanged.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -32,7 +33,8 @@ class ConsulClient(ApiClient):
         self.base_url = base_url.rstrip("/")
         self.http = make_client(self.base_url, ca_file=ca_file, transport=transport,
                                 headers={"X-Consul-Token": token}, backoff=backoff)
-        self._token_checked = False
+        self._token: dict[str, Any] | None = None
+        self._token_lock = threading.Lock()
 
     # ------------------------------------------------------------ helpers
 
@@ -73,10 +75,15 @@ class ConsulClient(ApiClient):
             raise RemoteError(f"Consul at {self.base_url} {failure} (it answered false)")
 
     def token_self(self) -> dict[str, Any]:
-        """The calling token; proves it is valid before 403s are interpreted."""
-        data = json_body(self._call("GET", "/v1/acl/token/self"))
-        self._token_checked = True
-        return data
+        """The calling token; proves it is valid before 403s are interpreted. Read once
+        per client: the checks of a dashboard refresh share one client and run at once,
+        and the management-token and policy checks both need it, so a second caller
+        waits for the first one's answer instead of asking again (a failure is not
+        kept: the next caller asks)."""
+        with self._token_lock:
+            if self._token is None:
+                self._token = json_body(self._call("GET", "/v1/acl/token/self"))
+            return self._token
 
     def token_valid(self, secret: str) -> dict[str, Any] | None:
         """Whether another token (e.g. the gateway's) is valid: its self-read, or None."""
@@ -91,8 +98,7 @@ class ConsulClient(ApiClient):
     # ------------------------------------------------------------ ACL policies
 
     def policy_by_name(self, name: str) -> dict[str, Any] | None:
-        if not self._token_checked:
-            self.token_self()
+        self.token_self()
         path = f"/v1/acl/policy/name/{quote(name, safe='')}"
         response = self._call("GET", path, ok=(200, 403, 404))
         if response.status_code == 200:

@@ -57,7 +57,7 @@ class Server:
 
 
 def _connect(server: Server, user: str, password: str, dbname: str) -> Any:
-    import psycopg  # heavy: psycopg
+    import psycopg  # deferred: start-up (psycopg)
 
     return psycopg.connect(host=server.host, port=server.port, user=user, password=password,
                            dbname=dbname, connect_timeout=10, autocommit=True,
@@ -66,7 +66,7 @@ def _connect(server: Server, user: str, password: str, dbname: str) -> Any:
 
 def can_login(server: Server, user: str, password: str, dbname: str) -> bool:
     """Whether `user` logs in to `dbname` with `password` (the role's real test)."""
-    import psycopg  # heavy: psycopg
+    import psycopg  # deferred: start-up (psycopg)
 
     try:
         with _connect(server, user, password, dbname):
@@ -82,7 +82,7 @@ def libpq_verifier(conn: Any, user: str, password: str) -> str:
 
 
 def role_statement(conn: Any, user: str, password: str, exists: bool) -> Any:
-    from psycopg import sql  # heavy: psycopg
+    from psycopg import sql  # deferred: start-up (psycopg)
 
     verb = "ALTER" if exists else "CREATE"
     return sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
@@ -90,7 +90,7 @@ def role_statement(conn: Any, user: str, password: str, exists: bool) -> Any:
 
 
 def database_statement(dbname: str, owner: str, exists: bool) -> Any:
-    from psycopg import sql  # heavy: psycopg
+    from psycopg import sql  # deferred: start-up (psycopg)
 
     template = "ALTER DATABASE {} OWNER TO {}" if exists else "CREATE DATABASE {} OWNER {}"
     return sql.SQL(template).format(sql.Identifier(dbname), sql.Identifier(owner))
@@ -99,7 +99,7 @@ def database_statement(dbname: str, owner: str, exists: bool) -> Any:
 def ensure_role_and_database(server: Server, admin: str, admin_password: str, user: str,
                              password: str, dbname: str) -> list[str]:
     """Create or update the login role and its database; returns what was done."""
-    import psycopg  # heavy: psycopg
+    import psycopg  # deferred: start-up (psycopg)
 
     done: list[str] = []
     try:
@@ -133,7 +133,7 @@ def ensure_role_and_database(server: Server, admin: str, admin_password: str, us
 
 def psql_script(user: str, password: str, dbname: str) -> str:
     """An idempotent script for `psql -f` on the database node (holds a password verifier)."""
-    from psycopg import sql  # heavy: psycopg
+    from psycopg import sql  # deferred: start-up (psycopg)
 
     role = sql.Literal(user).as_string(None)
     db = sql.Literal(dbname).as_string(None)

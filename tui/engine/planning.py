@@ -35,7 +35,7 @@ class StepPlan(BaseModel):
 def unreachable(exc: OperatorError) -> bool:
     """A remote that did not answer at all (no HTTP status: refused, timed out, TLS): every
     later call to it would wait the same way, so planning stops at the first."""
-    from tui.http import RemoteError  # heavy: httpx (tui.http), only once a remote failed
+    from tui.http import RemoteError  # deferred: start-up (httpx)
 
     return isinstance(exc, RemoteError) and exc.status is None
 

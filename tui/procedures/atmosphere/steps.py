@@ -683,7 +683,7 @@ class DnsRecords(Step[AtmosphereAnswers]):
                             "server (this step is probably optional: the runbook)")]
 
     def check(self, ctx: Ctx) -> CheckResult:
-        from .dns import check_names  # heavy: dnspython, only for this check
+        from .dns import check_names  # deferred: start-up (dns)
 
         files = check_files(self.files(ctx), ctx.root)
         a = ctx.answers

@@ -499,7 +499,7 @@ def terminal_qr(text: str) -> str | None:
     """The launch URL as a QR code of text blocks (handy over SSH: scan it with a phone
     signed in to AWS). None when segno is not installed."""
     try:
-        import segno  # heavy: segno, only for the browser path's QR code
+        import segno  # deferred: start-up (segno)
     except ImportError:
         return None
     out = io.StringIO()

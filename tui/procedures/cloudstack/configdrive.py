@@ -160,10 +160,10 @@ class _FixedClock:
 @contextmanager
 def _fixed_time(epoch: float) -> Iterator[None]:
     """pycdlib stamps every record with time.time() in local time; pin it to UTC epoch."""
-    import pycdlib.dates  # heavy: pycdlib
-    import pycdlib.headervd
-    import pycdlib.pycdlib
-    import pycdlib.utils
+    import pycdlib.dates  # deferred: start-up (pycdlib)
+    import pycdlib.headervd  # deferred: start-up (pycdlib)
+    import pycdlib.pycdlib  # deferred: start-up (pycdlib)
+    import pycdlib.utils  # deferred: start-up (pycdlib)
 
     modules = (pycdlib.dates, pycdlib.headervd, pycdlib.pycdlib, pycdlib.utils)
     with _clock_lock:
@@ -192,7 +192,7 @@ def _iso_name(name: str, directory: bool) -> str:
 
 def build_iso(data: ConfigDriveData, epoch: float = EPOCH) -> bytes:
     """The config drive ISO for `data`: same input, same bytes."""
-    import pycdlib  # heavy: pycdlib
+    import pycdlib  # deferred: start-up (pycdlib)
 
     files = layout(data)
     out = io.BytesIO()
@@ -250,8 +250,8 @@ class Drive(BaseModel):
 def read_iso(source: str | Path | bytes) -> Drive:
     """Every file of a config drive (ISO file, device or bytes) by Rock Ridge path,
     read with pycdlib: no mount, no root."""
-    import pycdlib  # heavy: pycdlib
-    from pycdlib.pycdlibexception import PyCdlibException
+    import pycdlib  # deferred: start-up (pycdlib)
+    from pycdlib.pycdlibexception import PyCdlibException  # deferred: start-up (pycdlib)
 
     iso = pycdlib.PyCdlib()
     handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
