@@ -187,6 +187,8 @@ def test_secrets_set_refuses_empty_value_and_missing_key(cli) -> None:
     env = {"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}
     assert cli("secrets", "set", "db_password", input="\n", env=env).returncode == 2
     assert cli("secrets", "set", input="value", env=env).returncode == 2
+    # refused before the store is opened: no key derived, no new store on disk
+    assert not (cli.state / "secrets.cfg").exists()
     assert cli("secrets", "list", env=env).stdout == ""
 
 
