@@ -38,10 +38,10 @@ from typing import Any
 
 # What `cloudrig apply carbonio` imports, imported once by the fork server (installed
 # modules only: the server does not see the tests' sys.path until a child starts).
-PRELOAD = ["tui.cli", "tui.engine", "tui.procedures.carbonio", "tui.clients.consul",
-           "tui.clients.postgres", "tui.files", "tui.journal", "tui.secrets",
-           "tui.runlock", "tui.signals", "tui.state", "httpx", "pydantic", "jinja2",
-           "yaml"]
+PRELOAD = ["tui.cli", "tui.cli_commands", "tui.engine", "tui.procedures.carbonio",
+           "tui.clients.consul", "tui.clients.postgres", "tui.files", "tui.journal",
+           "tui.secrets", "tui.runlock", "tui.signals", "tui.state", "httpx", "pydantic",
+           "jinja2", "yaml"]
 
 
 def _kill_at(when: str, at: int) -> None:
