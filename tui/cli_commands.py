@@ -361,29 +361,37 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
+    # A missing KEY or an empty value is refused before the store is opened: opening
+    # it derives a key from the passphrase (Argon2, seconds) and creates a new store.
+    if args.action != "list" and not args.key:
+        raise UsageError(f"`cloudrig secrets {args.action}` needs a KEY, e.g. consul_token")
+    value = _secret_value(args.key) if args.action == "set" else ""
     store = open_store(StateStore().directory, _interactive())
     if args.action == "list":
         for key in store.names():
             print(key)
         print(f"({store.description})", file=sys.stderr)
         return 0
-    if not args.key:
-        raise UsageError(f"`cloudrig secrets {args.action}` needs a KEY, e.g. consul_token")
     if args.action == "delete":
         removed = store.delete(args.key)
         print(f"{args.key}: {'deleted' if removed else 'was not stored'}", file=sys.stderr)
         return 0
+    store.set(args.key, value)
+    print(f"{args.key}: stored in the {store.description}", file=sys.stderr)
+    return 0
+
+
+def _secret_value(key: str) -> str:
+    """The value of KEY for `secrets set`: typed twice at a terminal, else stdin."""
     if _interactive():
-        value = getpass.getpass(f"{args.key} (not echoed): ")
+        value = getpass.getpass(f"{key} (not echoed): ")
         if getpass.getpass("again: ") != value:
             raise UsageError("the two entries differ; nothing stored")
     else:
         value = sys.stdin.read().rstrip("\n")
     if not value:
-        raise UsageError(f"an empty value for {args.key}; nothing stored")
-    store.set(args.key, value)
-    print(f"{args.key}: stored in the {store.description}", file=sys.stderr)
-    return 0
+        raise UsageError(f"an empty value for {key}; nothing stored")
+    return value
 
 
 def _attach_target(args: argparse.Namespace, directory: Path) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from cli_rig import DB_PASSWORD, Cli, closed_port, write_answers
 from fakes.consul import FakeConsul
+from in_process import run_in_process
 from private_cli import PASSPHRASE, assert_no_secret, secret_forms
 
 REGISTER = "/v1/catalog/register"
@@ -187,9 +188,8 @@ def test_no_secret_reaches_the_detached_process_or_its_journal(
     journal, the state or the log; the run still used both."""
     env = {k: v for k, v in cli.env.items() if k != "CLOUDRIG_SECRET_DB_PASSWORD"}
     env["CLOUDRIG_SECRETS_PASSPHRASE"] = PASSPHRASE
-    stored = subprocess.run([sys.executable, "-m", "tui", "secrets", "set", "db_password"],
-                            input=DB_PASSWORD, env=env, capture_output=True, text=True,
-                            timeout=DEADLINE)
+    stored = run_in_process(env, ["secrets", "set", "db_password"], input=DB_PASSWORD,
+                            cwd=cli.cwd)
     assert stored.returncode == 0, stored.stderr
     answers = write_answers(tmp_path / "answers.yaml", consul_url=consul.url,
                             external_port=closed_port())

@@ -3,8 +3,10 @@
 A full disk (the target's or the state's), a read-only target, a name over 255
 bytes, a directory where a file belongs. The disks are real file systems where the
 test may mount one (a 1 MiB tmpfs, filled; a tmpfs remounted read-only); where it
-may not (a container without CAP_SYS_ADMIN), tests/faulty_cloudrig.py makes every
-write under that directory fail the same way, so the assertions are the same.
+may not (a container without CAP_SYS_ADMIN), tests/support/faulty_cloudrig.py makes
+every write under that directory fail the same way, so the assertions are the same.
+Each command runs as a process of its own: the stand-in fault patches that process's
+`os` from outside, as a full disk reaches it from outside, and dies with it.
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ import errno
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faulty_cloudrig as faulty
 import pytest
 from cli_rig import CARBONIO_FILES, write_answers
 
 from tui.files import FileError, apply_file
 from tui.model import FileWrite
 
-FAULTY = Path(__file__).resolve().parents[1] / "support" / "faulty_cloudrig.py"
 POLICIES = CARBONIO_FILES[0]
 
 
@@ -88,12 +89,11 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
 
 
 def run(cli, disk: Disk | None, *args: object) -> subprocess.CompletedProcess[str]:
-    env = {**cli.env}
-    if disk is not None and disk.fault:
-        env["CLOUDRIG_TEST_FAULT"] = json.dumps(disk.fault)
-    return subprocess.run([sys.executable, str(FAULTY), *map(str, args)], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=180)
+    """`cloudrig ARGS` as a process of its own (forked from faulty_cloudrig's fork
+    server), with DISK's stand-in fault patched into it when there is no real small
+    or read-only file system."""
+    return faulty.run(cli.env, [str(a) for a in args], disk.fault if disk else None,
+                      cwd=cli.cwd)
 
 
 def one_sentence(result: subprocess.CompletedProcess[str], code: int = 1) -> str:

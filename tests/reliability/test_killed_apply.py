@@ -2,7 +2,7 @@
 
 Two kinds of kill point, each taken in turn until a run finishes before reaching it:
 - the n-th atomic rename of the process (every file, backup, state and ownership
-  write ends in one), just before or just after it (tests/faulty_cloudrig.py);
+  write ends in one), just before or just after it (tests/support/faulty_cloudrig.py);
 - the k-th change the fake Consul makes, once it is made and before the client hears
   of it (`FakeService.after_handle`): the policy or token exists, CloudRig never
   learnt its id.
@@ -15,6 +15,11 @@ written before the file changes). Then an apply finishes: nothing is created twi
 no temp file is left; and `teardown --purge` removes what CloudRig created, only
 that, and puts the operator's unit back. No assertion depends on timing: the kill
 points are counted, not slept to.
+
+Every killed apply is a real process and dies by a real SIGKILL; the processes are
+forked from faulty_cloudrig's fork server, which imported CloudRig once, so a round
+does not pay an interpreter start. The renders, the final apply and the teardown run
+in the test's process.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
 
+import faulty_cloudrig as faulty
 from cli_rig import CARBONIO_FILES, CARBONIO_SECRET_FILES, DB_PASSWORD, closed_port
 from fakes.consul import FakeConsul
 from fakes.server import Request
@@ -37,7 +42,6 @@ from private_cli import ProcedureRig, assert_no_secret
 from tui.model import Ownership
 from tui.state import ProcedureState
 
-FAULTY = Path(__file__).resolve().parents[1] / "support" / "faulty_cloudrig.py"
 UNIT = CARBONIO_FILES[3]
 TOKEN, SQL = CARBONIO_SECRET_FILES
 OPERATORS_UNIT = b"[Unit]\nDescription=the operator's own gateway, there before CloudRig\n"
@@ -77,14 +81,12 @@ def _render(rig: ProcedureRig, answers: dict[str, object], name: str) -> dict[st
 
 
 def _apply_argv(rig: ProcedureRig) -> list[str]:
-    return [sys.executable, str(FAULTY), "apply", "carbonio", "--answers",
-            str(rig.write_answers()), "--root", str(rig.root), "--yes"]
+    return ["apply", "carbonio", "--answers", str(rig.write_answers()), "--root",
+            str(rig.root), "--yes"]
 
 
 def _faulty(rig: ProcedureRig, fault: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    env = {**rig.env(), "CLOUDRIG_TEST_FAULT": json.dumps(fault)}
-    result = subprocess.run(_apply_argv(rig), env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=180)
+    result = faulty.run(rig.env(), _apply_argv(rig), fault, cwd=rig.tmp)
     rig.outputs.append(result.stdout + result.stderr)
     return result
 
@@ -241,12 +243,10 @@ def test_killed_after_each_remote_change_resumes_and_tears_down_exactly(tmp_path
             rig.answers = _versions(consul, db_port)["A"]
             rendered = rendered or _render(rig, rig.answers, "A")
             pid, known = _kill_client_at(consul, k)
-            process = subprocess.Popen(_apply_argv(rig), env=rig.env(),
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+            process = faulty.start(rig.env(), _apply_argv(rig), cwd=rig.tmp)
             pid.append(process.pid)
             known.set()
-            code = process.wait(timeout=180)
+            code = process.wait(timeout=180).returncode
             consul.after_handle = None
             if code == 0:
                 break  # fewer than k changes in a whole apply: every one was taken

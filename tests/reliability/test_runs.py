@@ -52,7 +52,10 @@ def gateway_tokens(consul: FakeConsul) -> list[dict]:
 
 
 def test_a_second_run_is_refused_at_once_naming_the_first(
-        cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
+        process_cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
+    """Two operators' runs at once: both are processes (the lock is between processes),
+    the second one through the real entry point, its exit status the process's."""
+    cli = process_cli
     root = tmp_path / "root"
     hold = consul.hold("PUT", REGISTER)
     first = start_apply(cli, answers_file, root)
@@ -187,3 +190,59 @@ def test_a_killed_run_reads_interrupted_not_running(
     assert again.returncode == 0, again.stderr
     assert "Gateway token: done in the interrupted run" in again.stderr
     assert os.path.exists(cli.state / "carbonio.lock")
+
+
+def _descriptors(server_port: int) -> dict[str, str]:
+    """This process's open fds and what each is, but the fake server's own sockets
+    (local port SERVER_PORT: its threads close them when they will)."""
+    sockets = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(f.rsplit(":", 1)[1], 16) for f in fields[1:3])
+        sockets[f"socket:[{fields[9]}]"] = (local, remote)
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            what = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if sockets.get(what, (0, 0))[0] == server_port:
+            continue
+        found[fd] = f"{what} {sockets.get(what, '')}"
+    return found
+
+
+def test_an_in_process_run_leaves_no_fd_handler_thread_or_lock_behind(
+        cli: Cli, answers_file: Path, consul: FakeConsul, tmp_path: Path) -> None:
+    """The TUI runs applies in its own long-lived process, as the tests' in-process CLI
+    does: a run must give back every descriptor (lock, journal, HTTP connections),
+    the signal handlers it installed and its threads, and leave no lock held."""
+    import threading
+    from urllib.parse import urlsplit
+
+    from tui.runlock import running
+
+    port = urlsplit(consul.url).port
+    assert port
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def threads() -> set[threading.Thread]:  # but the fake's request threads
+        return {t for t in threading.enumerate()
+                if not t.name.endswith("(process_request_thread)")}
+
+    root = tmp_path / "root"
+    args = ("apply", "carbonio", "--answers", str(answers_file), "--root", str(root), "--yes")
+    assert cli(*args).returncode == 0  # first imports, caches and the like are made
+    fds = _descriptors(port)
+    handlers = [signal.getsignal(s) for s in stopping]
+    before = threads()
+    for command in (args, ("teardown", "carbonio", "--answers", str(answers_file), "--root",
+                           str(root), "--yes"), args):
+        done = cli(*command)
+        assert done.returncode == 0, done.output
+        now = _descriptors(port)
+        assert now == fds, f"{command[0]} left {set(now.items()) - set(fds.items())}"
+        assert [signal.getsignal(s) for s in stopping] == handlers, \
+            f"{command[0]} left a signal handler installed"
+        assert threads() == before, f"{command[0]} left a thread running"
+        assert running(cli.state, "carbonio") is None, f"{command[0]} left its lock held"

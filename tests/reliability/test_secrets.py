@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from cli_rig import files_under, write_answers
+from cli_rig import Cli, files_under, write_answers
 from fakes.consul import FakeConsul
 
 from tui import redact
@@ -165,8 +165,7 @@ def test_secrets_set_list_delete_with_the_file_store(cli) -> None:
 
 
 def test_wrong_passphrase_is_one_sentence(cli) -> None:
-    cli("secrets", "set", "db_password", input="s3cret-value",
-        env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE})
+    store = _store_with(cli, "db_password")
     for args in (("secrets", "list"), ("secrets", "set", "x")):
         result = cli(*args, input="v", env={"CLOUDRIG_SECRETS_PASSPHRASE": "wrong"})
         assert result.returncode == 2
@@ -174,6 +173,7 @@ def test_wrong_passphrase_is_one_sentence(cli) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
         assert "passphrase does not open the secret store" in result.stderr
         assert "CLOUDRIG_SECRETS_PASSPHRASE" in result.stderr
+    assert store.read_bytes() == _STORES[("db_password",)]  # refused: nothing written
 
 
 def test_no_passphrase_and_no_tty_says_what_to_set(cli) -> None:
@@ -187,18 +187,36 @@ def test_secrets_set_refuses_empty_value_and_missing_key(cli) -> None:
     env = {"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}
     assert cli("secrets", "set", "db_password", input="\n", env=env).returncode == 2
     assert cli("secrets", "set", input="value", env=env).returncode == 2
+    # refused before the store is opened: no key derived, no new store on disk
+    assert not (cli.state / "secrets.cfg").exists()
     assert cli("secrets", "list", env=env).stdout == ""
 
 
 # ---------------------------------------------------------------- a damaged store
 
 
+# Each store the damage tests start from, made once per worker: every `secrets set`
+# derives two Argon2 keys (keyrings.cryptfile's own cost, kept), and a store is a file.
+_STORES: dict[tuple[str, ...], bytes] = {}
+
+
 def _store_with(cli, *keys: str) -> Path:
-    """The encrypted file store holding KEYS (each set through the CLI)."""
-    env = {"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}
-    for key in keys:
-        assert cli("secrets", "set", key, input=f"value-of-{key}", env=env).returncode == 0
-    return cli.state / "secrets.cfg"
+    """The encrypted file store holding KEYS (`value-of-KEY`, each set through the CLI
+    in this order), put in CLI's state dir: a copy of the one made for these KEYS."""
+    store = cli.state / "secrets.cfg"
+    if keys not in _STORES:
+        state = cli.state.with_name(f"{cli.state.name}-made")
+        made = Cli(home=cli.home, state=state, cwd=cli.cwd,
+                   env={**cli.env, "CLOUDRIG_STATE_DIR": str(state)})
+        env = {"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE}
+        for key in keys:
+            assert made("secrets", "set", key, input=f"value-of-{key}",
+                        env=env).returncode == 0
+        _STORES[keys] = (made.state / "secrets.cfg").read_bytes()
+    store.parent.mkdir(mode=0o700, exist_ok=True)
+    store.touch(mode=0o600)
+    store.write_bytes(_STORES[keys])
+    return store
 
 
 def assert_damaged(result, store: Path, problem: str, kept: bytes) -> None:
@@ -256,9 +274,9 @@ def test_a_garbled_store_is_not_a_wrong_passphrase(cli, garble: str) -> None:
 def test_secrets_list_shows_what_the_store_holds(cli) -> None:
     """The store put back from an older copy holds one secret: list says one, as `get`
     would find (a separate index of names said two)."""
-    store = _store_with(cli, "consul_token")
-    older = store.read_bytes()
-    _store_with(cli, "db_password")
+    older = _store_with(cli, "consul_token").read_bytes()
+    store = _store_with(cli, "consul_token", "db_password")  # db_password set since
+    assert store.read_bytes() != older
     store.write_bytes(older)
     listed = cli("secrets", "list", env={"CLOUDRIG_SECRETS_PASSPHRASE": PASSPHRASE})
     assert listed.returncode == 0 and listed.stdout.splitlines() == ["consul_token"]

@@ -1,7 +1,13 @@
 """`cloudrig` with a host fault injected at a deterministic point (tests only).
 
-Run as `python tests/faulty_cloudrig.py ARGS…` (ARGS as for `cloudrig`). The fault
-comes from the environment variable CLOUDRIG_TEST_FAULT, a JSON object:
+Tests start it with `start(env, args, fault)` (or `run`): a real process, forked from
+a fork server that imported CloudRig once (multiprocessing's "forkserver" start
+method), so a test that kills a hundred runs does not pay a hundred interpreter starts
+and imports. Each run is its own process — its own pid, environment, cwd, fds 0-2 and
+module state, forked from a server that never ran a command — and dies by a real
+SIGKILL. It also runs as `python tests/support/faulty_cloudrig.py ARGS…` (ARGS as for
+`cloudrig`, the fault in the environment variable CLOUDRIG_TEST_FAULT). A fault is a
+JSON object:
 
 - {"kill": "before-replace" | "after-replace", "at": N}: SIGKILL this process at its
   N-th `os.replace` — every atomic write of a file, a backup or the state ends in
@@ -20,10 +26,22 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import signal
+import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+# What `cloudrig apply carbonio` imports, imported once by the fork server (installed
+# modules only: the server does not see the tests' sys.path until a child starts).
+PRELOAD = ["tui.cli", "tui.cli_commands", "tui.engine", "tui.procedures.carbonio",
+           "tui.clients.consul", "tui.clients.postgres", "tui.files", "tui.journal",
+           "tui.secrets", "tui.runlock", "tui.signals", "tui.state", "httpx", "pydantic",
+           "jinja2", "yaml"]
 
 
 def _kill_at(when: str, at: int) -> None:
@@ -97,12 +115,88 @@ def _fail_under(name: str, under: str) -> None:
     os.replace, os.unlink = replace, unlink  # type: ignore[assignment]
 
 
-def main() -> int:
-    fault = json.loads(os.environ.get("CLOUDRIG_TEST_FAULT") or "{}")
+def _inject(fault: dict[str, Any]) -> None:
     if "kill" in fault:
         _kill_at(fault["kill"], int(fault["at"]))
     elif "errno" in fault:
         _fail_under(fault["errno"], fault["under"])
+
+
+def _child(args: list[str], env: dict[str, str], cwd: str, fault: dict[str, Any],
+           out: str, err: str) -> None:
+    """In the forked process: what a fresh `cloudrig ARGS` process would have."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
+                            (1, out, os.O_WRONLY | os.O_TRUNC),
+                            (2, err, os.O_WRONLY | os.O_TRUNC)):
+        opened = os.open(path, flags)
+        os.dup2(opened, fd)
+        os.close(opened)
+    _inject(fault)
+    from tui.cli import main as cloudrig
+
+    sys.exit(cloudrig(args))
+
+
+_context: Any = None
+
+
+def _forkserver() -> Any:
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(PRELOAD)
+    return _context
+
+
+class Run:
+    """A `cloudrig` process started by `start`: its PID, and `wait` for its end."""
+
+    def __init__(self, args: Sequence[str | Path], env: dict[str, str],
+                 fault: dict[str, Any] | None, cwd: Path | None) -> None:
+        self.args = [str(a) for a in args]
+        self._out = tempfile.NamedTemporaryFile(prefix="cloudrig-out-")  # noqa: SIM115
+        self._err = tempfile.NamedTemporaryFile(prefix="cloudrig-err-")  # noqa: SIM115
+        self._process = _forkserver().Process(
+            target=_child, args=(self.args, env, str(cwd or Path.cwd()), fault or {},
+                                 self._out.name, self._err.name))
+        self._process.start()
+        self.pid: int = self._process.pid
+
+    def wait(self, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Its exit status (-N when signal N ended it, as `subprocess` says), stdout
+        and stderr."""
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            self._process.kill()
+            self._process.join()
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        code = self._process.exitcode
+        self._process.close()
+        with self._out, self._err:
+            out, err = (f.read().decode("utf-8", errors="replace")
+                        for f in (self._out, self._err))
+        return subprocess.CompletedProcess(["cloudrig", *self.args], code, out, err)
+
+
+def start(env: dict[str, str], args: Sequence[str | Path],
+          fault: dict[str, Any] | None = None, *, cwd: Path | None = None) -> Run:
+    """`cloudrig ARGS` as a real process with ENV as its whole environment, FAULT
+    injected, stdin from /dev/null."""
+    return Run(args, env, fault, cwd)
+
+
+def run(env: dict[str, str], args: Sequence[str | Path],
+        fault: dict[str, Any] | None = None, *, cwd: Path | None = None,
+        timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`start`, then `wait` for it."""
+    return start(env, args, fault, cwd=cwd).wait(timeout)
+
+
+def main() -> int:
+    _inject(json.loads(os.environ.get("CLOUDRIG_TEST_FAULT") or "{}"))
     from tui.cli import main as cloudrig
 
     return cloudrig(sys.argv[1:])
