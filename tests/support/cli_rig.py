@@ -1,9 +1,10 @@
 """What tests across layers share about running `cloudrig` and carbonio's answers.
 
-`Cli` runs `cloudrig ARGS` in a subprocess (`python -m tui`, the same entry point as
-`cloudrig`) with stdin from /dev/null (no TTY), HOME and CLOUDRIG_STATE_DIR in a temp
-dir, no colour, and the encrypted-file secret store forced (never the real user's
-keyring). The carbonio answers, files and statuses that many tests check are here too.
+`Cli` runs `cloudrig ARGS` in the test's process (tests/support/in_process.py) or, for
+a test about the process itself, through the real entry point (`python -m tui`), with
+stdin from /dev/null (no TTY), HOME and CLOUDRIG_STATE_DIR in a temp dir, no colour,
+and the encrypted-file secret store forced (never the real user's keyring). The
+carbonio answers, files and statuses that many tests check are here too.
 """
 
 from __future__ import annotations

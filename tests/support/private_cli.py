@@ -1,10 +1,12 @@
-"""How test rigs run `cloudrig` in a subprocess, kept in one place.
+"""How test rigs run `cloudrig`, kept in one place.
 
 A private HOME, XDG dirs, state dir and encrypted-file secret store (never the real
 user's keyring), no colour, secrets passed as `CLOUDRIG_SECRET_*` the way automation
-passes them, stdin from /dev/null (no TTY, as in CI). No PYTHONPATH is added: the
-child imports whatever the test process imports — the installed wheel under
-scripts/test.sh, a worktree when a developer sets PYTHONPATH themselves.
+passes them, stdin from /dev/null (no TTY, as in CI). A command runs in the test's
+process (tests/support/in_process.py) unless it needs a process of its own; then it is
+`python -m tui` with no PYTHONPATH added: the child imports whatever the test process
+imports — the installed wheel under scripts/test.sh, a worktree when a developer sets
+PYTHONPATH themselves.
 """
 
 from __future__ import annotations
@@ -80,9 +82,6 @@ class ProcedureRig:
     secrets: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
-    # The real entry point in a subprocess for every command (reliability tests that
-    # signal, kill or race the process); in this process otherwise.
-    process: bool = False
 
     @property
     def root(self) -> Path:
@@ -102,8 +101,7 @@ class ProcedureRig:
         return private_env(self.tmp, self.secrets, **self.extra_env)
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return run_cloudrig(self.env(), args, self.outputs, timeout=timeout,
-                            process=self.process)
+        return run_cloudrig(self.env(), args, self.outputs, timeout=timeout)
 
 
 def secret_forms(secrets: list[str]) -> list[str]:
