@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes.cloudcasa import FakeCloudCasa
 
 from tui.clients.cloudcasa import CloudCasaClient, CloudCasaError, Document
 from tui.http import RemoteError
-
-
-@pytest.fixture
-def casa():
-    fake = FakeCloudCasa().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

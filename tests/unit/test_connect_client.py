@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fakes.connect import FakeConnect
 
 from tui.clients.connect import ConnectClient, authorization
 from tui.http import RemoteError
-
-
-@pytest.fixture
-def connect():
-    fake = FakeConnect().start()
-    fake.add_product("PRD-276-377-545", "TL-551-876-782")
-    fake.add_marketplace("MP-05011")
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

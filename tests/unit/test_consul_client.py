@@ -5,17 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from fakes.consul import FakeConsul
 
 from tui.clients.consul import ConsulClient
 from tui.http import RemoteError
-
-
-@pytest.fixture
-def consul():
-    fake = FakeConsul().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
