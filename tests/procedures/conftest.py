@@ -8,6 +8,11 @@ of this layer is about how long the backoff waits (tests/unit/test_http.py is, w
 its own clock), and a dead endpoint or a failing fake made each such test wait out
 every backoff. A transport given its own `sleep` keeps it; a CloudRig run as a
 process (the real entry point) waits as it would anywhere.
+
+The cloudcasa fixtures are registered here, once for the layer: a session fixture
+imported into several test modules is a separate fixture in each, so each module
+started its own moto server (about 10 s each under load); `rig` resets moto's state
+per test (its /moto-api/reset), so one server per worker is shared safely.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cloudcasa_rig import moto_server, rig
 
 from tui import http
+
+__all__ = ["backoff_waits", "moto_server", "rig"]  # fixtures, imported for pytest
 
 
 @pytest.fixture(autouse=True)
