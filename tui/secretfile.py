@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from argon2.low_level import Type, hash_secret_raw
+from Crypto.Cipher import AES
 from keyring.errors import PasswordDeleteError
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.escape import escape, unescape
@@ -188,8 +190,6 @@ _KEYS_KEPT = 256  # entries; a store holds a few dozen secrets at most
 def _derived_key(backend: CryptFileKeyring, password: str, salt: bytes) -> bytes:
     """upstream's `ArgonAESEncryption._create_cipher` key (keyrings/cryptfile/cryptfile.py,
     1.3.9: hash_secret_raw, Argon2id, hash_len 16), derived once per process."""
-    from argon2.low_level import Type, hash_secret_raw  # heavy: argon2's cffi bindings
-
     secret = password.encode(backend.password_encoding)
     cost = (backend.time_cost, backend.memory_cost, backend.parallelism)
     index = (hashlib.sha256(secret).digest(), bytes(salt), *cost)
@@ -210,8 +210,6 @@ class _Backend(CryptFileKeyring):
     Argon2id key of each entry is derived once per process (`_derived_key`)."""
 
     def _create_cipher(self, password: str, salt: bytes, nonce: bytes | None = None) -> Any:
-        from Crypto.Cipher import AES  # heavy: pycryptodome
-
         mode = self._get_mode(self.aesmode)
         if mode is None:
             raise ValueError(f"invalid AES mode: {self.aesmode}")
