@@ -32,7 +32,10 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from argon2.low_level import Type, hash_secret_raw
+from Crypto.Cipher import AES
 from keyring.errors import PasswordDeleteError
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.escape import escape, unescape
@@ -175,9 +178,42 @@ def damaged(path: Path, problem: str) -> StoreDamaged:
         "`cloudrig secrets set KEY`")
 
 
+# Argon2id keys already derived in this process: (sha256 of the passphrase, salt, cost
+# parameters) -> key. Upstream derives one per entry per read (time_cost 15, 64 MiB,
+# about a second each), so a long-lived process (the TUI's checks and refreshes, an
+# apply reading several secrets) paid it again for every read of the same entry. The
+# key is a pure function of these inputs: a wrong passphrase misses and fails the MAC.
+_KEYS: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
+_KEYS_KEPT = 256  # entries; a store holds a few dozen secrets at most
+
+
+def _derived_key(backend: CryptFileKeyring, password: str, salt: bytes) -> bytes:
+    """upstream's `ArgonAESEncryption._create_cipher` key (keyrings/cryptfile/cryptfile.py,
+    1.3.9: hash_secret_raw, Argon2id, hash_len 16), derived once per process."""
+    secret = password.encode(backend.password_encoding)
+    cost = (backend.time_cost, backend.memory_cost, backend.parallelism)
+    index = (hashlib.sha256(secret).digest(), bytes(salt), *cost)
+    key = _KEYS.get(index)
+    if key is None:
+        key = hash_secret_raw(secret=secret, salt=salt, time_cost=cost[0],
+                              memory_cost=cost[1], parallelism=cost[2], hash_len=16,
+                              type=Type.ID)
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.pop(next(iter(_KEYS)))
+        _KEYS[index] = key
+    return key
+
+
 class _Backend(CryptFileKeyring):
     """keyrings.cryptfile with its three writers replaced: changes go through `_save`
-    under the lock, and a new file is assembled in memory and written once."""
+    under the lock, and a new file is assembled in memory and written once; the
+    Argon2id key of each entry is derived once per process (`_derived_key`)."""
+
+    def _create_cipher(self, password: str, salt: bytes, nonce: bytes | None = None) -> Any:
+        mode = self._get_mode(self.aesmode)
+        if mode is None:
+            raise ValueError(f"invalid AES mode: {self.aesmode}")
+        return AES.new(_derived_key(self, password, salt), mode, nonce)
 
     def __init__(self, path: Path, lock: _Lock) -> None:
         super().__init__()

@@ -15,6 +15,7 @@ from pathlib import Path
 import host_stubs
 import pytest
 from fakes.consul import FakeConsul
+from in_process import run_in_process
 
 SYSTEMCTL = """#!@PYTHON@
 # systemctl as far as the carbonio steps use it; `enable --now` and `try-restart`
@@ -102,8 +103,9 @@ def host(tmp_path):
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", *args], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+    # In this process with ENV as its whole environment (PATH with the stand-ins first):
+    # the host commands it starts are its children, as under the real entry point.
+    return run_in_process(env, args)
 
 
 GATEWAY_STEPS = ("management-token", "policy", "gateway-token", "external-service",

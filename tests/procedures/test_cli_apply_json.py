@@ -43,7 +43,8 @@ def test_apply_json_dry_run_changes_nothing(cli, answers_file: Path, tmp_path: P
     assert not root.exists()
 
 
-def test_apply_json_failure_is_in_the_summary(cli, tmp_path: Path, consul) -> None:
+def test_apply_json_failure_is_in_the_summary(cli, tmp_path: Path, consul,
+                                             backoff_waits: list[float]) -> None:
     dead = f"http://127.0.0.1:{closed_port()}"
     answers = write_answers(tmp_path / "answers.yaml", consul_url=dead)
     done = cli("apply", "carbonio", "--answers", answers, "--root", tmp_path / "root",
@@ -54,6 +55,9 @@ def test_apply_json_failure_is_in_the_summary(cli, tmp_path: Path, consul) -> No
     assert summary["failed_step"] and dead in summary["message"]
     assert summary["changed"] is False
     assert "Traceback" not in done.stderr
+    # The dead endpoint was retried with backoff before the sentence (the waits are
+    # recorded, not slept: tests/procedures/conftest.py).
+    assert backoff_waits and all(wait > 0 for wait in backoff_waits)
 
 
 def test_version_is_the_package_version(cli) -> None:

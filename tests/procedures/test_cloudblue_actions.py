@@ -123,6 +123,8 @@ def test_on_a_terminal_the_action_asks_first(rig, answer, removed):
     controller, terminal = os.openpty()
     try:
         os.write(controller, f"{answer}\n".encode())  # typed ahead, read by the prompt
+        # A process through the real entry point: the test is about a terminal on
+        # stdin (isatty of the process's fd 0), which the in-process runner replaces.
         proc = subprocess.run(
             [sys.executable, "-m", "tui", "action", "cloudblue", ROTATE, "--answers",
              str(rig.write_answers())], env=rig.env(), stdin=terminal, capture_output=True,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cloudblue_rig import REVOKE, RUNBOOK
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from in_process import run_in_process
 
 from tui.answers import AnswersError, validate
 from tui.procedures.cloudblue.answers import CloudBlueAnswers
@@ -32,8 +32,7 @@ RUNBOOK_CONFIG = {
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
     env.update(CLOUDRIG_STATE_DIR=str(tmp_path / "state"), NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "tui", *args], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=60)
+    return run_in_process(env, args)
 
 
 def _problems(**changes: object) -> str:

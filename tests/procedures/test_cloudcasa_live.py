@@ -9,11 +9,11 @@ import signal
 import time
 
 import pytest
-from cloudcasa_rig import moto_server, rig, stacks  # noqa: F401  (fixtures)
+from cloudcasa_rig import stacks
 from fakes.cloudcasa import TEMPLATE_URL
 
 
-def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):  # noqa: F811
+def test_aws_path_end_to_end_then_a_second_apply_creates_nothing(rig):
     # The preview: what will be created, with the runbook's parameters and capability
     # (moto does not record Capabilities, so the plan is where they are checked).
     plan = rig.cli("plan", "cloudcasa", "--answers", str(rig.answers_file()), "--json")
@@ -92,7 +92,7 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _polling_for_active(rig) -> bool:  # noqa: F811
+def _polling_for_active(rig) -> bool:
     account = rig.casa.account_named("prod-aws")
     if account is None or account.get("status", {}).get("state") != "PENDING":
         return False
@@ -104,7 +104,7 @@ def _polling_for_active(rig) -> bool:  # noqa: F811
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_a_run_stopped_during_a_poll_resumes_at_that_poll(rig, how):  # noqa: F811
+def test_a_run_stopped_during_a_poll_resumes_at_that_poll(rig, how):
     rig.casa.hold_active = True  # CloudCasa is slow to see the stack
     proc = rig.popen_apply()
     try:
@@ -136,7 +136,7 @@ def test_a_run_stopped_during_a_poll_resumes_at_that_poll(rig, how):  # noqa: F8
     assert len(stacks(rig.aws)) == 1 and len(rig.casa.docs["cloudaccounts"]) == 1
 
 
-def test_a_wait_that_times_out_says_so_and_the_browser_path_resumes(rig):  # noqa: F811
+def test_a_wait_that_times_out_says_so_and_the_browser_path_resumes(rig):
     rig.answers.update(cloudformation="browser", poll_timeout=1)
     first = rig.apply()
     assert first.returncode == 1
@@ -175,7 +175,7 @@ def _one_sentence(stderr: str) -> str:
     return stderr.strip().splitlines()[-1]
 
 
-def test_a_refused_api_key_is_one_sentence(rig):  # noqa: F811
+def test_a_refused_api_key_is_one_sentence(rig):
     rig.secrets["api_key"] = "cc-not-the-right-key-0123456789"
     result = rig.apply()
     assert result.returncode == 1
@@ -186,7 +186,7 @@ def test_a_refused_api_key_is_one_sentence(rig):  # noqa: F811
     assert rig.changes() == []
 
 
-def test_an_api_url_without_the_api_is_a_404_sentence(rig):  # noqa: F811
+def test_an_api_url_without_the_api_is_a_404_sentence(rig):
     rig.answers["api_url"] = rig.casa.url + "/api/v2"
     result = rig.apply()
     assert result.returncode == 1
@@ -194,7 +194,7 @@ def test_an_api_url_without_the_api_is_a_404_sentence(rig):  # noqa: F811
     assert "/api/v2 has no /cloudaccounts endpoint (404): check the API URL" in line
 
 
-def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
+def test_teardown_in_use_names_what_uses_the_account(rig):
     assert rig.apply().returncode == 0
     refused = rig.teardown()
     assert refused.returncode == 1
@@ -214,7 +214,7 @@ def test_teardown_in_use_names_what_uses_the_account(rig):  # noqa: F811
     assert rig.running_agents() and len(stacks(rig.aws)) == 1
 
 
-def test_the_api_key_never_appears_in_output_state_or_logs(rig):  # noqa: F811
+def test_the_api_key_never_appears_in_output_state_or_logs(rig):
     key = rig.casa.api_key
     answers = str(rig.answers_file())
     assert rig.cli("plan", "cloudcasa", "--answers", answers).returncode == 0
@@ -245,7 +245,7 @@ def test_the_api_key_never_appears_in_output_state_or_logs(rig):  # noqa: F811
                if r.path.startswith("/api/"))
 
 
-def test_bad_answers_name_the_field_and_change_nothing(rig):  # noqa: F811
+def test_bad_answers_name_the_field_and_change_nothing(rig):
     rig.answers.update(features=["EKS", "Backups"], stack_name="9lives", provider_type="gcp",
                        tags="team")
     result = rig.apply()
@@ -261,7 +261,7 @@ def test_bad_answers_name_the_field_and_change_nothing(rig):  # noqa: F811
     assert not (rig.state / "cloudcasa.json").exists()
 
 
-def test_dry_run_reads_but_changes_nothing(rig):  # noqa: F811
+def test_dry_run_reads_but_changes_nothing(rig):
     result = rig.apply("--dry-run")
     assert result.returncode == 0, result.stderr
     assert "skipped (dry run): POST" in result.stderr
@@ -269,7 +269,7 @@ def test_dry_run_reads_but_changes_nothing(rig):  # noqa: F811
     assert not rig.kubectl_log.exists()
 
 
-def test_azure_account_waits_for_the_operator_then_reports_active(rig):  # noqa: F811
+def test_azure_account_waits_for_the_operator_then_reports_active(rig):
     rig.answers.update(provider_type="azure", install_agents=False, poll_timeout=1)
     first = rig.apply()
     assert first.returncode == 1
@@ -284,7 +284,7 @@ def test_azure_account_waits_for_the_operator_then_reports_active(rig):  # noqa:
     assert len(rig.casa.docs["cloudaccounts"]) == 1
 
 
-def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(rig):  # noqa: F811
+def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(rig):
     assert rig.apply().returncode == 0
     account = rig.casa.account_named("prod-aws")
     rig.answers["description"] = "owned by the platform team"
@@ -311,7 +311,7 @@ def test_changed_description_is_patched_with_its_etag_and_412_is_one_sentence(ri
     assert rig.casa.account_named("prod-aws")["description"] == "owned by the platform team"
 
 
-def test_a_failing_kubectl_is_one_sentence_and_the_rerun_installs_the_agents(rig):  # noqa: F811
+def test_a_failing_kubectl_is_one_sentence_and_the_rerun_installs_the_agents(rig):
     rig.answers["kube_contexts"] = {"prod-eks": "missing"}
     failed = rig.apply()
     assert failed.returncode == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from cloudcasa_rig import ARN, TEMPLATE, TEMPLATE_014_URL, boto, moto_server, rig, stacks  # noqa: F401
+from cloudcasa_rig import ARN, TEMPLATE, TEMPLATE_014_URL, boto, stacks
 from fakes.cloudcasa import TEMPLATE_URL
 
 PROD, DEV = ARN.format("prod-eks"), ARN.format("dev-eks")
@@ -24,7 +24,7 @@ def last_line(stderr: str) -> str:
 # ---------------------------------------------------------------- clusters and agents
 
 
-def test_each_cluster_gets_its_agent_through_its_own_context(rig):  # noqa: F811
+def test_each_cluster_gets_its_agent_through_its_own_context(rig):
     rig.answers["kube_contexts"] = {"dev-eks": "dev"}
     rig.contexts["dev"] = "dev-eks"
     result = rig.apply()
@@ -39,7 +39,7 @@ def test_each_cluster_gets_its_agent_through_its_own_context(rig):  # noqa: F811
         == {"prod-eks": "ACTIVE", "dev-eks": "ACTIVE"}
 
 
-def test_one_kube_context_for_several_clusters_is_refused(rig):  # noqa: F811
+def test_one_kube_context_for_several_clusters_is_refused(rig):
     rig.answers["kube_context"] = "prod"
     result = rig.apply()
     assert result.returncode == 1
@@ -53,7 +53,7 @@ def test_one_kube_context_for_several_clusters_is_refused(rig):  # noqa: F811
     assert rig.running_agents() == {"prod-eks": "prod-eks"}
 
 
-def test_a_cluster_without_an_arn_or_mapping_is_a_sentence(rig):  # noqa: F811
+def test_a_cluster_without_an_arn_or_mapping_is_a_sentence(rig):
     rig.casa.discoverable = ["prod-eks", "onprem"]
     original = rig.casa._discover
 
@@ -72,7 +72,7 @@ def test_a_cluster_without_an_arn_or_mapping_is_a_sentence(rig):  # noqa: F811
     assert not rig.kubectl_log.exists()
 
 
-def test_discovery_after_active_is_waited_for(rig):  # noqa: F811
+def test_discovery_after_active_is_waited_for(rig):
     """The inventory runs after ACTIVE, asynchronously: with `clusters: []` apply waits
     for it (and asks for it), then installs every discovered cluster's agent."""
     rig.casa.discover_after = 5
@@ -88,7 +88,7 @@ def test_discovery_after_active_is_waited_for(rig):  # noqa: F811
 # ---------------------------------------------------------------- the stack's life
 
 
-def test_teardown_says_the_stack_stays_and_the_next_apply_updates_it(rig):  # noqa: F811
+def test_teardown_says_the_stack_stays_and_the_next_apply_updates_it(rig):
     rig.answers["install_agents"] = False
     assert rig.apply().returncode == 0
     old = rig.casa.account_named("prod-aws")["_id"]
@@ -112,7 +112,7 @@ def test_teardown_says_the_stack_stays_and_the_next_apply_updates_it(rig):  # no
     assert f"updating stack cloudcasa for cloud account {new['_id']}" in again.stderr
 
 
-def test_teardown_purge_uninstalls_the_agents_and_deletes_the_stack(rig):  # noqa: F811
+def test_teardown_purge_uninstalls_the_agents_and_deletes_the_stack(rig):
     assert rig.apply().returncode == 0
     before = len(rig.kubectl_log.read_text().splitlines())
     gone = rig.teardown("--purge")
@@ -130,7 +130,7 @@ def test_teardown_purge_uninstalls_the_agents_and_deletes_the_stack(rig):  # noq
     assert again.returncode == 0 and rig.changes(before) == []
 
 
-def test_purge_keeps_a_stack_cloudrig_did_not_create(rig):  # noqa: F811
+def test_purge_keeps_a_stack_cloudrig_did_not_create(rig):
     rig.answers["install_agents"] = False
     assert rig.apply().returncode == 0
     account = rig.casa.account_named("prod-aws")
@@ -151,7 +151,7 @@ def test_purge_keeps_a_stack_cloudrig_did_not_create(rig):  # noqa: F811
 # ---------------------------------------------------------------- parameters and failures
 
 
-def test_only_the_template_s_parameters_are_sent(rig):  # noqa: F811
+def test_only_the_template_s_parameters_are_sent(rig):
     from botocore.exceptions import ClientError
 
     # The test side refuses what AWS refuses (moto alone would create this stack).
@@ -172,7 +172,7 @@ def test_only_the_template_s_parameters_are_sent(rig):  # noqa: F811
     assert "SecurityScan" not in "".join(rig.strict.refused[1:])
 
 
-def test_a_rolled_back_stack_quotes_the_resource_that_failed(rig):  # noqa: F811
+def test_a_rolled_back_stack_quotes_the_resource_that_failed(rig):
     reason = ("API: iam:CreateRole User: arn:aws:iam::123456789012:user/ops is not authorized "
               "to perform: iam:CreateRole on resource: arn:aws:iam::123456789012:role/"
               "cloudcasa-CloudCasaRole because no identity-based policy allows the "
@@ -189,7 +189,7 @@ def test_a_rolled_back_stack_quotes_the_resource_that_failed(rig):  # noqa: F811
     assert "first failure: CloudCasaRole" in status.stdout
 
 
-def test_review_in_progress_ends_at_once_with_a_sentence(rig):  # noqa: F811
+def test_review_in_progress_ends_at_once_with_a_sentence(rig):
     rig.answers.update(install_agents=False, poll_timeout=20)
     rig.answers["stack_name"] = "cloudcasa"
     # Someone opened the launch URL: the console made a change set, never executed.
@@ -205,7 +205,7 @@ def test_review_in_progress_ends_at_once_with_a_sentence(rig):  # noqa: F811
     assert "gave up waiting" not in result.stderr
 
 
-def test_an_account_in_an_undescribed_state_ends_the_wait_at_once(rig):  # noqa: F811
+def test_an_account_in_an_undescribed_state_ends_the_wait_at_once(rig):
     rig.answers["poll_timeout"] = 20
     original = rig.casa._advance_account
 
@@ -222,7 +222,7 @@ def test_an_account_in_an_undescribed_state_ends_the_wait_at_once(rig):  # noqa:
     assert "gave up waiting" not in result.stderr
 
 
-def test_the_agent_url_token_is_in_no_output_state_or_log(rig):  # noqa: F811
+def test_the_agent_url_token_is_in_no_output_state_or_log(rig):
     assert rig.cli("plan", "cloudcasa", "--answers", str(rig.answers_file())).returncode == 0
     assert rig.apply().returncode == 0
     assert rig.cli("plan", "cloudcasa", "--answers", str(rig.answers_file())).returncode == 0

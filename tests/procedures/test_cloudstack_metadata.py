@@ -6,11 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fakes.vrouter import FakeRouter
+from in_process import run_in_process
 
 from tui.errors import OperatorError
 from tui.procedures.cloudstack import metadata
@@ -81,8 +81,7 @@ def test_unreachable_router_is_a_sentence():
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "tui", "metadata", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return run_in_process(env, ["metadata", *args])
 
 
 def test_cli_prints_the_same_values_from_the_router_and_from_the_iso(tmp_path, router):

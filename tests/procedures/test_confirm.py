@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+
+from in_process import run_in_process
 
 
 def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDRIG_")}
     env.update(CLOUDRIG_STATE_DIR=str(tmp_path / "state"), NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "tui", *args], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=60)
+    return run_in_process(env, args)
 
 
 def test_confirm_records_the_time_and_undo_withdraws_it(tmp_path):

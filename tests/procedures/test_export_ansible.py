@@ -76,15 +76,18 @@ def _recap(output: str) -> dict[str, dict[str, int]]:
             for m in re.finditer(r"^(\S+)\s+:\s+(.*)$", recap, re.M)}
 
 
-def _vault(fleet_tmp: Path, env: dict[str, str], path: Path, data: dict[str, str]) -> None:
-    """Write `data` as a vars file encrypted by the real ansible-vault."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    done = subprocess.run([_tool("ansible-vault"), "encrypt", str(path),
+def _vault(fleet_tmp: Path, env: dict[str, str], files: dict[Path, dict[str, str]]) -> None:
+    """Write each file's data as a vars file encrypted by the real ansible-vault (one
+    `ansible-vault encrypt` for them all: it takes several files)."""
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    done = subprocess.run([_tool("ansible-vault"), "encrypt", *map(str, files),
                            "--vault-password-file", str(fleet_tmp / "vault-pass")],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert path.read_text().startswith("$ANSIBLE_VAULT")
+    for path in files:
+        assert path.read_text().startswith("$ANSIBLE_VAULT"), path
 
 
 @pytest.fixture
@@ -100,7 +103,11 @@ def fleet(tmp_path: Path, cli) -> Iterator[Fleet]:
     env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
                ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-tmp"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-               ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_STDOUT_CALLBACK="default")
+               ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_STDOUT_CALLBACK="default",
+               # Each module through the interpreter's stdin, not a temp file that a
+               # `mkdir`, a copy and an `rm` per task put there and take away (the
+               # local connection supports it; the role runs without become here).
+               ANSIBLE_PIPELINING="1")
     # PYTHONPATH passes through (base_env): the hosts run the CloudRig this test imports.
     (tmp_path / "vault-pass").write_text(VAULT_PASSWORD + "\n")
     (tmp_path / "vault-pass").chmod(0o600)
@@ -109,6 +116,7 @@ def fleet(tmp_path: Path, cli) -> Iterator[Fleet]:
                                    for h in HOSTS},
                          "vars": {"cloudrig_become": False}}}  # the test is its own user
     (out / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    vaults: dict[Path, dict[str, str]] = {}
     for host in HOSTS:
         base = tmp_path / host
         host_vars = {
@@ -123,10 +131,11 @@ def fleet(tmp_path: Path, cli) -> Iterator[Fleet]:
         }
         (out / "host_vars" / host).mkdir(parents=True)
         (out / "host_vars" / host / "main.yml").write_text(yaml.safe_dump(host_vars))
-        _vault(tmp_path, env, out / "host_vars" / host / "vault.yml",
-               {"vault_cloudrig_consul_token": consuls[host].management_token})
-    _vault(tmp_path, env, out / "group_vars" / "all" / "vault.yml",
-           {"vault_cloudrig_db_password": DB_PASSWORD})
+        vaults[out / "host_vars" / host / "vault.yml"] = {
+            "vault_cloudrig_consul_token": consuls[host].management_token}
+    vaults[out / "group_vars" / "all" / "vault.yml"] = {
+        "vault_cloudrig_db_password": DB_PASSWORD}
+    _vault(tmp_path, env, vaults)
     yield Fleet(tmp_path, out, env, consuls, ports)
     for fake in consuls.values():
         fake.stop()

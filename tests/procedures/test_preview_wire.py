@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cloudcasa_rig import moto_server, rig  # noqa: F401  (fixtures)
 from fakes.cloudstack import CHANGES as CS_CHANGES
 from fakes.cloudstack import FakeCloudStack
 from fakes.consul import FakeConsul
@@ -194,7 +193,7 @@ def aws_query(request: Request) -> Shape:
             parsed(redact(json.dumps(out))))
 
 
-def test_cloudcasa_apply_sends_what_its_plan_shows(rig, tmp_path, monkeypatch,  # noqa: F811
+def test_cloudcasa_apply_sends_what_its_plan_shows(rig, tmp_path, monkeypatch,
                                                    clean_redact):
     """CloudCasa and CloudFormation: the account, the stack (its parameters with the new
     account's id, as boto3 sends them), the inventory the clusters step asks for — each

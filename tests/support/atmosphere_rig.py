@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fakes.nameserver import NameServer
 from private_cli import private_env, run_cloudrig
 
 # Abridged files of openstack-ansible checkouts at tags 14.0.0, 15.0.0, 16.0.0, 18.0.0
@@ -175,9 +176,24 @@ ATMO_PASSWORD = "atmo-s3cret pass'word"
 PROVIDER_SECRET = "a-provider-secret-that-is-long-enough-1234"
 
 
+_EMPTY_ZONE: list[NameServer] = []
+
+
+def empty_zone() -> str:
+    """host:port of a name server on 127.0.0.1 that holds none of the cloud's names (one
+    per test process, never stopped). The DNS check asks it rather than this machine's
+    resolvers: a test reaches only 127.0.0.1, and gets the same answer wherever it
+    runs (every floating IP's name missing) without waiting on a resolver."""
+    if not _EMPTY_ZONE:
+        _EMPTY_ZONE.append(NameServer({}))
+    return _EMPTY_ZONE[0].address
+
+
 def base_answers(tmp: Path, osa: int = 18, **changes: object) -> dict[str, object]:
-    """Answers for the runbook's cloud, with an OSA `osa` checkout (18: Rocky) as osa_dir."""
+    """Answers for the runbook's cloud, with an OSA `osa` checkout (18: Rocky) as osa_dir,
+    its DNS check against `empty_zone()`."""
     answers: dict[str, object] = {
+        "dns_server": empty_zone(),
         "host_role": "osa-deploy",
         "export_dir": str(tmp / "export"),
         "cloud_fqdn": "cloud.example.org",

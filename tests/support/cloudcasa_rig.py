@@ -159,6 +159,8 @@ class Rig(ProcedureRig):
                         *extra)
 
     def popen_apply(self) -> subprocess.Popen[str]:
+        """The apply as a process through the real entry point, for the tests that stop
+        it with a signal (SIGKILL, SIGINT) mid-poll: a signal needs a process."""
         return subprocess.Popen(
             self.argv("apply", "cloudcasa", "--answers", str(self.answers_file()), "--yes"),
             env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
