@@ -259,3 +259,27 @@ def test_each_procedure_carries_the_title_the_registry_lists(procedure_id: str) 
     info = REGISTRY[procedure_id]
     assert (procedure.id, procedure.title, procedure.summary) == (
         info.id, info.title, info.summary)
+
+
+TESTS = REPO / "tests"
+TEST_LAYERS = ("unit", "procedures", "tui", "reliability")
+
+
+def test_the_tests_are_in_layers_and_import_only_support() -> None:
+    """Every test module is in a layer folder with its conftest.py; a test module never
+    imports another (what two layers share is in tests/support, on sys.path)."""
+    stray = sorted(p.name for p in TESTS.glob("test_*.py"))
+    assert not stray, f"test modules outside a layer folder: {stray}"
+    assert not list((TESTS / "support").rglob("test_*.py"))
+    modules = {p.stem for layer in TEST_LAYERS for p in (TESTS / layer).glob("test_*.py")}
+    assert len(modules) > 60
+    crossing = []
+    for layer in TEST_LAYERS:
+        assert (TESTS / layer / "conftest.py").is_file(), f"tests/{layer} has no conftest.py"
+        for path in (TESTS / layer).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                crossing += [f"{layer}/{path.name}: {n}" for n in names
+                             if n.split(".")[0] in modules]
+    assert not crossing, f"test modules importing test modules: {crossing}"
