@@ -125,11 +125,13 @@ export CLOUDRIG_STATE_DIR
 trap 'rm -rf "$CLOUDRIG_STATE_DIR"' EXIT
 
 workers=${PYTEST_WORKERS:-auto}
-if [ "$workers" = 0 ]; then xdist=""; else xdist="-n $workers"; fi
+# worksteal: a worker that runs out takes tests queued on the other, so one long test
+# near the end does not leave a core idle while a queue waits behind it.
+if [ "$workers" = 0 ]; then xdist=""; else xdist="-n $workers --dist worksteal"; fi
 
 say "running pytest"
 status=0
-# shellcheck disable=SC2086  # $xdist is empty or two words
+# shellcheck disable=SC2086  # $xdist is empty or four words
 "$venv/bin/pytest" -p no:cacheprovider $xdist "$@" || status=$?
 elapsed=$(( $(date +%s) - started ))
 # On success pytest's own summary ("N passed in …") stays the last line printed, so
