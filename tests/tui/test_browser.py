@@ -418,7 +418,11 @@ def test_carbonio_wizard_completes_to_preview_in_chromium(
         # Next on the last page checks every answer: the database name is required (and
         # the password: apply needs it and no store has it), the cursor goes to the first
         # with the message shown in place.
-        screen = page.next_page("Fix the 3 marked fields to continue.")
+        # The summary and the fields' own messages are painted in separate frames: wait
+        # for the whole screen the assertions read.
+        page.ctrl("n")
+        screen = page.wait_for(lambda s: "Fix the 3 marked fields to continue." in s
+                               and "required" in s, "the summary and the fields' messages")
         assert "required" in screen, screen
         page.wait_for_field("Database name")
         page.enter_text("files")
