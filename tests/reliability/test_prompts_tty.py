@@ -19,6 +19,7 @@ from pathlib import Path
 
 import host_stubs
 import pytest
+from carbonio_session import carbonio_session
 from pydantic import ValidationError
 
 from tui import prompts, redact
@@ -26,9 +27,7 @@ from tui.commands import CommandFailed, CommandRunner
 from tui.engine import Session
 from tui.errors import OperatorError
 from tui.model import Command, Event, prompt_forms
-from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.secrets import SecretSource
-from tui.state import StateStore
 
 SECRET = "s3cret 'pa$$word' \"x\""
 CLUSTER = "cluster pass-9f3a"
@@ -54,11 +53,7 @@ def sha(text: str) -> str:
 @pytest.fixture
 def session(tmp_path: Path, clean_redact) -> tuple[Session, list[Event]]:
     """A real session: its events go to the state dir's log, its secrets are `source()`."""
-    events: list[Event] = []
-    answers = CarbonioAnswers(external_address="db.example.com", db_name="d", db_username="u")
-    sess = Session(procedure=PROCEDURE, answers=answers, secrets=source(),
-                   store=StateStore(tmp_path / "state"), on_event=events.append)
-    return sess, events
+    return carbonio_session(tmp_path / "state", source())
 
 
 def everything_shown(sess: Session, events: list[Event], *texts: str) -> str:

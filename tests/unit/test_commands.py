@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from carbonio_session import carbonio_session
 from pydantic import ValidationError
 
 from tui import redact
@@ -16,9 +17,7 @@ from tui.commands import CommandFailed, CommandRunner, display
 from tui.engine import Session
 from tui.errors import OperatorError
 from tui.model import Command, Event
-from tui.procedures.carbonio import PROCEDURE, CarbonioAnswers
 from tui.secrets import SecretSource
-from tui.state import StateStore
 
 SECRET = "s3cret 'pa$$word' \"x\""
 PY = sys.executable
@@ -40,11 +39,7 @@ def sha(text: str) -> str:
 @pytest.fixture
 def session(tmp_path: Path, clean_redact) -> tuple[Session, list[Event]]:
     """A real session (its events go to the state dir's log) for the carbonio procedure."""
-    events: list[Event] = []
-    answers = CarbonioAnswers(external_address="db.example.com", db_name="d", db_username="u")
-    sess = Session(procedure=PROCEDURE, answers=answers, secrets=source(),
-                   store=StateStore(tmp_path / "state"), on_event=events.append)
-    return sess, events
+    return carbonio_session(tmp_path / "state", source())
 
 
 def test_commands_are_argv_lists_never_shell_strings(clean_redact) -> None:
