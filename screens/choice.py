@@ -6,8 +6,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from screens.keybar import KeyBar
 
 
 class ChoiceScreen(ModalScreen[str | None]):
@@ -25,7 +27,7 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield Static(self.question, markup=False)
             yield OptionList(*(Option(label, id=key) for key, label in self.choices))
             yield Static("Enter: choose    Escape: cancel", classes="dim")
-        yield Footer()
+        yield KeyBar()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

@@ -25,12 +25,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
 from screens.detail import DetailScreen
+from screens.keybar import KeyBar
 from screens.layout import fit_width
 from screens.secret import SecretScreen
 from screens.texts import PlanText, status_text, step_text
@@ -91,7 +92,7 @@ class DashboardScreen(Screen):
         yield Static(self.problem or "", id="dash-summary", markup=False)
         yield Working(id="checking")
         yield ChecksTable(id="checks", cursor_type="row")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.problem:

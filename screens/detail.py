@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from screens.keybar import KeyBar
 
 
 class DetailScreen(ModalScreen[None]):
@@ -24,7 +26,7 @@ class DetailScreen(ModalScreen[None]):
             yield Static(self.subtitle, classes="field-help", markup=False)
             with VerticalScroll(id="detail-text"):
                 yield Static(self.text, markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#detail-text").focus()

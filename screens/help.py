@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from screens.keybar import KeyBar
 
 # Keys a widget handles itself, without a binding of its own.
 BUILT_IN = {
@@ -77,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Group(*parts))
             yield Static("F1 or ?: this list · ctrl+p: commands (go to a page, dashboard, "
                          "wrap, quit) · Escape: close", classes="dim")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#help-keys").focus()

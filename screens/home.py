@@ -12,9 +12,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from screens.confirm import ConfirmScreen
+from screens.keybar import KeyBar
 from screens.layout import fit_width
 from screens.texts import status_text
 from screens.workspace import Workspace, saved_run, state_word
@@ -49,7 +50,7 @@ class HomeScreen(Screen):
                      "previews every change, then applies it.", classes="intro")
         yield ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
         yield Static("", id="summary", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.refresh_states()

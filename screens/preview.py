@@ -18,11 +18,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from screens.choice import ChoiceScreen
 from screens.form import page_for_problem
+from screens.keybar import KeyBar
 from screens.progress import ProgressScreen
 from screens.texts import plan_summary, step_text
 from screens.widgets import TitleBar, Working
@@ -68,7 +69,7 @@ class PreviewScreen(Screen):
         yield Static("", id="plan-summary", markup=False)
         yield Working(id="planning")
         yield VerticalScroll(id="plan")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#plan").focus()

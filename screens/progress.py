@@ -28,12 +28,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
 from screens.form import page_for_problem
+from screens.keybar import KeyBar
 from screens.texts import event_text, mark_text
 from screens.widgets import RunLog, TitleBar
 from screens.workspace import Navigator, Workspace, saved_run
@@ -120,7 +121,7 @@ class ProgressScreen(Screen):
         yield waiting
         yield Static("Applying… Escape cancels after the current item.", id="outcome",
                      markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.answers is not None:

@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
+from screens.keybar import KeyBar
 from screens.widgets import FieldInput
 
 
@@ -40,7 +41,7 @@ class SecretScreen(ModalScreen[dict[str, str] | None]):
                 yield FieldInput(password=True, id=f"secret-{name}",
                                  placeholder="not shown as you type")
             yield Static("Enter: next · ctrl+s: use them · Escape: cancel", classes="dim")
-        yield Footer()
+        yield KeyBar()
 
     def on_input_submitted(self) -> None:
         inputs = list(self.query(FieldInput))

@@ -18,11 +18,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Select, Static, Switch, TextArea
+from textual.widgets import Input, Select, Static, Switch, TextArea
 from textual.worker import Worker, WorkerState
 
 from screens.confirm import ConfirmScreen
 from screens.form import FormState, operator_text
+from screens.keybar import KeyBar
 from screens.preview import PreviewScreen
 from screens.widgets import (
     FieldBox,
@@ -113,7 +114,7 @@ class WizardScreen(Screen):
                                required=spec.required or name in needed)
         yield Working(id="testing")
         yield Static(self.hint(), id="page-status", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def _needed_secrets(self) -> set[str]:
         if not any(self.form.specs[n].kind == "secret" for n in self.page.fields):

@@ -349,6 +349,39 @@ def test_theme_follows_the_terminal(environ: dict[str, str], theme: str | None) 
     assert pick_theme(environ) == theme
 
 
+@pytest.mark.parametrize(("environ", "theme"), [
+    ({"TERM": "xterm"}, ANSI_THEME),
+    ({"TERM": "xterm-256color", "NO_COLOR": "1"}, ANSI_THEME),
+    ({"TERM": "xterm-256color"}, "textual-dark"),
+])
+async def test_the_app_starts_in_its_theme_with_one_stylesheet_parse(
+        environ: dict[str, str], theme: str, tmp_path: Path, state_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The theme is there from the start (its classes, its colours in the first frame),
+    and the stylesheet is parsed once: setting the theme after construction made Textual
+    re-parse every stylesheet before the first paint."""
+    from textual.css.stylesheet import Stylesheet
+
+    for name in ("TERM", "COLORTERM", "NO_COLOR", "CLOUDRIG_ANSI", "TEXTUAL_COLOR_SYSTEM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    reparses: list[Stylesheet] = []
+    original = Stylesheet.reparse
+    monkeypatch.setattr(Stylesheet, "reparse",
+                        lambda sheet: (reparses.append(sheet), original(sheet))[1])
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.theme == theme
+        assert f"-theme-{theme}" in app.classes and "-dark-mode" in app.classes
+        assert reparses == []
+        app.theme = "textual-light"  # changing it later still restyles everything
+        await pilot.pause()
+        assert len(reparses) == 1 and "-theme-textual-light" in app.classes
+
+
 async def test_failed_step_is_named_in_red(
     tmp_path: Path, state_dir: Path, consul: FakeConsul
 ) -> None:
