@@ -14,15 +14,15 @@ Timings are medians of --runs runs with CloudRig and its baseline interleaved, s
 see the same machine; a ratio only means something within one run. The dashboard
 measure runs five carbonio gateways (five procedures' worth of steps) against the
 test suite's fake Consul with a fixed 50 ms round trip per request, in process, through
-`tui.engine.run_concurrently` — what `cloudrig status` and the dashboard use. Before
-timing, CloudRig's modules are byte-compiled, as `pip install` does, so a source
-checkout run with PYTHONDONTWRITEBYTECODE is not timed compiling.
+`tui.engine.run_concurrently` — what `cloudrig status` and the dashboard use. Timed
+children import the CloudRig this script imports, byte-compiled as `pip install` leaves
+it, from a neutral working directory (startup.installed_copy): a source checkout run
+with PYTHONDONTWRITEBYTECODE is not timed compiling.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import platform
 import statistics
@@ -269,6 +269,7 @@ def tui_rss(env: dict[str, str]) -> Row:
     peaks = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", RSS_CHILD], env=env, capture_output=True,
+                             cwd=startup.NEUTRAL_CWD,
                              text=True, timeout=120, stdin=subprocess.DEVNULL)
         if out.returncode != 0:
             raise RuntimeError(out.stderr.strip().splitlines()[-1])
@@ -324,12 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
 
-    import screens
-    import tui
-
-    for package in (tui, screens):  # as pip install does; a read-only install is fine
-        compileall.compile_dir(str(Path(package.__file__).parent), quiet=2)
-
     rows: list[Row] = []
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cloudrig-bench-") as tmp:
@@ -337,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDRIG_", "TEXTUAL"))}
         env.update(CLOUDRIG_STATE_DIR=str(work / "state"), CLOUDRIG_SECRETS_BACKEND="file",
                    HOME=str(work / "home"))
+        env = startup.installed_copy(env)
         os.environ.update(CLOUDRIG_STATE_DIR=str(work / "state"),
                           CLOUDRIG_SECRETS_BACKEND="file")
         measures: list[tuple[str, Callable[[], Row]]] = [

@@ -18,6 +18,7 @@ on them. Exit status 1 when a measurement could not be taken.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -59,6 +60,25 @@ Timed().run(headless=True, size=(80, 24))
 """
 
 
+# Children run here: from a source checkout, `python -c` would import the checkout's
+# modules first (sys.path starts with the working directory) and, under
+# PYTHONDONTWRITEBYTECODE, compile them on every run — time an operator never pays.
+NEUTRAL_CWD = tempfile.gettempdir()
+
+
+def installed_copy(env: dict[str, str]) -> dict[str, str]:
+    """ENV for the timed children, which import the CloudRig this process imports,
+    byte-compiled as `pip install` leaves it (a read-only install is fine)."""
+    import screens
+    import tui
+
+    for package in (tui, screens):
+        compileall.compile_dir(str(Path(package.__file__).parent), quiet=2)
+    root = str(Path(tui.__file__).resolve().parent.parent)
+    rest = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": f"{root}{os.pathsep}{rest}" if rest else root}
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
@@ -68,7 +88,7 @@ def time_until_painted(spec: str, env: dict[str, str], timeout: float = 60) -> f
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, spec],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        env=env, text=True,
+        env=env, text=True, cwd=NEUTRAL_CWD,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -87,7 +107,7 @@ def time_until_painted(spec: str, env: dict[str, str], timeout: float = 60) -> f
 def time_command(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                   stdin=subprocess.DEVNULL, env=env, timeout=60)
+                   stdin=subprocess.DEVNULL, env=env, timeout=60, cwd=NEUTRAL_CWD)
     return time.perf_counter() - start
 
 
@@ -162,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         # Measurements never read or write the operator's state or secret store.
         env = {**os.environ, "CLOUDRIG_STATE_DIR": state, "CLOUDRIG_SECRETS_BACKEND": "file"}
         env.pop("TEXTUAL", None)
+        env = installed_copy(env)
         os.environ.update(CLOUDRIG_STATE_DIR=state, CLOUDRIG_SECRETS_BACKEND="file")
         print(f"python {sys.version.split()[0]}, median of {args.runs} runs, "
               f"CloudRig and baseline interleaved", flush=True)

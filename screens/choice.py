@@ -10,10 +10,12 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 
 
 class ChoiceScreen(ModalScreen[str | None]):
     """Dismisses with the chosen option's id, or None on Escape."""
+    CSS_PATH = stylesheets("dialogs")
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 

@@ -10,9 +10,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    CSS_PATH = stylesheets("dialogs")
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),

@@ -9,9 +9,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 
 
 class DetailScreen(ModalScreen[None]):
+    CSS_PATH = stylesheets("dialogs", "fields")
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, subtitle: str, text: str) -> None:

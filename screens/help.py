@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 
 # Keys a widget handles itself, without a binding of its own.
 BUILT_IN = {
@@ -49,6 +50,7 @@ def key_rows(screen: Screen) -> list[tuple[str, str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = stylesheets("dialogs", "fields")
     BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close")]
 
     def __init__(self, title: str, about: str, rows: list[tuple[str, str, str]]) -> None:

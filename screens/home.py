@@ -45,11 +45,13 @@ class HomeScreen(Screen):
         """The state words and State column width the table shows (None: not built)."""
 
     def compose(self) -> ComposeResult:
+        # The summary is the first procedure's: the cursor starts there.
         yield Static("CloudRig · cloud integration runbooks", classes="titlebar")
         yield Static("Choose a procedure. Its wizard asks the runbook's questions, "
                      "previews every change, then applies it.", classes="intro")
         yield ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
-        yield Static("", id="summary", markup=False)
+        first = next(iter(REGISTRY.values()), None)
+        yield Static(first.summary if first else "", id="summary", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -100,7 +102,9 @@ class HomeScreen(Screen):
     def _show_summary(self) -> None:
         procedure_id = self._highlighted()
         summary = REGISTRY[procedure_id].summary if procedure_id else "No procedures installed."
-        self.query_one("#summary", Static).update(summary)
+        shown = self.query_one("#summary", Static)
+        if shown.content != summary:  # an update lays the screen out again
+            shown.update(summary)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_summary()

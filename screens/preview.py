@@ -25,6 +25,7 @@ from screens.choice import ChoiceScreen
 from screens.form import page_for_problem
 from screens.keybar import KeyBar
 from screens.progress import ProgressScreen
+from screens.styles import stylesheets
 from screens.texts import plan_summary, step_text
 from screens.widgets import TitleBar, Working
 from screens.workspace import Navigator, Workspace
@@ -44,6 +45,7 @@ def shown_root(root: Path) -> str:
 
 
 class PreviewScreen(Screen):
+    CSS_PATH = stylesheets("preview")
     BINDINGS = [
         Binding("a", "apply", "Apply"),
         Binding("g", "goto", "Go to step"),

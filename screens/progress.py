@@ -35,6 +35,7 @@ from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
 from screens.form import page_for_problem
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 from screens.texts import event_text, mark_text
 from screens.widgets import RunLog, TitleBar
 from screens.workspace import Navigator, Workspace, saved_run
@@ -57,6 +58,7 @@ LEAVE, CANCEL = "leave", "cancel"
 
 
 class ProgressScreen(Screen):
+    CSS_PATH = stylesheets("progress")
     BINDINGS = [
         Binding("escape,ctrl+c", "cancel", "Cancel"),
         Binding("r", "retry", "Resume"),

@@ -14,10 +14,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from screens.keybar import KeyBar
+from screens.styles import stylesheets
 from screens.widgets import FieldInput
 
 
 class SecretScreen(ModalScreen[dict[str, str] | None]):
+    CSS_PATH = stylesheets("dialogs", "fields")
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "done", "Use them"),

@@ -25,6 +25,7 @@ from screens.confirm import ConfirmScreen
 from screens.form import FormState, operator_text
 from screens.keybar import KeyBar
 from screens.preview import PreviewScreen
+from screens.styles import stylesheets
 from screens.widgets import (
     FieldBox,
     ListEditor,
@@ -51,6 +52,7 @@ def editor_of(widget: Widget | None) -> RowsEditor | None:
 
 
 class WizardScreen(Screen):
+    CSS_PATH = stylesheets("fields", "wizard")
     # ctrl+n (and Enter below; Tab and shift+tab in the app) are priority bindings: the
     # app runs them as their key arrives, before it hands the next keys to the focused
     # input. As ordinary bindings they ran only once the key had bubbled up from the

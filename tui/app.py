@@ -27,9 +27,9 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from screens.help import HelpScreen, TooSmallScreen, key_rows
 from screens.home import HomeScreen
+from screens.styles import stylesheets
 from screens.workspace import Workspace
 from tui.resources import data_dir
-from tui.serve import gate, scrub_environment
 from tui.statefile import state_dir
 
 if TYPE_CHECKING:  # the first paint (home) needs neither pydantic nor the state models
@@ -71,7 +71,7 @@ class CloudRigApp(App[int]):
     # full CSS parse, ~25 ms, before the first paint). Textual reads the first value
     # while it builds the App, so its dark/light classes and ANSI filter match it.
     theme: Reactive[str] = Reactive(first_theme)
-    CSS_PATH = str(data_dir("assets") / "cloudrig.tcss")
+    CSS_PATH = stylesheets("cloudrig")  # each other screen adds its own (screens/styles.py)
     TITLE = "CloudRig"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -210,11 +210,13 @@ def run_app(
     return app.return_code or 0
 
 
-def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
+def serve_in_browser(command: str, host: str, port: int, gate: Any) -> None:
     """`cloudrig serve`: textual-serve runs COMMAND (this TUI) per browser page over a
-    websocket, until interrupted, behind tui/serve.py's gate (token, Host, Origin) and
-    with CloudRig's own page (no resource from the internet). Here, not in the CLI:
-    only this module and screens/ import Textual's packages."""
+    websocket, until interrupted, behind GATE (tui/serve.py's aiohttp middleware: token,
+    Host, Origin) and with CloudRig's own page (no resource from the internet). Here,
+    not in the CLI: only this module and screens/ import Textual's packages; the CLI
+    builds the gate and scrubs the environment, so the TUI's start-up does not load
+    tui/serve.py's hmac, secrets and ipaddress."""
     from textual_serve.server import Server  # deferred: start-up (textual_serve)
 
     class GatedServer(Server):
@@ -222,7 +224,7 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
             # textual-serve builds its aiohttp app here (routes: /, /ws, /download,
             # /static); middlewares must be added before the app starts (it freezes).
             app = await super()._make_app()
-            app.middlewares.append(gate(token, host, port))
+            app.middlewares.append(gate)
             return app
 
         async def on_startup(self, app: Any) -> None:
@@ -230,9 +232,9 @@ def serve_in_browser(command: str, host: str, port: int, token: str) -> None:
 
     # NO_COLOR is about the terminal `serve` was started from; the page is a truecolor
     # xterm.js terminal, and the app inherits this environment (textual-serve copies it)
-    # — without the secrets: a served session uses the secret store, or asks.
+    # (the CLI has taken the secrets out of it: a served session uses the secret store,
+    # or asks).
     os.environ.pop("NO_COLOR", None)
-    scrub_environment(os.environ)
     # aiohttp's access log would print every URL asked for, the token's included.
     logging.getLogger("aiohttp.access").disabled = True
     GatedServer(command, host=host, port=port, title="CloudRig",

@@ -42,7 +42,7 @@ from tui.redact import redact
 from tui.registry import REGISTRY, get_procedure
 from tui.runlock import Busy, clock, running
 from tui.secrets import SecretSource, open_store
-from tui.serve import new_token, scrubbed_names
+from tui.serve import gate, new_token, scrub_environment, scrubbed_names
 from tui.state import StateStore
 from tui.statefile import peek_last_run, run_sentence, run_word, state_dir
 
@@ -522,7 +522,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving CloudRig on {url}/?token={token} (Ctrl+C stops)", file=sys.stderr,
           flush=True)
     try:
-        serve_in_browser(f"{shlex.quote(sys.executable)} -m tui", args.host, args.port, token)
+        # Served sessions inherit this environment (textual-serve copies it) without the
+        # secrets: they use the secret store, or ask.
+        scrub_environment(os.environ)
+        serve_in_browser(f"{shlex.quote(sys.executable)} -m tui", args.host, args.port,
+                         gate(token, args.host, args.port))
     except OSError as exc:
         raise OperatorError(
             f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose a free "
