@@ -136,10 +136,12 @@ TUI_LOADS = (
 def test_the_tui_starts_without_the_engine_or_pydantic(cli, argv: list[str]) -> None:
     """`cloudrig` (and `cloudrig wizard PROC` without answers) reach the TUI with neither
     the other commands (tui/cli_commands.py, the engine) nor pydantic loaded: the home
-    screen's first paint waits for none of them (bench/run_all.py: first screen)."""
+    screen's first paint waits for none of them (bench/run_all.py: first screen), nor for
+    `cloudrig serve`'s gate (tui/serve.py: hmac, secrets, ipaddress)."""
     proc = run_python(cli, "-c", TUI_LOADS.format(argv=argv))
     assert proc.returncode == 0, proc.stderr
     modules, code = proc.stdout.strip().splitlines()[-2:]
     assert code == "exit 0"
     assert "textual" in modules.split()  # the real app module was imported
-    assert not {"tui.cli_commands", "tui.engine", "pydantic", "httpx"} & set(modules.split())
+    assert not {"tui.cli_commands", "tui.engine", "pydantic", "httpx",
+                "tui.serve"} & set(modules.split())
