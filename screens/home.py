@@ -8,15 +8,14 @@ reads "running"; Enter or d on it attaches to the run instead.
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from screens.confirm import ConfirmScreen
 from screens.keybar import KeyBar
-from screens.layout import fit_width
+from screens.procedure_table import PADDING, ProcedureTable, Row
 from screens.texts import status_text
 from screens.workspace import Workspace, saved_run, state_word
 from tui.drafts import drop_draft, load_draft
@@ -24,12 +23,6 @@ from tui.registry import REGISTRY, get_procedure
 
 # The other screens (and the engine behind them) are imported when first opened:
 # home is the first paint, and it needs only the registry and the state files.
-
-
-class ProcedureTable(DataTable):
-    """The procedures; Enter is shown in the footer as "Wizard"."""
-
-    BINDINGS = [Binding("enter", "select_cursor", "Wizard")]
 
 
 class HomeScreen(Screen):
@@ -49,7 +42,7 @@ class HomeScreen(Screen):
         yield Static("CloudRig · cloud integration runbooks", classes="titlebar")
         yield Static("Choose a procedure. Its wizard asks the runbook's questions, "
                      "previews every change, then applies it.", classes="intro")
-        yield ProcedureTable(id="procedures", cursor_type="row", zebra_stripes=False)
+        yield ProcedureTable(("Procedure", "Title", "State"), id="procedures")
         first = next(iter(REGISTRY.values()), None)
         yield Static(first.summary if first else "", id="summary", markup=False)
         yield KeyBar()
@@ -64,40 +57,27 @@ class HomeScreen(Screen):
         self.refresh_states()
 
     def refresh_states(self) -> None:
-        """The table, rebuilt only when a state word or the room for them changed:
-        mount, resume and every resize ask (three times before the first paint), and
-        each rebuild costs Textual a layout of the whole table."""
+        """The table, rebuilt only when a state word or the room for them changed
+        (mount, resume and every resize ask)."""
         table = self.query_one(ProcedureTable)
-        row = table.cursor_row
         rows = [(info, state_word(self.workspace.directory, info.id))
                 for info in REGISTRY.values()]
-        id_width = max((len(info.id) for info, _ in rows), default=9)
+        id_width = max([len(info.id) for info, _ in rows] + [len("Procedure")])
         title_width = max((len(info.title) for info, _ in rows), default=5)
         # The state takes what is left of the real width (wrapping, never cut).
         widest = max((len(word) for _, word in rows), default=5)
-        state_width = min(widest, max(11, fit_width(table, [max(id_width, 9), title_width])))
+        room = table.size.width - id_width - title_width - 6 * PADDING
+        state_width = min(widest, max(11, room))
         shown = (tuple(word for _, word in rows), state_width)
         if shown == self._shown:
             return
         self._shown = shown
-        table.clear(columns=True)
-        # Text, not str, here and in rows: DataTable parses a str as markup, which loads
-        # rich's emoji table before the first paint (and would misread a "[" in a title).
-        table.add_column(Text("Procedure"), width=max(id_width, 9))
-        table.add_column(Text("Title"), width=title_width)
-        table.add_column(Text("State"), width=state_width)
-        for info, word in rows:
-            table.add_row(Text(info.id), Text(info.title), status_text(word), key=info.id,
-                          height=None)
-        if table.row_count:
-            table.move_cursor(row=min(max(row, 0), table.row_count - 1))
-        self._show_summary()
+        table.show([Row(info.id, info.title, status_text(word)) for info, word in rows],
+                   (id_width, title_width, state_width))
 
     def _highlighted(self) -> str | None:
         table = self.query_one(ProcedureTable)
-        if not table.row_count:
-            return None
-        return list(REGISTRY)[table.cursor_row]
+        return table.rows[table.cursor].key if table.rows else None
 
     def _show_summary(self) -> None:
         procedure_id = self._highlighted()
@@ -106,12 +86,12 @@ class HomeScreen(Screen):
         if shown.content != summary:  # an update lays the screen out again
             shown.update(summary)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_procedure_table_highlighted(self, event: ProcedureTable.Highlighted) -> None:
         self._show_summary()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value and not self.attach(event.row_key.value):
-            self.open_wizard(event.row_key.value)
+    def on_procedure_table_selected(self, event: ProcedureTable.Selected) -> None:
+        if not self.attach(event.key):
+            self.open_wizard(event.key)
 
     def attach(self, procedure_id: str) -> bool:
         """A procedure with a run going on: follow it (its log so far, then live) instead

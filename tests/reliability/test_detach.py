@@ -262,10 +262,11 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
     """Proof 5 (TUI): the dashboard says `running (pid N on HOST since HH:MM)` while the
     run lives; once it was SIGKILLed, home and the dashboard say interrupted."""
     from textual.pilot import Pilot
-    from textual.widgets import DataTable, Static
+    from textual.widgets import Static
 
     from screens.dashboard import DashboardScreen
     from screens.home import HomeScreen
+    from screens.procedure_table import ProcedureTable
     from screens.workspace import saved_run
     from tui.app import CloudRigApp
     from tui.registry import get_procedure
@@ -307,7 +308,7 @@ async def test_the_dashboard_and_home_tell_a_live_run_from_a_dead_one(
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
-        assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == "interrupted"
+        assert str(app.screen.query_one(ProcedureTable).rows[0].state) == "interrupted"
         summary = await dashboard_summary(app, pilot)
         assert "Last run: apply interrupted after gateway-token: its process (pid " \
                f"{pid} on" in summary, summary

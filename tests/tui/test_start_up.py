@@ -12,14 +12,18 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.css.stylesheet import Stylesheet
 from textual.screen import Screen
+from textual.widgets import Static
 from tui_helpers import press
 
 import screens
 from screens.dashboard import DashboardScreen
 from screens.home import HomeScreen
 from screens.keybar import KeyBar
+from screens.procedure_table import ProcedureTable, Row
 from screens.wizard import WizardScreen
 from tui.app import CloudRigApp
 from tui.resources import data_dir
@@ -114,3 +118,82 @@ async def test_the_key_bar_follows_the_focus(tmp_path: Path, state_dir: Path) ->
         await pilot.pause()
         assert "Add row" not in bar_text(app.screen)
         assert "^n Next" in bar_text(app.screen)
+
+
+class TableApp(App[None]):
+    """A ProcedureTable alone, ROOM lines high."""
+
+    def __init__(self, rows: list[Row], widths: tuple[int, int, int], room: int) -> None:
+        super().__init__()
+        self.rows, self.widths, self.room = rows, widths, room
+        self.chosen: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        table = ProcedureTable(("Procedure", "Title", "State"))
+        table.styles.max_height = self.room
+        yield table
+
+    def on_mount(self) -> None:
+        self.query_one(ProcedureTable).show(self.rows, self.widths)
+        self.query_one(ProcedureTable).focus()
+
+    def on_procedure_table_selected(self, event: ProcedureTable.Selected) -> None:
+        self.chosen.append(event.key)
+
+
+def lines_of(table: ProcedureTable) -> list[str]:
+    return [str(line).rstrip() for line in table.render().split("\n")]
+
+
+async def test_a_long_state_wraps_inside_its_column() -> None:
+    rows = [Row("one", "First", Text("7/10 · 3 need you")), Row("two", "Second", Text("done"))]
+    app = TableApp(rows, (9, 6, 8), room=10)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        assert lines_of(app.query_one(ProcedureTable)) == [
+            " Procedure  Title   State",
+            " one        First   7/10 · 3",
+            "                    need you",
+            " two        Second  done",
+        ]
+
+
+async def test_the_keys_and_a_click_move_and_choose_and_the_cursor_stays_in_view() -> None:
+    rows = [Row(f"p{n:02}", f"Procedure {n}", Text("not applied")) for n in range(30)]
+    app = TableApp(rows, (9, 12, 11), room=6)  # the header and five rows
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ProcedureTable)
+        assert table.cursor == 0
+        await press(pilot, "up", "down", "down")
+        assert table.cursor == 2
+        await press(pilot, "end")
+        assert table.cursor == 29
+        await pilot.pause()
+        assert lines_of(table)[-1].startswith(" p29 ")  # scrolled to it
+        await press(pilot, "pageup")
+        assert table.cursor == 24
+        await press(pilot, "home")
+        await pilot.pause()
+        assert table.cursor == 0 and lines_of(table)[1].startswith(" p00 ")
+        await press(pilot, "pagedown", "enter")
+        assert app.chosen == ["p05"]
+        assert await pilot.click(ProcedureTable, offset=(3, 2))  # the second row drawn
+        await pilot.pause()
+        assert app.chosen[-1] == lines_of(table)[2].split()[0] and table.cursor != 5
+
+
+async def test_enter_on_home_opens_the_highlighted_procedure_s_wizard(
+        tmp_path: Path, state_dir: Path) -> None:
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        summary = str(app.screen.query_one("#summary", Static).content)
+        await press(pilot, "down")
+        await pilot.pause()
+        assert str(app.screen.query_one("#summary", Static).content) != summary
+        assert str(app.screen.query_one(ProcedureTable).rows[1].key) == "cloudblue"
+        await press(pilot, "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WizardScreen)
+        assert app.screen.form.procedure.id == "cloudblue"

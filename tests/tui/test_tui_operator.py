@@ -33,6 +33,7 @@ from screens.help import HelpScreen, TooSmallScreen
 from screens.home import HomeScreen
 from screens.layout import fit_width
 from screens.preview import PreviewScreen
+from screens.procedure_table import ProcedureTable
 from screens.progress import ProgressScreen
 from screens.secret import SecretScreen
 from screens.texts import DiffBlock, step_text
@@ -214,7 +215,7 @@ async def test_dashboard_detail_fits_the_real_width_and_opens(
         summary = text_of(dashboard.query_one("#dash-summary", Static))
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
-        home_state = str(app.screen.query_one(DataTable).get_row_at(0)[2])
+        home_state = str(app.screen.query_one(ProcedureTable).rows[0].state)
         assert home_state == counts_text([c.status.value for c in dashboard.checks])
         assert summary.startswith(home_state + ";")
 

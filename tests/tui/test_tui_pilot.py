@@ -18,6 +18,7 @@ from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
 from screens.home import HomeScreen
 from screens.preview import PreviewScreen
+from screens.procedure_table import ProcedureTable
 from screens.progress import ProgressScreen
 from screens.wizard import WizardScreen
 from tui.app import ANSI_THEME, CloudRigApp, pick_theme
@@ -128,7 +129,7 @@ async def test_home_wizard_preview_apply_dashboard(tmp_path: Path, state_dir: Pa
             await pilot.press("escape")
             assert isinstance(app.screen, HomeScreen)
             # Home says what the dashboard says, in the same words.
-            assert str(app.screen.query_one(DataTable).get_row_at(0)[2]) == (
+            assert str(app.screen.query_one(ProcedureTable).rows[0].state) == (
                 "5/10 · 2 need you · 3 staged")
     finally:
         fake.stop()
@@ -295,8 +296,8 @@ async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
     again = CloudRigApp(root=root)
     async with again.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        table = again.screen.query_one(DataTable)
-        assert str(table.get_row_at(0)[2]) == "running"
+        table = again.screen.query_one(ProcedureTable)
+        assert str(table.rows[0].state) == "running"
         await pilot.press("enter")  # attaches instead of opening the wizard
         viewer = again.screen
         assert isinstance(viewer, ProgressScreen) and viewer.answers is None
@@ -319,7 +320,7 @@ async def test_quitting_leaves_the_run_going_and_home_attaches_to_it(
         await pilot.press("escape")
         assert isinstance(again.screen, HomeScreen)
         # The counts the dashboard would show: the run ended (no longer "running").
-        assert str(again.screen.query_one(DataTable).get_row_at(0)[2]).startswith("5/10 · ")
+        assert str(again.screen.query_one(ProcedureTable).rows[0].state).startswith("5/10 · ")
     assert len(consul.kv) == 3
 
 
