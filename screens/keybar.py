@@ -99,7 +99,7 @@ class KeyBar(Widget):
     def _segment(self, line: Text, key: Key, palette: bool = False) -> None:
         """KEY drawn at the end of LINE as Footer draws it: " key description ", or
         for the palette's key (after its edge) "key description " and a space."""
-        start = len(line)
+        start = line.cell_len
         key_style = self.get_component_rich_style("keybar--key")
         description_style = self.get_component_rich_style("keybar--description")
         if palette:
@@ -111,25 +111,28 @@ class KeyBar(Widget):
             if key.description:
                 line.append(f"{key.description} ", description_style)
         if not key.enabled:
-            line.stylize("dim", start)
-        self._spans.append((start, len(line), key))
+            line.stylize("dim", len(line) - (line.cell_len - start))
+        self._spans.append((start, line.cell_len, key))
 
     def render(self) -> RenderResult:
+        """The keys from the left; the palette's key against the right edge. Keys that
+        do not fit are cut (Footer scrolled them out of sight), never the palette's."""
         self._spans = []
         line = Text(no_wrap=True, overflow="crop", end="")
         for key in self._keys:
             self._segment(line, key)
         if self._palette is not None:
+            keys_spans, self._spans = self._spans, []
             palette = Text(no_wrap=True, end="")
             palette.append("▏", self.get_component_rich_style("keybar--palette-edge"))
-            spans, self._spans = self._spans, []
             self._segment(palette, self._palette, palette=True)
-            at = max(len(line), self.size.width - len(palette))
-            line.truncate(at - len(palette) if len(line) + len(palette) > self.size.width
-                          else at, pad=True)
-            cut = len(line)
-            spans = [(s, min(e, cut), k) for s, e, k in spans if s < cut]
-            self._spans = spans + [(cut + s, cut + e, k) for s, e, k in self._spans]
+            palette_spans = self._spans
+            room = max(self.size.width - palette.cell_len, 0)
+            line.truncate(room, pad=True)
+            self._spans = [(start, min(end, room), key)
+                           for start, end, key in keys_spans if start < room]
+            self._spans += [(room + start, room + end, key)
+                            for start, end, key in palette_spans]
             line.append_text(palette)
         return line
 

@@ -197,3 +197,21 @@ async def test_enter_on_home_opens_the_highlighted_procedure_s_wizard(
         await pilot.pause()
         assert isinstance(app.screen, WizardScreen)
         assert app.screen.form.procedure.id == "cloudblue"
+
+
+async def test_keys_that_do_not_fit_are_cut_and_the_palette_s_key_stays(
+        tmp_path: Path, state_dir: Path) -> None:
+    """On a narrow line the bar keeps its width and the palette's key at the right edge;
+    a click on the palette's key opens the palette."""
+    app = CloudRigApp(root=tmp_path / "root")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        bar = app.screen.query_one(KeyBar)
+        bar.styles.width = 40
+        await pilot.pause()
+        text = bar_text(app.screen)
+        assert len(text) == 40 and text.startswith(" ⏎ Wizard  d Dashboard ")
+        assert text.endswith("▏^p palette ") and "Keys" not in text
+        assert await pilot.click(KeyBar, offset=(text.index("^p") + 1, 0))
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CommandPalette"
