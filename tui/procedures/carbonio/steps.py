@@ -812,10 +812,11 @@ class Credentials(Step[CarbonioAnswers]):
         return items
 
     def check(self, ctx: Ctx) -> CheckResult:
-        client = ctx.client(CONSUL)
+        wanted = self._keys(ctx)
+        values = ctx.client(CONSUL).kv_values(list(wanted))  # one request when all there
         results = []
-        for key, (value, _secret) in self._keys(ctx).items():
-            current = client.kv_get(key)
+        for key, (value, _secret) in wanted.items():
+            current = values[key]
             if current is None:
                 results.append(CheckResult(status=Status.PENDING, detail=f"{key} missing"))
             elif current != value:
