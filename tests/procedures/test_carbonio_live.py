@@ -342,3 +342,27 @@ def test_a_status_check_asks_consul_each_thing_once(rig):
     kv_reads = [r for r in _reads(rig.consul, before) if "/v1/kv/" in r]
     assert kv_reads == ["GET /v1/kv/carbonio-files/db-?recurse",
                         "GET /v1/kv/carbonio-files/db-username"]
+
+
+def test_a_status_check_renders_each_file_once(rig, monkeypatch):
+    """Each check renders its step's files once (the policy check compares the same
+    rendered policies.json with Consul's rules and with the file on disk)."""
+    import tui.procedures.carbonio.steps
+    import tui.steps
+
+    rendered: list[str] = []
+
+    def counting(render):  # type: ignore[no-untyped-def]
+        def wrapped(template, **values):  # type: ignore[no-untyped-def]
+            rendered.append(template)
+            return render(template, **values)
+        return wrapped
+
+    assert rig.apply().returncode == 0
+    for module in (tui.steps, tui.procedures.carbonio.steps):
+        monkeypatch.setattr(module, "render", counting(module.render))
+    status = json.loads(rig.cli("status", "carbonio", "--json").stdout)
+    assert {s["step"]: s["status"] for s in status["steps"]}["policy"] == "done"
+    assert sorted(rendered) == ["carbonio/external-service.json.j2",
+                                "carbonio/gateway-config.hcl.j2",
+                                "carbonio/gateway.service.j2", "carbonio/policies.json.j2"]
