@@ -9,7 +9,9 @@ import ast
 import dataclasses
 import importlib.util
 import json
+import os
 import re
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -361,6 +363,28 @@ def test_refreshes_check_on_the_same_kept_threads(tmp_path: Path) -> None:
     assert len(Where.threads) == 5
     assert len(set(Where.threads)) <= 2  # at most one per check of a round
     assert all(t.name.startswith("cloudrig-check") for t in Where.threads)
+
+
+def test_a_forked_child_checks_on_threads_of_its_own(tmp_path: Path) -> None:
+    """tui/detach.py forks: the child has none of the parent's pool threads, so a check
+    there must start its own (on the parent's pool it would wait forever)."""
+    s = session(tmp_path, Where(), Local())
+    for _ in range(3):  # the process's pool exists, with as many idle threads as checks
+        s.check()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: it answers one byte, or the alarm ends it
+        try:
+            signal.alarm(30)
+            done = [c.status for c in s.check()] == [Status.PENDING, Status.PENDING]
+            os.write(write, b"1" if done else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
 
 
 # ---------------------------------------------------------------- attach
