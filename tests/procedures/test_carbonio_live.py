@@ -309,3 +309,60 @@ def test_manual_steps_are_done_once_the_operator_confirms(rig):
     for step in ("database", "pending-setups"):
         assert steps[step]["status"] == "done"
         assert steps[step]["detail"].startswith("manual — confirmed ")
+
+
+def _reads(fake: FakeConsul, since: int) -> list[str]:
+    return sorted(f"{r.method} {r.path}" + ("?recurse" if "recurse" in r.query else "")
+                  for r in fake.log[since:])
+
+
+def test_a_status_check_asks_consul_each_thing_once(rig):
+    """One check of every step (what `status` and a dashboard refresh run): the
+    management token read once for the two steps that need it, the three KV keys in
+    one recursive read. A key missing is read alone (so a missing key and a denied
+    one stay apart), and the check says which."""
+    assert rig.apply().returncode == 0
+    before = len(rig.consul.log)
+    steps = {s["step"]: s for s in json.loads(
+        rig.cli("status", "carbonio", "--json").stdout)["steps"]}
+    assert steps["kv"]["status"] == "done"
+    assert _reads(rig.consul, before) == sorted([
+        "GET /v1/acl/token/self",  # the management token (management-token, policy)
+        "GET /v1/acl/token/self",  # the gateway's token, from its file (gateway-token)
+        "GET /v1/acl/policy/name/carbonio-gateway-policy",
+        "GET /v1/catalog/service/carbonio-files-db",
+        "GET /v1/config/terminating-gateway/carbonio-gateway",
+        "GET /v1/kv/carbonio-files/db-?recurse"])
+    del rig.consul.kv["carbonio-files/db-username"]
+    before = len(rig.consul.log)
+    steps = {s["step"]: s for s in json.loads(
+        rig.cli("status", "carbonio", "--json").stdout)["steps"]}
+    assert (steps["kv"]["status"], steps["kv"]["detail"]) == (
+        "pending", "carbonio-files/db-username missing")
+    kv_reads = [r for r in _reads(rig.consul, before) if "/v1/kv/" in r]
+    assert kv_reads == ["GET /v1/kv/carbonio-files/db-?recurse",
+                        "GET /v1/kv/carbonio-files/db-username"]
+
+
+def test_a_status_check_renders_each_file_once(rig, monkeypatch):
+    """Each check renders its step's files once (the policy check compares the same
+    rendered policies.json with Consul's rules and with the file on disk)."""
+    import tui.procedures.carbonio.steps
+    import tui.steps
+
+    rendered: list[str] = []
+
+    def counting(render):  # type: ignore[no-untyped-def]
+        def wrapped(template, **values):  # type: ignore[no-untyped-def]
+            rendered.append(template)
+            return render(template, **values)
+        return wrapped
+
+    assert rig.apply().returncode == 0
+    for module in (tui.steps, tui.procedures.carbonio.steps):
+        monkeypatch.setattr(module, "render", counting(module.render))
+    status = json.loads(rig.cli("status", "carbonio", "--json").stdout)
+    assert {s["step"]: s["status"] for s in status["steps"]}["policy"] == "done"
+    assert sorted(rendered) == ["carbonio/external-service.json.j2",
+                                "carbonio/gateway-config.hcl.j2",
+                                "carbonio/gateway.service.j2", "carbonio/policies.json.j2"]

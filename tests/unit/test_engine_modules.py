@@ -9,7 +9,10 @@ import ast
 import dataclasses
 import importlib.util
 import json
+import os
 import re
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +339,52 @@ def test_checks_share_one_round_of_clients_not_the_run_s(tmp_path: Path) -> None
     assert ctx.dry_run and (ctx.step_id, other.step_id) == ("local", "local-too")
     assert ctx.common is not s.scope.shared  # a check is no part of a run
     assert Client.made == 1 and ctx.common.resources == {}  # closed after the round
+
+
+class Where(Local):
+    """Notes the thread its check runs on."""
+
+    id, title = "where", "Where checks run"
+    threads: list[threading.Thread] = []
+
+    def check(self, ctx: Context) -> CheckResult:
+        Where.threads.append(threading.current_thread())
+        return super().check(ctx)
+
+
+def test_refreshes_check_on_the_same_kept_threads(tmp_path: Path) -> None:
+    """A dashboard refreshes again and again: its checks run on one pool kept for the
+    process (threads started only while fewer are idle than checks wait), not on
+    threads started and joined for each refresh."""
+    s = session(tmp_path, Where(), Local())
+    Where.threads.clear()
+    for _ in range(5):
+        assert [c.status for c in s.check()] == [Status.PENDING, Status.PENDING]
+    assert len(Where.threads) == 5
+    assert len(set(Where.threads)) <= 2  # at most one per check of a round
+    assert all(t.name.startswith("cloudrig-check") for t in Where.threads)
+
+
+def test_a_forked_child_checks_on_threads_of_its_own(tmp_path: Path) -> None:
+    """tui/detach.py forks: the child has none of the parent's pool threads, so a check
+    there must start its own (on the parent's pool it would wait forever)."""
+    s = session(tmp_path, Where(), Local())
+    for _ in range(3):  # the process's pool exists, with as many idle threads as checks
+        s.check()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: it answers one byte, or the alarm ends it
+        try:
+            signal.alarm(30)
+            done = [c.status for c in s.check()] == [Status.PENDING, Status.PENDING]
+            os.write(write, b"1" if done else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
 
 
 # ---------------------------------------------------------------- attach

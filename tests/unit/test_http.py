@@ -412,3 +412,34 @@ def test_the_deadline_variable_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
     assert "CLOUDRIG_HTTP_TIMEOUT='soon' is not a number of seconds" in err.value.sentence
     monkeypatch.setenv("CLOUDRIG_HTTP_TIMEOUT", "2.5")
     assert deadline_seconds() == 2.5
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8500", "https://consul.example:8501/",
+                                  "https://api.example/client/api"])
+@pytest.mark.parametrize(("path", "params"), [
+    ("/v1/kv/app/db-name", {"raw": ""}),
+    ("/v1/kv/app/db-", {"recurse": ""}),
+    ("/v1/acl/policy/name/gw%2Fpolicy", None),
+    ("/v1/kv/a b/ü?x=1", {"y": "2 3"}),
+    ("/v1/catalog/service/db", {}),
+    ("/v1/kv/x?raw", None),
+    ("/v1/kv/x?raw", {}),
+    ("relative/path", {"a": "b"}),
+    ("//other.example/x", None),
+    ("/v1/acl/tokens", {"policy": ["a", "b"]}),
+])
+def test_a_request_goes_to_the_url_httpx_would_build(base, path, params) -> None:
+    """`request` parses each path once per process (tui.http.target); the URL sent is
+    the one httpx's own merge of base URL, path and parameters gives."""
+    sent: list[httpx.URL] = []
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        sent.append(req.url)
+        return httpx.Response(200)
+
+    with make_client(base, transport=httpx.MockTransport(answer)) as client:
+        kwargs = {} if params is None else {"params": params}
+        wanted = client.build_request("GET", path, **kwargs).url
+        for _ in range(2):  # parsed, then from the cache
+            request(client, "GET", path, **kwargs)
+    assert sent == [wanted, wanted]

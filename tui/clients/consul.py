@@ -15,6 +15,8 @@ plan shows and `send` sends unchanged.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +25,7 @@ import httpx
 
 from tui.clients.wire import Request
 from tui.http import ApiClient, RemoteError, json_body, make_client, request
+from tui.redact import redact
 
 ACL_NOT_FOUND = "ACL not found"
 
@@ -239,6 +242,25 @@ class ConsulClient(ApiClient):
                               ok=(200, 404))
         return response.content if response.status_code == 200 else None
 
+    def kv_values(self, keys: list[str]) -> dict[str, bytes | None]:
+        """Each of KEYS' value (None: missing), as `kv_get` reads them, in one request
+        when they are all there: `GET /v1/kv/<their common prefix>?recurse`
+        (api-docs/kv.mdx "Read Key", `recurse`: every key under the prefix as a JSON
+        array, values base64, null when empty; 404 when there is none). Consul leaves
+        keys the token may not read out of that answer rather than refusing it
+        (agent/consul/kvs_endpoint.go `KVS.List`, FilterDirEnt), and answers 403 only
+        under `acl.enable_key_list_policy`: so a key not in it — or every key, on a
+        403 or 404 — is read alone, which tells "missing" (None) from "denied" (the
+        403 sentence) exactly as `kv_get` does."""
+        prefix = _common_prefix(keys)
+        found: dict[str, bytes] = {}
+        if prefix:
+            path = f"/v1/kv/{quote(prefix)}"
+            response = self._call("GET", path, params={"recurse": ""}, ok=(200, 403, 404))
+            if response.status_code == 200:
+                found = _kv_entries(response, keys)
+        return {key: found[key] if key in found else self.kv_get(key) for key in keys}
+
     @staticmethod
     def kv_put_request(key: str, value: bytes) -> Request:
         return Request("PUT", f"/v1/kv/{quote(key)}", content=value)
@@ -252,3 +274,32 @@ class ConsulClient(ApiClient):
 
     def kv_delete(self, key: str) -> None:
         self.send(self.kv_delete_request(key))
+
+
+def _common_prefix(keys: list[str]) -> str:
+    """The characters every key starts with (KV prefixes are strings, not paths:
+    `app/db-` is the prefix of `app/db-name` and `app/db-password`)."""
+    shortest = min(keys, key=len, default="")
+    for index, char in enumerate(shortest):
+        if any(key[index] != char for key in keys):
+            return shortest[:index]
+    return shortest
+
+
+def _kv_entries(response: httpx.Response, keys: list[str]) -> dict[str, bytes]:
+    """KEYS' values from a recursive KV read's entries (the others are ignored); an
+    answer that is not Consul's array of entries is a sentence, not a guess."""
+    entries = json_body(response)
+    wanted = set(keys)
+    found: dict[str, bytes] = {}
+    try:
+        for entry in entries:
+            if entry["Key"] in wanted:
+                found[entry["Key"]] = base64.b64decode(entry["Value"] or "", validate=True)
+    except (TypeError, KeyError, binascii.Error):
+        req = response.request
+        raise RemoteError(
+            f"{req.method} {redact(str(req.url))} answered {response.status_code} with "
+            "something other than Consul's KV entries (a JSON array of objects with Key "
+            "and a base64 Value); check that the URL points at Consul's HTTP API") from None
+    return found

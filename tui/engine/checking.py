@@ -4,6 +4,8 @@ last run recorded; a check never changes anything."""
 
 from __future__ import annotations
 
+import os
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +67,35 @@ def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None)
         return list(pool.map(lambda call: call(), calls))
 
 
+CHECK_THREADS = 64
+"""The most step checks running at once in the process (a fleet's `status`: every step
+of five procedures; most wait on a remote, so threads, not cores, bound them)."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _check_pool() -> ThreadPoolExecutor:
+    """One thread pool for the process's step checks, kept across refreshes: a dashboard
+    refresh would otherwise start and join a thread per step every time. Only step
+    checks run on it and none waits for another, so it cannot deadlock; its threads
+    start as they are needed and are then reused."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="cloudrig-check")
+        return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child (tui/detach.py): the parent's threads are not there."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def checks_run(scope: Scope) -> RunShared:
     """What one round of checks shares: the state they read and their API clients (not
     the run's cancel, ownership or clients: a check is no part of a run)."""
@@ -121,8 +152,9 @@ def check(scope: Scope) -> list[StepCheck]:
     steps = scope.active_steps()
     run = checks_run(scope)
     try:
-        return run_concurrently([partial(check_step, scope, step, run) for step in steps],
-                                limit=8)
+        if len(steps) <= 1:
+            return [check_step(scope, step, run) for step in steps]
+        return list(_check_pool().map(partial(check_step, scope, run=run), steps))
     finally:
         run.close()
 

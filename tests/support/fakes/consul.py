@@ -12,6 +12,14 @@ config entries, KV and agent deregistration — with Consul's behaviour:
 - every PUT replaces the whole object; policy updates require Name;
 - KV PUT takes raw bytes; GET returns base64 in JSON unless `?raw`; missing → 404
   with an empty body; config entry missing → 404;
+- KV GET with `?recurse` (api-docs/kv.mdx "Read Key", `recurse`; hashicorp/consul
+  agent/kvs_endpoint.go `KVSGet` and agent/consul/kvs_endpoint.go `KVS.List`): every
+  key starting with the path, in key order, as a JSON array of entries (Key, Flags,
+  Value base64 or null when empty, LockIndex, CreateIndex, ModifyIndex; `?raw` is
+  ignored); keys the token may not read are left out of the answer, not refused
+  (`FilterDirEnt`), and nothing left is 404 with an empty body. Only with
+  `acl_enable_key_list_policy` (off by default; `key_list_policy` here) does a token
+  without `list` on the prefix get 403;
 - ACLs with `default_policy = "deny"` (as Carbonio Mesh runs): a token that is not a
   management token may do only what its policies' rules grant, evaluated as Consul's
   acl/policy_authorizer.go does — an exact rule (`service "x"`) beats a prefix rule,
@@ -61,6 +69,12 @@ class FakeConsul(FakeService):
         self.nodes: dict[str, dict[str, Any]] = {}
         self.config: dict[tuple[str, str], dict[str, Any]] = {}
         self.kv: dict[str, bytes] = {}
+        self.kv_index: dict[str, tuple[int, int]] = {}
+        """Each key's (CreateIndex, ModifyIndex), set by PUT (1, 1 for a key a test
+        put in `kv` directly)."""
+        self.key_list_policy = False
+        """Consul's `acl.enable_key_list_policy`: a recursive read then needs `list`
+        on the prefix (403 without it) instead of only filtering what it answers."""
         self.agent_services: dict[str, dict[str, Any]] = {}
         self.agent_checks: dict[str, dict[str, Any]] = {}
         self.pass_on_register = False
@@ -163,6 +177,10 @@ class FakeConsul(FakeService):
                 return ("service", "read", args[1])
             case "put_config" | "delete_config":
                 return ("operator", "write", "")
+            case "kv_get" if "recurse" in req.query:
+                # KVS.List: refused only under the key-list policy; otherwise the
+                # handler leaves out the keys the caller may not read (FilterDirEnt).
+                return ("key", "list", args[0]) if self.key_list_policy else None
             case "kv_get":
                 return ("key", "read", args[0])
             case "kv_put" | "kv_delete":
@@ -521,27 +539,47 @@ class FakeConsul(FakeService):
 
     # ------------------------------------------------------------ KV
 
+    def _kv_entry(self, key: str) -> dict[str, Any]:
+        """One key as Consul's JSON has it (structs.DirEntry): Value is base64, null
+        for an empty value (Go's nil []byte); Session only on a locked key."""
+        value = self.kv[key]
+        create, modify = self.kv_index.get(key, (1, 1))
+        return {"LockIndex": 0, "Key": key, "Flags": 0,
+                "Value": base64.b64encode(value).decode() if value else None,
+                "CreateIndex": create, "ModifyIndex": modify}
+
     def kv_get(self, req: Request, key: str) -> Reply:
+        if "recurse" in req.query:
+            caller = self._caller(req) or {}
+            keys = sorted(k for k in self.kv if k.startswith(key)
+                          and (self._is_management(caller)
+                               or self.allowed(caller, "key", "read", k)))
+            if not keys:
+                return Reply(404, b"", "text/plain")
+            return Reply.json([self._kv_entry(k) for k in keys])
         value = self.kv.get(key)
         if value is None:
             return Reply(404, b"", "text/plain")
         if "raw" in req.query:
             return Reply(200, value, "text/plain; charset=utf-8")
-        return Reply.json([{"Key": key, "Flags": 0, "LockIndex": 0, "CreateIndex": 1,
-                            "ModifyIndex": 1, "Value": base64.b64encode(value).decode()}])
+        return Reply.json([self._kv_entry(key)])
 
     def kv_put(self, req: Request, key: str) -> Reply:
         if len(req.body) > 512 * 1024:
             return Reply.text("Value exceeds 524288 byte limit", 413)
         self.kv[key] = req.body
+        index = next(self.index)
+        self.kv_index[key] = (self.kv_index.get(key, (index, index))[0], index)
         return Reply.json(True)
 
     def kv_delete(self, req: Request, key: str) -> Reply:
         if "recurse" in req.query:
             for k in [k for k in self.kv if k.startswith(key)]:
                 del self.kv[k]
+                self.kv_index.pop(k, None)
         else:
             self.kv.pop(key, None)
+            self.kv_index.pop(key, None)
         return Reply.json(True)
 
 

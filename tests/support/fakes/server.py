@@ -87,6 +87,16 @@ class Request:
         return values[0] if values else None
 
 
+class _Server(ThreadingHTTPServer):
+    """A listener with the backlog a real API server has. socketserver's default of 5
+    drops the SYNs of a burst of new connections (a dashboard refresh opens dozens
+    at once), and each dropped one costs the client a 1 s retransmit; Go's net/http
+    (Consul) listens with the system's somaxconn (net/sock_linux.go
+    maxListenerBacklog), as do most servers."""
+
+    request_queue_size = socket.SOMAXCONN
+
+
 class FakeService:
     """Subclasses implement `handle(request) -> Reply`; this class serves them."""
 
@@ -245,7 +255,7 @@ class FakeService:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True

@@ -167,13 +167,17 @@ class Policy(FileStep[CarbonioAnswers]):
     def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def _wanted(self, ctx: Ctx) -> tuple[str, str, str]:
+    def _wanted(self, ctx: Ctx, files: list[FileWrite] | None = None) -> tuple[str, str, str]:
+        """The policy's name, description and rules (policies.json: FILES, when the
+        caller has rendered them already)."""
         a = ctx.answers
-        return policy_name(a), f"Policy for {a.gateway_name}", self.files(ctx)[0].content
+        rules = (files or self.files(ctx))[0].content
+        return policy_name(a), f"Policy for {a.gateway_name}", rules
 
     def plan(self, ctx: Ctx) -> list[PlanItem]:
-        items: list[PlanItem] = list(self.files(ctx))
-        name, description, rules = self._wanted(ctx)
+        files = self.files(ctx)
+        items: list[PlanItem] = list(files)
+        name, description, rules = self._wanted(ctx, files)
         if not ctx.reads(CONSUL):
             return [*items, CONSUL.placeholder(ctx, "PUT", "/v1/acl/policy",
                                            f"create or update ACL policy {name} if needed")]
@@ -196,7 +200,8 @@ class Policy(FileStep[CarbonioAnswers]):
         return items
 
     def check(self, ctx: Ctx) -> CheckResult:
-        name, _description, rules = self._wanted(ctx)
+        files = self.files(ctx)  # rendered once: the rules sent and the file on disk
+        name, _description, rules = self._wanted(ctx, files)
         existing = ctx.client(CONSUL).policy_by_name(name)
         if existing is None:
             remote = CheckResult(status=Status.PENDING, detail=f"policy {name} missing")
@@ -205,7 +210,7 @@ class Policy(FileStep[CarbonioAnswers]):
                                  detail=f"policy {name} rules differ from policies.json")
         else:
             remote = CheckResult(status=Status.DONE, detail=f"policy {name} matches")
-        return combine(check_files(self.files(ctx), ctx.root), remote)
+        return combine(check_files(files, ctx.root), remote)
 
     def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         """With --purge, the policy goes only if CloudRig created it (its ID is in the
@@ -449,17 +454,18 @@ class ExternalService(FileStep[CarbonioAnswers]):
     def needs_secrets(self, ctx: Ctx) -> set[str]:
         return {TOKEN}
 
-    def registration(self, ctx: Ctx) -> dict[str, Any]:
-        return json.loads(self.files(ctx)[0].content)
+    def registration(self, ctx: Ctx, files: list[FileWrite] | None = None) -> dict[str, Any]:
+        """The registration <service>-external.json holds (FILES: already rendered)."""
+        return json.loads((files or self.files(ctx))[0].content)
 
-    def _registered(self, ctx: Ctx) -> CheckResult:
+    def _registered(self, ctx: Ctx, files: list[FileWrite] | None = None) -> CheckResult:
         a = ctx.answers
         entries = [e for e in ctx.client(CONSUL).catalog_service(a.service_name)
                    if e.get("Node") == a.external_node and e.get("ServiceID") == a.service_name]
         if not entries:
             return CheckResult(status=Status.PENDING, detail=f"{a.service_name} not registered")
         e = entries[0]
-        want = self.registration(ctx)
+        want = self.registration(ctx, files)
         if (e.get("Address"), e.get("ServicePort"), e.get("NodeMeta")) != (
                 want["Address"], want["Service"]["Port"], want["NodeMeta"]):
             return CheckResult(status=Status.DRIFTED,
@@ -468,14 +474,15 @@ class ExternalService(FileStep[CarbonioAnswers]):
                            detail=f"{a.service_name} registered at {a.external_address}")
 
     def plan(self, ctx: Ctx) -> list[PlanItem]:
-        items: list[PlanItem] = list(self.files(ctx))
+        files = self.files(ctx)
+        items: list[PlanItem] = list(files)
         if not ctx.reads(CONSUL):
             return [*items, CONSUL.placeholder(ctx, "PUT", "/v1/catalog/register",
                                            "register the external service if needed")]
-        registered = self._registered(ctx).status
+        registered = self._registered(ctx, files).status
         if registered is not Status.DONE:
             client = ctx.client(CONSUL)
-            request = client.catalog_register_request(self.registration(ctx))
+            request = client.catalog_register_request(self.registration(ctx, files))
 
             def register() -> None:
                 if registered is Status.PENDING:  # absent: CloudRig's from now on
@@ -493,7 +500,8 @@ class ExternalService(FileStep[CarbonioAnswers]):
         return f"{a.external_node}/{a.service_name}"
 
     def check(self, ctx: Ctx) -> CheckResult:
-        return combine(check_files(self.files(ctx), ctx.root), self._registered(ctx))
+        files = self.files(ctx)  # rendered once: the registration and the file on disk
+        return combine(check_files(files, ctx.root), self._registered(ctx, files))
 
     def undo_plan(self, ctx: Ctx) -> list[PlanItem]:
         a = ctx.answers
@@ -812,10 +820,11 @@ class Credentials(Step[CarbonioAnswers]):
         return items
 
     def check(self, ctx: Ctx) -> CheckResult:
-        client = ctx.client(CONSUL)
+        wanted = self._keys(ctx)
+        values = ctx.client(CONSUL).kv_values(list(wanted))  # one request when all there
         results = []
-        for key, (value, _secret) in self._keys(ctx).items():
-            current = client.kv_get(key)
+        for key, (value, _secret) in wanted.items():
+            current = values[key]
             if current is None:
                 results.append(CheckResult(status=Status.PENDING, detail=f"{key} missing"))
             elif current != value:
