@@ -9,10 +9,12 @@ import pytest
 from fakes.consul import FakeConsul
 from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Input, TextArea
 
 from tui import redact
 from tui.procedures.carbonio import CarbonioAnswers
+from tui.registry import get_procedure
 
 FINAL_PATHS = (
     "/etc/carbonio/gateway/service-discover/policies.json",
@@ -20,6 +22,18 @@ FINAL_PATHS = (
     "/etc/carbonio/gateway/service-discover/gateway-config.hcl",
     "/lib/systemd/system/carbonio-gateway.service",
 )
+
+
+async def carbonio_on(app: App, pilot: Pilot, kind: type[Screen],
+                      chosen: CarbonioAnswers) -> Screen:
+    """Carbonio's KIND screen (ProgressScreen: an apply, PreviewScreen: its plan) for
+    CHOSEN, pushed over APP; then its workers waited for and their output painted.
+    Returns that screen (the one pushed, even if it has opened another since)."""
+    screen = kind(app.workspace, get_procedure("carbonio"), chosen)
+    await app.push_screen(screen)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
 
 
 # Not reached: create_database is off, so CloudRig never connects to the database.

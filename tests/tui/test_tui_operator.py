@@ -22,7 +22,7 @@ from rich.console import Console
 from textual.geometry import Region
 from textual.widgets import DataTable, Input, Static, TextArea
 from textual.worker import WorkerCancelled
-from tui_helpers import answers, consul, press
+from tui_helpers import answers, carbonio_on, consul, press
 
 from screens.choice import ChoiceScreen
 from screens.confirm import ConfirmScreen
@@ -74,11 +74,8 @@ async def settle(app: CloudRigApp, pilot) -> None:  # type: ignore[no-untyped-de
 
 
 async def applied(app: CloudRigApp, pilot, consul: FakeConsul) -> ProgressScreen:  # type: ignore[no-untyped-def]
-    await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                         answers(consul.url)))
-    progress = app.screen
+    progress = await carbonio_on(app, pilot, ProgressScreen, answers(consul.url))
     assert isinstance(progress, ProgressScreen)
-    await settle(app, pilot)
     assert progress.result is not None and progress.result.outcome == "done", progress.result
     return progress
 
@@ -437,10 +434,7 @@ async def test_after_a_failure_e_edits_the_page_and_r_resumes(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                             answers(consul.url)))
-        failed = app.screen
-        await settle(app, pilot)
+        failed = await carbonio_on(app, pilot, ProgressScreen, answers(consul.url))
         assert isinstance(failed, ProgressScreen) and failed.result is not None
         assert failed.result.failed_step == "policy"
         assert "(r: resume, e: edit the answers)" in text_of(failed.query_one("#outcome",
@@ -458,9 +452,7 @@ async def test_after_a_failure_e_edits_the_page_and_r_resumes(
     another = answers(consul.url).model_copy(update={"gateway_name": "gw-two"})
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                             another))
-        await settle(app, pilot)
+        await carbonio_on(app, pilot, ProgressScreen, another)
         assert app.screen.result.failed_step == "policy"  # type: ignore[attr-defined]
         # The policy step uses the management token: its page is Consul access.
         await pilot.press("e")
@@ -476,10 +468,7 @@ async def test_preview_jumps_to_steps_and_offers_apply_only_when_planned(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await app.push_screen(PreviewScreen(app.workspace, get_procedure("carbonio"),
-                                            answers(consul.url)))
-        preview = app.screen
-        await settle(app, pilot)
+        preview = await carbonio_on(app, pilot, PreviewScreen, answers(consul.url))
         assert isinstance(preview, PreviewScreen)
         summary = text_of(preview.query_one("#plan-summary", Static))
         root = tmp_path / "root"
@@ -512,10 +501,7 @@ async def test_preview_jumps_to_steps_and_offers_apply_only_when_planned(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await app.push_screen(PreviewScreen(app.workspace, get_procedure("carbonio"),
-                                            answers(consul.url)))
-        preview = app.screen
-        await settle(app, pilot)
+        preview = await carbonio_on(app, pilot, PreviewScreen, answers(consul.url))
         assert "1 step cannot be planned (x: next, f: fix)." in text_of(
             preview.query_one("#plan-summary", Static))
         assert not preview.check_action("apply", ())

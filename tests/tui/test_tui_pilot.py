@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 from fakes.consul import FakeConsul
 from textual.widgets import DataTable, Static
-from tui_helpers import FINAL_PATHS, answers, consul, dashboard_rows, files_under, press
+from tui_helpers import (
+    FINAL_PATHS,
+    answers,
+    carbonio_on,
+    consul,
+    dashboard_rows,
+    files_under,
+    press,
+)
 
 from screens.confirm import ConfirmScreen
 from screens.dashboard import DashboardScreen
@@ -155,11 +163,7 @@ async def test_failing_consul_call_is_one_sentence_on_screen(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                             answers(consul.url)))
-        progress = app.screen
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        progress = await carbonio_on(app, pilot, ProgressScreen, answers(consul.url))
         assert isinstance(progress, ProgressScreen)
         assert progress.result is not None and progress.result.failed_step == "policy"
         outcome = str(progress.query_one("#outcome", Static).content)
@@ -391,11 +395,7 @@ async def test_failed_step_is_named_in_red(
     app = CloudRigApp(root=tmp_path / "root")
     async with app.run_test() as pilot:
         await pilot.pause()
-        await app.push_screen(ProgressScreen(app.workspace, get_procedure("carbonio"),
-                                             answers(consul.url)))
-        progress = app.screen
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        progress = await carbonio_on(app, pilot, ProgressScreen, answers(consul.url))
         assert isinstance(progress, ProgressScreen)
         assert progress.result is not None and progress.result.failed_step == "policy"
         outcome = progress.query_one("#outcome", Static).content
