@@ -1,4 +1,5 @@
-"""Layout arithmetic the screens share; light on purpose (home, the first paint, uses it)."""
+"""Layout arithmetic for a DataTable that fills the width (the dashboard's checks: the
+Detail column takes what the others leave)."""
 
 from __future__ import annotations
 
