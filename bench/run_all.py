@@ -14,7 +14,7 @@ Timings are medians of --runs runs with CloudRig and its baseline interleaved, s
 see the same machine; a ratio only means something within one run. The dashboard
 measure runs five carbonio gateways (five procedures' worth of steps) against the
 test suite's fake Consul with a fixed 50 ms round trip per request, in process, through
-`tui.engine.run_concurrently` — what `cloudrig status` and the dashboard use. Timed
+`tui.engine.check_sessions` — what `cloudrig status` uses for a fleet. Timed
 children import the CloudRig this script imports, byte-compiled as `pip install` leaves
 it, from a neutral working directory (startup.installed_copy): a source checkout run
 with PYTHONDONTWRITEBYTECODE is not timed compiling.
@@ -191,7 +191,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
     single step check."""
     from tui.answers import validate
     from tui.cli import make_session
-    from tui.engine import run_concurrently
+    from tui.engine import check_sessions
     from tui.registry import get_procedure
 
     procedure = get_procedure("carbonio")
@@ -228,7 +228,7 @@ def dashboard(runs: int, work: Path, latency: float = 0.05) -> Row:
 
         def refresh() -> float:
             start = time.perf_counter()
-            results = run_concurrently([s.check for s in sessions])
+            results = check_sessions(sessions)
             # staged: complete under --root, the host's part left to its operator
             bad = [c for checks in results for c in checks
                    if c.status.value not in ("done", "manual", "staged")]

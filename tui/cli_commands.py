@@ -16,13 +16,14 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui.answers import AnswersError, example_yaml, load_file, read_yaml, secret_fields, validate
 from tui.cli_output import STATUS_COLORS, paint, print_event, print_plan, progress_printer
 from tui.detach import cancel, launch, order_for
-from tui.engine import RunResult, Session, confirm_step, run_concurrently
+from tui.engine import RunResult, Session, StepCheck, check_sessions, confirm_step
 from tui.engine.reports import (
     ActionView,
     AppliedReport,
@@ -277,10 +278,18 @@ def cmd_action(args: argparse.Namespace) -> int:
     return _finish(session.run_action(action))
 
 
-def _status_one(procedure_id: str, args: argparse.Namespace
-                ) -> Callable[[], ProcedureStatus]:
-    """What `status` needs for one procedure, as a function to run: reading state and
-    answers here, the checks (which may wait on remote APIs) when it is called."""
+@dataclass(frozen=True)
+class _ToCheck:
+    """A procedure `status` checks: its session, and its report once the checks ran."""
+
+    session: Session
+    report: Callable[[list[StepCheck]], AppliedReport]
+
+
+def _status_one(procedure_id: str, args: argparse.Namespace) -> ProcedureStatus | _ToCheck:
+    """What `status` needs for one procedure: its report when there is nothing to check
+    (never applied, no answers), else its session and how its report is made once the
+    checks (which may wait on remote APIs) ran."""
     procedure = load_procedure(procedure_id)
     state = StateStore().load(procedure_id)
     root = args.root
@@ -291,17 +300,25 @@ def _status_one(procedure_id: str, args: argparse.Namespace
         if root is None and state.root:
             root = Path(state.root)
     else:
-        report = unapplied_report(procedure, actions_report(procedure))
-        return lambda: report
+        return unapplied_report(procedure, actions_report(procedure))
     session = make_session(procedure, answers, root=root, debug=args.debug, quiet=True)
     last = last_run_view(state.last_run if state else None)
 
-    def checked() -> AppliedReport:
+    def checked(steps: list[StepCheck]) -> AppliedReport:
         return AppliedReport(procedure=procedure_id, title=procedure.title,
                              root=str(session.root) if session.root else None,
-                             last_run=last, steps=session.check(),
-                             actions=actions_report(procedure))
-    return checked
+                             last_run=last, steps=steps, actions=actions_report(procedure))
+    return _ToCheck(session, checked)
+
+
+def status_reports(ids: list[str], args: argparse.Namespace) -> list[ProcedureStatus]:
+    """Each of IDS's status report. Every procedure's checks run at once, as one refresh
+    (tui.engine.check_sessions): a fleet's status takes about as long as its slowest
+    check, not their sum."""
+    prepared = [_status_one(pid, args) for pid in ids]
+    to_check = [p for p in prepared if isinstance(p, _ToCheck)]
+    checks = iter(check_sessions([p.session for p in to_check]))
+    return [p.report(next(checks)) if isinstance(p, _ToCheck) else p for p in prepared]
 
 
 RUN_COLORS = {"running": "36", "done": "32", "failed": "31", "interrupted": "33"}
@@ -323,9 +340,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     ids = [args.procedure] if args.procedure else list(REGISTRY)
-    # Every procedure's checks at once (each procedure's steps are concurrent too): a
-    # fleet's status takes about as long as its slowest check, not their sum.
-    reports = run_concurrently([_status_one(pid, args) for pid in ids])
+    reports = status_reports(ids, args)
     if args.format == "prometheus":
         sys.stdout.write(prometheus(reports, time.time()))
     elif args.json or args.format == "json":

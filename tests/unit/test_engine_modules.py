@@ -454,14 +454,14 @@ def test_status_json_prints_the_typed_reports_and_reads_back_into_them(
     assert main(["apply", "engine-test", *registered, "--yes"]) == 0
     assert main(["action", "engine-test", "say", *registered, "--yes"]) == 0
     made: list[Any] = []
-    checks = tui.cli_commands.run_concurrently
+    reporting = tui.cli_commands.status_reports
 
-    def recording(calls: Any, limit: int | None = None) -> list[Any]:
-        reports = checks(calls, limit)
+    def recording(ids: list[str], args: Any) -> list[Any]:
+        reports = reporting(ids, args)
         made.extend(reports)
         return reports
 
-    monkeypatch.setattr(tui.cli_commands, "run_concurrently", recording)
+    monkeypatch.setattr(tui.cli_commands, "status_reports", recording)
     capsys.readouterr()
     assert main(["status", "--json"]) == 1  # pending steps: not all done
     printed = capsys.readouterr().out

@@ -9,11 +9,11 @@ apply, teardown and actions share), `running`, `checking` and `reports` (status,
 and `apply --json` as typed views). None knows any procedure.
 """
 
-from tui.engine.checking import StepCheck, confirm_step, run_concurrently
+from tui.engine.checking import StepCheck, confirm_step
 from tui.engine.loop import RunResult
 from tui.engine.options import RunOptions
 from tui.engine.planning import StepPlan, missing_secrets
-from tui.engine.session import Session
+from tui.engine.session import Session, check_sessions
 from tui.engine.views import ItemView, StepView
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "StepCheck",
     "StepPlan",
     "StepView",
+    "check_sessions",
     "confirm_step",
     "missing_secrets",
-    "run_concurrently",
 ]

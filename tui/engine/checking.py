@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, Field, model_serializer
 
@@ -26,8 +26,6 @@ from tui.secrets import env_name
 from tui.state import ProcedureState, StateStore, now
 
 from .scope import Scope, internal_error
-
-T = TypeVar("T")
 
 
 class StepStatus(BaseModel):
@@ -54,17 +52,6 @@ class StepCheck(StepStatus):
         if isinstance(data, dict) and not data.get("needs"):
             data.pop("needs", None)
         return data
-
-
-def run_concurrently(calls: Sequence[Callable[[], T]], limit: int | None = None) -> list[T]:
-    """Call each of CALLS in its own thread (at most LIMIT at once) and return their
-    results in order; the first exception is raised. Checks wait on remote APIs, not
-    the CPU: N of them take about as long as the slowest one."""
-    if len(calls) <= 1:
-        return [call() for call in calls]
-    workers = min(limit or len(calls), len(calls))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda call: call(), calls))
 
 
 CHECK_THREADS = 64
@@ -147,16 +134,52 @@ def check_step(scope: Scope, step: Step, run: RunShared | None = None) -> StepCh
                      checked_at=datetime.now(UTC), needs=needs)
 
 
+_took: dict[tuple[str, str], float] = {}
+"""How long each (procedure, step) check took the last time it ran in this process."""
+
+
+def _timed(scope: Scope, run: RunShared, step: Step) -> StepCheck:
+    started = time.perf_counter()
+    try:
+        return check_step(scope, step, run)
+    finally:
+        _took[(scope.procedure.id, step.id)] = time.perf_counter() - started
+
+
+def check_many(scopes: Sequence[Scope]) -> list[list[StepCheck]]:
+    """Every step's check of every one of SCOPES at once (each may ask a remote API), in
+    each scope's step order.
+
+    All of them go onto the kept pool from here, those that took longest the last time
+    first: a refresh lasts as long as its longest check, which is one asking questions
+    in a row (carbonio's policy check proves the token, then reads the policy). Started
+    first, its waits overlap the CPU the other checks need; started after the other
+    checks (as when each procedure started its own, one after another), it waited for
+    their CPU before its first question and finished a third later."""
+    runs = [checks_run(scope) for scope in scopes]
+    try:
+        steps = [scope.active_steps() for scope in scopes]
+        jobs = [(scope, run, step) for scope, run, active in zip(scopes, runs, steps,
+                                                                 strict=True)
+                for step in active]
+        if len(jobs) <= 1:
+            done = [_timed(*job) for job in jobs]
+        else:
+            pool = _check_pool()
+            longest_first = sorted(range(len(jobs)), key=lambda i: -_took.get(
+                (jobs[i][0].procedure.id, jobs[i][2].id), 0.0))
+            futures = {i: pool.submit(_timed, *jobs[i]) for i in longest_first}
+            done = [futures[i].result() for i in range(len(jobs))]
+    finally:
+        for run in runs:
+            run.close()
+    checks = iter(done)
+    return [[next(checks) for _ in active] for active in steps]
+
+
 def check(scope: Scope) -> list[StepCheck]:
     """Every step's check, run concurrently (each may ask a remote API)."""
-    steps = scope.active_steps()
-    run = checks_run(scope)
-    try:
-        if len(steps) <= 1:
-            return [check_step(scope, step, run) for step in steps]
-        return list(_check_pool().map(partial(check_step, scope, run=run), steps))
-    finally:
-        run.close()
+    return check_many([scope])[0]
 
 
 def _needs_detail(procedure: Procedure, exc: SecretMissing) -> str:
