@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,16 @@ import tui.engine
 import tui.engine.reports
 from tui.cli import main
 from tui.context import Context
-from tui.engine import RunOptions, Session, StepView, checking, loop, planning, running
+from tui.engine import (
+    RunOptions,
+    Session,
+    StepView,
+    check_sessions,
+    checking,
+    loop,
+    planning,
+    running,
+)
 from tui.engine.reports import (
     ActionView,
     AppliedReport,
@@ -370,6 +380,45 @@ def test_refreshes_check_on_the_same_kept_threads(tmp_path: Path) -> None:
     assert all(t.is_alive() and t.name.startswith("cloudrig-check") for t in Where.threads)
 
 
+class RecordingPool(ThreadPoolExecutor):
+    """The kept pool's stand-in: notes which step each submitted check is for."""
+
+    def __init__(self) -> None:
+        super().__init__(4)
+        self.submitted: list[str] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _scope, _run, step = args
+        self.submitted.append(step.id)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_refresh_starts_the_checks_that_took_longest_last_time_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check of every session goes onto one pool from one thread, those that took
+    longest in the last refresh first (a check asking questions in a row sets how long a
+    refresh lasts); each session's results still come in its steps' order."""
+    pool = RecordingPool()
+    monkeypatch.setattr(checking, "_check_pool", lambda: pool)
+    monkeypatch.setattr(checking, "_took", {})
+    first = session(tmp_path / "a", Local(), LocalToo(), Where())
+    second = session(tmp_path / "b", Local(), LocalToo(), Where())
+    steps = ["local", "local-too", "where"]
+    checks = check_sessions([first, second])
+    assert [[c.step for c in one] for one in checks] == [steps, steps]
+    assert pool.submitted == steps + steps  # nothing known yet: in order
+    assert set(checking._took) == {("engine-test", step) for step in steps}
+    assert all(seconds > 0 for seconds in checking._took.values())
+
+    checking._took.update({("engine-test", "where"): 2.0, ("engine-test", "local"): 0.5,
+                           ("engine-test", "local-too"): 1.0})
+    pool.submitted.clear()
+    checks = check_sessions([first, second])
+    assert [[c.step for c in one] for one in checks] == [steps, steps]
+    assert pool.submitted == ["where", "where", "local-too", "local-too", "local", "local"]
+    pool.shutdown()
+
+
 def test_a_forked_child_checks_on_threads_of_its_own(tmp_path: Path) -> None:
     """tui/detach.py forks: the child has none of the parent's pool threads, so a check
     there must start its own (on the parent's pool it would wait forever)."""
@@ -557,7 +606,7 @@ def test_no_report_a_front_reads_is_an_untyped_dict(module: str, free_form: set[
 
 def test_the_cli_s_reports_are_annotated_with_their_models() -> None:
     cli = _annotations(_source("tui.cli_commands"))
-    assert cli["_status_one"][-1] == "Callable[[], ProcedureStatus]"
+    assert cli["status_reports"][-1] == "list[ProcedureStatus]"
     assert cli["actions_report"][-1] == "list[ActionView]"
     assert _annotations(_source("tui.metrics"))["prometheus"][0] == (
         "Iterable[ProcedureStatus]")
