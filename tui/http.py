@@ -20,7 +20,6 @@ A server that lies, stalls or floods is bounded:
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import json
 import os
@@ -36,23 +35,32 @@ import httpcore
 import httpx
 
 from tui.errors import OperatorError, UsageError
+from tui.http_wire import (
+    DEADLINE,
+    IDEMPOTENT,
+    DeadlineConnect,
+    DeadlineHit,
+    DeadlineRead,
+    DeadlineWrite,
+    WireTransport,
+    time_left,
+)
 from tui.redact import redact
 
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 RETRY_STATUS = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 TIMEOUT_VARIABLE = "CLOUDRIG_HTTP_TIMEOUT"
-DEFAULT_DEADLINE = 60.0  # seconds for one whole exchange, unless CLOUDRIG_HTTP_TIMEOUT says
+DEFAULTDEADLINE = 60.0  # seconds for one whole exchange, unless CLOUDRIG_HTTP_TIMEOUT says
 MAX_BODY = 16 * 1024 * 1024  # bytes of one answer; no API CloudRig calls sends more
 
 
 def deadline_seconds() -> float:
-    """$CLOUDRIG_HTTP_TIMEOUT seconds, else DEFAULT_DEADLINE: the most one exchange with
+    """$CLOUDRIG_HTTP_TIMEOUT seconds, else DEFAULTDEADLINE: the most one exchange with
     a server may take, from connecting to the body's last byte. A slow link or a loaded
     API server needs more, a test of timeouts much less."""
     value = os.environ.get(TIMEOUT_VARIABLE, "").strip()
     if not value:
-        return DEFAULT_DEADLINE
+        return DEFAULTDEADLINE
     try:
         seconds = float(value)
     except ValueError:
@@ -75,11 +83,6 @@ def default_timeout(fallback: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
 
 
 # ---------------------------------------------------------------- deadline and size cap
-
-# The monotonic time the exchange under way must end by, for the sockets below.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "cloudrig_http_deadline", default=None)
-
 
 class DeadlineExceeded(httpx.TimeoutException):
     """One exchange took longer than its total deadline (however the server paced it)."""
@@ -112,37 +115,9 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-class _DeadlineHit(Exception):
-    """A socket timeout that was the deadline's. httpcore's pool re-raises it `from None`
-    and httpx raises its own timeout from it, so it is found by type as that one's cause."""
-
-
-class _DeadlineConnect(_DeadlineHit, httpcore.ConnectTimeout):
-    pass
-
-
-class _DeadlineRead(_DeadlineHit, httpcore.ReadTimeout):
-    pass
-
-
-class _DeadlineWrite(_DeadlineHit, httpcore.WriteTimeout):
-    pass
-
-
-def _left(timeout: float | None) -> tuple[float | None, bool]:
-    """(the timeout to give one socket operation, whether it is the deadline's rest)."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout, False
-    left = deadline - time.monotonic()
-    if timeout is not None and timeout < left:
-        return timeout, False
-    return max(left, 0.0), True
-
-
 def _bounded(operation: Callable[[float | None], Any], timeout: float | None,
-             error: type[_DeadlineHit]) -> Any:
-    seconds, by_deadline = _left(timeout)
+             error: type[DeadlineHit]) -> Any:
+    seconds, by_deadline = time_left(timeout)
     if by_deadline and seconds is not None and seconds <= 0:  # by the deadline: a number
         raise error("the exchange's deadline passed")
     try:
@@ -160,10 +135,10 @@ class _DeadlineStream(httpcore.NetworkStream):
         self.inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return _bounded(lambda t: self.inner.read(max_bytes, t), timeout, _DeadlineRead)
+        return _bounded(lambda t: self.inner.read(max_bytes, t), timeout, DeadlineRead)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        _bounded(lambda t: self.inner.write(buffer, t), timeout, _DeadlineWrite)
+        _bounded(lambda t: self.inner.write(buffer, t), timeout, DeadlineWrite)
 
     def close(self) -> None:
         self.inner.close()
@@ -172,7 +147,7 @@ class _DeadlineStream(httpcore.NetworkStream):
                   timeout: float | None = None) -> httpcore.NetworkStream:
         return _DeadlineStream(_bounded(
             lambda t: self.inner.start_tls(ssl_context, server_hostname, t), timeout,
-            _DeadlineConnect))
+            DeadlineConnect))
 
     def get_extra_info(self, info: str) -> Any:
         return self.inner.get_extra_info(info)
@@ -189,46 +164,45 @@ class _DeadlineBackend(httpcore.NetworkBackend):
                     ) -> httpcore.NetworkStream:
         return _DeadlineStream(_bounded(
             lambda t: self.inner.connect_tcp(host, port, t, local_address, socket_options),
-            timeout, _DeadlineConnect))
+            timeout, DeadlineConnect))
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Any = None) -> httpcore.NetworkStream:
         return _DeadlineStream(_bounded(
             lambda t: self.inner.connect_unix_socket(path, t, socket_options), timeout,
-            _DeadlineConnect))
+            DeadlineConnect))
 
     def sleep(self, seconds: float) -> None:
         self.inner.sleep(seconds)
 
 
-def http_transport(verify: ssl.SSLContext | bool = True,
-                   proxy: str | None = None) -> httpx.HTTPTransport:
-    """httpx's transport over a connection pool whose sockets keep the deadline (through
-    an http(s) PROXY when one is given).
+def http_transport(verify: ssl.SSLContext | bool = True, proxy: str | None = None, *,
+                   shared: bool = False) -> httpx.BaseTransport:
+    """The transport under every client: direct connections on http.client
+    (tui/http_wire.py: a third of httpcore's CPU per request; SHARED: kept connections
+    in the process's pool for VERIFY's context, for the next client to reuse), through
+    an http(s) PROXY on httpx's own transport, its pool's sockets keeping the deadline.
 
     httpx.HTTPTransport takes no network backend, so its pool (`_pool`, the one
     attribute its handle_request and close use) is replaced by an httpcore pool built
-    the same way with the deadline backend. tests/test_http.py proves the trickle ends."""
-    transport = httpx.HTTPTransport(verify=verify, retries=0)
-    limits = httpx.Limits()
-    shared: dict[str, Any] = {
-        "ssl_context": httpx.create_ssl_context(verify=verify),
-        "max_connections": limits.max_connections,
-        "max_keepalive_connections": limits.max_keepalive_connections,
-        "keepalive_expiry": limits.keepalive_expiry,
-        "network_backend": _DeadlineBackend()}
+    the same way with the deadline backend. tests/unit/test_http.py proves the trickle
+    ends on both."""
     if proxy is None:
-        transport._pool = httpcore.ConnectionPool(retries=0, **shared)
-        return transport
+        return WireTransport(verify, shared=shared)
     via = httpx.Proxy(proxy)
     if via.url.scheme not in ("http", "https"):
         raise UsageError(f"proxy {redact(proxy)} is not an http:// or https:// proxy; "
                          "CloudRig goes through HTTP proxies only")
+    transport = httpx.HTTPTransport(verify=verify, retries=0)
+    limits = httpx.Limits()
     transport._pool = httpcore.HTTPProxy(
         proxy_url=httpcore.URL(scheme=via.url.raw_scheme, host=via.url.raw_host,
                                port=via.url.port, target=via.url.raw_path),
         proxy_auth=via.raw_auth, proxy_headers=via.headers.raw,
-        proxy_ssl_context=via.ssl_context, **shared)
+        proxy_ssl_context=via.ssl_context, ssl_context=httpx.create_ssl_context(verify=verify),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry, network_backend=_DeadlineBackend())
     return transport
 
 
@@ -237,7 +211,7 @@ def _deadline_error(exc: httpx.TimeoutException, seconds: float,
     """DeadlineExceeded when the socket timeout behind EXC was the deadline's."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, _DeadlineHit):
+        if isinstance(cause, DeadlineHit):
             return DeadlineExceeded(seconds, request)
         cause = cause.__cause__
     return exc
@@ -286,7 +260,7 @@ class _CappedStream(httpx.SyncByteStream):
         while True:
             # The deadline is set only while a chunk is read: between chunks this
             # generator is suspended in its reader's context.
-            token = _DEADLINE.set(self.deadline)
+            token = DEADLINE.set(self.deadline)
             try:
                 chunk = next(chunks)
             except StopIteration:
@@ -294,7 +268,7 @@ class _CappedStream(httpx.SyncByteStream):
             except httpx.TimeoutException as exc:
                 raise _deadline_error(exc, self.seconds, self.request) from None
             finally:
-                _DEADLINE.reset(token)
+                DEADLINE.reset(token)
             pieces = self.inflate.feed(chunk, self.limit - total) if self.inflate else [chunk]
             for piece in pieces:
                 total += len(piece)
@@ -319,13 +293,13 @@ class GuardTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         deadline = time.monotonic() + self.seconds
-        token = _DEADLINE.set(deadline)
+        token = DEADLINE.set(deadline)
         try:
             response = self.inner.handle_request(request)
         except httpx.TimeoutException as exc:
             raise _deadline_error(exc, self.seconds, request) from None
         finally:
-            _DEADLINE.reset(token)
+            DEADLINE.reset(token)
         headers = httpx.Headers(response.headers)
         encoding = headers.get("Content-Encoding", "").strip().lower() or None
         if encoding == "identity":
@@ -476,7 +450,8 @@ def make_client(
     """The one way CloudRig builds an HTTP client: every exchange has a total deadline
     ($CLOUDRIG_HTTP_TIMEOUT) and reads at most MAX_BYTES of an answer."""
     verify: ssl.SSLContext | bool = False if insecure else tls_context(ca_file)
-    inner = transport or http_transport(verify)
+    # A dashboard builds its clients anew at every refresh: their connections are kept.
+    inner = transport or http_transport(verify, shared=True)
     guarded = GuardTransport(inner, limit=max_bytes)
     return httpx.Client(
         base_url=base_url,
