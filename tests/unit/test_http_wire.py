@@ -1,0 +1,219 @@
+"""tui/http_wire.py, the transport under every direct client, against a raw HTTP/1.1
+server on 127.0.0.1 that notes which connection each request came on: kept
+connections, a server closing them, a body cut short, chunked answers, a fork."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tui import http_wire
+from tui.http import RemoteError, http_transport, json_body, make_client, request, tls_context
+
+JSON_OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+           b'{"ok":true}')
+
+
+class Wire:
+    """Answers each request with the next scripted raw reply (then JSON_OK); a reply
+    scripted with close=True is followed by closing that connection. Notes (connection
+    number, method, path) of every request it read, in order."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.script: list[tuple[bytes, bool]] = []
+        self.seen: list[tuple[int, str, str]] = []
+        self.closed = threading.Semaphore(0)  # released each time it closes a connection
+        self.lock = threading.Lock()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                number = self.connections
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        try:
+            self._answer(conn, number)
+        finally:
+            conn.close()
+            self.closed.release()
+
+    def _answer(self, conn: socket.socket, number: int) -> None:
+        data = b""
+        while True:
+            while b"\r\n\r\n" not in data:
+                try:
+                    more = conn.recv(65536)
+                except OSError:
+                    more = b""
+                if not more:
+                    return
+                data += more
+            head, _, data = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _version = lines[0].split(" ")
+            length = next((int(line.split(":", 1)[1]) for line in lines[1:]
+                           if line.lower().startswith("content-length:")), 0)
+            while len(data) < length:
+                data += conn.recv(65536)
+            data = data[length:]
+            with self.lock:
+                self.seen.append((number, method, path))
+                reply, close = self.script.pop(0) if self.script else (JSON_OK, False)
+            conn.sendall(reply)
+            if close:
+                break
+        self.closed.release()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    server = Wire()
+    yield server
+    server.close()
+
+
+def test_requests_go_on_one_kept_connection_and_the_next_client_reuses_it(
+        wire: Wire) -> None:
+    """A dashboard builds its clients anew at every refresh: the process keeps their
+    connections (one pool per TLS context), so the next refresh's client asks on the
+    same connection instead of opening another."""
+    with make_client(wire.url) as first:
+        for _ in range(3):
+            assert json_body(request(first, "GET", "/v1/acl/token/self")) == {"ok": True}
+    with make_client(wire.url) as second:
+        assert request(second, "GET", "/v1/kv/a").status_code == 200
+    assert wire.seen == [(0, "GET", "/v1/acl/token/self")] * 3 + [(0, "GET", "/v1/kv/a")]
+
+
+def test_a_transport_of_its_own_closes_its_connections_with_it(wire: Wire) -> None:
+    transport = http_transport(tls_context())  # not shared: its pool is its own
+    with make_client(wire.url, transport=transport) as client:
+        request(client, "GET", "/a")
+        request(client, "GET", "/b")
+    assert wire.closed.acquire(timeout=30)  # the server read the end of connection 0
+    assert wire.seen == [(0, "GET", "/a"), (0, "GET", "/b")]
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_again(wire: Wire) -> None:
+    wire.script.append((JSON_OK, True))
+    with make_client(wire.url) as client:
+        request(client, "GET", "/a")
+        assert wire.closed.acquire(timeout=30)
+        assert json_body(request(client, "GET", "/b")) == {"ok": True}
+    assert wire.seen == [(0, "GET", "/a"), (1, "GET", "/b")]
+
+
+def test_a_kept_connection_closed_just_after_its_check_carries_a_get_on_a_new_one(
+        wire: Wire, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server closes a kept connection just after the check that it is still open
+    (as if at the same moment): the GET goes again, at once, on a new connection."""
+    monkeypatch.setattr(http_wire._Bounded, "dropped", lambda self: False)
+    wire.script.append((JSON_OK, True))
+    with make_client(wire.url, retries=0) as client:
+        request(client, "GET", "/a")
+        assert wire.closed.acquire(timeout=30)
+        assert json_body(request(client, "GET", "/b")) == {"ok": True}
+    assert wire.seen[-1] == (1, "GET", "/b")
+
+
+def test_a_request_the_server_read_and_dropped_is_sent_again_only_if_idempotent(
+        wire: Wire) -> None:
+    """A kept connection's server reads the request and closes without answering: a
+    GET goes again on a new connection; a POST is not sent again (the server may have
+    acted on it), and the operator reads why."""
+    dropped = (b"", True)  # read the request, answer nothing, close
+    wire.script += [(JSON_OK, False), dropped]
+    with make_client(wire.url, retries=0) as client:
+        request(client, "GET", "/a")
+        with pytest.raises(RemoteError) as err:
+            request(client, "POST", "/v1/acl/token", json={"Description": "x"})
+        request(client, "GET", "/c")
+        wire.script.append(dropped)
+        assert json_body(request(client, "GET", "/d")) == {"ok": True}
+    assert wire.seen == [(0, "GET", "/a"), (0, "POST", "/v1/acl/token"), (1, "GET", "/c"),
+                         (1, "GET", "/d"), (2, "GET", "/d")]
+    assert err.value.sentence.startswith(
+        f"POST {wire.url}/v1/acl/token: the connection broke mid-reply (")
+
+
+def test_a_body_cut_short_of_its_length_is_a_sentence(wire: Wire) -> None:
+    """http.client reads a body cut short of its Content-Length as if it were whole; the
+    transport does not."""
+    wire.script.append((b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10, True))
+    with make_client(wire.url, retries=0) as client, pytest.raises(RemoteError) as err:
+        request(client, "GET", "/v1/catalog/services")
+    assert err.value.sentence == (
+        f"GET {wire.url}/v1/catalog/services: the connection broke mid-reply (peer closed "
+        "connection without sending complete message body (90 bytes missing)); retry, and "
+        "check any proxy in between")
+
+
+def test_a_chunked_answer_is_read_whole_and_its_connection_kept(wire: Wire) -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n4\r\n[1, \r\n3\r\n2]\n\r\n0\r\n\r\n")
+    wire.script.append((chunked, False))
+    with make_client(wire.url) as client:
+        assert json_body(request(client, "GET", "/list")) == [1, 2]
+        assert request(client, "GET", "/next").status_code == 200
+    assert wire.seen == [(0, "GET", "/list"), (0, "GET", "/next")]
+
+
+def test_an_answer_without_a_body_keeps_its_connection(wire: Wire) -> None:
+    wire.script.append((b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    with make_client(wire.url) as client:
+        assert request(client, "DELETE", "/v1/kv/a", ok=(204,)).content == b""
+        assert request(client, "HEAD", "/v1/kv/a").content == b""
+        assert request(client, "GET", "/v1/kv/a").status_code == 200
+    assert [number for number, _, _ in wire.seen] == [0, 0, 0]
+
+
+def test_a_forked_child_opens_connections_of_its_own(wire: Wire) -> None:
+    """tui/detach.py forks: the child must not talk on the parent's kept connections
+    (two processes on one socket mix their answers); closing its copies leaves the
+    parent's open."""
+    with make_client(wire.url) as client:
+        request(client, "GET", "/parent")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: it answers one byte, or the alarm ends it
+        try:
+            signal.alarm(30)
+            with make_client(wire.url) as client:
+                done = request(client, "GET", "/child").status_code == 200
+            os.write(write, b"1" if done else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    with make_client(wire.url) as client:
+        request(client, "GET", "/parent-again")
+    assert wire.seen == [(0, "GET", "/parent"), (1, "GET", "/child"),
+                         (0, "GET", "/parent-again")]
+
+
+def test_a_scheme_other_than_http_is_refused(wire: Wire) -> None:
+    transport = http_wire.WireTransport(False)
+    with pytest.raises(httpx.UnsupportedProtocol):
+        transport.handle_request(httpx.Request("GET", "ftp://127.0.0.1/x"))
