@@ -111,11 +111,12 @@ class _Bounded:
 
     def dropped(self) -> bool:
         """Idle, it should have nothing to read: readable means closed (or garbage)."""
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+        try:  # poll, not select: no limit on the descriptor's number
+            poller = select.poll()
+            poller.register(self.sock.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def reader_closed(self) -> None:
         self._readers -= 1
