@@ -38,6 +38,7 @@ from tui.errors import OperatorError, UsageError
 from tui.http_wire import (
     DEADLINE,
     IDEMPOTENT,
+    KEEP_CONNECTIONS,
     DeadlineConnect,
     DeadlineHit,
     DeadlineRead,
@@ -450,8 +451,9 @@ def make_client(
     """The one way CloudRig builds an HTTP client: every exchange has a total deadline
     ($CLOUDRIG_HTTP_TIMEOUT) and reads at most MAX_BYTES of an answer."""
     verify: ssl.SSLContext | bool = False if insecure else tls_context(ca_file)
-    # A dashboard builds its clients anew at every refresh: their connections are kept.
-    inner = transport or http_transport(verify, shared=True)
+    # A dashboard builds its checks' clients anew at every refresh: their connections
+    # are kept for the next one's (KEEP_CONNECTIONS); a run's are closed with it.
+    inner = transport or http_transport(verify, shared=KEEP_CONNECTIONS.get())
     guarded = GuardTransport(inner, limit=max_bytes)
     return httpx.Client(
         base_url=base_url,

@@ -25,6 +25,7 @@ line over 64 KiB (a server flooding headers is cut off there).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import http.client
 import io
@@ -337,6 +338,23 @@ def _forget_shared() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_shared)
+
+KEEP_CONNECTIONS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "cloudrig_keep_connections", default=False)
+"""Whether clients made now keep their connections in the process's pool when closed:
+a dashboard's checks do (tui/engine/checking.py), so that its next refresh's clients
+reuse them; a run's clients close theirs (a long-lived TUI gives back every
+descriptor a run took)."""
+
+
+@contextlib.contextmanager
+def keeping_connections() -> Iterator[None]:
+    token = KEEP_CONNECTIONS.set(True)
+    try:
+        yield
+    finally:
+        KEEP_CONNECTIONS.reset(token)
+
 
 _insecure: ssl.SSLContext | None = None
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +16,9 @@ from fakes.consul import FakeConsul
 from pg_server import pg_server  # noqa: F401  (fixture)
 from private_cli import ProcedureRig
 from psycopg import connect
+
+from tui import http_wire
+from tui.engine import checking
 
 CONFIG = "etc/carbonio/gateway/service-discover"
 DB_PASSWORD = "pa'ss \"$word\\ ${x}"
@@ -342,6 +346,23 @@ def test_a_status_check_asks_consul_each_thing_once(rig):
     kv_reads = [r for r in _reads(rig.consul, before) if "/v1/kv/" in r]
     assert kv_reads == ["GET /v1/kv/carbonio-files/db-?recurse",
                         "GET /v1/kv/carbonio-files/db-username"]
+
+
+def test_a_refresh_asks_on_the_connections_the_last_one_opened(rig, monkeypatch):
+    """A dashboard refreshes again and again, its checks' clients made anew each time:
+    the second refresh asks Consul on the connection the first one opened, not on new
+    ones (the checks one at a time here, so that how many connections a refresh needs
+    does not depend on how its threads interleave)."""
+    assert rig.apply().returncode == 0
+    one_at_a_time = ThreadPoolExecutor(1)
+    monkeypatch.setattr(checking, "_check_pool", lambda: one_at_a_time)
+    monkeypatch.setattr(http_wire, "KEEPALIVE", 3600.0)  # none expires between the two
+    opened, asked = rig.consul.connections, len(rig.consul.log)
+    rig.cli("status", "carbonio")
+    assert len(rig.consul.log) - asked == 6 and rig.consul.connections - opened == 1
+    rig.cli("status", "carbonio")
+    assert len(rig.consul.log) - asked == 12 and rig.consul.connections - opened == 1
+    one_at_a_time.shutdown()
 
 
 def test_a_status_check_renders_each_file_once(rig, monkeypatch):

@@ -15,6 +15,7 @@ import pytest
 
 from tui import http_wire
 from tui.http import RemoteError, http_transport, json_body, make_client, request, tls_context
+from tui.http_wire import keeping_connections
 
 JSON_OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
            b'{"ok":true}')
@@ -91,17 +92,26 @@ def wire() -> Iterator[Wire]:
     server.close()
 
 
-def test_requests_go_on_one_kept_connection_and_the_next_client_reuses_it(
+def test_checks_keep_their_connections_for_the_next_refresh_and_runs_do_not(
         wire: Wire) -> None:
-    """A dashboard builds its clients anew at every refresh: the process keeps their
-    connections (one pool per TLS context), so the next refresh's client asks on the
-    same connection instead of opening another."""
-    with make_client(wire.url) as first:
-        for _ in range(3):
-            assert json_body(request(first, "GET", "/v1/acl/token/self")) == {"ok": True}
-    with make_client(wire.url) as second:
-        assert request(second, "GET", "/v1/kv/a").status_code == 200
-    assert wire.seen == [(0, "GET", "/v1/acl/token/self")] * 3 + [(0, "GET", "/v1/kv/a")]
+    """A dashboard builds its checks' clients anew at every refresh: the process keeps
+    their connections (one pool per TLS context), so the next refresh's client asks on
+    the same connection instead of opening another. A run's client closes its own."""
+    with keeping_connections():
+        with make_client(wire.url) as first:
+            for _ in range(3):
+                assert json_body(request(first, "GET", "/v1/acl/token/self")) == {"ok": True}
+        with make_client(wire.url) as second:
+            assert request(second, "GET", "/v1/kv/a").status_code == 200
+    with make_client(wire.url) as run:
+        request(run, "GET", "/v1/kv/b")
+        request(run, "GET", "/v1/kv/c")
+    assert wire.closed.acquire(timeout=30)  # the run's connection, closed with its client
+    with keeping_connections(), make_client(wire.url) as third:
+        request(third, "GET", "/v1/kv/d")
+    assert wire.seen == [(0, "GET", "/v1/acl/token/self")] * 3 + [
+        (0, "GET", "/v1/kv/a"), (1, "GET", "/v1/kv/b"), (1, "GET", "/v1/kv/c"),
+        (0, "GET", "/v1/kv/d")]
 
 
 def test_a_transport_of_its_own_closes_its_connections_with_it(wire: Wire) -> None:
@@ -190,14 +200,14 @@ def test_a_forked_child_opens_connections_of_its_own(wire: Wire) -> None:
     """tui/detach.py forks: the child must not talk on the parent's kept connections
     (two processes on one socket mix their answers); closing its copies leaves the
     parent's open."""
-    with make_client(wire.url) as client:
+    with keeping_connections(), make_client(wire.url) as client:
         request(client, "GET", "/parent")
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: it answers one byte, or the alarm ends it
         try:
             signal.alarm(30)
-            with make_client(wire.url) as client:
+            with keeping_connections(), make_client(wire.url) as client:
                 done = request(client, "GET", "/child").status_code == 200
             os.write(write, b"1" if done else b"0")
         finally:
@@ -207,7 +217,7 @@ def test_a_forked_child_opens_connections_of_its_own(wire: Wire) -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert answer == b"1"
-    with make_client(wire.url) as client:
+    with keeping_connections(), make_client(wire.url) as client:
         request(client, "GET", "/parent-again")
     assert wire.seen == [(0, "GET", "/parent"), (1, "GET", "/child"),
                          (0, "GET", "/parent-again")]

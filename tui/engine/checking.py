@@ -19,6 +19,7 @@ from tui.context import Context
 from tui.errors import OperatorError, SecretMissing
 from tui.export import export_note, script_path
 from tui.files import host_path
+from tui.http_wire import keeping_connections
 from tui.model import CheckResult, Procedure, Status, Step
 from tui.redact import redact
 from tui.runshared import RunShared
@@ -116,7 +117,8 @@ def check_step(scope: Scope, step: Step, run: RunShared | None = None) -> StepCh
     ctx = check_context(scope, step, checks_run(scope) if run is None else run)
     needs: list[str] = []
     try:
-        result = _staged(scope, step, step_check(scope, step, ctx))
+        with keeping_connections():  # for the next refresh's clients (tui/http_wire.py)
+            result = _staged(scope, step, step_check(scope, step, ctx))
     except SecretMissing as exc:
         # Not a failure of the step: this check cannot tell without the secret.
         needs = [exc.secret] if exc.secret else []

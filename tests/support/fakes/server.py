@@ -7,6 +7,7 @@ hold, which keeps a request waiting until the test releases it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -113,6 +114,8 @@ class FakeService:
         # change happened on the server, and the client never heard of it.
         self.after_handle: Callable[[Request], bool] | None = None
         self.flooded: list[int] = []  # bytes each flood sent before the client hung up
+        self._open: set[socket.socket] = set()  # the clients' connections, until they end
+        self.connections = 0  # connections accepted in all
 
     # ------------------------------------------------------------ faults
 
@@ -180,6 +183,17 @@ class FakeService:
 
             def log_message(self, *args: Any) -> None:
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with service.lock:
+                    service._open.add(self.connection)
+                    service.connections += 1
+
+            def finish(self) -> None:
+                with service.lock:
+                    service._open.discard(self.connection)
+                super().finish()
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
@@ -276,3 +290,13 @@ class FakeService:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        # A server that stops ends its clients' connections too, kept-alive ones
+        # included: Go's net/http `Server.Close` closes every connection, new, active or
+        # idle (src/net/http/server.go), and a Consul agent that exits does. Without
+        # this a client's kept connection would go on talking to a stopped fake's
+        # handler thread (and its old state) after a new fake took the port.
+        with self.lock:
+            open_now, self._open = list(self._open), set()
+        for conn in open_now:
+            with contextlib.suppress(OSError):  # its handler thread reads the end, closes
+                conn.shutdown(socket.SHUT_RDWR)
