@@ -10,8 +10,9 @@ A server that lies, stalls or floods is bounded:
 - every exchange (one attempt: connect, send, headers, whole body) has a total
   deadline, `CLOUDRIG_HTTP_TIMEOUT` seconds (default 60). httpx's timeouts apply to
   each socket operation, so a server sending a byte every few seconds never trips
-  them; here the sockets themselves are given what is left of the deadline (an
-  httpcore network backend), so a trickle in the headers or the body ends on time;
+  them; here the sockets themselves are given what is left of the deadline
+  (tui/http_wire.py's transport, and for proxies an httpcore network backend), so a
+  trickle in the headers or the body ends on time;
 - every body is streamed and counted: more than the client's cap (16 MiB unless an
   API needs more) ends the read at once, a larger Content-Length before any read.
   CloudRig asks for uncompressed bodies; a gzip/deflate body sent anyway is inflated
@@ -180,7 +181,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 def http_transport(verify: ssl.SSLContext | bool = True, proxy: str | None = None, *,
                    shared: bool = False) -> httpx.BaseTransport:
     """The transport under every client: direct connections on http.client
-    (tui/http_wire.py: a third of httpcore's CPU per request; SHARED: kept connections
+    (tui/http_wire.py: half of httpcore's CPU per request; SHARED: kept connections
     in the process's pool for VERIFY's context, for the next client to reuse), through
     an http(s) PROXY on httpx's own transport, its pool's sockets keeping the deadline.
 

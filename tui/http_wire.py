@@ -3,13 +3,15 @@ and the deadline every socket operation of an exchange keeps.
 
 Why not httpcore (httpx's own transport) for direct connections: a refresh of a
 fleet's checks sends thirty requests at once, each check waits for the others' CPU
-(the GIL), and httpcore's pool with h11's state machine cost ~0.65 ms of CPU per
-request on the bench machine against ~0.25 ms for `http.client` (bench/RESULTS.md,
+(the GIL), and httpcore's pool with h11's state machine took 0.62 ms of CPU per
+request on the bench machine against 0.31 ms here (a GET and its body read at the
+transport, the fake Consul in its own process; what it buys: bench/RESULTS.md,
 "dashboard refresh"). What this transport keeps of httpcore's:
 - keep-alive connections per origin, an idle one checked before it is reused (a
   server that closed it, or sent anything unasked, makes it dropped) and dropped
-  after KEEPALIVE seconds idle; at most MAX_IDLE idle per transport (httpx's
-  defaults: 5 s, 20);
+  after KEEPALIVE seconds idle; at most MAX_IDLE idle per origin (httpx's defaults:
+  5 s, 20). A kept connection the server closes just as it is reused carries the
+  request again on a new one, if the server cannot have read it or it is idempotent;
 - TLS with the client's context, SNI from the `sni_hostname` request extension
   (httpcore's name for it: tui/procedures/atmosphere/audit.py pins an address);
 - the request's `timeout` extension (connect, read, write) for each socket
@@ -18,9 +20,11 @@ request on the bench machine against ~0.25 ms for `http.client` (bench/RESULTS.m
 - httpx's exception types (ConnectError, ReadTimeout, RemoteProtocolError…), a
   timeout that was the deadline's carrying a DeadlineHit as its cause, so retries
   and operators' sentences (tui.http) are the same as on httpcore.
-Proxies stay on httpcore (tui.http.http_transport): http.client cannot speak TLS to a
-proxy. Headers are parsed by http.client, which refuses more than 100 of them or a
-line over 64 KiB (a server flooding headers is cut off there).
+What it adds: the checks of a dashboard keep their connections in a pool for the
+process (KEEP_CONNECTIONS), so that the next refresh's clients reuse them. Proxies
+stay on httpcore (tui.http.http_transport): http.client cannot speak TLS to a proxy.
+Headers are parsed by http.client, which refuses more than 100 of them or a line
+over 64 KiB (a server flooding headers is cut off there).
 """
 
 from __future__ import annotations

@@ -177,6 +177,18 @@ def test_a_body_cut_short_of_its_length_is_a_sentence(wire: Wire) -> None:
         "check any proxy in between")
 
 
+@pytest.mark.parametrize("flood", ["headers", "a header line"])
+def test_a_flood_of_headers_is_cut_off_with_a_sentence(wire: Wire, flood: str) -> None:
+    head = (b"".join(b"X-%d: y\r\n" % n for n in range(101)) if flood == "headers"
+            else b"X-Long: " + b"y" * 70000 + b"\r\n")
+    wire.script.append((b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: 0\r\n\r\n", True))
+    with make_client(wire.url, retries=0) as client, pytest.raises(RemoteError) as err:
+        request(client, "GET", "/v1/agent/self")
+    assert err.value.sentence.startswith(
+        f"GET {wire.url}/v1/agent/self: the connection broke mid-reply (")
+    assert ("more than 100 headers" if flood == "headers" else "line") in err.value.sentence
+
+
 def test_a_chunked_answer_is_read_whole_and_its_connection_kept(wire: Wire) -> None:
     chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n4\r\n[1, \r\n3\r\n2]\n\r\n0\r\n\r\n")
