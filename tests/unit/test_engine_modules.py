@@ -9,15 +9,14 @@ import ast
 import dataclasses
 import importlib.util
 import json
-import os
 import re
-import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from forked import in_a_forked_child
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import tui.cli_commands
@@ -425,20 +424,8 @@ def test_a_forked_child_checks_on_threads_of_its_own(tmp_path: Path) -> None:
     s = session(tmp_path, Where(), Local())
     for _ in range(3):  # the process's pool exists, with as many idle threads as checks
         s.check()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: it answers one byte, or the alarm ends it
-        try:
-            signal.alarm(30)
-            done = [c.status for c in s.check()] == [Status.PENDING, Status.PENDING]
-            os.write(write, b"1" if done else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 1)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert answer == b"1"
+    assert in_a_forked_child(
+        lambda: [c.status for c in s.check()] == [Status.PENDING, Status.PENDING])
 
 
 # ---------------------------------------------------------------- attach

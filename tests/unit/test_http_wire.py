@@ -4,14 +4,13 @@ connections, a server closing them, a body cut short, chunked answers, a fork.""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from forked import in_a_forked_child
 
 from tui import http_wire
 from tui.http import RemoteError, http_transport, json_body, make_client, request, tls_context
@@ -214,21 +213,11 @@ def test_a_forked_child_opens_connections_of_its_own(wire: Wire) -> None:
     parent's open."""
     with keeping_connections(), make_client(wire.url) as client:
         request(client, "GET", "/parent")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: it answers one byte, or the alarm ends it
-        try:
-            signal.alarm(30)
-            with keeping_connections(), make_client(wire.url) as client:
-                done = request(client, "GET", "/child").status_code == 200
-            os.write(write, b"1" if done else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 1)
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert answer == b"1"
+    def child() -> bool:
+        with keeping_connections(), make_client(wire.url) as client:
+            return request(client, "GET", "/child").status_code == 200
+
+    assert in_a_forked_child(child)
     with keeping_connections(), make_client(wire.url) as client:
         request(client, "GET", "/parent-again")
     assert wire.seen == [(0, "GET", "/parent"), (1, "GET", "/child"),
