@@ -227,6 +227,7 @@ class _Body(httpx.SyncByteStream):
                  response: http.client.HTTPResponse, request: httpx.Request) -> None:
         self.pool, self.origin, self.conn = pool, origin, conn
         self.response, self.request = response, request
+        self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -246,6 +247,9 @@ class _Body(httpx.SyncByteStream):
             yield chunk
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         # All read: http.client closes a chunked body at its end, and counts a
         # Content-Length one down to 0 (then leaves it open).
         whole = self.response.isclosed() or self.response.length == 0
@@ -403,15 +407,16 @@ class WireTransport(httpx.BaseTransport):
             raise httpx.UnsupportedProtocol(f"{scheme}:// is not http:// or https://",
                                             request=request)
         port = url.port or (443 if scheme == "https" else 80)
-        sni = request.extensions.get("sni_hostname") or url.host
-        origin: Origin = (scheme, url.host, port, sni)
+        host = url.raw_host.decode("ascii")  # IDNA-encoded, an IPv6 address unbracketed
+        sni = request.extensions.get("sni_hostname") or host
+        origin: Origin = (scheme, host, port, sni)
         kept = self.pool.take(origin)
         if kept is not None:
             try:
                 return self._exchange(request, origin, kept)
             except _Stale:
                 pass  # closed by the server while idle: once more on a new connection
-        conn = _Connection(url.host, port, self.tls if scheme == "https" else None, sni)
+        conn = _Connection(host, port, self.tls if scheme == "https" else None, sni)
         return self._exchange(request, origin, conn)
 
     def _exchange(self, request: httpx.Request, origin: Origin,

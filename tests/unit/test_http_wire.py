@@ -224,6 +224,17 @@ def test_a_forked_child_opens_connections_of_its_own(wire: Wire) -> None:
                          (0, "GET", "/parent-again")]
 
 
+def test_a_body_closed_twice_gives_its_connection_back_once(wire: Wire) -> None:
+    transport = http_wire.WireTransport(False)
+    response = transport.handle_request(httpx.Request("GET", wire.url + "/a"))
+    response.read()
+    response.close()
+    response.stream.close()
+    assert len(transport.pool.idle[("http", "127.0.0.1", int(wire.url.rsplit(":", 1)[1]),
+                                    "127.0.0.1")]) == 1
+    transport.close()
+
+
 def test_a_scheme_other_than_http_is_refused(wire: Wire) -> None:
     transport = http_wire.WireTransport(False)
     with pytest.raises(httpx.UnsupportedProtocol):
