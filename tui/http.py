@@ -52,17 +52,17 @@ from tui.redact import redact
 RETRY_STATUS = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 TIMEOUT_VARIABLE = "CLOUDRIG_HTTP_TIMEOUT"
-DEFAULTDEADLINE = 60.0  # seconds for one whole exchange, unless CLOUDRIG_HTTP_TIMEOUT says
+DEFAULT_DEADLINE = 60.0  # seconds for one whole exchange, unless CLOUDRIG_HTTP_TIMEOUT says
 MAX_BODY = 16 * 1024 * 1024  # bytes of one answer; no API CloudRig calls sends more
 
 
 def deadline_seconds() -> float:
-    """$CLOUDRIG_HTTP_TIMEOUT seconds, else DEFAULTDEADLINE: the most one exchange with
+    """$CLOUDRIG_HTTP_TIMEOUT seconds, else DEFAULT_DEADLINE: the most one exchange with
     a server may take, from connecting to the body's last byte. A slow link or a loaded
     API server needs more, a test of timeouts much less."""
     value = os.environ.get(TIMEOUT_VARIABLE, "").strip()
     if not value:
-        return DEFAULTDEADLINE
+        return DEFAULT_DEADLINE
     try:
         seconds = float(value)
     except ValueError:
