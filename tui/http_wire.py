@@ -83,6 +83,14 @@ def time_left(timeout: float | None) -> tuple[float | None, bool]:
     return max(left, 0.0), True
 
 
+def socket_limit(timeout: float | None) -> tuple[float | None, bool]:
+    """time_left, for an operation about to start: TimeoutError if the deadline passed."""
+    seconds, by_deadline = time_left(timeout)
+    if by_deadline and seconds is not None and seconds <= 0:
+        raise TimeoutError("the exchange's deadline passed")
+    return seconds, by_deadline
+
+
 class _Bounded:
     """A connected socket whose every read and write ends by the exchange's deadline
     (or the operation's timeout, if that comes first). Closed when both its owner and
@@ -97,9 +105,8 @@ class _Bounded:
         self._closing = False
 
     def _limit(self, timeout: float | None) -> None:
-        seconds, self.by_deadline = time_left(timeout)
-        if self.by_deadline and seconds is not None and seconds <= 0:
-            raise TimeoutError("the exchange's deadline passed")
+        self.by_deadline = True  # if the deadline passed before it starts
+        seconds, self.by_deadline = socket_limit(timeout)
         self.sock.settimeout(seconds)
 
     def sendall(self, data: bytes) -> None:
@@ -170,9 +177,8 @@ class _Connection(http.client.HTTPConnection):
         return self.bounded.by_deadline if self.bounded else self.connect_by_deadline
 
     def open(self, timeout: float | None) -> None:
-        seconds, self.connect_by_deadline = time_left(timeout)
-        if self.connect_by_deadline and seconds is not None and seconds <= 0:
-            raise TimeoutError("the exchange's deadline passed")
+        self.connect_by_deadline = True  # if the deadline passed before it starts
+        seconds, self.connect_by_deadline = socket_limit(timeout)
         sock = socket.create_connection((self.host, self.port), seconds)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
